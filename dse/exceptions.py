@@ -1,0 +1,56 @@
+"""One error hierarchy for dse.
+
+Every message names the object at fault and, where there is one, the fix.
+The CLI maps :class:`InfeasibleError` to exit code 1 and every other
+:class:`DseError` to exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class DseError(Exception):
+    """Base class of every error dse raises on purpose."""
+
+    exit_code = 2
+
+
+class SpecError(DseError):
+    """A board, link, cap or other input specification is invalid."""
+
+
+class ModelLoadError(DseError):
+    """An ONNX file cannot be read or is not a quantized network dse can map."""
+
+
+class UnsupportedLayerError(ModelLoadError):
+    """The network holds operators that have no FINN hardware mapping."""
+
+    def __init__(self, message: str, nodes: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.nodes = list(nodes or [])
+
+
+class UnknownOpError(DseError):
+    """An op type has no cost model."""
+
+
+class LayerAttributeError(DseError):
+    """A layer attribute is missing, malformed or violates a FINN folding rule."""
+
+
+class IllegalFoldingError(LayerAttributeError):
+    """A folding (PE/SIMD/...) that FINN would reject."""
+
+
+class InfeasibleError(DseError):
+    """No plan satisfies the constraints; the message names what binds."""
+
+    exit_code = 1
+
+
+class PlanError(DseError):
+    """A plan file is malformed or does not match the network."""
+
+
+class BackendError(DseError):
+    """A backend (FINN) step failed or its tools are missing."""
