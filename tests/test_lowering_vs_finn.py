@@ -1,0 +1,81 @@
+"""Our QONNX lowering must give the HW layers finn-plus made of the same models.
+
+Ground truth: ``shared/models/finn_hw/<model>/<model>_hw_generic.onnx[.xz]`` (finn-plus 1.6.1,
+after step_convert_to_hw). For every model finn-plus lowered, the multiset of HW op types and
+the shape / channel / kernel / stride / bit-width attributes of every layer must match.
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from dse.ir import load_network
+from tests.conftest import shared_path
+
+KEYS = {
+    "MVAU": ("MW", "MH", "numInputVectors", "inputDataType", "weightDataType", "outputDataType",
+             "noActivation", "binaryXnorMode"),
+    "VVAU": ("Channels", "Kernel", "Dim", "inputDataType", "weightDataType", "outputDataType",
+             "noActivation"),
+    "ConvolutionInputGenerator": ("ConvKernelDim", "IFMChannels", "IFMDim", "OFMDim", "Stride",
+                                  "Dilation", "depthwise", "inputDataType", "is1D"),
+    "Thresholding": ("NumChannels", "numSteps", "inputDataType", "outputDataType", "ActVal",
+                     "numInputVectors"),
+    "Pool": ("Channels", "KernelSize", "OutImgDims", "Function", "InputDataType",
+             "OutputDataType"),
+    "FMPadding": ("ImgDim", "Padding", "NumChannels", "inputDataType"),
+    "ElementwiseMul": ("lhs_shape", "rhs_shape", "lhs_dtype", "out_dtype", "rhs_style"),
+    "ElementwiseAdd": ("lhs_shape", "rhs_shape", "lhs_dtype", "out_dtype", "rhs_style"),
+    "HWSoftmax": ("NumChannels", "ifm_dim"),
+    "Reshape": ("inp_shape", "out_shape", "dtype"),
+    "DuplicateStreams": ("NumChannels", "NumOutputStreams", "inputDataType"),
+    "GlobalAccPool": ("NumChannels", "inputDataType", "numInputVectors"),
+    "LabelSelect": ("Labels", "K", "inputDataType"),
+}
+
+
+def _lowered_models() -> list[dict]:
+    index = json.loads(shared_path("models", "finn_hw", "index.json").read_text())
+    return [m for m in index if m["ok"]]
+
+
+def _generic_path(entry: dict, tmp: Path) -> Path:
+    folder = shared_path("models", "finn_hw", entry["name"])
+    for cand in folder.glob("*_hw_generic.onnx*"):
+        if cand.suffix == ".xz":
+            out = tmp / cand.stem
+            out.write_bytes(lzma.open(cand).read())
+            return out
+        return cand
+    pytest.fail(f"no *_hw_generic.onnx in {folder}")
+
+
+def _signature(layers) -> Counter:
+    sig = Counter()
+    for l in layers:
+        keys = KEYS.get(l.op_type)
+        assert keys is not None, f"layer {l.name}: op {l.op_type} has no comparison keys"
+        sig[(l.op_type,) + tuple((k, json.dumps(l.finn_attrs().get(k))) for k in keys)] += 1
+    return sig
+
+
+@pytest.mark.parametrize("entry", _lowered_models(), ids=lambda e: e["name"])
+def test_lowering_matches_finn_plus(entry: dict, tmp_path: Path) -> None:
+    ours = load_network(shared_path("models", entry["source_model"]))
+    finn = load_network(_generic_path(entry, tmp_path))
+    assert ours.op_counts() == finn.op_counts()
+    mine, theirs = _signature(ours.layers), _signature(finn.layers)
+    assert mine == theirs, (
+        f"only ours: {sorted(mine - theirs)}\nonly finn-plus: {sorted(theirs - mine)}"
+    )
+
+
+def test_every_finn_plus_lowered_model_is_covered() -> None:
+    names = {e["name"] for e in _lowered_models()}
+    assert {"tfc_w1a1", "cnv_w1a1", "zoo_qkeras_jettagging_w6a6"} <= names
+    assert len(names) == 7
