@@ -75,6 +75,15 @@ def test_lowering_matches_finn_plus(entry: dict, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("source, reference", [("tfc_w1a1_finn.onnx", "tfc_w1a1"),
+                                               ("cnv_w1a1_finn.onnx", "cnv_w1a1")])
+def test_finn_onnx_input_matches_finn_plus(source: str, reference: str, tmp_path: Path) -> None:
+    """FINN-ONNX (MultiThreshold form) lowers to the same HW layers as its QONNX source."""
+    ours = load_network(shared_path("models", source))
+    finn = load_network(_generic_path({"name": reference}, tmp_path))
+    assert _signature(ours.layers) == _signature(finn.layers)
+
+
 def test_every_finn_plus_lowered_model_is_covered() -> None:
     names = {e["name"] for e in _lowered_models()}
     assert {"tfc_w1a1", "cnv_w1a1", "zoo_qkeras_jettagging_w6a6"} <= names

@@ -156,6 +156,7 @@ class _Stream:
     forked: bool = False
     deferred: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     host: bool = False  # float value computed before any HW layer
+    from_quant: bool = False  # the wire is a quantizer's output (scalar offsets fold into it)
 
 
 def _channels_last(shape: tuple[int, ...]) -> tuple[list[int], int]:
@@ -422,7 +423,12 @@ class _Lowering:
         steps = int(thr.value.shape[1]) if thr is not None and thr.value is not None else 1
         dt = _attr(node, "out_dtype", "INT8")
         bias = float(_attr(node, "out_bias", 0.0))
-        actval = int(round(bias)) if dt != "BIPOLAR" else 0
+        if dt == "BIPOLAR":
+            actval = 0
+        elif bias:
+            actval = int(round(bias))
+        else:  # the signed offset was split off into an Add: counts start at the type minimum
+            actval = int(qdtype(dt).min())
         self.threshold(node, s, dt, steps, actval, 1.0)
 
     def op_Trunc(self, node: Any) -> None:
@@ -460,7 +466,8 @@ class _Lowering:
             p["attrs"]["ActVal"] = actval
             self.set_output_dtype(s.producer, dt)
             p["source_nodes"].append(node.name)
-            out = _Stream(wire=s.wire, producer=s.producer, dtype=dt, shape=s.shape, a=scale)
+            out = _Stream(wire=s.wire, producer=s.producer, dtype=dt, shape=s.shape, a=scale,
+                          from_quant=True)
             out = self.emit_deferred(replace(out, deferred=list(s.deferred)), node)
             self.put(node, out)
             return
@@ -478,7 +485,7 @@ class _Lowering:
             "ActVal": actval,
         }
         idx = self.add_layer("Thresholding", attrs, [s.wire], node, dt, prod(s.shape))
-        self.put(node, self.out_stream(idx, s.shape, dt, a=scale))
+        self.put(node, self.out_stream(idx, s.shape, dt, a=scale, from_quant=True))
 
     # -- affine / elementwise --------------------------------------------------------------
 
@@ -630,7 +637,8 @@ class _Lowering:
     def compute_input(self, node: Any, s: _Stream) -> _Stream | None:
         """The stream a MatMul/Conv reads: scalar scales move past it (FINN's streamlining),
         anything else float is materialized; float data mid-network cannot be mapped."""
-        if not (s.pending and not s.nonlinear and _uniform(s.a) and _is_value(s.b, 0.0)):
+        scalar_bias = _is_value(s.b, 0.0) or (s.from_quant and _uniform(s.b))
+        if not (s.pending and not s.nonlinear and _uniform(s.a) and scalar_bias):
             s = self.flush(s, node)
         if s.dtype.startswith("FLOAT"):
             self.unsupported_node(node, "float activations in the middle of the network "

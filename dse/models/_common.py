@@ -49,7 +49,7 @@ def divisors(n: int) -> list[int]:
 def dtype(name: str) -> DataType:
     try:
         return DataType[name]
-    except KeyError:
+    except (KeyError, ValueError):
         raise LayerAttributeError(
             f"unknown data type {name!r}; use a FINN/qonnx name such as INT4, UINT8, BIPOLAR"
         ) from None

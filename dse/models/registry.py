@@ -93,6 +93,10 @@ def default_impl(op_type: str, attrs: Attrs, part: str | None) -> str:
     # Thresholding, FIFO); the DWC choice depends on widths and is made in infra.
     if model.name == "StreamingDataWidthConverter":
         return infra.dwc_default_impl(attrs)
+    if model.name.startswith("Elementwise") and "rtl" in model.impls:
+        # the RTL element-wise cores are integer-only; finn-plus maps float ones to HLS
+        types = [str(attrs.get(k, "")) for k in ("lhs_dtype", "rhs_dtype", "out_dtype")]
+        return "hls" if any(t.startswith("FLOAT") for t in types) else "rtl"
     return "rtl" if "rtl" in model.impls else model.impls[0]
 
 

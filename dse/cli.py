@@ -1,0 +1,234 @@
+"""Command line: parse, call dse.api, print. Exit codes: 0 ok, 1 infeasible, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dse import __version__
+from dse.exceptions import DseError
+
+
+def _fmt_int(n: int) -> str:
+    return f"{n:,}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: set[int] | None = None
+          ) -> str:
+    right = right if right is not None else set()
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for k, r in enumerate(cells):
+        parts = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
+        lines.append("  ".join(parts).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from dse import api
+
+    res = api.inspect(args.model, part=args.part, input_dtype=args.input_dtype)
+    rows = res["layers"]
+    if args.json:
+        out = {k: v for k, v in res.items() if k not in ("graph", "layers")}
+        out["layers"] = [r.as_dict() for r in rows]
+        out["edge_list"] = [e.as_dict() for e in res["graph"].edges]
+        print(json.dumps(out, indent=1, sort_keys=True))
+        return 0
+    g = res["graph"]
+    print(f"model   {res['model']}  (sha256 {res['sha256'][:12]})")
+    print(f"part    {res['part']}  (FINN estimates; cycles per frame, BRAM in RAMB18 units)")
+    print(f"layers  {len(rows)} HW layers, {len(g.edges)} streams; "
+          + ", ".join(f"{op} x{n}" for op, n in g.op_counts().items()))
+    for h in res["host_nodes"]:
+        print(f"host    {h['op_type']} {h['name']!r}: {h['reason']}")
+    print()
+    headers = ["layer", "op", "params", "A/W/B", "weight bits",
+               "cyc@min", "LUT@min", "BRAM@min", "URAM@min", "DSP@min",
+               "cyc@max", "LUT@max", "BRAM@max", "URAM@max", "DSP@max"]
+    body = []
+    for r in rows:
+        s, f = r.smallest.cost, r.fastest.cost
+        body.append([r.name, r.op_type, r.params, r.dtypes, _fmt_int(r.weight_bits),
+                     _fmt_int(s.cycles), _fmt_int(s.lut), s.bram18, s.uram, s.dsp,
+                     _fmt_int(f.cycles), _fmt_int(f.lut), f.bram18, f.uram, f.dsp])
+    t = res["totals"]
+    sm, fa = t["smallest"], t["fastest"]
+    body.append(["TOTAL", "", "", "", _fmt_int(t["weight_bits"]),
+                 f"II {_fmt_int(sm['max_cycles'])}", _fmt_int(sm["lut"]), sm["bram18"],
+                 sm["uram"], sm["dsp"], f"II {_fmt_int(fa['max_cycles'])}", _fmt_int(fa["lut"]),
+                 fa["bram18"], fa["uram"], fa["dsp"]])
+    print(table(headers, body, right=set(range(4, 15))))
+    print()
+    print("@min = PE=SIMD=1 (smallest folding); @max = fastest legal folding; the layer's own "
+          "ram_style/mem_mode/resType are kept.")
+    print("TOTAL II = the slowest layer's cycles per frame (one board, no links); "
+          "FINN has no FF model and leaves ops without a resource model at 0.")
+    return 0
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    from dse import api
+    from dse.models import estimate
+
+    if args.csv:
+        return _cost_batch(args)
+    if not args.op:
+        raise DseError("give --op OPTYPE --attrs JSON, or --csv FILE for a batch")
+    try:
+        attrs = json.loads(args.attrs) if args.attrs else {}
+    except json.JSONDecodeError as e:
+        raise DseError(f"--attrs is not valid JSON: {e}") from None
+    if not isinstance(attrs, dict):
+        raise DseError("--attrs must be a JSON object of FINN attributes, e.g. "
+                       "'{\"MW\": 64, \"MH\": 32, \"PE\": 4, \"SIMD\": 8}'")
+    res = api.cost(args.op, attrs, args.part)
+    if args.json:
+        print(json.dumps(res, indent=1, sort_keys=True))
+        return 0
+    c = estimate(args.op, attrs, args.part)
+    print(f"{c.op_type} on {args.part or 'an UltraScale+ part'}:")
+    print(f"  cycles per frame   {_fmt_int(c.cycles)}")
+    print(f"  LUT                {_fmt_int(c.lut)}")
+    print(f"  BRAM18             {c.bram18}")
+    print(f"  URAM               {c.uram}")
+    print(f"  DSP                {c.dsp}")
+    print(f"  in stream bits     {', '.join(map(str, c.instream_widths))}")
+    print(f"  out stream bits    {', '.join(map(str, c.outstream_widths))}")
+    if c.weightstream_width:
+        print(f"  weight stream bits {c.weightstream_width}")
+    print(f"  out words/frame    {', '.join(map(str, c.output_words))}")
+    return 0
+
+
+ESTIMATE_COLUMNS = ("exp_cycles", "lut", "bram18", "uram", "dsp", "instream_width",
+                    "outstream_width", "weightstream_width", "number_output_values", "error")
+
+
+def _cost_batch(args: argparse.Namespace) -> int:
+    from dse.models import estimate
+
+    src = Path(args.csv)
+    if not src.is_file():
+        raise DseError(f"CSV file not found: {src}")
+    with src.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "op_type" not in reader.fieldnames:
+            raise DseError(f"{src}: needs an 'op_type' column plus FINN attribute columns")
+        rows = list(reader)
+        fields = list(reader.fieldnames)
+    skip = {"op_type", "domain", *ESTIMATE_COLUMNS}
+    out_rows, n_err = [], 0
+    for row in rows:
+        attrs = {k: v for k, v in row.items() if k not in skip and v not in ("", None)}
+        rec = dict(row)
+        try:
+            c = estimate(row["op_type"], attrs, args.part)
+            rec.update(exp_cycles=c.cycles, lut=c.lut, bram18=c.bram18, uram=c.uram, dsp=c.dsp,
+                       instream_width=c.instream_width, outstream_width=c.outstream_width,
+                       weightstream_width=c.weightstream_width,
+                       number_output_values=c.number_output_values, error="")
+        except DseError as e:
+            n_err += 1
+            rec["error"] = str(e)
+        out_rows.append(rec)
+    out_fields = fields + [c for c in ESTIMATE_COLUMNS if c not in fields]
+    dst = Path(args.out) if args.out else src.with_name(src.stem + "_estimates.csv")
+    with dst.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=out_fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(out_rows)
+    print(f"wrote {dst}: {len(out_rows)} rows, {n_err} with errors (see column 'error')")
+    return 0
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    from dse import api
+
+    res = api.boards(args.board_file)
+    if args.json:
+        print(json.dumps(res, indent=1, sort_keys=True))
+        return 0
+    headers = ["board", "part", "SLRs", "shells", "LUT", "BRAM18", "URAM", "DSP",
+               "usable LUT (1 board)", "usable LUT (multi)", "memory", "GB/s", "net Gb/s"]
+    body = [[b["name"], b["part"], b["slrs"], ",".join(b["shells"]),
+             _fmt_int(b["device"]["lut"]), _fmt_int(b["device"]["bram18"]), b["device"]["uram"],
+             _fmt_int(b["device"]["dsp"]), _fmt_int(b["capacity_single"]["lut"]),
+             _fmt_int(b["capacity_multi"]["lut"]), b["memory"], f"{b['memory_gbps']:g}",
+             f"{b['network_gbps']:g}"] for b in res]
+    print(table(headers, body, right={2, 4, 5, 6, 7, 8, 9, 11, 12}))
+    print("\nusable = (device or FINN area - shell overhead of the default shell) x FINN's caps "
+          "(LUT 0.7, FF 0.5, BRAM/URAM/DSP 0.8); multi adds the network stack and ACCL.")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dse",
+        description="Map quantized networks onto several FPGA boards with FINN: layer graphs, "
+                    "FINN-exact cost models, joint folding + partition optimization.",
+    )
+    p.add_argument("--version", action="version", version=f"dse {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    s = sub.add_parser("inspect", help="HW-layer table of a network with FINN's estimates")
+    s.add_argument("--model", help="QONNX / FINN-ONNX file (default: the bundled example)")
+    s.add_argument("--part", default="xcu55c-fsvh2892-2L-e", help="FPGA part (default: U55C)")
+    s.add_argument("--input-dtype", help="declare the graph input integer, e.g. UINT8 "
+                                         "(default: float input, as exported)")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("cost", help="FINN's estimate for one layer, or a CSV of layers")
+    s.add_argument("--op", help="op type, e.g. MVAU_hls, ConvolutionInputGenerator_rtl, MVAU")
+    s.add_argument("--attrs", help="JSON object of FINN attributes")
+    s.add_argument("--part", default=None, help="FPGA part (affects MVAU_rtl DSPs)")
+    s.add_argument("--csv", help="batch: CSV with op_type and attribute columns")
+    s.add_argument("--out", help="batch output CSV (default: <csv>_estimates.csv)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_cost)
+
+    s = sub.add_parser("boards", help="list the board catalog")
+    s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_boards)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return int(args.func(args) or 0)
+    except DseError as e:
+        print(f"dse {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"dse {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Enumerate a layer's legal foldings, cost each once, drop dominated ones.
+
+An option is dominated when another option is at least as fast and uses no more of any
+resource (LUT, FF, BRAM18, URAM, DSP, external-memory bits). The solver only ever sees the
+surviving options, as integer tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from dse.exceptions import DseError
+from dse.models._common import LayerCost, normalize
+from dse.models.registry import default_impl, split_op_type
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FoldingOption:
+    """One legal folding of one layer and FINN's estimate for it."""
+
+    attrs: Mapping[str, Any]  # the folding attributes (FINN names) this option sets
+    impl: str
+    cost: LayerCost
+    external_weight_bits: int = 0  # weights streamed from HBM/DDR instead of kept on chip
+
+    @property
+    def key(self) -> tuple:
+        return (self.impl,) + tuple(sorted((k, str(v)) for k, v in self.attrs.items()))
+
+    def vector(self) -> tuple[int, ...]:
+        c = self.cost
+        return (c.cycles, c.lut, c.ff, c.bram18, c.uram, c.dsp, self.external_weight_bits)
+
+
+def _external_bits(op: str, a: Mapping[str, Any], weight_bits: int) -> int:
+    return weight_bits if a.get("mem_mode") == "external" else 0
+
+
+def enumerate_options(
+    op_type: str,
+    attrs: Mapping[str, Any],
+    *,
+    impl: str | None = None,
+    part: str | None = None,
+    weight_bits: int = 0,
+    allow_external: bool = True,
+    fixed: Iterable[str] = (),
+) -> list[FoldingOption]:
+    """Every legal folding of a layer (FINN's divisor rules and width limits), costed.
+
+    ``impl`` fixes the HLS/RTL variant (default: FINN's SpecializeLayers choice). Attributes
+    named in ``fixed`` keep the layer's current value. Options FINN would reject raise
+    inside the cost model and are skipped.
+    """
+    model, given_impl = split_op_type(op_type)
+    base = dict(attrs)
+    a0 = normalize(model.name, base, model.schema)
+    impl = impl or given_impl or default_impl(model.name, a0, part)
+    fixed = set(fixed)
+    raw: Iterable[dict[str, Any]]
+    if model.options is None:
+        raw = [{}]
+    else:
+        raw = model.options(a0, impl)
+    out: list[FoldingOption] = []
+    seen: set[tuple] = set()
+    for choice in raw:
+        choice = {k: v for k, v in choice.items() if k not in fixed}
+        if not allow_external and choice.get("mem_mode") == "external":
+            continue
+        a = dict(base)
+        a.update(choice)
+        try:
+            cost = model.estimate(normalize(model.name, a, model.schema), impl, part, "main")
+        except DseError:
+            continue
+        opt = FoldingOption(attrs=MappingProxyType(dict(sorted(choice.items()))), impl=impl,
+                            cost=cost,
+                            external_weight_bits=_external_bits(model.name, a, weight_bits))
+        if opt.key in seen:
+            continue
+        seen.add(opt.key)
+        out.append(opt)
+    return out
+
+
+def prune_dominated(options: list[FoldingOption]) -> list[FoldingOption]:
+    """Keep the Pareto set over (cycles, LUT, FF, BRAM18, URAM, DSP, external bits).
+
+    Ties (identical vectors) keep the first option in enumeration order, so the result is
+    deterministic. Returned in ascending cycles.
+    """
+    if len(options) <= 1:
+        return list(options)
+    vecs = np.array([o.vector() for o in options], dtype=np.int64)
+    order = np.lexsort(vecs.T[::-1])  # by cycles, then resources
+    kept: list[int] = []
+    kept_vecs = np.empty((0, vecs.shape[1]), dtype=np.int64)
+    for i in order:
+        v = vecs[i]
+        if len(kept):
+            dominated = np.all(kept_vecs <= v, axis=1)
+            if dominated.any():
+                continue
+        kept.append(int(i))
+        kept_vecs = np.vstack([kept_vecs, v])
+    return [options[i] for i in kept]
+
+
+def smallest_and_fastest(options: list[FoldingOption]) -> tuple[FoldingOption, FoldingOption]:
+    """(the least-resource option, the fewest-cycles option) of a non-empty list."""
+    if not options:
+        raise DseError("no legal folding")
+
+    def size(o: FoldingOption) -> tuple:
+        c = o.cost
+        return (c.lut + 100 * (c.bram18 + c.dsp) + 400 * c.uram, c.cycles)
+
+    def speed(o: FoldingOption) -> tuple:
+        return (o.cost.cycles,) + size(o)
+
+    return min(options, key=size), min(options, key=speed)
