@@ -190,3 +190,121 @@ def boards(board_files: list[str] | None = None) -> list[dict[str, Any]]:
             "network_gbps": b.net_line_rate_gbps,
         })
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# optimize
+
+STRATEGIES = ("joint", "setfolding", "two-stage")
+
+
+def parse_boards(boards: str | int | None, board: str | None = None) -> list[str]:
+    """``4`` (with ``board``) or ``"U55C,U55C,U280"`` -> list of board names."""
+    from dse.exceptions import SpecError
+
+    board = board or "U55C"
+    if boards is None:
+        return [board]
+    if isinstance(boards, int):
+        n = boards
+    elif str(boards).strip().isdigit():
+        n = int(str(boards).strip())
+    else:
+        names = [b.strip() for b in str(boards).split(",") if b.strip()]
+        if not names:
+            raise SpecError(f"--boards {boards!r}: give a count or a comma-separated list")
+        return names
+    if not 1 <= n <= 64:
+        raise SpecError(f"--boards {n}: give 1 to 64 boards")
+    return [board] * n
+
+
+def parse_caps(items: list[str] | None) -> dict[str, float]:
+    from dse.exceptions import SpecError
+
+    caps: dict[str, float] = {}
+    for it in items or []:
+        for part in it.split(","):
+            if "=" not in part:
+                raise SpecError(f"--cap {part!r}: use RESOURCE=FRACTION, e.g. lut=0.8")
+            k, v = part.split("=", 1)
+            try:
+                caps[k.strip().lower()] = float(v)
+            except ValueError:
+                raise SpecError(f"--cap {part!r}: {v!r} is not a number") from None
+    return caps
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptimizeResult:
+    plan: Any  # PartitionPlan
+    result: Any  # SolveResult
+    graph: LayerGraph
+    plan_path: Path | None
+
+
+def optimize(
+    model: str | Path | None = None,
+    *,
+    boards: str | int | None = 1,
+    board: str | None = None,
+    shell: str | None = None,
+    caps: Mapping[str, float] | None = None,
+    clock_mhz: float = 200.0,
+    time_limit: float = 60.0,
+    strategy: str = "joint",
+    link_gbps: float = 100.0,
+    link_efficiency: float = 0.88,
+    topology: str = "chain",
+    rx_buffer_bytes: int | None = None,
+    rx_buffers: int | None = None,
+    allow_external: bool = True,
+    input_dtype: str | None = None,
+    board_files: list[str] | None = None,
+    out: str | Path | None = None,
+    seed: int = 0,
+    workers: int = 2,
+    record_time: bool = True,
+    progress: Any = None,
+) -> OptimizeResult:
+    """Choose every layer's folding and board to maximize FPS; write ``out/plan.json``."""
+    from dse import __version__
+    from dse.exceptions import SpecError
+    from dse.plan import make_plan
+    from dse.solver.baselines import solve_baseline
+    from dse.solver.problem import AcclConfig, LinkConfig, build_problem
+    from dse.solver.search import solve_joint
+    from dse.specs import load_catalog
+
+    if strategy not in STRATEGIES:
+        raise SpecError(f"--strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    if time_limit <= 0:
+        raise SpecError(f"--time-limit must be positive, got {time_limit}")
+    cat = load_catalog(board_files or ())
+    names = parse_boards(boards, board)
+    cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz) for n in names]
+    path = resolve_model(model)
+    graph = load_network(path, input_dtype=input_dtype)
+    accl_kw: dict[str, Any] = {}
+    if rx_buffer_bytes is not None:
+        accl_kw["rx_buffer_bytes"] = int(rx_buffer_bytes)
+    if rx_buffers is not None:
+        accl_kw["rx_buffer_count"] = int(rx_buffers)
+    problem = build_problem(
+        graph, cfgs,
+        link=LinkConfig(bandwidth_gbps=link_gbps, efficiency=link_efficiency, topology=topology),
+        accl=AcclConfig(**accl_kw), allow_external=allow_external,
+    )
+    if strategy == "joint":
+        res = solve_joint(problem, time_limit=time_limit, workers=workers, seed=seed,
+                          progress=progress)
+    else:
+        res = solve_baseline(problem, strategy, time_limit=time_limit, workers=workers,
+                             seed=seed, progress=progress)
+    plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
+                     clock_mhz=clock_mhz, dse_version=__version__, seed=seed,
+                     record_time=record_time)
+    plan_path = None
+    if out is not None:
+        plan_path = plan.save(Path(out) / "plan.json")
+    return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=plan_path)

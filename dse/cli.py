@@ -154,6 +154,69 @@ def _cost_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pct(used: int, cap: int) -> str:
+    return f"{100 * used / cap:5.1f}%" if cap else "  n/a"
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from dse import api
+
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    res = api.optimize(
+        args.model, boards=args.boards, board=args.board, shell=args.shell,
+        caps=api.parse_caps(args.cap), clock_mhz=args.clock_mhz, time_limit=args.time_limit,
+        strategy=args.strategy, link_gbps=args.link_gbps, link_efficiency=args.link_efficiency,
+        topology=args.topology, rx_buffer_bytes=args.rx_buffer_bytes, rx_buffers=args.rx_buffers,
+        allow_external=not args.no_external_weights, input_dtype=args.input_dtype,
+        board_files=args.board_file, out=args.out, seed=args.seed, workers=args.workers,
+        record_time=not args.reproducible,
+        progress=None if (args.quiet or args.json) else progress,
+    )
+    plan = res.plan
+    if args.json:
+        print(plan.to_json(), end="")
+        return 0
+    d = plan.data
+    m, s = d["metrics"], d["solver"]
+    names = [b["name"] for b in d["boards"]]
+    print(f"model    {d['model']['path']}  ({len(d['layers'])} HW layers)")
+    print(f"boards   {d['boards_offered']} offered ({', '.join(sorted(set(names)))}), "
+          f"{m['boards_used']} used; clock {d['clock_mhz']:g} MHz; {d['topology']} topology; "
+          f"strategy {s['strategy']}")
+    print()
+    for b in d["boards"]:
+        ls = [l for l in d["layers"] if l["board"] == b["index"]]
+        r, c = b["resources"], b["capacity"]
+        print(f"board {b['index']}  {b['name']} ({b['shell']} shell): {len(ls)} layers "
+              f"{ls[0]['name']} .. {ls[-1]['name']}, II {b['ii_cycles']:,} cycles")
+        for k in ("lut", "ff", "bram18", "uram", "dsp"):
+            print(f"    {k.upper():7s} {r[k]:>12,} / {c[k]:>12,}  {_pct(r[k], c[k])}")
+        ext = b["external_memory"]
+        if ext["bits"]:
+            print(f"    weights in external memory: {ext['bits'] / 8 / 2**20:,.1f} MiB, "
+                  f"{ext['mbps'] / 8000:,.2f} GB/s of {ext['capacity_mbps'] / 8000:,.1f} GB/s")
+        if b["accl_buffer_bram18"]:
+            print(f"    (includes {b['accl_buffer_bram18']} BRAM18 of ACCL frame/skip buffers)")
+    for ln in d["links"]:
+        print(f"link {ln['index']}: {ln['bits_per_frame']:,} bits/frame, "
+              f"{100 * ln['utilization']:.1f}% of {d['link']['bandwidth_gbps']:g} Gb/s x "
+              f"{d['link']['efficiency']:g}")
+    for c in d["cuts"]:
+        print(f"    cut {c['src']} -> {c['dst']} (board {c['src_board']} -> {c['dst_board']}): "
+              f"{c['bits_per_frame']:,} bits/frame{' (skip stream)' if c['skip'] else ''}")
+    print()
+    print(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles at {d['clock_mhz']:g} "
+          f"MHz, bottleneck {m['bottleneck']}), latency {m['latency_s'] * 1e3:.3f} ms")
+    wall = f", {s['wall_s']:.1f} s" if s["wall_s"] is not None else ""
+    print(f"solver   {s['status']}: objective {s['objective']:,.1f} fps, bound "
+          f"{s['bound']:,.1f} fps, gap {100 * s['gap']:.2f}%{wall}")
+    if res.plan_path:
+        print(f"plan     {res.plan_path}")
+    return 0
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     from dse import api
 
@@ -203,6 +266,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_cost)
 
+    s = sub.add_parser("optimize", help="joint folding + multi-board partition (CP-SAT)")
+    s.add_argument("--model", help="QONNX / FINN-ONNX file (default: the bundled example)")
+    s.add_argument("--boards", default="1",
+                   help="number of boards (of --board) or a list, e.g. U55C,U55C,U280")
+    s.add_argument("--board", default="U55C", help="board type for a count (default U55C)")
+    s.add_argument("--shell", help="shell profile: coyote, vitis or zynq (default per board)")
+    s.add_argument("--cap", action="append",
+                   help="utilization caps, e.g. lut=0.8,bram18=0.9 (default FINN's)")
+    s.add_argument("--clock-mhz", type=float, default=200.0)
+    s.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
+    s.add_argument("--strategy", default="joint", choices=("joint", "setfolding", "two-stage"))
+    s.add_argument("--topology", default="chain", choices=("chain", "switch"))
+    s.add_argument("--link-gbps", type=float, default=100.0)
+    s.add_argument("--link-efficiency", type=float, default=0.88)
+    s.add_argument("--rx-buffer-bytes", type=int, help="ACCL RX buffer size (default 4 MiB)")
+    s.add_argument("--rx-buffers", type=int, help="ACCL RX buffer count (default boards + 2)")
+    s.add_argument("--no-external-weights", action="store_true",
+                   help="keep all weights on chip (no HBM/DDR mem_mode=external)")
+    s.add_argument("--input-dtype", help="declare the graph input integer, e.g. UINT8")
+    s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
+    s.add_argument("--out", default="dse_out", help="directory for plan.json (default dse_out)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--workers", type=int, default=2, help="CP-SAT workers (default 2)")
+    s.add_argument("--reproducible", action="store_true",
+                   help="leave wall-clock time out of plan.json (byte-identical reruns)")
+    s.add_argument("--json", action="store_true", help="print the plan JSON")
+    s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.set_defaults(func=cmd_optimize)
+
     s = sub.add_parser("boards", help="list the board catalog")
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
     s.add_argument("--json", action="store_true")
@@ -221,7 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("ignore")
             return int(args.func(args) or 0)
     except DseError as e:
-        print(f"dse {args.command}: error: {e}", file=sys.stderr)
+        kind = "infeasible" if e.exit_code == 1 else "error"
+        print(f"dse {args.command}: {kind}: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print(f"dse {args.command}: interrupted", file=sys.stderr)

@@ -16,6 +16,7 @@ import numpy as np
 
 from dse.exceptions import DseError
 from dse.models._common import LayerCost, normalize
+from dse.models.mvau import HLS_MAX_WIDTH
 from dse.models.registry import default_impl, split_op_type
 
 
@@ -79,6 +80,8 @@ def enumerate_options(
             cost = model.estimate(normalize(model.name, a, model.schema), impl, part, "main")
         except DseError:
             continue
+        if impl == "hls" and max(cost.instream_widths + cost.outstream_widths) > HLS_MAX_WIDTH:
+            continue  # HLS codegen asserts stream widths <= AP_INT_MAX_W
         opt = FoldingOption(attrs=MappingProxyType(dict(sorted(choice.items()))), impl=impl,
                             cost=cost,
                             external_weight_bits=_external_bits(model.name, a, weight_bits))

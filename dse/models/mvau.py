@@ -167,7 +167,8 @@ def options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
     """Legal (PE, SIMD, mem_mode, ram_style, resType) choices under FINN's rules.
 
     ``ram_style`` only matters where FINN's model distinguishes it, so equivalent styles are not
-    repeated: external weights have no on-chip memory at all.
+    repeated: external weights have no on-chip memory, embedded ones ignore the style. The
+    in/out stream width limit of HLS layers is checked in ``candidates``.
     """
     MW, MH = a["MW"], a["MH"]
     W, A = bits(a["weightDataType"]), bits(a["inputDataType"])
@@ -176,11 +177,10 @@ def options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
         if impl == "hls" and MW // S > HLS_MAX_FOLD:
             continue
         for P in divisors(MH):
-            if impl == "hls":
-                widths = (S * A, P * bits(a["outputDataType"]), P * S * W)
-                if max(widths) > HLS_MAX_WIDTH:
+            for mm in MEM_MODES:
+                # MVAU_hls counts the weight stream (decoupled/external) in AP_INT_MAX_W
+                if impl == "hls" and mm != "internal_embedded" and P * S * W > HLS_MAX_WIDTH:
                     continue
-            for mm in ("internal_decoupled", "external"):
                 styles = ("block", "distributed", "ultra") if mm == "internal_decoupled" else ("auto",)
                 for rs in styles:
                     for rt in res_types:

@@ -1,0 +1,161 @@
+"""PartitionPlan: the versioned JSON artifact ``dse optimize`` writes (docs/plan-format.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dse.exceptions import PlanError
+
+SCHEMA_VERSION = 1
+REQUIRED = ("schema_version", "model", "boards", "clock_mhz", "layers", "cuts", "metrics",
+            "solver")
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionPlan:
+    data: Mapping[str, Any]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def to_json(self) -> str:
+        return json.dumps(self.data, indent=1, sort_keys=True) + "\n"
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(self.to_json())
+        tmp.replace(p)  # never leave a half-written plan behind
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> PartitionPlan:
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text())
+        except OSError as e:
+            raise PlanError(f"cannot read plan {p}: {e.strerror}") from None
+        except json.JSONDecodeError as e:
+            raise PlanError(f"plan {p} is not valid JSON: {e}") from None
+        return cls.from_dict(data, str(p))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "plan") -> PartitionPlan:
+        if not isinstance(data, Mapping):
+            raise PlanError(f"{where}: a plan is a JSON object")
+        missing = [k for k in REQUIRED if k not in data]
+        if missing:
+            raise PlanError(f"{where}: missing field(s) {missing}")
+        if data["schema_version"] != SCHEMA_VERSION:
+            raise PlanError(f"{where}: schema_version {data['schema_version']} is not supported "
+                            f"(this dse reads version {SCHEMA_VERSION})")
+        nb = len(data["boards"])
+        for layer in data["layers"]:
+            if not 0 <= layer.get("board", -1) < nb:
+                raise PlanError(f"{where}: layer {layer.get('name')} names board "
+                                f"{layer.get('board')}, but the plan has {nb} board(s)")
+        return cls(data)
+
+
+def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: float,
+              dse_version: str, seed: int, record_time: bool = True) -> PartitionPlan:
+    """Build the plan document from a SolveResult (its problem and evaluation).
+
+    With ``record_time=False`` the plan holds no wall-clock figure (``solver.wall_s`` is null),
+    so the same inputs and seed give a byte-identical file.
+    """
+    prob = result.problem
+    ev = result.evaluation
+    layers = []
+    for i, name in enumerate(prob.order):
+        layer = prob.graph.layer(name)
+        opt = prob.options[i][result.choice[i]]
+        c = opt.cost
+        folding = {k: v for k, v in sorted(opt.attrs.items())}
+        layers.append({
+            "name": name,
+            "op_type": layer.op_type,
+            "impl": opt.impl,
+            "finn_op_type": f"{layer.op_type}_{opt.impl}",
+            "board": int(result.boards[i]),
+            "folding": folding,
+            "cycles": c.cycles,
+            "resources": {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram,
+                          "dsp": c.dsp},
+            "external_weight_bits": opt.external_weight_bits,
+        })
+    boards = []
+    used = ev.boards_used
+    for b, cfg in enumerate(prob.boards[:used]):
+        boards.append({
+            "index": b,
+            "name": cfg.board.name,
+            "part": cfg.board.part,
+            "shell": cfg.shell.name,
+            "caps": dict(sorted(cfg.caps.items())),
+            "capacity": {k: ev.capacity[b][k] for k in ("lut", "ff", "bram18", "uram", "dsp")},
+            "resources": {k: ev.usage[b][k] for k in ("lut", "ff", "bram18", "uram", "dsp")},
+            "accl_buffer_bram18": ev.extra_bram18[b],
+            "external_memory": {"bits": ev.usage[b]["ext_bits"],
+                                "capacity_bits": ev.capacity[b]["ext_bits"],
+                                "mbps": ev.usage[b]["ext_mbps"],
+                                "capacity_mbps": ev.capacity[b]["ext_mbps"],
+                                "channels": ev.usage[b]["ext_channels"]},
+            "ii_cycles": max([l["cycles"] for l in layers if l["board"] == b] or [0]),
+        })
+    cuts = []
+    for ei in ev.cut_edges:
+        e = prob.edges[ei]
+        cuts.append({
+            "tensor": e.tensor,
+            "src": prob.order[e.u], "dst": prob.order[e.v],
+            "src_board": int(result.boards[e.u]), "dst_board": int(result.boards[e.v]),
+            "bits_per_frame": e.bits, "accl_bits_per_frame": e.link_bits,
+            "accl_words_per_frame": e.link_bits // 512, "skip": e.skip,
+        })
+    link_cap = prob.link.bits_per_cycle(prob.clock_mhz) * ev.ii_cycles
+    links = [{"index": li, "bits_per_frame": bits,
+              "utilization": round(bits / link_cap, 6) if link_cap else 0.0}
+             for li, bits in enumerate(ev.link_bits)
+             if prob.link.topology == "switch" or li < max(used - 1, 0)]
+    fps = ev.fps
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "dse_version": dse_version,
+        "model": {"path": model_path, "sha256": model_sha256},
+        "clock_mhz": clock_mhz,
+        "topology": prob.link.topology,
+        "link": {"bandwidth_gbps": prob.link.bandwidth_gbps,
+                 "efficiency": prob.link.efficiency, "latency_s": prob.link.latency_s},
+        "accl": {"rx_buffer_bytes": prob.accl.rx_buffer_bytes,
+                 "rx_capacity_bytes": prob.rx_capacity_bytes(),
+                 "max_transfer_bytes": prob.accl.max_transfer_bytes},
+        "boards": boards,
+        "boards_offered": len(prob.boards),
+        "layers": layers,
+        "cuts": cuts,
+        "links": links,
+        "metrics": {
+            "ii_cycles": ev.ii_cycles,
+            "fps": round(fps, 3),
+            "latency_s": float(f"{ev.latency_s:.9g}"),
+            "bottleneck": ev.bottleneck,
+            "boards_used": used,
+        },
+        "solver": {
+            "strategy": result.strategy,
+            "status": result.status,
+            "objective": round(fps, 3),
+            "bound": round(result.fps_bound, 3),
+            "gap": round(result.gap, 6),
+            "ii_bound_cycles": result.ii_bound,
+            "wall_s": round(result.wall_s, 3) if record_time else None,
+            "seed": seed,
+        },
+    }
+    return PartitionPlan(data)

@@ -1,0 +1,266 @@
+"""CP-SAT formulation of the joint folding + contiguous partition problem at a fixed II.
+
+Variables
+  ``u[i][b]`` (b = 1..B-1): layer i sits on board >= b. Boards form a pipeline, so along the
+  topological order ``u`` is non-decreasing, and ``z[i][b] = u[i][b] - u[i][b+1]`` (layer i on
+  board b) is linear in ``u``. An edge (s -> t) crosses chain boundary b exactly when
+  ``u[t][b] - u[s][b] = 1``, so link traffic is linear too.
+  ``x[i][k]``: layer i uses option k (only options with cycles <= T, resource-Pareto at T).
+  ``y[i][k][b]``: option k of layer i on board b (exact via both marginals).
+
+At a fixed II every constraint is linear; the optimal II is found by the caller's search over
+the finite set of values it can take, which gives a proven bound (see ``search.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ortools.sat.python import cp_model
+
+from dse.models.candidates import FoldingOption, prune_dominated
+from dse.solver.problem import DIMS, RES, PartitionProblem, frame_buffer_bram18
+
+STATUS = {
+    cp_model.OPTIMAL: "OPTIMAL",
+    cp_model.FEASIBLE: "FEASIBLE",
+    cp_model.INFEASIBLE: "INFEASIBLE",
+    cp_model.MODEL_INVALID: "MODEL_INVALID",
+    cp_model.UNKNOWN: "UNKNOWN",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AtResult:
+    status: str  # OPTIMAL / FEASIBLE / INFEASIBLE / UNKNOWN
+    choice: list[int] | None
+    boards: list[int] | None
+    objective: float | None
+    bound: float | None
+    wall_s: float
+
+
+def options_at(problem: PartitionProblem, T: int) -> list[list[int]]:
+    """Per layer, the option indices that meet ``T`` and are not dominated in resources."""
+    coupled: dict[int, list[tuple]] = {}
+    for c in problem.couplings:
+        coupled[c.producer] = list(c.producer_keys)
+        coupled[c.consumer] = list(c.consumer_keys)
+    out = []
+    for i, opts in enumerate(problem.options):
+        ks = [k for k, o in enumerate(opts) if o.cost.cycles <= T]
+        groups: dict[tuple, list[int]] = {}
+        for k in ks:
+            groups.setdefault(tuple(coupled[i][k]) if i in coupled else (), []).append(k)
+        kept: list[int] = []
+        for key in sorted(groups):
+            idx = groups[key]
+            # dominance on resources only: cycles no longer matter once <= T
+            flat = [_as_resource_option(opts[k]) for k in idx]
+            keep = {id(o) for o in prune_dominated(flat)}
+            kept.extend(k for k, o in zip(idx, flat) if id(o) in keep)
+        out.append(sorted(kept))
+    return out
+
+
+def _as_resource_option(o: FoldingOption) -> FoldingOption:
+    from dataclasses import replace
+
+    return FoldingOption(attrs=o.attrs, impl=o.impl, cost=replace(o.cost, cycles=0),
+                         external_weight_bits=o.external_weight_bits)
+
+
+def solve_at(
+    problem: PartitionProblem,
+    T: int,
+    *,
+    objective: str = "none",
+    max_boards: int | None = None,
+    time_limit: float = 10.0,
+    workers: int = 2,
+    seed: int = 0,
+    hint: tuple[Sequence[int], Sequence[int]] | None = None,
+    on_solution: Callable[[float], None] | None = None,
+) -> AtResult:
+    """Find a plan with II <= ``T``; optionally minimize boards used or resources.
+
+    ``objective``: "none" (feasibility), "boards" (fewest boards), "resources" (least
+    capacity-weighted resources, then fewest cut bits), with ``max_boards`` boards at most.
+    """
+    p = problem
+    n = p.n
+    B = min(p.n_boards, max_boards or p.n_boards)
+    m = cp_model.CpModel()
+    ks = options_at(p, T)
+    if any(not k for k in ks):
+        return AtResult("INFEASIBLE", None, None, None, None, 0.0)
+
+    # board staircase
+    u: list[list] = []
+    for i in range(n):
+        row: list = [1]
+        for b in range(1, B):
+            row.append(0 if i == 0 else m.NewBoolVar(f"u{i}_{b}"))
+        row.append(0)
+        u.append(row)
+    for i in range(1, n):
+        for b in range(1, B):
+            if i > 1:
+                m.AddImplication(u[i - 1][b], u[i][b])
+            if b > 1:
+                m.AddImplication(u[i][b], u[i][b - 1])
+
+    def z(i: int, b: int):
+        return u[i][b] - u[i][b + 1]
+
+    # option choice
+    x: list[dict[int, object]] = []
+    for i in range(n):
+        if len(ks[i]) == 1:
+            x.append({ks[i][0]: 1})
+        else:
+            xi = {k: m.NewBoolVar(f"x{i}_{k}") for k in ks[i]}
+            m.AddExactlyOne(xi.values())
+            x.append(xi)
+    for c in p.couplings:
+        keys = {c.producer_keys[k] for k in ks[c.producer]} | {
+            c.consumer_keys[k] for k in ks[c.consumer]}
+        for key in keys:
+            lhs = [x[c.producer][k] for k in ks[c.producer] if c.producer_keys[k] == key]
+            rhs = [x[c.consumer][k] for k in ks[c.consumer] if c.consumer_keys[k] == key]
+            m.Add(sum(lhs) == sum(rhs))
+
+    # per-board resource sums
+    caps = [p.capacity(b) for b in range(B)]
+    sums: list[dict[str, list]] = [{d: [] for d in DIMS} for _ in range(B)]
+    for i in range(n):
+        if len(ks[i]) == 1:
+            k = ks[i][0]
+            for b in range(B):
+                use = p.usage(i, k, T, b)
+                for d in DIMS:
+                    if use[d]:
+                        sums[b][d].append(use[d] * z(i, b))
+            continue
+        ys = {}
+        for k in ks[i]:
+            for b in range(B):
+                ys[k, b] = m.NewBoolVar(f"y{i}_{k}_{b}") if B > 1 else x[i][k]
+        if B > 1:
+            for b in range(B):
+                m.Add(sum(ys[k, b] for k in ks[i]) == z(i, b))
+            for k in ks[i]:
+                m.Add(sum(ys[k, b] for b in range(B)) == x[i][k])
+        for (k, b), y in ys.items():
+            use = p.usage(i, k, T, b)
+            for d in DIMS:
+                if use[d]:
+                    sums[b][d].append(use[d] * y)
+
+    # links and ACCL
+    link_cap = p.link_cap_bits(T)
+    rx = p.rx_capacity_bytes()
+    cut_terms: list = []
+    if B > 1:
+        for e in p.edges:
+            if not p.cuttable(e) or p.link_cycles(e.link_bits) > T:
+                for b in range(1, B):
+                    m.Add(u[e.v][b] == u[e.u][b])
+        fb = {ei: frame_buffer_bram18(e.bits) for ei, e in enumerate(p.edges)}
+        if p.link.topology == "chain":
+            for b in range(1, B):
+                terms = [(e.link_bits, u[e.v][b] - u[e.u][b]) for e in p.edges
+                         if e.link_bits]
+                if terms:
+                    m.Add(sum(w * t for w, t in terms) <= min(link_cap, rx * 8))
+                    cut_terms.extend(terms)
+                if p.accl.sender_frame_buffer:
+                    for ei, e in enumerate(p.edges):
+                        if fb[ei]:
+                            sums[b - 1]["bram18"].append(fb[ei] * (u[e.v][b] - u[e.u][b]))
+        else:
+            for a in range(B):
+                out_terms, in_terms = [], []
+                for ei, e in enumerate(p.edges):
+                    o = m.NewBoolVar(f"out{ei}_{a}")
+                    if a + 1 < B:
+                        m.Add(o >= z(e.u, a) + u[e.v][a + 1] - 1)
+                    else:
+                        m.Add(o == 0)
+                    out_terms.append(e.link_bits * o)
+                    cut_terms.append((e.link_bits, o))
+                    if p.accl.sender_frame_buffer and fb[ei]:
+                        sums[a]["bram18"].append(fb[ei] * o)
+                    if a > 0:
+                        r = m.NewBoolVar(f"in{ei}_{a}")
+                        m.Add(r >= z(e.v, a) - u[e.u][a])
+                        in_terms.append(e.link_bits * r)
+                m.Add(sum(out_terms) <= min(link_cap, rx * 8))
+                if in_terms:
+                    m.Add(sum(in_terms) <= min(link_cap, rx * 8))
+        for ei, e in enumerate(p.edges):  # skip streams are buffered where they arrive
+            if e.skip and fb[ei]:
+                for b in range(1, B):
+                    r = m.NewBoolVar(f"skip{ei}_{b}")
+                    m.Add(r >= z(e.v, b) - u[e.u][b])
+                    sums[b]["bram18"].append(fb[ei] * r)
+    for b in range(B):
+        for d in DIMS:
+            if sums[b][d]:
+                m.Add(sum(sums[b][d]) <= caps[b][d])
+
+    # objective
+    if objective == "boards" and B > 1:
+        m.Minimize(sum(u[n - 1][b] for b in range(1, B)))
+    elif objective == "resources":
+        tot = {d: max(c[d] for c in caps) for d in DIMS}
+        terms = []
+        for i in range(n):
+            for k in ks[i]:
+                use = p.usage(i, k, T, 0)
+                w = int(round(1e4 * sum(use[d] / tot[d] for d in DIMS if tot[d])))
+                if w and not isinstance(x[i][k], int):
+                    terms.append(w * x[i][k])
+        # then fewer bits on the links (one unit per 512-bit ACCL word)
+        terms.extend((bits // 512) * t for bits, t in cut_terms)
+        if terms:
+            m.Minimize(sum(terms))
+
+    if hint is not None:
+        hc, hb = hint
+        for i in range(n):
+            for k, var in x[i].items():
+                if not isinstance(var, int):
+                    m.AddHint(var, int(hc[i] == k))
+            for b in range(1, B):
+                if not isinstance(u[i][b], int):
+                    m.AddHint(u[i][b], int(hb[i] >= b))
+
+    solver = cp_model.CpSolver()
+    prm = solver.parameters
+    prm.num_workers = max(1, workers)
+    prm.random_seed = seed
+    prm.max_time_in_seconds = max(0.05, time_limit * 3)
+    prm.max_deterministic_time = max(0.05, time_limit)
+    prm.interleave_search = True
+    prm.log_search_progress = False
+
+    class _CB(cp_model.CpSolverSolutionCallback):
+        def on_solution_callback(self) -> None:  # pragma: no cover - timing dependent
+            if on_solution is not None:
+                on_solution(self.ObjectiveValue())
+
+    status = solver.Solve(m, _CB() if on_solution else None)
+    name = STATUS.get(status, "UNKNOWN")
+    if name not in ("OPTIMAL", "FEASIBLE"):
+        return AtResult(name, None, None, None, None, solver.WallTime())
+
+    def val(v) -> int:
+        return v if isinstance(v, int) else int(solver.Value(v))
+
+    choice = [next(k for k, var in x[i].items() if val(var)) for i in range(n)]
+    boards = [sum(val(u[i][b]) for b in range(1, B)) for i in range(n)]
+    obj = solver.ObjectiveValue() if objective != "none" else None
+    bnd = solver.BestObjectiveBound() if objective != "none" else None
+    return AtResult(name, choice, boards, obj, bnd, solver.WallTime())

@@ -1,0 +1,156 @@
+"""Evaluate one assignment (option and board per layer) against every constraint.
+
+This is the single source of truth for what a legal plan is; the CP-SAT formulation mirrors it
+and the tests check the two agree (and brute-force tiny instances with it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from dse.solver.problem import DIMS, RES, PartitionProblem, frame_buffer_bram18
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evaluation:
+    feasible: bool
+    violations: tuple[str, ...]
+    ii_cycles: int
+    layer_ii: int
+    link_ii: int
+    bottleneck: str
+    fps: float
+    latency_s: float
+    boards_used: int
+    usage: tuple[dict[str, int], ...]  # per board, DIMS
+    capacity: tuple[dict[str, int], ...]
+    link_bits: tuple[int, ...]  # per link: chain boundary b-1 -> b, or per board egress (switch)
+    link_bytes: tuple[int, ...]
+    cut_edges: tuple[int, ...]  # indices into problem.edges
+    extra_bram18: tuple[int, ...] = field(default=())  # ACCL/skip buffers per board
+
+
+def crossings(problem: PartitionProblem, boards: Sequence[int], ei: int) -> list[int]:
+    """Chain boundaries (1..B-1) an edge crosses: board b-1 sends to board b."""
+    e = problem.edges[ei]
+    return list(range(boards[e.u] + 1, boards[e.v] + 1))
+
+
+def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[int],
+             *, ii_hint: int | None = None) -> Evaluation:
+    """Check every constraint; ``ii_hint`` is an operating II the plan is run at (>= its
+    bottleneck), which sets the external-memory bandwidth the plan needs."""
+    p = problem
+    n, B = p.n, p.n_boards
+    viol: list[str] = []
+    if len(choice) != n or len(boards) != n:
+        raise ValueError("choice and boards need one entry per layer")
+    if boards and boards[0] != 0:
+        viol.append(f"the first layer {p.order[0]} must sit on board 0")
+    for i in range(1, n):
+        if boards[i] < boards[i - 1]:
+            viol.append(f"layer {p.order[i]} on board {boards[i]} comes after a layer on board "
+                        f"{boards[i - 1]} (boards form a pipeline in order)")
+            break
+    for i in range(n):
+        if not 0 <= boards[i] < B:
+            viol.append(f"layer {p.order[i]}: board index {boards[i]} out of range")
+    for c in p.couplings:
+        if c.producer_keys[choice[c.producer]] != c.consumer_keys[choice[c.consumer]]:
+            viol.append(f"{p.order[c.producer]} SIMD/parallel_window must match "
+                        f"{p.order[c.consumer]} PE (FINN's depthwise rule)")
+    # layer II
+    cyc = [p.options[i][choice[i]].cost.cycles for i in range(n)]
+    layer_ii = max(cyc) if cyc else 1
+    bottleneck = p.order[cyc.index(layer_ii)] if cyc else ""
+
+    cut = [ei for ei, e in enumerate(p.edges) if boards[e.u] < boards[e.v]]
+    for ei in cut:
+        e = p.edges[ei]
+        if not p.cuttable(e):
+            viol.append(f"stream {e.tensor} ({e.link_bits // 8} B per frame) exceeds ACCL's "
+                        f"transfer/receive limit; it cannot cross boards")
+    # links
+    if p.link.topology == "chain":
+        link_bits = [0] * max(B - 1, 0)
+        for ei in cut:
+            for b in crossings(p, boards, ei):
+                link_bits[b - 1] += p.edges[ei].link_bits
+    else:  # switch: per board egress and ingress
+        link_bits = [0] * (2 * B)
+        for ei in cut:
+            e = p.edges[ei]
+            link_bits[boards[e.u]] += e.link_bits
+            link_bits[B + boards[e.v]] += e.link_bits
+    link_bytes = [b // 8 for b in link_bits]
+    rx = p.rx_capacity_bytes()
+    for li, nb in enumerate(link_bytes):
+        if nb > rx:
+            viol.append(f"link {li}: {nb} B per frame exceed ACCL's receive buffers ({rx} B)")
+    link_ii = max((p.link_cycles(b) for b in link_bits), default=0)
+    ii = max(layer_ii, link_ii, ii_hint or 1)  # a hint is the operating II (input throttled)
+    if link_ii > layer_ii:
+        bottleneck = f"link {link_bits.index(max(link_bits))}"
+    T = ii
+
+    usage = [dict.fromkeys(DIMS, 0) for _ in range(B)]
+    for i in range(n):
+        for k, v in p.usage(i, choice[i], T, boards[i]).items():
+            usage[boards[i]][k] += v
+    extra = [0] * B
+    for ei in cut:
+        e = p.edges[ei]
+        fb = frame_buffer_bram18(e.bits)
+        if p.accl.sender_frame_buffer:
+            if p.link.topology == "chain":
+                for b in crossings(p, boards, ei):
+                    extra[b - 1] += fb
+            else:
+                extra[boards[e.u]] += fb
+        if e.skip:
+            extra[boards[e.v]] += fb
+    for b in range(B):
+        usage[b]["bram18"] += extra[b]
+    caps = [p.capacity(b) for b in range(B)]
+    for b in range(B):
+        for d in DIMS:
+            if usage[b][d] > caps[b][d]:
+                what = "external memory" if d.startswith("ext") else d.upper()
+                viol.append(f"board {b} ({p.boards[b].board.name}): {what} {usage[b][d]:,} > "
+                            f"{caps[b][d]:,} allowed")
+    used = (max(boards) + 1) if boards else 0
+    fps = p.clock_mhz * 1e6 / ii
+    return Evaluation(
+        feasible=not viol, violations=tuple(viol), ii_cycles=ii, layer_ii=layer_ii,
+        link_ii=link_ii, bottleneck=bottleneck, fps=fps,
+        latency_s=latency(p, choice, boards), boards_used=used, usage=tuple(usage),
+        capacity=tuple(caps), link_bits=tuple(link_bits), link_bytes=tuple(link_bytes),
+        cut_edges=tuple(cut), extra_bram18=tuple(extra),
+    )
+
+
+def latency(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[int]) -> float:
+    """Critical-path latency: FINN's per-layer cycles summed along the longest path (FINN's
+    own pessimistic measure) plus, per board hop, ACCL's latency and the frame's transfer time.
+    """
+    p = problem
+    f = p.clock_mhz * 1e6
+    rate = p.link.bandwidth_gbps * p.link.efficiency * 1e9
+    dist = [p.options[i][choice[i]].cost.cycles / f for i in range(p.n)]
+    best = list(dist)
+    incoming: dict[int, list[int]] = {}
+    for ei, e in enumerate(p.edges):
+        incoming.setdefault(e.v, []).append(ei)
+    for v in range(p.n):
+        for ei in incoming.get(v, []):
+            e = p.edges[ei]
+            hops = boards[e.v] - boards[e.u] if p.link.topology == "chain" else int(
+                boards[e.v] != boards[e.u])
+            link = hops * (p.link.latency_s + e.link_bits / rate) if hops else 0.0
+            best[v] = max(best[v], best[e.u] + link + dist[v])
+    return max(best) if best else 0.0
+
+
+def resources_used(ev: Evaluation, b: int) -> dict[str, int]:
+    return {d: ev.usage[b][d] for d in RES}

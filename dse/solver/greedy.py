@@ -1,0 +1,160 @@
+"""Fast bounds and a constructive heuristic for a target II.
+
+* :func:`proven_infeasible` — sound, cheap proofs that no plan reaches II ``T`` (per-resource
+  sums of the smallest options against the boards' total, a layer that fits no board, a layer
+  with no option that fast).
+* :func:`greedy` — per layer the cheapest option that meets ``T`` (resources weighted by their
+  scarcity), then a left-to-right packing that cuts at the furthest point whose link traffic and
+  ACCL limits hold. A success is a feasible plan (checked with the evaluator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dse.solver.evaluate import evaluate
+from dse.solver.problem import DIMS, RES, PartitionProblem
+
+
+def allowed(problem: PartitionProblem, i: int, T: int) -> list[int]:
+    return [k for k, o in enumerate(problem.options[i]) if o.cost.cycles <= T]
+
+
+def proven_infeasible(problem: PartitionProblem, T: int, n_boards: int | None = None
+                      ) -> str | None:
+    """A reason no plan reaches II ``T`` on the first ``n_boards`` boards, or None."""
+    p = problem
+    B = n_boards or p.n_boards
+    caps = [p.capacity(b) for b in range(B)]
+    total = {d: sum(c[d] for c in caps) for d in DIMS}
+    mins = dict.fromkeys(DIMS, 0)
+    for i in range(p.n):
+        ks = allowed(p, i, T)
+        if not ks:
+            return (f"layer {p.order[i]} cannot run faster than "
+                    f"{min(o.cost.cycles for o in p.options[i]):,} cycles per frame")
+        fits_somewhere = False
+        for k in ks:
+            for b in range(B):
+                u = p.usage(i, k, T, b)
+                if all(u[d] <= caps[b][d] for d in DIMS):
+                    fits_somewhere = True
+                    break
+            if fits_somewhere:
+                break
+        if not fits_somewhere:
+            k = min(ks, key=lambda k: p.options[i][k].cost.lut)
+            u = p.usage(i, k, T, 0)
+            worst = max(RES, key=lambda d: u[d] / max(1, max(c[d] for c in caps)))
+            return (f"layer {p.order[i]} needs {u[worst]:,} {worst.upper()} at its smallest "
+                    f"folding for II {T:,}; {p.boards[0].board.name} allows "
+                    f"{max(c[worst] for c in caps):,}")
+        for d in RES:
+            mins[d] += min(p.usage(i, k, T, 0)[d] for k in ks)
+    for d in RES:
+        if mins[d] > total[d]:
+            return (f"the network needs at least {mins[d]:,} {d.upper()} at its smallest "
+                    f"foldings for II {T:,}; {B} board(s) allow {total[d]:,}")
+    return None
+
+
+def _weights(problem: PartitionProblem, B: int) -> dict[str, float]:
+    caps = [problem.capacity(b) for b in range(B)]
+    return {d: (1.0 / sum(c[d] for c in caps)) if sum(c[d] for c in caps) else 1e9 for d in DIMS}
+
+
+def _pick(problem: PartitionProblem, T: int, w: dict[str, float]) -> list[int] | None:
+    p = problem
+    choice: list[int | None] = [None] * p.n
+
+    def cost(i: int, k: int) -> float:
+        u = p.usage(i, k, T, 0)
+        return sum(w[d] * u[d] for d in DIMS)
+
+    coupled = {c.producer for c in p.couplings} | {c.consumer for c in p.couplings}
+    for c in p.couplings:
+        best = None
+        for kp in allowed(p, c.producer, T):
+            for kc in allowed(p, c.consumer, T):
+                if c.producer_keys[kp] == c.consumer_keys[kc]:
+                    s = cost(c.producer, kp) + cost(c.consumer, kc)
+                    if best is None or s < best[0]:
+                        best = (s, kp, kc)
+        if best is None:
+            return None
+        choice[c.producer], choice[c.consumer] = best[1], best[2]
+    for i in range(p.n):
+        if i in coupled:
+            continue
+        ks = allowed(p, i, T)
+        if not ks:
+            return None
+        choice[i] = min(ks, key=lambda k: (cost(i, k), k))
+    return [int(k) for k in choice]  # type: ignore[arg-type]
+
+
+def _pack(problem: PartitionProblem, choice: Sequence[int], T: int, B: int) -> list[int] | None:
+    """Contiguous packing, cutting at the furthest legal point before an overflow."""
+    p = problem
+    n = p.n
+    cross_bits = [0] * (n + 1)
+    blocked = [False] * (n + 1)
+    link_cap = p.link_cap_bits(T)
+    rx = p.rx_capacity_bytes()
+    for e in p.edges:
+        for c in range(e.u + 1, e.v + 1):
+            cross_bits[c] += e.link_bits
+            if not p.cuttable(e):
+                blocked[c] = True
+    legal_cut = [c > 0 and not blocked[c] and cross_bits[c] <= link_cap and
+                 cross_bits[c] // 8 <= rx for c in range(n + 1)]
+    boards = [0] * n
+    start, b = 0, 0
+    caps = [p.capacity(x) for x in range(B)]
+    acc = dict.fromkeys(DIMS, 0)
+    i = 0
+    while i < n:
+        u = p.usage(i, choice[i], T, b)
+        if all(acc[d] + u[d] <= caps[b][d] for d in DIMS):
+            for d in DIMS:
+                acc[d] += u[d]
+            boards[i] = b
+            i += 1
+            continue
+        cut = next((c for c in range(i, start, -1) if legal_cut[c]), None)
+        if cut is None or b + 1 >= B:
+            return None
+        b += 1
+        start = cut
+        acc = dict.fromkeys(DIMS, 0)
+        for j in range(cut, i):
+            uj = p.usage(j, choice[j], T, b)
+            for d in DIMS:
+                acc[d] += uj[d]
+            boards[j] = b
+        if not all(acc[d] <= caps[b][d] for d in DIMS):
+            return None
+    return boards
+
+
+def greedy(problem: PartitionProblem, T: int, n_boards: int | None = None
+           ) -> tuple[list[int], list[int]] | None:
+    """A feasible (choice, boards) reaching II <= ``T``, or None if the heuristic fails."""
+    B = n_boards or problem.n_boards
+    base = _weights(problem, B)
+    variants = [base]
+    for d in ("lut", "bram18", "dsp", "uram"):
+        w = dict(base)
+        w[d] *= 4.0
+        variants.append(w)
+    for w in variants:
+        choice = _pick(problem, T, w)
+        if choice is None:
+            return None
+        boards = _pack(problem, choice, T, B)
+        if boards is None:
+            continue
+        ev = evaluate(problem, choice, boards, ii_hint=T)
+        if ev.feasible and ev.ii_cycles <= T:
+            return choice, boards
+    return None

@@ -1,0 +1,178 @@
+"""Joint optimizer: the smallest II (highest FPS) over folding and placement, with a proof.
+
+The optimal II is one of finitely many values (an option's cycles or a link's cycles), and
+feasibility is monotone in II (a slower target admits every faster plan). So:
+
+1. cheap proofs (``greedy.proven_infeasible``) rule out the smallest values;
+2. the greedy heuristic gives a first plan (upper bound);
+3. a binary search between the two asks CP-SAT "is there a plan with II <= T?"; an
+   INFEASIBLE answer proves every smaller T impossible, a plan lowers the upper bound;
+4. at the best II, CP-SAT minimizes the boards used, then the resources (lexicographic).
+
+The reported bound is the smallest II not proven impossible; gap = 1 - bound/II.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dse.exceptions import InfeasibleError
+from dse.solver.cpsat import solve_at
+from dse.solver.evaluate import Evaluation, evaluate
+from dse.solver.greedy import greedy, proven_infeasible
+from dse.solver.problem import PartitionProblem
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SolveResult:
+    strategy: str
+    status: str  # OPTIMAL (II proven minimal) or FEASIBLE
+    choice: tuple[int, ...]
+    boards: tuple[int, ...]
+    evaluation: Evaluation
+    ii_cycles: int
+    ii_bound: int
+    wall_s: float
+    log: tuple[str, ...] = field(default=())
+    problem: PartitionProblem | None = None  # the instance the choice indices refer to
+
+    def option(self, i: int):
+        assert self.problem is not None
+        return self.problem.options[i][self.choice[i]]
+
+    @property
+    def fps(self) -> float:
+        return self.evaluation.fps
+
+    @property
+    def fps_bound(self) -> float:
+        return self.evaluation.fps * self.ii_cycles / self.ii_bound
+
+    @property
+    def gap(self) -> float:
+        return max(0.0, 1.0 - self.ii_bound / self.ii_cycles)
+
+
+def _first(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
+    """Smallest index in [lo, hi) with ok(index) true (ok monotone); hi if none."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def explain_infeasible(problem: PartitionProblem) -> str:
+    T = problem.candidate_iis()[-1]
+    reason = proven_infeasible(problem, T)
+    if reason:
+        return reason
+    return (f"no contiguous split of the {problem.n} layers over {problem.n_boards} "
+            f"{'x '.join(sorted({b.board.name for b in problem.boards}))} board(s) satisfies the "
+            "resource, link and ACCL limits even at the smallest foldings; add boards, raise the "
+            "caps (--cap lut=0.8) or allow external weights")
+
+
+def solve_joint(
+    problem: PartitionProblem,
+    *,
+    time_limit: float = 60.0,
+    workers: int = 2,
+    seed: int = 0,
+    progress: Progress | None = None,
+    secondary: bool = True,
+) -> SolveResult:
+    t0 = time.monotonic()
+    log: list[str] = []
+
+    def say(msg: str) -> None:
+        log.append(msg)
+        if progress:
+            progress(f"[{time.monotonic() - t0:6.1f}s] {msg}")
+
+    def left() -> float:
+        return time_limit - (time.monotonic() - t0)
+
+    f = problem.clock_mhz * 1e6
+    cands = problem.candidate_iis()
+    top = len(cands)
+    lo = _first(0, top, lambda i: proven_infeasible(problem, cands[i]) is None)
+    if lo == top:
+        raise InfeasibleError(explain_infeasible(problem))
+    say(f"bound: II >= {cands[lo]:,} cycles ({f / cands[lo]:,.0f} fps) from resource sums")
+
+    # upper bound from the greedy heuristic
+    found: dict[int, tuple[list[int], list[int]]] = {}
+
+    def greedy_ok(i: int) -> bool:
+        r = greedy(problem, cands[i])
+        if r is not None:
+            found[i] = r
+        return r is not None
+
+    hi = _first(lo, top, greedy_ok)
+    if hi < top:
+        best = found[hi]
+        say(f"greedy: II {cands[hi]:,} cycles ({f / cands[hi]:,.0f} fps)")
+    else:
+        say("greedy found no plan; asking CP-SAT at the slowest foldings")
+        r = solve_at(problem, cands[-1], time_limit=max(1.0, left() * 0.5), workers=workers,
+                     seed=seed)
+        if r.status == "INFEASIBLE":
+            raise InfeasibleError(explain_infeasible(problem))
+        if r.choice is None:
+            raise InfeasibleError(
+                f"no plan found within {time_limit:g} s (CP-SAT {r.status}); "
+                "raise --time-limit or add boards")
+        hi, best = top - 1, (r.choice, r.boards)
+    proven = lo
+
+    # binary search with CP-SAT
+    search_lo = lo
+    while search_lo < hi and left() > 0.5:
+        steps = max(1, (hi - search_lo).bit_length()) + (2 if secondary else 0)
+        budget = max(0.5, left() * 0.85 / steps)
+        mid = (search_lo + hi) // 2
+        T = cands[mid]
+        r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed, hint=best)
+        if r.choice is not None:
+            hi, best = mid, (r.choice, r.boards)
+            say(f"CP-SAT: II {T:,} cycles feasible ({f / T:,.0f} fps)")
+        elif r.status == "INFEASIBLE":
+            search_lo = mid + 1
+            proven = max(proven, mid + 1)
+            say(f"CP-SAT: II {T:,} proven impossible")
+        else:
+            search_lo = mid + 1
+            say(f"CP-SAT: II {T:,} undecided in {budget:.1f} s")
+    T = cands[hi]
+
+    # lexicographic secondary objectives at the best II
+    if secondary and problem.n_boards > 1 and left() > 0.5:
+        r = solve_at(problem, T, objective="boards", time_limit=max(0.5, left() * 0.45),
+                     workers=workers, seed=seed, hint=best)
+        if r.choice is not None:
+            best = (r.choice, r.boards)
+    if secondary and left() > 0.5:
+        used = max(best[1]) + 1
+        r = solve_at(problem, T, objective="resources", max_boards=used,
+                     time_limit=max(0.5, left() * 0.9), workers=workers, seed=seed, hint=best)
+        if r.choice is not None:
+            best = (r.choice, r.boards)
+    ev = evaluate(problem, best[0], best[1], ii_hint=T)
+    if not ev.feasible:  # the formulation and the evaluator disagree: a bug, say so loudly
+        raise RuntimeError("internal error: the solver's plan violates " + "; ".join(
+            ev.violations))
+    status = "OPTIMAL" if proven >= hi else "FEASIBLE"
+    say(f"done: II {T:,} cycles, {ev.fps:,.0f} fps, bound {cands[proven]:,} cycles, "
+        f"{ev.boards_used} board(s) used")
+    return SolveResult(strategy="joint", status=status, choice=tuple(best[0]),
+                       boards=tuple(best[1]), evaluation=ev, ii_cycles=ev.ii_cycles,
+                       ii_bound=min(cands[proven], ev.ii_cycles),
+                       wall_s=time.monotonic() - t0, log=tuple(log), problem=problem)
