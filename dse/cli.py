@@ -195,8 +195,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             print(f"    {k.upper():7s} {r[k]:>12,} / {c[k]:>12,}  {_pct(r[k], c[k])}")
         ext = b["external_memory"]
         if ext["bits"]:
-            print(f"    weights in external memory: {ext['bits'] / 8 / 2**20:,.1f} MiB, "
-                  f"{ext['mbps'] / 8000:,.2f} GB/s of {ext['capacity_mbps'] / 8000:,.1f} GB/s")
+            print(f"    weights in external memory: {ext['bits'] / 8 / 2**20:,.2f} MiB, read at "
+                  f"{ext['gbps']:,.2f} GB/s of {ext['capacity_gbps']:,.1f} GB/s")
         if b["accl_buffer_bram18"]:
             print(f"    (includes {b['accl_buffer_bram18']} BRAM18 of ACCL frame/skip buffers)")
     for ln in d["links"]:

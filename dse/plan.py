@@ -91,6 +91,7 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
         })
     boards = []
     used = ev.boards_used
+    fps = ev.fps
     for b, cfg in enumerate(prob.boards[:used]):
         boards.append({
             "index": b,
@@ -101,11 +102,14 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "capacity": {k: ev.capacity[b][k] for k in ("lut", "ff", "bram18", "uram", "dsp")},
             "resources": {k: ev.usage[b][k] for k in ("lut", "ff", "bram18", "uram", "dsp")},
             "accl_buffer_bram18": ev.extra_bram18[b],
-            "external_memory": {"bits": ev.usage[b]["ext_bits"],
-                                "capacity_bits": ev.capacity[b]["ext_bits"],
-                                "mbps": ev.usage[b]["ext_mbps"],
-                                "capacity_mbps": ev.capacity[b]["ext_mbps"],
-                                "channels": ev.usage[b]["ext_channels"]},
+            "external_memory": {
+                "bits": ev.usage[b]["ext_bits"],
+                "capacity_bits": ev.capacity[b]["ext_bits"],
+                "bits_per_frame": ev.usage[b]["ext_bpf"],
+                "gbps": round(ev.usage[b]["ext_bpf"] * fps / 8e9, 6),
+                "capacity_gbps": cfg.board.external_memory_gbps,
+                "channels": ev.usage[b]["ext_channels"],
+                "capacity_channels": ev.capacity[b]["ext_channels"]},
             "ii_cycles": max([l["cycles"] for l in layers if l["board"] == b] or [0]),
         })
     cuts = []
@@ -118,7 +122,7 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "bits_per_frame": e.bits, "accl_bits_per_frame": e.link_bits,
             "accl_words_per_frame": e.link_bits // 512, "skip": e.skip,
         })
-    link_cap = prob.link.bits_per_cycle(prob.clock_mhz) * ev.ii_cycles
+    link_cap = float(prob.link.bits_per_cycle(prob.clock_mhz)) * ev.ii_cycles
     links = [{"index": li, "bits_per_frame": bits,
               "utilization": round(bits / link_cap, 6) if link_cap else 0.0}
              for li, bits in enumerate(ev.link_bits)

@@ -49,7 +49,7 @@ def _fixed_problem(problem: PartitionProblem, fold: dict[str, dict]) -> Partitio
 def even_split(problem: PartitionProblem, n_boards: int) -> list[int]:
     """Contiguous split into ``n_boards`` segments of near-equal weighted resource use."""
     p = problem
-    caps = [p.capacity(b) for b in range(n_boards)]
+    caps = [p.capacity(b, 1) for b in range(n_boards)]
     tot = {d: max(1, sum(c[d] for c in caps)) for d in DIMS}
     w = []
     for i in range(p.n):

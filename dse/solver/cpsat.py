@@ -82,11 +82,15 @@ def solve_at(
     seed: int = 0,
     hint: tuple[Sequence[int], Sequence[int]] | None = None,
     on_solution: Callable[[float], None] | None = None,
+    ii_low: int | None = None,
 ) -> AtResult:
     """Find a plan with II <= ``T``; optionally minimize boards used or resources.
 
     ``objective``: "none" (feasibility), "boards" (fewest boards), "resources" (least
-    capacity-weighted resources, then fewest cut bits), with ``max_boards`` boards at most.
+    capacity-weighted resources, then fewest cut bits), "ii" (the smallest II in
+    [``ii_low``, ``T``] the links allow with the options that meet ``T``), with ``max_boards``
+    boards at most. External-memory bandwidth is booked at ``ii_low`` in "ii" mode (the most it
+    can be in the range), else at ``T``.
     """
     p = problem
     n = p.n
@@ -95,6 +99,21 @@ def solve_at(
     ks = options_at(p, T)
     if any(not k for k in ks):
         return AtResult("INFEASIBLE", None, None, None, None, 0.0)
+    T_use = T  # the II at which external bandwidth is booked
+    ii = None
+    if objective == "ii":
+        lo = max(1, ii_low or 1)
+        ii = m.NewIntVar(lo, T, "ii")
+        T_use = lo
+    bpc = p.link.bits_per_cycle(p.clock_mhz)
+
+    def link_ok(expr) -> None:
+        """Traffic ``expr`` (bits per frame) fits one link at the plan's II."""
+        if ii is None:
+            m.Add(expr <= min(link_cap, rx * 8))
+        else:
+            m.Add(expr * bpc.denominator <= bpc.numerator * ii)
+            m.Add(expr <= rx * 8)
 
     # board staircase
     u: list[list] = []
@@ -123,6 +142,10 @@ def solve_at(
             xi = {k: m.NewBoolVar(f"x{i}_{k}") for k in ks[i]}
             m.AddExactlyOne(xi.values())
             x.append(xi)
+    if ii is not None:  # the II is at least every chosen option's cycles
+        for i in range(n):
+            m.Add(sum(p.options[i][k].cost.cycles * (x[i][k] if not isinstance(x[i][k], int)
+                                                    else 1) for k in ks[i]) <= ii)
     for c in p.couplings:
         keys = {c.producer_keys[k] for k in ks[c.producer]} | {
             c.consumer_keys[k] for k in ks[c.consumer]}
@@ -132,13 +155,13 @@ def solve_at(
             m.Add(sum(lhs) == sum(rhs))
 
     # per-board resource sums
-    caps = [p.capacity(b) for b in range(B)]
+    caps = [p.capacity(b, T) for b in range(B)]
     sums: list[dict[str, list]] = [{d: [] for d in DIMS} for _ in range(B)]
     for i in range(n):
         if len(ks[i]) == 1:
             k = ks[i][0]
             for b in range(B):
-                use = p.usage(i, k, T, b)
+                use = p.usage(i, k, T_use, b)
                 for d in DIMS:
                     if use[d]:
                         sums[b][d].append(use[d] * z(i, b))
@@ -153,7 +176,7 @@ def solve_at(
             for k in ks[i]:
                 m.Add(sum(ys[k, b] for b in range(B)) == x[i][k])
         for (k, b), y in ys.items():
-            use = p.usage(i, k, T, b)
+            use = p.usage(i, k, T_use, b)
             for d in DIMS:
                 if use[d]:
                     sums[b][d].append(use[d] * y)
@@ -173,7 +196,7 @@ def solve_at(
                 terms = [(e.link_bits, u[e.v][b] - u[e.u][b]) for e in p.edges
                          if e.link_bits]
                 if terms:
-                    m.Add(sum(w * t for w, t in terms) <= min(link_cap, rx * 8))
+                    link_ok(sum(w * t for w, t in terms))
                     cut_terms.extend(terms)
                 if p.accl.sender_frame_buffer:
                     for ei, e in enumerate(p.edges):
@@ -196,9 +219,9 @@ def solve_at(
                         r = m.NewBoolVar(f"in{ei}_{a}")
                         m.Add(r >= z(e.v, a) - u[e.u][a])
                         in_terms.append(e.link_bits * r)
-                m.Add(sum(out_terms) <= min(link_cap, rx * 8))
+                link_ok(sum(out_terms))
                 if in_terms:
-                    m.Add(sum(in_terms) <= min(link_cap, rx * 8))
+                    link_ok(sum(in_terms))
         for ei, e in enumerate(p.edges):  # skip streams are buffered where they arrive
             if e.skip and fb[ei]:
                 for b in range(1, B):
@@ -207,11 +230,18 @@ def solve_at(
                     sums[b]["bram18"].append(fb[ei] * r)
     for b in range(B):
         for d in DIMS:
-            if sums[b][d]:
+            if not sums[b][d]:
+                continue
+            if d == "ext_bpf" and ii is not None:  # bandwidth x II, exactly
+                rate = p.ext_bits_per_cycle(b)
+                m.Add(sum(sums[b][d]) * rate.denominator <= rate.numerator * ii)
+            else:
                 m.Add(sum(sums[b][d]) <= caps[b][d])
 
     # objective
-    if objective == "boards" and B > 1:
+    if objective == "ii":
+        m.Minimize(ii)
+    elif objective == "boards" and B > 1:
         m.Minimize(sum(u[n - 1][b] for b in range(1, B)))
     elif objective == "resources":
         tot = {d: max(c[d] for c in caps) for d in DIMS}

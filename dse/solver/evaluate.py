@@ -19,6 +19,7 @@ class Evaluation:
     ii_cycles: int
     layer_ii: int
     link_ii: int
+    ext_ii: int
     bottleneck: str
     fps: float
     latency_s: float
@@ -89,9 +90,16 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
         if nb > rx:
             viol.append(f"link {li}: {nb} B per frame exceed ACCL's receive buffers ({rx} B)")
     link_ii = max((p.link_cycles(b) for b in link_bits), default=0)
-    ii = max(layer_ii, link_ii, ii_hint or 1)  # a hint is the operating II (input throttled)
-    if link_ii > layer_ii:
+    # external weights are streamed every frame: memory bandwidth throttles the pipeline
+    bpf = [0] * B
+    for i in range(n):
+        bpf[boards[i]] += p.usage(i, choice[i], 1, boards[i])["ext_bpf"]
+    ext_ii = [p.ext_cycles(b, bpf[b]) for b in range(B)]
+    ii = max(layer_ii, link_ii, max(ext_ii, default=0), ii_hint or 1)
+    if link_ii > layer_ii and link_ii >= max(ext_ii, default=0):
         bottleneck = f"link {link_bits.index(max(link_bits))}"
+    elif max(ext_ii, default=0) > max(layer_ii, link_ii):
+        bottleneck = f"external memory of board {ext_ii.index(max(ext_ii))}"
     T = ii
 
     usage = [dict.fromkeys(DIMS, 0) for _ in range(B)]
@@ -112,18 +120,20 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
             extra[boards[e.v]] += fb
     for b in range(B):
         usage[b]["bram18"] += extra[b]
-    caps = [p.capacity(b) for b in range(B)]
+    caps = [p.capacity(b, T) for b in range(B)]
     for b in range(B):
         for d in DIMS:
             if usage[b][d] > caps[b][d]:
-                what = "external memory" if d.startswith("ext") else d.upper()
+                what = {"ext_bits": "external memory bits", "ext_bpf": "external memory "
+                        "bandwidth (bits per frame)", "ext_channels": "memory channels"
+                        }.get(d, d.upper())
                 viol.append(f"board {b} ({p.boards[b].board.name}): {what} {usage[b][d]:,} > "
                             f"{caps[b][d]:,} allowed")
     used = (max(boards) + 1) if boards else 0
     fps = p.clock_mhz * 1e6 / ii
     return Evaluation(
         feasible=not viol, violations=tuple(viol), ii_cycles=ii, layer_ii=layer_ii,
-        link_ii=link_ii, bottleneck=bottleneck, fps=fps,
+        link_ii=link_ii, ext_ii=max(ext_ii, default=0), bottleneck=bottleneck, fps=fps,
         latency_s=latency(p, choice, boards), boards_used=used, usage=tuple(usage),
         capacity=tuple(caps), link_bits=tuple(link_bits), link_bytes=tuple(link_bytes),
         cut_edges=tuple(cut), extra_bram18=tuple(extra),
@@ -136,7 +146,7 @@ def latency(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[i
     """
     p = problem
     f = p.clock_mhz * 1e6
-    rate = p.link.bandwidth_gbps * p.link.efficiency * 1e9
+    rate = float(p.link.bits_per_cycle(p.clock_mhz)) * f
     dist = [p.options[i][choice[i]].cost.cycles / f for i in range(p.n)]
     best = list(dist)
     incoming: dict[int, list[int]] = {}

@@ -25,7 +25,7 @@ def proven_infeasible(problem: PartitionProblem, T: int, n_boards: int | None = 
     """A reason no plan reaches II ``T`` on the first ``n_boards`` boards, or None."""
     p = problem
     B = n_boards or p.n_boards
-    caps = [p.capacity(b) for b in range(B)]
+    caps = [p.capacity(b, T) for b in range(B)]
     total = {d: sum(c[d] for c in caps) for d in DIMS}
     mins = dict.fromkeys(DIMS, 0)
     for i in range(p.n):
@@ -58,8 +58,8 @@ def proven_infeasible(problem: PartitionProblem, T: int, n_boards: int | None = 
     return None
 
 
-def _weights(problem: PartitionProblem, B: int) -> dict[str, float]:
-    caps = [problem.capacity(b) for b in range(B)]
+def _weights(problem: PartitionProblem, B: int, T: int) -> dict[str, float]:
+    caps = [problem.capacity(b, T) for b in range(B)]
     return {d: (1.0 / sum(c[d] for c in caps)) if sum(c[d] for c in caps) else 1e9 for d in DIMS}
 
 
@@ -110,7 +110,7 @@ def _pack(problem: PartitionProblem, choice: Sequence[int], T: int, B: int) -> l
                  cross_bits[c] // 8 <= rx for c in range(n + 1)]
     boards = [0] * n
     start, b = 0, 0
-    caps = [p.capacity(x) for x in range(B)]
+    caps = [p.capacity(x, T) for x in range(B)]
     acc = dict.fromkeys(DIMS, 0)
     i = 0
     while i < n:
@@ -141,7 +141,7 @@ def greedy(problem: PartitionProblem, T: int, n_boards: int | None = None
            ) -> tuple[list[int], list[int]] | None:
     """A feasible (choice, boards) reaching II <= ``T``, or None if the heuristic fails."""
     B = n_boards or problem.n_boards
-    base = _weights(problem, B)
+    base = _weights(problem, B, T)
     variants = [base]
     for d in ("lut", "bram18", "dsp", "uram"):
         w = dict(base)

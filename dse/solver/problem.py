@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from dse.specs import BoardConfig, Resources
 ACCL_WORD_BITS = 512  # ACCL/Coyote stream words
 RES = ("lut", "ff", "bram18", "uram", "dsp")
 #: solver resource dimensions: the five FPGA resources, then external memory
-DIMS = RES + ("ext_bits", "ext_mbps", "ext_channels")
+DIMS = RES + ("ext_bits", "ext_bpf", "ext_channels")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,8 +42,10 @@ class LinkConfig:
         if self.topology not in ("chain", "switch"):
             raise SpecError(f"topology must be 'chain' or 'switch', got {self.topology!r}")
 
-    def bits_per_cycle(self, clock_mhz: float) -> float:
-        return self.bandwidth_gbps * self.efficiency * 1e3 / clock_mhz
+    def bits_per_cycle(self, clock_mhz: float) -> Fraction:
+        """Payload bits one link moves per clock cycle, as an exact fraction."""
+        return (Fraction(str(self.bandwidth_gbps)) * Fraction(str(self.efficiency)) * 1000
+                / Fraction(str(clock_mhz)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,50 +126,70 @@ class PartitionProblem:
     def n_boards(self) -> int:
         return len(self.boards)
 
-    def capacity(self, b: int) -> dict[str, int]:
-        """Per-dimension capacity of board ``b`` (FPGA resources and external memory)."""
+    def capacity(self, b: int, T: int | None = None) -> dict[str, int]:
+        """Per-dimension capacity of board ``b`` at II ``T``: FPGA resources, external memory
+        bits, external bits read per frame (bandwidth x ``T`` cycles) and memory channels."""
         cfg = self.boards[b]
         res = cfg.capacity(self.n_boards > 1).as_dict()
         board = cfg.board
-        mem_gib = board.external_memory_gib
-        res["ext_bits"] = int(mem_gib * 8 * 2**30)
-        res["ext_mbps"] = int(board.external_memory_gbps * 8 * 1000)  # GB/s -> Mb/s
-        res["ext_channels"] = board.hbm_channels or (
-            max(1, round(board.ddr_bandwidth_gbps / 19.25)) if board.ddr_gib else 0)
+        res["ext_bits"] = int(board.external_memory_gib * 8 * 2**30)
+        res["ext_bpf"] = math.floor(T * self.ext_bits_per_cycle(b)) if T else 0
+        res["ext_channels"] = self.ext_channels(b)
         return res
 
-    def channel_gib(self, b: int) -> float:
+    def ext_channels(self, b: int) -> int:
         board = self.boards[b].board
+        if not board.external_memory_gib or not board.external_memory_gbps:
+            return 0
         if board.hbm_channels:
-            return board.hbm_channel_gib
-        ch = self.capacity(b)["ext_channels"]
-        return board.ddr_gib / ch if ch else 0.0
+            return board.hbm_channels
+        return max(1, round(board.ddr_bandwidth_gbps / 19.25)) if board.ddr_gib else 0
 
-    def channel_mbps(self, b: int) -> float:
-        cap = self.capacity(b)
-        return cap["ext_mbps"] / cap["ext_channels"] if cap["ext_channels"] else 0.0
+    def ext_bits_per_cycle(self, b: int) -> Fraction:
+        """External-memory bits board ``b`` reads per clock cycle (GB/s -> bits/cycle)."""
+        gbps = Fraction(str(self.boards[b].board.external_memory_gbps))
+        return gbps * 8000 / Fraction(str(self.clock_mhz))
+
+    def channel_bits(self, b: int) -> int:
+        board = self.boards[b].board
+        ch = self.ext_channels(b)
+        return int(board.external_memory_gib * 8 * 2**30 / ch) if ch else 0
 
     def usage(self, i: int, k: int, T: int, b: int) -> dict[str, int]:
-        """Resource use of option ``k`` of layer ``i`` on board ``b`` at II ``T`` cycles."""
+        """Resource use of option ``k`` of layer ``i`` on board ``b`` at II ``T`` cycles.
+
+        External weights are re-read for every input vector (FINN streams them like data), so
+        a layer reads ``weight bits x numInputVectors`` per frame from HBM/DDR.
+        """
         o = self.options[i][k]
         c = o.cost
         out = {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram, "dsp": c.dsp,
-               "ext_bits": 0, "ext_mbps": 0, "ext_channels": 0}
+               "ext_bits": 0, "ext_bpf": 0, "ext_channels": 0}
         if o.external_weight_bits:
             bits = o.external_weight_bits
-            mbps = bits * self.nvec[i] * self.clock_mhz / T  # bits/frame * frames/us = Mb/s
+            bpf = bits * self.nvec[i]
             out["ext_bits"] = bits
-            out["ext_mbps"] = math.ceil(mbps)
-            gib = self.channel_gib(b)
-            per_ch = self.channel_mbps(b)
-            by_size = ceil_div(bits, int(gib * 8 * 2**30)) if gib else 10**9
-            by_bw = math.ceil(mbps / per_ch) if per_ch else 10**9
-            out["ext_channels"] = max(1, by_size, by_bw)
+            out["ext_bpf"] = bpf
+            ch = self.ext_channels(b)
+            if not ch:
+                out["ext_channels"] = 1  # a board without external memory has 0 channels
+            else:
+                per_ch_cycle = self.ext_bits_per_cycle(b) / ch
+                by_size = ceil_div(bits, max(1, self.channel_bits(b)))
+                by_bw = math.ceil(bpf / (per_ch_cycle * T))
+                out["ext_channels"] = max(1, by_size, by_bw)
         return out
+
+    def ext_cycles(self, b: int, bpf: int) -> int:
+        """Cycles per frame board ``b``'s external memory needs to deliver ``bpf`` bits."""
+        rate = self.ext_bits_per_cycle(b)
+        if not bpf:
+            return 0
+        return math.ceil(bpf / rate) if rate else 10**18
 
     def link_cap_bits(self, T: int) -> int:
         """Bits per frame one link carries at II ``T``."""
-        return int(T * self.link.bits_per_cycle(self.clock_mhz))
+        return math.floor(T * self.link.bits_per_cycle(self.clock_mhz))
 
     def link_cycles(self, bits: int) -> int:
         return math.ceil(bits / self.link.bits_per_cycle(self.clock_mhz))
@@ -183,6 +206,19 @@ class PartitionProblem:
         """Every value the optimal II can take: option cycles and link cycles of cut sets."""
         vals = {o.cost.cycles for opts in self.options for o in opts}
         vals |= {self.link_cycles(e.link_bits) for e in self.edges}
+        for i, opts in enumerate(self.options):  # external weights' bandwidth
+            for o in opts:
+                if o.external_weight_bits:
+                    bpf = o.external_weight_bits * self.nvec[i]
+                    vals |= {self.ext_cycles(b, bpf) for b in range(self.n_boards)
+                             if self.boards[b].board.external_memory_gbps}
+        worst_bpf = sum(max(o.external_weight_bits for o in opts) * self.nvec[i]
+                        for i, opts in enumerate(self.options))
+        for b in range(self.n_boards):  # every external stream on one board
+            if self.boards[b].board.external_memory_gbps and worst_bpf:
+                vals.add(self.ext_cycles(b, worst_bpf))
+        # the most one link can ever carry (every stream at once) bounds the search from above
+        vals.add(self.link_cycles(sum(e.link_bits for e in self.edges)))
         vals.discard(0)
         return sorted(vals | {1})
 

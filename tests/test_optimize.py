@@ -1,0 +1,144 @@
+"""dse optimize end to end: plans, determinism, baselines, SetFolding, CLI behaviour."""
+
+from __future__ import annotations
+
+import json
+import lzma
+from pathlib import Path
+
+import pytest
+
+from dse import api
+from dse.cli import main
+from dse.exceptions import InfeasibleError
+from dse.ir import load_network
+from dse.plan import PartitionPlan
+from dse.solver.setfolding import set_folding
+from tests.conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def two_pynq(tmp_path_factory: pytest.TempPathFactory) -> api.OptimizeResult:
+    out = tmp_path_factory.mktemp("opt")
+    return api.optimize(boards=2, board="Pynq-Z1", out=out, time_limit=30, workers=1)
+
+
+def test_plan_fields_and_consistency(two_pynq: api.OptimizeResult) -> None:
+    d = json.loads(two_pynq.plan_path.read_text())
+    for key in ("schema_version", "model", "boards", "clock_mhz", "layers", "cuts", "metrics",
+                "solver"):
+        assert key in d
+    assert d["model"]["sha256"] == two_pynq.graph.source_sha256
+    for key in ("status", "objective", "bound", "gap", "wall_s", "strategy"):
+        assert key in d["solver"]
+    assert set(d["metrics"]) >= {"ii_cycles", "fps", "latency_s"}
+    boards = [l["board"] for l in d["layers"]]
+    assert boards == sorted(boards) and boards[0] == 0
+    assert d["metrics"]["fps"] == pytest.approx(d["clock_mhz"] * 1e6 / d["metrics"]["ii_cycles"],
+                                                rel=1e-6)
+    assert d["metrics"]["ii_cycles"] >= max(l["cycles"] for l in d["layers"])
+    for b in d["boards"]:
+        layers = [l for l in d["layers"] if l["board"] == b["index"]]
+        for k in ("lut", "dsp", "uram"):
+            assert b["resources"][k] == sum(l["resources"][k] for l in layers)
+            assert b["resources"][k] <= b["capacity"][k]
+        assert b["resources"]["bram18"] == sum(l["resources"]["bram18"] for l in layers) + \
+            b["accl_buffer_bram18"]
+    names = {l["name"]: l for l in d["layers"]}
+    for c in d["cuts"]:
+        assert names[c["src"]]["board"] < names[c["dst"]]["board"]
+        assert c["accl_bits_per_frame"] % 512 == 0 and c["accl_bits_per_frame"] >= \
+            c["bits_per_frame"]
+    # folding attributes use FINN's names and are legal for the layer
+    g = two_pynq.graph
+    for l in d["layers"]:
+        c = g.layer(l["name"]).cost("xc7z020clg400-1", **l["folding"])
+        assert c.cycles == l["cycles"] and c.lut == l["resources"]["lut"]
+    assert PartitionPlan.load(two_pynq.plan_path).data == d
+
+
+def test_same_inputs_and_seed_give_identical_plans(tmp_path: Path) -> None:
+    kw = dict(boards=2, board="Pynq-Z1", time_limit=30, workers=1, record_time=False)
+    a = api.optimize(out=tmp_path / "a", **kw)
+    b = api.optimize(out=tmp_path / "b", **kw)
+    assert a.plan_path.read_bytes() == b.plan_path.read_bytes()
+    assert json.loads(a.plan_path.read_text())["solver"]["wall_s"] is None
+
+
+def test_joint_beats_or_matches_baselines() -> None:
+    path = shared_path("models", "resnet10_cifar_w4a4.onnx")
+    kw = dict(boards=4, input_dtype="INT8", time_limit=30, workers=1)
+    joint = api.optimize(path, strategy="joint", **kw).result
+    two = api.optimize(path, strategy="two-stage", **kw).result
+    sf = api.optimize(path, strategy="setfolding", **kw).result
+    assert joint.ii_cycles <= two.ii_cycles <= sf.ii_cycles
+    # finn-plus's SetFolding leaves DuplicateStreams at PE=1: 32x32x64 = 65,536 cycles
+    assert sf.ii_cycles == 65_536
+    assert joint.status == "OPTIMAL" and joint.gap == 0
+
+
+def test_infeasible_names_what_binds_and_writes_no_plan(tmp_path: Path, capsys) -> None:
+    model = str(shared_path("models", "cnv_w1a1.onnx"))
+    rc = main(["optimize", "--model", model, "--board", "Pynq-Z1", "--boards", "1",
+               "--cap", "lut=0.05", "--out", str(tmp_path), "--quiet", "--time-limit", "10"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "infeasible" in err and "LUT" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "plan.json").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--boards", "0"], "give 1 to 64 boards"),
+        (["--boards", "U55C,U99"], "unknown board 'U99'"),
+        (["--cap", "lut"], "use RESOURCE=FRACTION"),
+        (["--cap", "lut=2"], "fraction in (0, 1]"),
+        (["--clock-mhz", "5000"], "out of range"),
+        (["--shell", "coyote", "--board", "Pynq-Z1"], "does not support shell 'coyote'"),
+        (["--model", "/nope.onnx"], "model file not found"),
+        (["--time-limit", "0"], "must be positive"),
+    ],
+)
+def test_optimize_bad_input(argv: list, match: str, tmp_path: Path, capsys) -> None:
+    rc = main(["optimize", "--out", str(tmp_path), "--quiet", *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and match in err and len(err.strip().splitlines()) == 1
+
+
+def test_optimize_cli_summary(tmp_path: Path, capsys) -> None:
+    rc = main(["optimize", "--boards", "2", "--board", "Pynq-Z1", "--out", str(tmp_path),
+               "--time-limit", "30", "--workers", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 0
+    assert "board 0" in out and "link 0" in out and "result" in out and "gap" in out
+    assert "bound:" in err  # progress lines on stderr
+    assert (tmp_path / "plan.json").exists()
+
+
+def _index() -> list[dict]:
+    return [e for e in json.loads(shared_path("models", "finn_hw", "index.json").read_text())
+            if e["ok"]]
+
+
+@pytest.mark.parametrize("entry", _index(), ids=lambda e: e["name"])
+def test_setfolding_reproduces_finn_plus(entry: dict, tmp_path: Path) -> None:
+    folder = shared_path("models", "finn_hw", entry["name"])
+    src = next(folder.glob("*_hw_specialized.onnx*"))
+    if src.suffix == ".xz":
+        (tmp_path / src.stem).write_bytes(lzma.open(src).read())
+        src = tmp_path / src.stem
+    g = load_network(src)
+    ref = json.loads((folder / "auto_folding_config.json").read_text())
+    fold = set_folding(g, int(200e6 / entry["target_fps"]), part="xcu55c-fsvh2892-2L-e")
+    compared = 0
+    for name, f in fold.items():
+        for k, v in f.items():
+            if k in ref.get(name, {}):
+                assert ref[name][k] == v, (name, k)
+                compared += 1
+    assert compared >= len([n for n in ref if n != "Defaults"])
+
+
+def test_infeasible_error_is_exit_code_1() -> None:
+    assert InfeasibleError("x").exit_code == 1
