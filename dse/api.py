@@ -263,7 +263,7 @@ def optimize(
     board_files: list[str] | None = None,
     out: str | Path | None = None,
     seed: int = 0,
-    workers: int = 2,
+    workers: int = 1,
     record_time: bool = True,
     progress: Any = None,
 ) -> OptimizeResult:

@@ -288,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
     s.add_argument("--out", default="dse_out", help="directory for plan.json (default dse_out)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--workers", type=int, default=2, help="CP-SAT workers (default 2)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="CP-SAT workers (default 1, reproducible; more: not reproducible)")
     s.add_argument("--reproducible", action="store_true",
                    help="leave wall-clock time out of plan.json (byte-identical reruns)")
     s.add_argument("--json", action="store_true", help="print the plan JSON")

@@ -123,6 +123,51 @@ def build(seed: int = 0) -> onnx.ModelProto:
     return model
 
 
+def build_resnet(blocks: tuple[int, ...] = (3, 4, 6, 3),
+                 widths: tuple[int, ...] = (32, 64, 128, 256), seed: int = 0,
+                 image: int = 32) -> onnx.ModelProto:
+    """A CIFAR-style 4-bit ResNet (ResNet-34 block counts by default) for scale tests:
+    identity shortcuts inside a stage, 1x1 stride-2 projection shortcuts between stages."""
+    b = _Builder(seed)
+    x = b.quant("global_in", 8, True, 1.0 / 128)
+    c = widths[0]
+    x = b.act(b.conv(x, 3, c, 3, pad=1, bits=8), c)
+    size = image
+    for stage, (n_blocks, w) in enumerate(zip(blocks, widths)):
+        for blk in range(n_blocks):
+            stride = 2 if (stage > 0 and blk == 0) else 1
+            y = b.act(b.conv(x, c, w, 3, stride=stride, pad=1), w)
+            y = b.quant(b.bn(b.conv(y, w, w, 3, pad=1), w), 4, False, 0.1)
+            if stride != 1 or c != w:
+                sc = b.quant(b.bn(b.conv(x, c, w, 1, stride=stride), w), 4, False, 0.1)
+            else:
+                sc = x
+            x = b.quant(b.node("Relu", [b.node("Add", [y, sc])]), 4, False, 0.1)
+            c = w
+            size //= stride
+    x = b.node("AveragePool", [x], kernel_shape=[size, size], strides=[size, size])
+    nm = f"Trunc_{b.count.get('Trunc', 0)}"
+    tr = [x] + [b.const(nm, np.array(v)) for v in (0.1, 0.0, 10.0, 1.0, 8.0)]
+    x = b.node("Trunc", tr, QONNX_DOMAIN, rounding_mode="FLOOR", signed=0, narrow=0)
+    x = b.node("Reshape", [x, b.const("Reshape_0", np.array([1, c]))])
+    for i in b.inits:
+        if i.name.startswith("Reshape_0"):
+            i.CopyFrom(numpy_helper.from_array(np.array([1, c], dtype=np.int64), i.name))
+    x = b.node("MatMul", [x, b.weight((c, 10), 8)])
+    b.nodes[-1].output[0] = "global_out"
+    graph = helper.make_graph(
+        b.nodes, "resnet_cifar_w4a4",
+        [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, 3, image, image])],
+        [helper.make_tensor_value_info("global_out", TensorProto.FLOAT, [1, 10])],
+        initializer=b.inits,
+    )
+    model = helper.make_model(graph, producer_name="dse.examples.make_example",
+                              opset_imports=[helper.make_opsetid("", 13),
+                                             helper.make_opsetid(QONNX_DOMAIN, 1)])
+    model.ir_version = 8
+    return model
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0]) if argv else Path(__file__).with_name("cnv_small_w4a4.onnx")

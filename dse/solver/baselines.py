@@ -75,7 +75,7 @@ def solve_baseline(
     strategy: str,
     *,
     time_limit: float = 60.0,
-    workers: int = 2,
+    workers: int = 1,
     seed: int = 0,
     progress: Progress | None = None,
     mvau_wwidth_max: int = 36,

@@ -83,7 +83,7 @@ def solve_joint(
     problem: PartitionProblem,
     *,
     time_limit: float = 60.0,
-    workers: int = 2,
+    workers: int = 1,
     seed: int = 0,
     progress: Progress | None = None,
     secondary: bool = True,
@@ -172,18 +172,32 @@ def solve_joint(
     elif proven >= hi:
         ii_lb = T
 
-    # lexicographic secondary objectives at the best II
+    # lexicographic secondary objectives at the best II, reporting each improvement
+    def reporter(what: str) -> Callable[[float], None]:
+        last = [0.0]
+
+        def on_solution(obj: float) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 1.0:
+                last[0] = now
+                say(f"  {what}: solution with objective {obj:,.0f}")
+
+        return on_solution
+
     if secondary and problem.n_boards > 1 and left() > 0.5:
         r = solve_at(problem, T, objective="boards", time_limit=max(0.5, left() * 0.45),
-                     workers=workers, seed=seed, hint=best)
+                     workers=workers, seed=seed, hint=best, on_solution=reporter("boards"))
         if r.choice is not None:
             best = (r.choice, r.boards)
+            say(f"fewest boards at II {T:,}: {max(r.boards) + 1} ({r.status})")
     if secondary and left() > 0.5:
         used = max(best[1]) + 1
         r = solve_at(problem, T, objective="resources", max_boards=used,
-                     time_limit=max(0.5, left() * 0.9), workers=workers, seed=seed, hint=best)
+                     time_limit=max(0.5, left() * 0.9), workers=workers, seed=seed, hint=best,
+                     on_solution=reporter("resources"))
         if r.choice is not None:
             best = (r.choice, r.boards)
+            say(f"least resources on {used} board(s) ({r.status})")
     ev = evaluate(problem, best[0], best[1], ii_hint=T)
     if not ev.feasible:  # the formulation and the evaluator disagree: a bug, say so loudly
         raise RuntimeError("internal error: the solver's plan violates " + "; ".join(

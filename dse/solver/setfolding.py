@@ -4,7 +4,9 @@ Per layer in graph order: MVAUs walk SIMD over the divisors of MW (stop when fas
 revert one step when W*SIMD exceeds ``mvau_wwidth_max``), then PE over the divisors of MH;
 PE-folded ops walk PE; depthwise consumers (VVAU, Pool) walk PE (then VVAU SIMD) and set their
 SWG's SIMD; SIMD-folded ops walk SIMD (an RTL SWG switches to parallel_window at SIMD = C).
-With two-pass relaxation a second pass targets the slowest layer of the first. SetFolding never
+With two-pass relaxation a second pass targets the slowest layer of the first. As in finn-plus,
+DuplicateStreams is left alone (finn-plus's ResNet-10 build stops at a PE=1 DuplicateStreams,
+65,536 cycles, finn_plus_notes.md). SetFolding never
 touches ram_style, mem_mode or resType and never looks at resources (finn_cost_formulas.md 5).
 
 finn-plus stops a walk at ``cycles <= target`` (FINN main/dev at ``<``; ``strict=True``).
@@ -12,6 +14,7 @@ finn-plus stops a walk at ``cycles <= target`` (FINN main/dev at ``<``; ``strict
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from dse.ir import Layer, LayerGraph
@@ -90,6 +93,13 @@ def _one_pass(graph: LayerGraph, target: int, wmax: int, strict: bool, part: str
             walk(layer, "PE", int(list(a["out_shape"])[-1]))
         elif op == "LabelSelect":
             walk(layer, "PE", int(a["Labels"]))
+        elif op == "Reshape":
+            # finn-plus's treatment of Reshape/HWSoftmax is unverified; folding them like the
+            # other PE/SIMD ops can only make this baseline stronger
+            walk(layer, "PE", math.gcd(int(list(a["inp_shape"])[-1]),
+                                       int(list(a["out_shape"])[-1])))
+        elif op == "HWSoftmax":
+            walk(layer, "SIMD", int(list(a["ifm_dim"])[-1]))
         elif op in ("VVAU", "Pool"):
             if op == "VVAU":
                 f["SIMD"] = 1
