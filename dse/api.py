@@ -308,3 +308,175 @@ def optimize(
     if out is not None:
         plan_path = plan.save(Path(out) / "plan.json")
     return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=plan_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# explore
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExploreResult:
+    out: Path
+    study_name: str
+    n_trials: int
+    n_feasible: int
+    pareto: list[dict[str, Any]]
+
+
+def _redact(url: str) -> str:
+    import re
+
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def open_storage(storage: str | None, out: Path) -> Any:
+    """Optuna storage: an RDB URL, a journal file path, or (default) out/study.journal."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from dse.exceptions import SpecError
+
+    if storage and "://" in storage:
+        try:
+            return optuna.storages.RDBStorage(storage, heartbeat_interval=30, grace_period=120)
+        except Exception as e:  # driver missing, server down, bad URL
+            msg = str(e).splitlines()[0][:160]
+            raise SpecError(f"--storage {_redact(storage)}: cannot open ({msg})") from None
+    path = Path(storage) if storage else out / "study.journal"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def explore(
+    model: str | Path | None = None,
+    *,
+    boards: str = "1..8",
+    board_types: str = "U55C",
+    trials: int = 40,
+    storage: str | None = None,
+    study: str | None = None,
+    out: str | Path = "dse_explore",
+    resume: bool = False,
+    seed: int = 0,
+    sampler: str = "nsga2",
+    clock_range: tuple[float, float] = (150.0, 300.0),
+    trial_time_limit: float = 20.0,
+    input_dtype: str | None = None,
+    board_files: list[str] | None = None,
+    progress: Any = None,
+) -> ExploreResult:
+    """Multi-objective Optuna search over boards, clock, caps, weight placement and ACCL
+    buffers, each trial solved exactly by the joint optimizer; writes results to ``out``."""
+    import optuna
+
+    from dse.exceptions import SpecError
+    from dse.solver.outer import (
+        DIRECTIONS, ExploreSpace, default_configs, make_objective, make_sampler,
+        parse_board_counts,
+    )
+    from dse.specs import load_catalog
+
+    if trials < 1:
+        raise SpecError(f"--trials must be at least 1, got {trials}")
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    catalog = load_catalog(board_files or ())
+    types = tuple(t.strip() for t in board_types.split(",") if t.strip())
+    for t in types:
+        catalog.board(t)  # unknown names fail here, with the list of known boards
+    space = ExploreSpace(board_counts=parse_board_counts(boards), board_types=types,
+                         clock_mhz=clock_range, trial_time_limit=trial_time_limit)
+    path = resolve_model(model)
+    graph = load_network(path, input_dtype=input_dtype)
+    name = study or f"dse-{path.stem}"
+    store = open_storage(storage, out_dir)
+    existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
+    shared = bool(storage and "://" in storage)
+    if name in existing and not (resume or shared):
+        raise SpecError(f"study {name!r} already has results in {out_dir}; pass --resume to "
+                        "continue it, or choose another --out/--study")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    st = optuna.create_study(study_name=name, storage=store, directions=list(DIRECTIONS),
+                             sampler=make_sampler(sampler, seed), load_if_exists=True)
+    if not st.trials:
+        for params in default_configs(space):
+            st.enqueue_trial(params, skip_if_exists=True)
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+    done = len([t for t in st.trials if t.state in finished])
+    if progress and done:
+        progress(f"study {name}: {done} trial(s) already finished")
+    if done < trials:
+        st.optimize(
+            make_objective(graph, catalog, space, seed, progress),
+            callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished)],
+            n_trials=trials - done, catch=(Exception,), gc_after_trial=False,
+        )
+    return write_explore_results(st, out_dir, graph=graph, model_path=path, seed=seed,
+                                 storage=_redact(storage) if storage else str(
+                                     out_dir / "study.journal"), sampler=sampler)
+
+
+def write_explore_results(st: Any, out_dir: Path, *, graph: LayerGraph, model_path: Path,
+                          seed: int, storage: str, sampler: str) -> ExploreResult:
+    import csv
+    import json
+    import platform
+    import sys
+
+    import optuna
+
+    from dse import __version__, viz
+
+    rows = []
+    for t in sorted(st.trials, key=lambda t: t.number):
+        if t.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL):
+            continue
+        ua = t.user_attrs
+        feasible = bool(ua.get("feasible", False)) and t.state == optuna.trial.TrialState.COMPLETE
+        vals = t.values if (t.values and feasible) else [None] * 4
+        rows.append({
+            "trial": t.number, "state": t.state.name, "feasible": feasible,
+            **{f"param_{k}": v for k, v in sorted(t.params.items())},
+            "board_names": ua.get("board_names", ""),
+            "fps": vals[0], "boards_used": vals[1], "latency_s": vals[2], "lut": vals[3],
+            "ii_cycles": ua.get("ii_cycles"), "solver_status": ua.get("status", ""),
+            "gap": ua.get("gap"), "wall_s": ua.get("wall_s"), "bottleneck": ua.get("bottleneck"),
+            "reason": ua.get("reason", "") or ("" if t.state.name == "COMPLETE" else "error"),
+        })
+    front = viz.pareto_rows([r for r in rows if r["feasible"]])
+    front_ids = {r["trial"] for r in front}
+    fields = sorted({k for r in rows for k in r}, key=lambda k: (
+        ["trial", "state", "feasible"].index(k) if k in ("trial", "state", "feasible") else 3,
+        k))
+    for fname, data in (("trials.csv", rows), ("pareto.csv", front)):
+        with (out_dir / fname).open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(data)
+    plans = out_dir / "plans"
+    plans.mkdir(exist_ok=True)
+    by_number = {t.number: t for t in st.trials}
+    for n in sorted(front_ids):
+        plan = by_number[n].user_attrs.get("plan")
+        if plan:
+            (plans / f"{n}.json").write_text(plan)
+    viz.save_explore_figures(out_dir)
+    import optuna as _o
+    import ortools
+
+    prov = {
+        "dse_version": __version__, "python": platform.python_version(),
+        "versions": {"optuna": _o.__version__, "ortools": ortools.__version__},
+        "seed": seed, "sampler": sampler, "study": st.study_name, "storage": storage,
+        "model": {"path": str(model_path), "sha256": graph.source_sha256},
+        "command": " ".join(sys.argv), "trials": len(rows),
+    }
+    for mod in ("qonnx", "onnx", "numpy", "pandas", "matplotlib"):
+        try:
+            prov["versions"][mod] = __import__(mod).__version__
+        except Exception:
+            pass
+    (out_dir / "provenance.json").write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
+    return ExploreResult(out=out_dir, study_name=st.study_name, n_trials=len(rows),
+                         n_feasible=sum(r["feasible"] for r in rows), pareto=front)

@@ -217,6 +217,50 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    from dse import api
+
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    lo, _, hi = args.clock_mhz.partition("..")
+    try:
+        clock = (float(lo), float(hi or lo))
+    except ValueError:
+        raise DseError(f"--clock-mhz {args.clock_mhz!r}: use a range such as 150..300") from None
+    res = api.explore(
+        args.model, boards=args.boards, board_types=args.board_types, trials=args.trials,
+        storage=args.storage, study=args.study, out=args.out, resume=args.resume,
+        seed=args.seed, sampler=args.sampler, clock_range=clock,
+        trial_time_limit=args.trial_time_limit, input_dtype=args.input_dtype,
+        board_files=args.board_file, progress=None if args.quiet else progress,
+    )
+    print(f"study    {res.study_name}: {res.n_trials} trials, {res.n_feasible} feasible")
+    print(f"results  {res.out}/trials.csv, pareto.csv, plans/, pareto.png/.svg, provenance.json")
+    headers = ["trial", "fps", "boards", "latency ms", "LUT", "boards / clock"]
+    body = [[r["trial"], f"{float(r['fps']):,.0f}", int(float(r["boards_used"])),
+             f"{1e3 * float(r['latency_s']):.3f}", f"{int(float(r['lut'])):,}",
+             f"{r['board_names']} @ {float(r['param_clock_mhz']):g} MHz"] for r in res.pareto]
+    print("\nPareto front (FPS max, boards min, latency min, LUT min):")
+    print(table(headers, body, right={0, 1, 2, 3, 4}))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from dse import viz
+
+    d = Path(args.dir)
+    if (d / "trials.csv").is_file():
+        written = viz.save_explore_figures(d)
+    elif (d / "plan.json").is_file():
+        written = viz.save_plan_figures(d / "plan.json", d)
+    else:
+        raise DseError(f"{d}: no trials.csv (dse explore) or plan.json (dse optimize) to plot")
+    for p in written:
+        print(p)
+    return 0
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     from dse import api
 
@@ -295,6 +339,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the plan JSON")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.set_defaults(func=cmd_optimize)
+
+    s = sub.add_parser("explore", help="Optuna search over boards, clock, caps, weight "
+                                      "placement; Pareto fronts")
+    s.add_argument("--model", help="QONNX / FINN-ONNX file (default: the bundled example)")
+    s.add_argument("--boards", default="1..8", help="board counts: 1..8, 1,2,4 or 4")
+    s.add_argument("--board-types", default="U55C", help="board types to mix, e.g. U55C,U280")
+    s.add_argument("--trials", type=int, default=40, help="finished trials in the study")
+    s.add_argument("--storage", help="Optuna storage URL (e.g. postgresql://...) or a journal "
+                                     "file; default DIR/study.journal")
+    s.add_argument("--study", help="study name (default dse-<model>)")
+    s.add_argument("--out", default="dse_explore")
+    s.add_argument("--resume", action="store_true", help="continue the study in DIR")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--sampler", default="nsga2", choices=("nsga2", "tpe"))
+    s.add_argument("--clock-mhz", default="150..300", help="clock range (default 150..300)")
+    s.add_argument("--trial-time-limit", type=float, default=20.0, help="seconds per trial")
+    s.add_argument("--input-dtype", help="declare the graph input integer, e.g. UINT8")
+    s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_explore)
+
+    s = sub.add_parser("plot", help="figures of an explore or optimize output directory")
+    s.add_argument("dir")
+    s.set_defaults(func=cmd_plot)
 
     s = sub.add_parser("boards", help="list the board catalog")
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")

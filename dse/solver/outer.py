@@ -1,0 +1,182 @@
+"""Design-space exploration: Optuna samples what the exact solver should not decide.
+
+Each trial picks a board count and mix, a clock, utilization caps, a weight-placement policy,
+an ACCL buffer size and a solver knob, then runs the joint CP-SAT optimizer. Objectives:
+FPS (max), boards (min), latency (min), LUT (min). Infeasible trials are kept, with their
+reason, as constraint violations (NSGA-II's constrained domination), and never stop the study.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from dse import __version__
+from dse.exceptions import DseError, InfeasibleError, SpecError
+from dse.ir import LayerGraph
+from dse.plan import make_plan
+from dse.solver.problem import AcclConfig, LinkConfig, build_problem
+from dse.solver.search import solve_joint
+from dse.specs import Catalog
+
+OBJECTIVES = ("fps", "boards", "latency_s", "lut")
+DIRECTIONS = ("maximize", "minimize", "minimize", "minimize")
+WORST = (0.0, 1e9, 1e9, 1e12)  # objective values recorded for an infeasible trial
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExploreSpace:
+    """The knobs Optuna samples (everything else is the CP-SAT model's job)."""
+
+    board_counts: tuple[int, ...] = (1, 2, 4, 8)
+    board_types: tuple[str, ...] = ("U55C",)
+    clock_mhz: tuple[float, float] = (150.0, 300.0)
+    clock_step: float = 25.0
+    lut_cap: tuple[float, float] = (0.5, 0.85)
+    mem_cap: tuple[float, float] = (0.6, 0.9)
+    rx_buffer_bytes: tuple[int, ...] = (1 << 20, 4 << 20, 8 << 20)
+    trial_time_limit: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not self.board_counts or min(self.board_counts) < 1:
+            raise SpecError("board counts must be positive, e.g. --boards 1..8")
+        if not self.board_types:
+            raise SpecError("give at least one board type")
+        lo, hi = self.clock_mhz
+        if not 10 <= lo <= hi <= 1000:
+            raise SpecError(f"clock range {lo}..{hi} MHz is invalid")
+
+
+def parse_board_counts(text: str) -> tuple[int, ...]:
+    """``"1..8"``, ``"1,2,4,8"`` or ``"4"``."""
+    t = str(text).strip()
+    try:
+        if ".." in t:
+            a, b = (int(x) for x in t.split("..", 1))
+            if a > b:
+                raise ValueError
+            return tuple(range(a, b + 1))
+        return tuple(int(x) for x in t.split(",") if x.strip())
+    except ValueError:
+        raise SpecError(f"--boards {text!r}: use a range 1..8, a list 1,2,4 or a count") from None
+
+
+def sample(trial: optuna.Trial, space: ExploreSpace) -> dict[str, Any]:
+    n = trial.suggest_categorical("n_boards", list(space.board_counts))
+    if len(space.board_types) == 1:
+        types = [space.board_types[0]] * n
+    else:
+        first = trial.suggest_categorical("board_type", list(space.board_types))
+        second = trial.suggest_categorical("board_type_tail", list(space.board_types))
+        split = trial.suggest_int("board_type_split", 0, max(space.board_counts))
+        types = [first if i < split else second for i in range(n)]
+    lo, hi = space.clock_mhz
+    clock = trial.suggest_float("clock_mhz", lo, hi, step=space.clock_step) if hi > lo else lo
+    lut = trial.suggest_float("cap_lut", *space.lut_cap, step=0.05)
+    mem = trial.suggest_float("cap_mem", *space.mem_cap, step=0.05)
+    external = trial.suggest_categorical("external_weights", [False, True])
+    rx = trial.suggest_categorical("rx_buffer_bytes", list(space.rx_buffer_bytes))
+    secondary = trial.suggest_categorical("minimize_resources", [True, False])
+    return {"boards": types, "clock_mhz": clock,
+            "caps": {"lut": lut, "bram18": mem, "uram": mem},
+            "external_weights": external, "rx_buffer_bytes": rx, "minimize_resources": secondary}
+
+
+def default_configs(space: ExploreSpace) -> list[dict[str, Any]]:
+    """What a user would run by hand: each board count at 200 MHz and FINN's default caps."""
+    clock = min(max(200.0, space.clock_mhz[0]), space.clock_mhz[1])
+    out = []
+    for n in space.board_counts:
+        p = {"n_boards": n, "clock_mhz": clock, "cap_lut": 0.7, "cap_mem": 0.8,
+             "external_weights": True, "rx_buffer_bytes": 4 << 20, "minimize_resources": True}
+        if len(space.board_types) > 1:
+            p.update(board_type=space.board_types[0], board_type_tail=space.board_types[0],
+                     board_type_split=0)
+        out.append(p)
+    return out
+
+
+@dataclass
+class TrialOutcome:
+    values: tuple[float, ...]
+    feasible: bool
+    reason: str = ""
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate_config(graph: LayerGraph, catalog: Catalog, cfg: dict[str, Any],
+                    space: ExploreSpace, seed: int) -> TrialOutcome:
+    boards = [catalog.configure(t, caps=cfg["caps"], clock_mhz=cfg["clock_mhz"])
+              for t in cfg["boards"]]
+    try:
+        problem = build_problem(graph, boards, link=LinkConfig(),
+                                accl=AcclConfig(rx_buffer_bytes=cfg["rx_buffer_bytes"]),
+                                allow_external=cfg["external_weights"])
+        res = solve_joint(problem, time_limit=space.trial_time_limit, workers=1, seed=seed,
+                          secondary=cfg["minimize_resources"])
+    except InfeasibleError as e:
+        return TrialOutcome(values=WORST, feasible=False, reason=str(e))
+    ev = res.evaluation
+    lut = sum(u["lut"] for u in ev.usage)
+    plan = make_plan(res, model_path=graph.source_path, model_sha256=graph.source_sha256,
+                     clock_mhz=cfg["clock_mhz"], dse_version=__version__, seed=seed,
+                     record_time=False)
+    attrs = {"status": res.status, "gap": res.gap, "ii_cycles": res.ii_cycles,
+             "wall_s": round(res.wall_s, 3), "board_names": ",".join(cfg["boards"]),
+             "bottleneck": ev.bottleneck, "plan": plan.to_json()}
+    values = (ev.fps, float(ev.boards_used), ev.latency_s, float(lut))
+    return TrialOutcome(values=values, feasible=True, attrs=attrs)
+
+
+def constraints(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
+    return trial.user_attrs.get("constraint", [0.0])
+
+
+def make_objective(graph: LayerGraph, catalog: Catalog, space: ExploreSpace, seed: int,
+                   progress: Callable[[str], None] | None = None
+                   ) -> Callable[[optuna.Trial], tuple[float, ...]]:
+    def objective(trial: optuna.Trial) -> tuple[float, ...]:
+        t0 = time.monotonic()
+        cfg = sample(trial, space)
+        try:
+            out = evaluate_config(graph, catalog, cfg, space, seed)
+        except DseError as e:  # a bad combination of knobs: recorded, never fatal
+            out = TrialOutcome(values=WORST, feasible=False, reason=str(e))
+        trial.set_user_attr("constraint", [0.0 if out.feasible else 1.0])
+        if _HAS_SET_CONSTRAINT:  # optuna >= 5: constraints live on the trial
+            trial.set_constraint("infeasible", 0.0 if out.feasible else 1.0)
+        trial.set_user_attr("feasible", out.feasible)
+        trial.set_user_attr("reason", out.reason)
+        trial.set_user_attr("config", json.dumps(cfg, sort_keys=True))
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        for k, v in out.attrs.items():
+            trial.set_user_attr(k, v)
+        if progress:
+            msg = (f"{out.values[0]:,.0f} fps on {int(out.values[1])} board(s)" if out.feasible
+                   else f"infeasible: {out.reason[:90]}")
+            progress(f"trial {trial.number}: {len(cfg['boards'])} x "
+                     f"{'/'.join(sorted(set(cfg['boards'])))} @ {cfg['clock_mhz']:g} MHz -> "
+                     f"{msg} ({time.monotonic() - t0:.1f} s)")
+        return out.values
+
+    return objective
+
+
+_HAS_SET_CONSTRAINT = hasattr(optuna.trial.Trial, "set_constraint")
+
+
+def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
+    """Seeded multi-objective sampler with constrained domination (infeasible trials lose)."""
+    kw: dict[str, Any] = {} if _HAS_SET_CONSTRAINT else {"constraints_func": constraints}
+    if kind == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=16, **kw)
+    if kind == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, **kw)
+    raise SpecError(f"sampler {kind!r}: choose nsga2 or tpe")

@@ -1,0 +1,211 @@
+"""Plots for exploration results and plans. Data is computed apart from the drawing, so the
+data functions are testable without a display; the drawing functions return matplotlib
+Figures (no pyplot state), which Jupyter displays and ``save_*`` writes to files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+#: (column, sense): +1 maximize, -1 minimize
+OBJECTIVES: tuple[tuple[str, int], ...] = (("fps", 1), ("boards_used", -1), ("latency_s", -1),
+                                           ("lut", -1))
+RES = ("lut", "ff", "bram18", "uram", "dsp")
+
+
+def _num(v: Any) -> float | None:
+    if v in (None, "", "None"):
+        return None
+    return float(v)
+
+
+def dominates(a: dict, b: dict, objectives: Sequence[tuple[str, int]] = OBJECTIVES) -> bool:
+    ge = all(s * _num(a[k]) >= s * _num(b[k]) for k, s in objectives)
+    gt = any(s * _num(a[k]) > s * _num(b[k]) for k, s in objectives)
+    return ge and gt
+
+
+def pareto_rows(rows: Sequence[dict], objectives: Sequence[tuple[str, int]] = OBJECTIVES
+                ) -> list[dict]:
+    """The non-dominated rows (feasible trials), highest FPS first."""
+    rows = [r for r in rows if all(_num(r.get(k)) is not None for k, _ in objectives)]
+    front = [r for r in rows if not any(dominates(o, r, objectives) for o in rows)]
+    return sorted(front, key=lambda r: (-_num(r["fps"]), r.get("trial", 0)))
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def load_results(directory: str | Path) -> dict[str, Any]:
+    """trials.csv, pareto.csv and the Pareto plans of an exploration directory."""
+    d = Path(directory)
+    if not (d / "trials.csv").is_file():
+        from dse.exceptions import DseError
+
+        raise DseError(f"{d} has no trials.csv; point to a 'dse explore --out' directory")
+
+    def read(name: str) -> list[dict]:
+        p = d / name
+        if not p.is_file():
+            return []
+        with p.open(newline="") as f:
+            return list(csv.DictReader(f))
+
+    trials = read("trials.csv")
+    pareto = read("pareto.csv")
+    plans = {}
+    for p in sorted((d / "plans").glob("*.json")) if (d / "plans").is_dir() else []:
+        plans[int(p.stem)] = json.loads(p.read_text())
+    return {"dir": d, "trials": trials, "pareto": pareto, "plans": plans}
+
+
+def scatter_data(results: dict[str, Any], x: str, y: str) -> dict[str, list[float]]:
+    """Points for an x/y scatter: all feasible trials, and the Pareto trials."""
+    def pts(rows: list[dict]) -> tuple[list[float], list[float]]:
+        xs, ys = [], []
+        for r in rows:
+            if str(r.get("feasible")) in ("True", "true", "1") or r in results["pareto"]:
+                vx, vy = _num(r.get(x)), _num(r.get(y))
+                if vx is not None and vy is not None:
+                    xs.append(vx)
+                    ys.append(vy)
+        return xs, ys
+
+    ax, ay = pts(results["trials"])
+    px, py = pts(results["pareto"])
+    return {"x": ax, "y": ay, "pareto_x": px, "pareto_y": py,
+            "infeasible": sum(1 for r in results["trials"]
+                              if str(r.get("feasible")) not in ("True", "true", "1"))}
+
+
+def board_resource_data(plan: dict[str, Any]) -> dict[str, Any]:
+    """Per board and resource: used / capacity (percent)."""
+    boards = plan["boards"]
+    util = {k: [100.0 * b["resources"][k] / b["capacity"][k] if b["capacity"][k] else 0.0
+                for b in boards] for k in RES}
+    return {"labels": [f"{b['index']}: {b['name']}" for b in boards], "util": util,
+            "caps": {k: [100.0 * b["caps"].get(k, 1.0) for b in boards] for k in RES}}
+
+
+def partition_data(plan: dict[str, Any]) -> dict[str, Any]:
+    """Layers in pipeline order with their board and cycles, and the cut positions."""
+    layers = plan["layers"]
+    pos = {l["name"]: i for i, l in enumerate(layers)}
+    return {
+        "names": [l["name"] for l in layers],
+        "boards": [l["board"] for l in layers],
+        "cycles": [l["cycles"] for l in layers],
+        "ii": plan["metrics"]["ii_cycles"],
+        "cuts": [(pos[c["src"]], pos[c["dst"]], c["bits_per_frame"]) for c in plan["cuts"]],
+        "n_boards": len(plan["boards"]),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# drawing
+
+
+def fig_pareto(results: dict[str, Any]) -> Figure:
+    """FPS vs boards, FPS vs LUT, latency vs FPS, with the Pareto front highlighted."""
+    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    axes = fig.subplots(1, 3)
+    specs = (("boards_used", "fps", "boards used", "frames / s"),
+             ("lut", "fps", "LUT (all boards)", "frames / s"),
+             ("fps", "latency_s", "frames / s", "latency (s)"))
+    for ax, (x, y, xl, yl) in zip(axes, specs):
+        d = scatter_data(results, x, y)
+        ax.scatter(d["x"], d["y"], s=18, c="#9aa5b1", label="trials")
+        ax.scatter(d["pareto_x"], d["pareto_y"], s=40, c="#d1495b", label="Pareto front",
+                   zorder=3)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=8)
+    n = len(results["trials"])
+    fig.suptitle(f"{n} trials, {len(results['pareto'])} on the Pareto front "
+                 f"({scatter_data(results, 'fps', 'lut')['infeasible']} infeasible)")
+    return fig
+
+
+def fig_board_resources(plan: dict[str, Any]) -> Figure:
+    d = board_resource_data(plan)
+    fig = Figure(figsize=(max(5, 1.6 * len(d["labels"]) + 3), 3.8), layout="constrained")
+    ax = fig.subplots()
+    n = len(d["labels"])
+    width = 0.8 / len(RES)
+    for j, k in enumerate(RES):
+        xs = [i + (j - 2) * width for i in range(n)]
+        ax.bar(xs, d["util"][k], width=width, label=k.upper())
+    ax.set_xticks(range(n), d["labels"])
+    ax.set_ylabel("% of usable capacity (after shell, x cap)")
+    ax.set_ylim(0, 105)
+    ax.legend(ncols=5, fontsize=8, loc="upper center")
+    ax.set_title(f"resources per board: {plan['metrics']['fps']:,.0f} fps")
+    return fig
+
+
+def fig_partition(plan: dict[str, Any]) -> Figure:
+    d = partition_data(plan)
+    n = len(d["names"])
+    fig = Figure(figsize=(min(18, 4 + 0.18 * n), 3.6), layout="constrained")
+    ax = fig.subplots()
+    cmap = ["#00798c", "#d1495b", "#edae49", "#66a182", "#2e4057", "#8d96a3", "#7b2cbf",
+            "#bc6c25"]
+    colors = [cmap[b % len(cmap)] for b in d["boards"]]
+    ax.bar(range(n), d["cycles"], color=colors)
+    ax.axhline(d["ii"], color="black", lw=0.8, ls="--")
+    ax.text(n - 0.5, d["ii"], f" II {d['ii']:,}", va="bottom", ha="right", fontsize=8)
+    for u, v, bits in d["cuts"]:
+        ax.annotate("", xy=(v, d["ii"] * 1.08), xytext=(u, d["ii"] * 1.08),
+                    arrowprops={"arrowstyle": "->", "color": "#444", "lw": 0.8})
+    ax.set_xlim(-0.6, n - 0.4)
+    ax.set_ylim(0, d["ii"] * 1.2)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=cmap[b % len(cmap)], label=f"board {b}")
+                       for b in sorted(set(d["boards"]))], fontsize=8, ncols=4,
+              loc="upper left")
+    ax.set_ylabel("cycles per frame")
+    ax.set_xlabel("layers in pipeline order (colour = board; arrows = streams between boards)")
+    step = max(1, n // 30)
+    ax.set_xticks(range(0, n, step), d["names"][::step], rotation=90, fontsize=6)
+    return fig
+
+
+def save(fig: Figure, path: Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    out = []
+    for fmt in formats:
+        p = path.with_suffix(f".{fmt}")
+        fig.savefig(p, dpi=120)
+        out.append(p)
+    return out
+
+
+def best_plan(results: dict[str, Any]) -> dict[str, Any] | None:
+    if not results["plans"]:
+        return None
+    return max(results["plans"].values(), key=lambda p: p["metrics"]["fps"])
+
+
+def save_explore_figures(directory: str | Path) -> list[Path]:
+    res = load_results(directory)
+    d = Path(directory)
+    written = save(fig_pareto(res), d / "pareto")
+    plan = best_plan(res)
+    if plan is not None:
+        written += save(fig_board_resources(plan), d / "resources", ("png",))
+        written += save(fig_partition(plan), d / "partition", ("png",))
+    return written
+
+
+def save_plan_figures(plan_path: str | Path, out: str | Path) -> list[Path]:
+    plan = json.loads(Path(plan_path).read_text())
+    out = Path(out)
+    return (save(fig_board_resources(plan), out / "resources", ("png",))
+            + save(fig_partition(plan), out / "partition", ("png",)))
