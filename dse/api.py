@@ -480,3 +480,57 @@ def write_explore_results(st: Any, out_dir: Path, *, graph: LayerGraph, model_pa
     (out_dir / "provenance.json").write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
     return ExploreResult(out=out_dir, study_name=st.study_name, n_trials=len(rows),
                          n_feasible=sum(r["feasible"] for r in rows), pareto=front)
+
+
+# ---------------------------------------------------------------------------------------------
+# FINN backend
+
+
+def finn_hw_graph(model: str | Path, out_dir: Path, *, finn_env: str | Path | None = None
+                  ) -> Path:
+    """The FINN HW-layer graph of ``model``: the file itself if it already holds HW layers,
+    else FINN's own lowering (qonnx_to_finn .. convert_to_hw) run in the finn-plus env."""
+    from dse.backends.finn.env import require
+    from dse.backends.finn.runner import run_driver
+    from dse.exceptions import BackendError
+    from dse.ir.lower import is_hw_graph, read_model
+
+    p = Path(model)
+    if is_hw_graph(read_model(p)):
+        return p
+    env = require(Path(finn_env) if finn_env else None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "finn_hw_graph.onnx"
+    r = run_driver(env, "lower", str(p.resolve()), str(target.resolve()),
+                   log=out_dir / "finn_lower.log")
+    if not r.get("ok"):
+        raise BackendError(f"FINN could not lower {p} to HW layers: {r.get('error')} "
+                           f"(log: {out_dir / 'finn_lower.log'})")
+    return target
+
+
+def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,
+              finn_env: str | Path | None = None, bitfile: bool = False) -> Any:
+    """Per-board FINN build directories for a plan (see dse.backends.finn.emit)."""
+    from dse.backends.finn.emit import emit
+    from dse.plan import PartitionPlan
+
+    p = plan if isinstance(plan, PartitionPlan) else PartitionPlan.load(plan)
+    out_dir = Path(out)
+    hw = finn_hw_graph(model, out_dir, finn_env=finn_env)
+    return emit(p, hw, out_dir, bitfile=bitfile)
+
+
+def build_plan(build_dir: str | Path, *, jobs: int = 2, finn_env: str | Path | None = None,
+               progress: Any = None) -> Any:
+    from dse.backends.finn.runner import build
+
+    return build(build_dir, jobs=jobs, env=Path(finn_env) if finn_env else None,
+                 progress=progress)
+
+
+def finn_setup(path: str | Path | None = None, *, force: bool = False,
+               progress: Any = None) -> Path:
+    from dse.backends.finn.env import setup
+
+    return setup(Path(path) if path else None, progress=progress, force=force)

@@ -175,6 +175,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         progress=None if (args.quiet or args.json) else progress,
     )
     plan = res.plan
+    if args.emit:
+        em = api.emit_plan(plan, args.model or api.example_model_path(), args.emit,
+                           finn_env=args.finn_env)
+        if not args.json:
+            print(f"emitted  {len(em.boards)} FINN build dir(s) under {em.out}", file=sys.stderr)
     if args.json:
         print(plan.to_json(), end="")
         return 0
@@ -243,6 +248,63 @@ def cmd_explore(args: argparse.Namespace) -> int:
              f"{r['board_names']} @ {float(r['param_clock_mhz']):g} MHz"] for r in res.pareto]
     print("\nPareto front (FPS max, boards min, latency min, LUT min):")
     print(table(headers, body, right={0, 1, 2, 3, 4}))
+    return 0
+
+
+def cmd_emit(args: argparse.Namespace) -> int:
+    from dse import api
+
+    em = api.emit_plan(args.plan, args.model, args.out, finn_env=args.finn_env,
+                       bitfile=args.bitfile)
+    m = em.manifest
+    print(f"emitted {len(em.boards)} FINN build directories to {em.out} "
+          f"(manifest.json, README.md)")
+    for b in m["boards"]:
+        print(f"  {b['dir']}: rank {b['rank']} {b['name']}, {len(b['layers'])} layers, "
+              f"{len(b['inputs'])} ACCL input(s), {len(b['outputs'])} ACCL output(s)")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from dse import api
+
+    def progress(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    results = api.build_plan(args.dir, jobs=args.jobs, finn_env=args.finn_env,
+                             progress=progress)
+    bad = 0
+    for r in results:
+        print(f"\nrank {r.rank} ({r.dir.name}): {'ok' if r.ok else 'FAILED'} in {r.wall_s:.1f} s"
+              + (f" - {r.note}" if r.note else ""))
+        if not r.ok:
+            print(f"    {r.error} (log: {r.dir / 'build.log'})")
+            bad += 1
+            continue
+        headers = ["FINN node", "cycles plan", "cycles FINN", "LUT plan", "LUT FINN",
+                   "BRAM18 plan", "BRAM18 FINN", "URAM plan", "URAM FINN", "DSP plan",
+                   "DSP FINN", ""]
+        body = []
+        for row in r.rows:
+            p, f = row["plan"] or {}, row["finn"]
+            body.append([row["node"]] + [x for k in ("cycles", "lut", "bram18", "uram", "dsp")
+                                         for x in (p.get(k, "-"), f.get(k, "-"))]
+                        + ["" if row["match"] else "DIFFERS"])
+        print(table(headers, body, right=set(range(1, 11))))
+        bad += bool(r.mismatches)
+    print(f"\ncomparison written to {Path(args.dir) / 'comparison.json'}")
+    if bad:
+        print(f"{bad} board(s) failed or disagree with the plan", file=sys.stderr)
+        return 3
+    return 0
+
+
+def cmd_finn_setup(args: argparse.Namespace) -> int:
+    from dse import api
+
+    path = api.finn_setup(args.path, force=args.force,
+                          progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(path)
     return 0
 
 
@@ -338,7 +400,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave wall-clock time out of plan.json (byte-identical reruns)")
     s.add_argument("--json", action="store_true", help="print the plan JSON")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.add_argument("--emit", metavar="DIR", help="also write per-board FINN builds to DIR")
+    s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
     s.set_defaults(func=cmd_optimize)
+
+    s = sub.add_parser("emit", help="per-board FINN build directories for a plan")
+    s.add_argument("--plan", required=True, help="plan.json from dse optimize")
+    s.add_argument("--model", required=True,
+                   help="the plan's model: FINN HW graph, or QONNX (lowered by finn-plus)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--bitfile", action="store_true",
+                   help="configure the full flow to bitstreams (needs Vivado/Vitis)")
+    s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
+    s.set_defaults(func=cmd_emit)
+
+    s = sub.add_parser("build", help="run FINN on emitted builds and compare with the plan")
+    s.add_argument("dir")
+    s.add_argument("--jobs", type=int, default=2)
+    s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
+    s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("finn-setup", help="create the finn-plus environment FINN runs in")
+    s.add_argument("path", nargs="?", help="where (default: ~/.cache/dse/finn-plus-<ver>)")
+    s.add_argument("--force", action="store_true", help="recreate it")
+    s.set_defaults(func=cmd_finn_setup)
 
     s = sub.add_parser("explore", help="Optuna search over boards, clock, caps, weight "
                                       "placement; Pareto fronts")

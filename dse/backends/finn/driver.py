@@ -1,0 +1,132 @@
+"""Runs inside the finn-plus virtualenv (never imported by dse itself): dse calls it as a
+subprocess, ``<finn-env>/bin/python driver.py COMMAND ...``, and reads the JSON it prints last.
+
+Commands
+  build DIR              FINN's builder on DIR/model.onnx + DIR/dataflow_build_config.json
+  lower QONNX OUT        FINN's own lowering to HW layers (qonnx_to_finn .. convert_to_hw)
+  exec MODEL IN.npy OUT.npy   execute a HW-layer graph in Python (FINN's execute_onnx)
+
+Without Vivado, FINN's builder cannot even be imported; two monkeypatches (no FINN file is
+changed) make its estimate-only flow run: the XSI simulator is declared absent, and the final
+metadata write gets a placeholder Vivado root (finn_plus_notes.md section 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+
+def _prepare() -> None:
+    os.environ.setdefault("FINN_BUILD_DIR", tempfile.mkdtemp(prefix="dse-finn-"))
+    import finn.xsi
+
+    finn.xsi.SimEngine = None  # no Vivado XSI here; bind the lazy name before the builder
+
+
+def _builder():
+    _prepare()
+    import finn.builder.build_dataflow as bdf
+
+    if not os.environ.get("XILINX_VIVADO"):
+        bdf.get_vivado_root = lambda: "no-vivado"
+    return bdf
+
+
+def have_vivado() -> bool:
+    return bool(os.environ.get("XILINX_VIVADO")) and shutil.which("vivado") is not None
+
+
+def cmd_build(d: Path) -> dict:
+    from finn.builder.build_dataflow_config import DataflowBuildConfig
+
+    bdf = _builder()
+    cfg_path = d / "dataflow_build_config.json"
+    data = json.loads(cfg_path.read_text())
+    note = ""
+    wants_bitfile = "bitfile" in data.get("generate_outputs", [])
+    if wants_bitfile and not have_vivado():
+        note = ("bitstreams need Vivado/Vitis (XILINX_VIVADO not set or vivado not on PATH); "
+                "ran FINN's estimate-only flow instead")
+        data["generate_outputs"] = ["estimate_reports"]
+        data["steps"] = [s for s in data["steps"] if s in (
+            "step_create_dataflow_partition", "step_specialize_layers",
+            "step_apply_folding_config", "step_generate_estimate_reports")]
+        cfg_path = d / "dataflow_build_config.estimate_only.json"
+        cfg_path.write_text(json.dumps(data, indent=1, sort_keys=True))
+    cfg = DataflowBuildConfig.construct_from(cfg_path)
+    cfg.output_dir = str(d / "output")
+    t0 = time.time()
+    rc = bdf.build_dataflow_cfg(str(d / "model.onnx"), cfg)
+    return {"ok": rc == 0, "rc": rc, "wall_s": round(time.time() - t0, 2), "note": note,
+            "report_dir": str(d / "output" / "report")}
+
+
+def cmd_lower(src: Path, out: Path) -> dict:
+    from finn.builder.build_dataflow_config import DataflowBuildConfig
+
+    bdf = _builder()
+    work = Path(tempfile.mkdtemp(prefix="dse-lower-"))
+    cfg = DataflowBuildConfig(
+        output_dir=str(work), synth_clk_period_ns=5.0, generate_outputs=[],
+        folding_config_file=None, target_fps=1,
+        steps=["step_qonnx_to_finn", "step_tidy_up", "step_streamline", "step_convert_to_hw"],
+        save_intermediate_models=True,
+    )
+    rc = bdf.build_dataflow_cfg(str(src), cfg)
+    hw = work / "intermediate_models" / "step_convert_to_hw.onnx"
+    if rc != 0 or not hw.exists():
+        log = (work / "build_dataflow.log")
+        tail = log.read_text().strip().splitlines()[-3:] if log.exists() else []
+        return {"ok": False, "error": " | ".join(tail) or f"FINN returned {rc}"}
+    shutil.copy(hw, out)
+    return {"ok": True, "path": str(out)}
+
+
+def cmd_exec(model: Path, inp: Path, out: Path) -> dict:
+    import numpy as np
+
+    _prepare()
+    import finn.custom_op.fpgadataflow.rtl  # noqa: F401 - registers Reshape (finn-plus bug)
+    from finn.core.onnx_exec import execute_onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    m = ModelWrapper(str(model))
+    x = np.load(inp, allow_pickle=False)
+    feeds = {}
+    if x.dtype.names is None:
+        feeds[m.graph.input[0].name] = x
+    else:
+        for name in x.dtype.names:
+            feeds[name] = x[name]
+    res = execute_onnx(m, feeds)
+    outs = [o.name for o in m.graph.output]
+    np.savez(out, **{k: res[k] for k in outs})
+    return {"ok": True, "outputs": outs}
+
+
+def main(argv: list[str]) -> int:
+    try:
+        if argv[0] == "build":
+            res = cmd_build(Path(argv[1]))
+        elif argv[0] == "lower":
+            res = cmd_lower(Path(argv[1]), Path(argv[2]))
+        elif argv[0] == "exec":
+            res = cmd_exec(Path(argv[1]), Path(argv[2]), Path(argv[3]))
+        else:
+            res = {"ok": False, "error": f"unknown command {argv[0]!r}"}
+    except Exception as e:  # report, do not crash: dse shows the message
+        res = {"ok": False, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+               if str(e) else type(e).__name__, "traceback": traceback.format_exc()[-2000:]}
+    print("DSE_RESULT " + json.dumps(res), flush=True)
+    return 0 if res.get("ok") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,405 @@
+"""Emit, per board of a plan, a directory FINN's builder accepts (``build_dataflow_directory``:
+``model.onnx`` + ``dataflow_build_config.json``), cut from FINN's own HW-layer graph.
+
+Per board: the partition (plain inputs/outputs) as ``model.onnx``; the same with ACCL
+boundary nodes as ``model_accl.onnx``; ``folding_config.json`` keyed by the names FINN gives
+the nodes when it applies it; ``specialize_layers_config.json`` pinning hls/rtl as planned;
+``dataflow_build_config.json``; ``memory_map.json`` for weights in HBM/DDR. At the top:
+``manifest.json`` (boards, ranks, links, the plan's predictions) and a README.
+
+Emitting is deterministic: the same plan and graph give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnx
+from onnx import helper
+
+from dse.exceptions import BackendError, PlanError
+from dse.ir.finn_hw import _attrs as hw_attrs
+from dse.models import estimate, split_op_type
+from dse.plan import PartitionPlan
+
+HW_DOMAIN = "finn.custom_op.fpgadataflow"
+ACCL_WORD_BITS = 512
+#: the estimate-only flow from a HW-layer graph; types stay as planned (no minimize_bit_width)
+ESTIMATE_STEPS = ["step_create_dataflow_partition", "step_specialize_layers",
+                  "step_apply_folding_config", "step_generate_estimate_reports"]
+BITFILE_STEPS = ESTIMATE_STEPS + ["step_hw_codegen", "step_hw_ipgen", "step_set_fifo_depths",
+                                  "step_create_stitched_ip", "step_synthesize_bitfile"]
+
+
+def dump_json(obj: Any) -> str:
+    return json.dumps(obj, indent=1, sort_keys=True) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class EmitResult:
+    out: Path
+    boards: list[Path]
+    manifest: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# matching plan layers to FINN nodes
+
+
+def _generic(op_type: str) -> str:
+    try:
+        return split_op_type(op_type)[0].name
+    except Exception:
+        return op_type
+
+
+def match_layers(plan: PartitionPlan, model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    """Plan layer name -> FINN node. By name where the costs agree, else by op type in order;
+    a layer whose FINN node would not cost what the plan says is an error."""
+    nodes = [n for n in model.graph.node if n.domain.startswith(HW_DOMAIN)]
+    by_name = {n.name: n for n in nodes}
+    used: set[str] = set()
+    part = plan["boards"][0]["part"]
+
+    def agrees(layer: Mapping[str, Any], node: onnx.NodeProto) -> bool:
+        if _generic(node.op_type) != layer["op_type"]:
+            return False
+        attrs = {**hw_attrs(node), **layer["folding"]}
+        try:
+            c = estimate(f"{layer['op_type']}_{layer['impl']}", attrs, part)
+        except Exception:
+            return False
+        r = layer["resources"]
+        return (c.cycles, c.lut, c.bram18, c.uram, c.dsp) == (
+            layer["cycles"], r["lut"], r["bram18"], r["uram"], r["dsp"])
+
+    out: dict[str, onnx.NodeProto] = {}
+    for layer in plan["layers"]:
+        cand = by_name.get(layer["name"])
+        if cand is None or cand.name in used or not agrees(layer, cand):
+            cand = next((n for n in nodes if n.name not in used and agrees(layer, n)), None)
+        if cand is None:
+            raise PlanError(
+                f"plan layer {layer['name']} ({layer['op_type']}) has no matching node in the "
+                "FINN graph; was the plan made for another model?")
+        used.add(cand.name)
+        out[layer["name"]] = cand
+    leftover = [n.name for n in nodes if n.name not in used]
+    if leftover:
+        raise PlanError(f"FINN HW nodes not in the plan: {', '.join(leftover[:8])}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# partitions
+
+
+def _annotations(model: onnx.ModelProto) -> dict[str, onnx.TensorAnnotation]:
+    return {a.tensor_name: a for a in model.graph.quantization_annotation}
+
+
+def _partition(model: onnx.ModelProto, node_names: list[str], name: str
+               ) -> tuple[onnx.ModelProto, list[str], list[str]]:
+    """The sub-model of ``node_names`` with its boundary tensors as inputs/outputs."""
+    g = model.graph
+    keep = set(node_names)
+    inits = {i.name for i in g.initializer}
+    produced_in = {o for n in g.node if n.name in keep for o in n.output}
+    graph_outputs = {o.name for o in g.output}
+    inputs: list[str] = []
+    outputs: list[str] = []
+    for n in g.node:
+        if n.name not in keep:
+            continue
+        for t in n.input:
+            if t and t not in inits and t not in produced_in and t not in inputs:
+                inputs.append(t)
+    consumed_outside = {t for n in g.node if n.name not in keep for t in n.input}
+    for n in g.node:
+        if n.name not in keep:
+            continue
+        for t in n.output:
+            if (t in consumed_outside or t in graph_outputs) and t not in outputs:
+                outputs.append(t)
+    vi = {v.name: v for v in list(g.value_info) + list(g.input) + list(g.output)}
+    nodes = [copy.deepcopy(n) for n in g.node if n.name in keep]
+    used = {t for n in nodes for t in list(n.input) + list(n.output)}
+    sub = helper.make_graph(
+        nodes, name,
+        [copy.deepcopy(vi[t]) for t in inputs],
+        [copy.deepcopy(vi[t]) for t in outputs],
+        initializer=[copy.deepcopy(i) for i in g.initializer if i.name in used],
+        value_info=[copy.deepcopy(vi[t]) for t in sorted(used)
+                    if t in vi and t not in inputs and t not in outputs and t not in inits],
+    )
+    ann = _annotations(model)
+    for t in sorted(used):
+        if t in ann:
+            sub.quantization_annotation.append(copy.deepcopy(ann[t]))
+    m = helper.make_model(sub, opset_imports=list(model.opset_import),
+                          producer_name="dse.backends.finn")
+    m.ir_version = min(model.ir_version, 10)  # readable by the onnxruntime FINN pins
+    return m, inputs, outputs
+
+
+def _tensor_dtype(model: onnx.ModelProto, t: str) -> str:
+    for a in model.graph.quantization_annotation:
+        if a.tensor_name == t:
+            for kv in a.quant_parameter_tensor_names:
+                if kv.key == "finn_datatype":
+                    return kv.value
+    return "FLOAT32"
+
+
+def _shape(model: onnx.ModelProto, t: str) -> list[int]:
+    for v in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
+        if v.name == t:
+            return [d.dim_value for d in v.type.tensor_type.shape.dim]
+    return []
+
+
+def _with_accl(m: onnx.ModelProto, rank: int, ins: list[dict], outs: list[dict]
+               ) -> onnx.ModelProto:
+    """Mark the boundary streams with ACCLIn/ACCLOut nodes (FINN's ACCL integration form)."""
+    m = copy.deepcopy(m)
+    g = m.graph
+    new_inputs, new_nodes = [], []
+    for k, s in enumerate(ins):
+        src = f"accl_in_{k}"
+        new_inputs.append(helper.make_tensor_value_info(
+            src, onnx.TensorProto.FLOAT, [1, s["words_per_frame"], ACCL_WORD_BITS // 8]))
+        new_nodes.append(helper.make_node(
+            "ACCLIn", [src], [s["tensor"]], name=f"ACCLIn_{k}", domain=HW_DOMAIN,
+            backend="fpgadataflow", rank=rank, peer=s["peer"], streamWidth=s["stream_width"],
+            wordsPerFrame=s["words_per_frame"], bitsPerFrame=s["bits_per_frame"],
+            dataType=s["dtype"], tag=s["tag"]))
+    keep_inputs = [i for i in g.input if i.name not in {s["tensor"] for s in ins}]
+    out_vis = []
+    tail_nodes = []
+    for k, s in enumerate(outs):
+        dst = f"accl_out_{k}"
+        out_vis.append(helper.make_tensor_value_info(
+            dst, onnx.TensorProto.FLOAT, [1, s["words_per_frame"], ACCL_WORD_BITS // 8]))
+        tail_nodes.append(helper.make_node(
+            "ACCLOut", [s["tensor"]], [dst], name=f"ACCLOut_{k}", domain=HW_DOMAIN,
+            backend="fpgadataflow", rank=rank, peer=s["peer"], streamWidth=s["stream_width"],
+            wordsPerFrame=s["words_per_frame"], bitsPerFrame=s["bits_per_frame"],
+            dataType=s["dtype"], tag=s["tag"]))
+    cut_out = {s["tensor"] for s in outs}
+    keep_outputs = [o for o in g.output if o.name not in cut_out]
+    moved = [o for o in g.output if o.name in cut_out]
+    nodes = new_nodes + list(g.node) + tail_nodes
+    del g.node[:]
+    g.node.extend(nodes)
+    del g.input[:]
+    g.input.extend(new_inputs + keep_inputs)
+    del g.output[:]
+    g.output.extend(keep_outputs + out_vis)
+    g.value_info.extend(moved + [v for v in new_inputs if False])
+    for s in ins:  # the received tensors are now internal
+        pass
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _specialized_names(plan_layers: list[dict], generic_of: dict[str, str]) -> dict[str, tuple]:
+    """layer -> (generic name in the partition, FINN name after specialization), as FINN's
+    GiveUniqueNodeNames numbers them per op type within each partition."""
+    out = {}
+    gen_count: dict[str, int] = {}
+    spec_count: dict[str, int] = {}
+    for layer in plan_layers:
+        g, s = layer["op_type"], f"{layer['op_type']}_{layer['impl']}"
+        gi, si = gen_count.get(g, 0), spec_count.get(s, 0)
+        gen_count[g], spec_count[s] = gi + 1, si + 1
+        out[layer["name"]] = (f"{g}_{gi}", f"{s}_{si}")
+    return out
+
+
+def memory_map(plan: Mapping[str, Any], board: Mapping[str, Any], layers: list[dict],
+               names: Mapping[str, tuple], channels: int, channel_bytes: int) -> dict[str, Any]:
+    """External weights: each layer to pseudo-channels (round robin, 4 KiB aligned)."""
+    entries = []
+    offset = [0] * max(1, channels)
+    ch = 0
+    for layer in layers:
+        bits = layer.get("external_weight_bits", 0)
+        if not bits:
+            continue
+        nbytes = math.ceil(bits / 8)
+        if channels and offset[ch] + nbytes > channel_bytes:
+            ch = min(range(channels), key=lambda c: offset[c])
+        base = offset[ch]
+        offset[ch] = base + -(-nbytes // 4096) * 4096
+        entries.append({"layer": layer["name"], "finn_node": names[layer["name"]][1],
+                        "memory": "HBM" if board.get("hbm") else "DDR",
+                        "pseudo_channel": ch, "offset": base, "bytes": nbytes})
+        if channels:
+            ch = (ch + 1) % channels
+    return {"board": board["index"], "entries": entries}
+
+
+def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
+         bitfile: bool = False) -> EmitResult:
+    """Write the per-board FINN build directories for ``plan`` cut from ``hw_model``."""
+    from dse.specs import default_catalog
+
+    hw_path = Path(hw_model)
+    try:
+        model = onnx.load(str(hw_path))
+    except Exception as e:
+        raise BackendError(f"cannot read FINN HW graph {hw_path}: {type(e).__name__}") from None
+    if not any(n.domain.startswith(HW_DOMAIN) for n in model.graph.node):
+        raise BackendError(f"{hw_path} holds no FINN HW layers; give the graph after FINN's "
+                           "step_convert_to_hw (or let 'dse emit' lower it with finn-plus)")
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    node_of = match_layers(plan, model)
+    layers_by_board: dict[int, list[dict]] = {}
+    for layer in plan["layers"]:
+        layers_by_board.setdefault(layer["board"], []).append(layer)
+    catalog = default_catalog()
+    clock = plan["clock_mhz"]
+    cuts = []
+    for c in plan["cuts"]:
+        tensor = next((t for t in node_of[c["src"]].output if t in node_of[c["dst"]].input), None)
+        if tensor is None:
+            raise PlanError(f"cut {c['src']} -> {c['dst']}: no such stream in the FINN graph")
+        cuts.append({**c, "finn_tensor": tensor})
+    plan_layer = {l["name"]: l for l in plan["layers"]}
+
+    board_dirs = []
+    manifest_boards = []
+    for b in plan["boards"]:
+        k = b["index"]
+        layers = layers_by_board.get(k, [])
+        d = out_dir / f"board{k}"
+        d.mkdir(exist_ok=True)
+        names = _specialized_names(layers, {})
+        node_names = [node_of[l["name"]].name for l in layers]
+        part, ins, outs = _partition(model, node_names, f"dse_board{k}")
+        # plain inputs/outputs: the model FINN builds without ACCL
+        onnx.save(part, str(d / "model.onnx"))
+
+        def stream(t: str, peer: int, tag: int, direction: str) -> dict:
+            cut = next(c for c in cuts if c["finn_tensor"] == t)
+            src = plan_layer[cut["src"]]
+            attrs = {**hw_attrs(node_of[cut["src"]]), **src["folding"]}
+            width = estimate(f"{src['op_type']}_{src['impl']}", attrs).outstream_width
+            return {"tensor": t, "peer": peer, "tag": tag, "dtype": _tensor_dtype(model, t),
+                    "stream_width": width, "bits_per_frame": cut["bits_per_frame"],
+                    "words_per_frame": cut["accl_words_per_frame"], "direction": direction}
+
+        accl_in = [stream(t, next(c["src_board"] for c in cuts if c["finn_tensor"] == t),
+                          i, "in") for i, t in enumerate(ins)
+                   if any(c["finn_tensor"] == t for c in cuts)]
+        accl_out = [stream(t, next(c["dst_board"] for c in cuts if c["finn_tensor"] == t),
+                           i, "out") for i, t in enumerate(outs)
+                    if any(c["finn_tensor"] == t for c in cuts)]
+        onnx.save(_with_accl(part, k, accl_in, accl_out), str(d / "model_accl.onnx"))
+
+        fold = {"Defaults": {}}
+        spec = {"Defaults": {}}
+        for l in layers:
+            gname, sname = names[l["name"]]
+            fold[sname] = dict(sorted(l["folding"].items()))
+            spec[gname] = {"preferred_impl_style": l["impl"]}
+        (d / "folding_config.json").write_text(dump_json(fold))
+        (d / "specialize_layers_config.json").write_text(dump_json(spec))
+        board = catalog.board(b["name"]) if b["name"] in catalog.boards else None
+        cfg = {
+            "output_dir": "output",
+            "synth_clk_period_ns": round(1000.0 / clock, 6),
+            "board": board.finn_board if board else b["name"],
+            "fpga_part": b["part"],
+            "shell_flow_type": board.shell_flow_type if board else "vitis_alveo",
+            "folding_config_file": "folding_config.json",
+            "specialize_layers_config_file": "specialize_layers_config.json",
+            "minimize_bit_width": False,
+            "auto_fifo_depths": False,
+            "generate_outputs": (["estimate_reports", "stitched_ip", "bitfile"] if bitfile
+                                 else ["estimate_reports"]),
+            "steps": BITFILE_STEPS if bitfile else ESTIMATE_STEPS,
+            "save_intermediate_models": True,
+            "verbose": False,
+        }
+        if board and board.vitis_platform and cfg["shell_flow_type"] == "vitis_alveo":
+            cfg["vitis_platform"] = board.vitis_platform
+        (d / "dataflow_build_config.json").write_text(dump_json(cfg))
+        ext = memory_map(plan, {"index": k, "hbm": bool(board and board.hbm_gib)}, layers,
+                         names, board.hbm_channels if board else 0,
+                         int(board.hbm_channel_gib * 2**30) if board and board.hbm_channels
+                         else 2**40)
+        if ext["entries"]:
+            (d / "memory_map.json").write_text(dump_json(ext))
+        board_dirs.append(d)
+        manifest_boards.append({
+            "rank": k, "dir": d.name, "name": b["name"], "part": b["part"],
+            "shell": b["shell"], "layers": [l["name"] for l in layers],
+            "finn_nodes": {l["name"]: names[l["name"]][1] for l in layers},
+            "inputs": [{"tensor": s["tensor"], "from_rank": s["peer"]} for s in accl_in],
+            "outputs": [{"tensor": s["tensor"], "to_rank": s["peer"]} for s in accl_out],
+            "predicted": {"ii_cycles": b["ii_cycles"], "resources": b["resources"],
+                          "layers": {names[l["name"]][1]: {"cycles": l["cycles"],
+                                                          **l["resources"]} for l in layers}},
+            "files": {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                      for p in sorted(d.iterdir()) if p.is_file()},
+        })
+    manifest = {
+        "schema_version": 1,
+        "model": plan["model"],
+        "finn_graph": {"path": hw_path.name,
+                       "sha256": hashlib.sha256(hw_path.read_bytes()).hexdigest()},
+        "clock_mhz": clock,
+        "world_size": len(plan["boards"]),
+        "topology": plan.data.get("topology", "chain"),
+        "boards": manifest_boards,
+        "links": [{"tensor": c["finn_tensor"], "src_rank": c["src_board"],
+                   "dst_rank": c["dst_board"], "bits_per_frame": c["bits_per_frame"],
+                   "accl_words_per_frame": c["accl_words_per_frame"]} for c in cuts],
+        "predicted": plan["metrics"],
+    }
+    (out_dir / "manifest.json").write_text(dump_json(manifest))
+    (out_dir / "README.md").write_text(_readme(manifest))
+    return EmitResult(out=out_dir, boards=board_dirs, manifest=manifest)
+
+
+def _readme(m: Mapping[str, Any]) -> str:
+    lines = [
+        "# FINN builds for a dse plan",
+        "",
+        f"{m['world_size']} board(s), {m['topology']} topology, {m['clock_mhz']:g} MHz; the plan "
+        f"predicts {m['predicted']['fps']:,.1f} fps (II {m['predicted']['ii_cycles']:,} cycles).",
+        "",
+        "Each `boardK/` is a FINN `build_dataflow_directory`: `model.onnx` (the board's part of "
+        "FINN's HW-layer graph, plain inputs/outputs) and `dataflow_build_config.json`. "
+        "`model_accl.onnx` is the same partition with `ACCLIn`/`ACCLOut` nodes on the streams "
+        "that cross boards (rank, peer, stream width, 512-bit words per frame), for FINN's ACCL "
+        "integration. `folding_config.json` holds PE/SIMD/ram_style/resType/mem_mode under the "
+        "names FINN gives the nodes; `specialize_layers_config.json` pins hls/rtl as planned; "
+        "`memory_map.json` (if present) places external weights in HBM/DDR.",
+        "",
+        "Run them all (estimate-only without Vivado; bitstreams need Vivado/Vitis):",
+        "",
+        "    dse build <this directory> --jobs 2",
+        "",
+        "or one by one with FINN itself: `finn build boardK/dataflow_build_config.json "
+        "boardK/model.onnx`.",
+        "",
+        "| rank | board | layers | predicted II (cycles) |",
+        "|---|---|---|---|",
+    ]
+    for b in m["boards"]:
+        lines.append(f"| {b['rank']} | {b['name']} | {len(b['layers'])} | "
+                     f"{b['predicted']['ii_cycles']:,} |")
+    lines.append("")
+    return "\n".join(lines)
