@@ -303,7 +303,7 @@ def optimize(
                              seed=seed, progress=progress)
     plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
                      clock_mhz=clock_mhz, dse_version=__version__, seed=seed,
-                     record_time=record_time)
+                     record_time=record_time, input_dtype=input_dtype)
     plan_path = None
     if out is not None:
         plan_path = plan.save(Path(out) / "plan.json")
@@ -501,11 +501,12 @@ def finn_hw_graph(model: str | Path, out_dir: Path, *, finn_env: str | Path | No
     env = require(Path(finn_env) if finn_env else None)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "finn_hw_graph.onnx"
-    r = run_driver(env, "lower", str(p.resolve()), str(target.resolve()),
-                   log=out_dir / "finn_lower.log")
+    (out_dir / "logs").mkdir(exist_ok=True)
+    log = out_dir / "logs" / "finn_lower.log"
+    r = run_driver(env, "lower", str(p.resolve()), str(target.resolve()), log=log)
     if not r.get("ok"):
         raise BackendError(f"FINN could not lower {p} to HW layers: {r.get('error')} "
-                           f"(log: {out_dir / 'finn_lower.log'})")
+                           f"(log: {log})")
     return target
 
 
@@ -518,7 +519,8 @@ def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,
     p = plan if isinstance(plan, PartitionPlan) else PartitionPlan.load(plan)
     out_dir = Path(out)
     hw = finn_hw_graph(model, out_dir, finn_env=finn_env)
-    return emit(p, hw, out_dir, bitfile=bitfile)
+    qonnx = None if Path(hw) == Path(model) else Path(model)
+    return emit(p, hw, out_dir, bitfile=bitfile, qonnx_model=qonnx)
 
 
 def build_plan(build_dir: str | Path, *, jobs: int = 2, finn_env: str | Path | None = None,

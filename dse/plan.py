@@ -63,7 +63,8 @@ class PartitionPlan:
 
 
 def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: float,
-              dse_version: str, seed: int, record_time: bool = True) -> PartitionPlan:
+              dse_version: str, seed: int, record_time: bool = True,
+              input_dtype: str | None = None) -> PartitionPlan:
     """Build the plan document from a SolveResult (its problem and evaluation).
 
     With ``record_time=False`` the plan holds no wall-clock figure (``solver.wall_s`` is null),
@@ -131,7 +132,7 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
     data = {
         "schema_version": SCHEMA_VERSION,
         "dse_version": dse_version,
-        "model": {"path": model_path, "sha256": model_sha256},
+        "model": {"path": model_path, "sha256": model_sha256, "input_dtype": input_dtype},
         "clock_mhz": clock_mhz,
         "topology": prob.link.topology,
         "link": {"bandwidth_gbps": prob.link.bandwidth_gbps,

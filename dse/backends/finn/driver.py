@@ -4,7 +4,7 @@ subprocess, ``<finn-env>/bin/python driver.py COMMAND ...``, and reads the JSON 
 Commands
   build DIR              FINN's builder on DIR/model.onnx + DIR/dataflow_build_config.json
   lower QONNX OUT        FINN's own lowering to HW layers (qonnx_to_finn .. convert_to_hw)
-  exec MODEL IN.npy OUT.npy   execute a HW-layer graph in Python (FINN's execute_onnx)
+  exec MODEL IN.npz OUT.npz   execute a HW-layer graph in Python (FINN's execute_onnx)
 
 Without Vivado, FINN's builder cannot even be imported; two monkeypatches (no FINN file is
 changed) make its estimate-only flow run: the XSI simulator is declared absent, and the final
@@ -90,6 +90,7 @@ def cmd_lower(src: Path, out: Path) -> dict:
 
 
 def cmd_exec(model: Path, inp: Path, out: Path) -> dict:
+    """Execute a (generic) HW-layer graph in Python; inputs and outputs as .npz by name."""
     import numpy as np
 
     _prepare()
@@ -98,13 +99,8 @@ def cmd_exec(model: Path, inp: Path, out: Path) -> dict:
     from qonnx.core.modelwrapper import ModelWrapper
 
     m = ModelWrapper(str(model))
-    x = np.load(inp, allow_pickle=False)
-    feeds = {}
-    if x.dtype.names is None:
-        feeds[m.graph.input[0].name] = x
-    else:
-        for name in x.dtype.names:
-            feeds[name] = x[name]
+    with np.load(inp, allow_pickle=False) as data:
+        feeds = {k: data[k] for k in data.files}
     res = execute_onnx(m, feeds)
     outs = [o.name for o in m.graph.output]
     np.savez(out, **{k: res[k] for k in outs})

@@ -249,8 +249,12 @@ def memory_map(plan: Mapping[str, Any], board: Mapping[str, Any], layers: list[d
 
 
 def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
-         bitfile: bool = False) -> EmitResult:
-    """Write the per-board FINN build directories for ``plan`` cut from ``hw_model``."""
+         bitfile: bool = False, qonnx_model: str | Path | None = None) -> EmitResult:
+    """Write the per-board FINN build directories for ``plan`` cut from ``hw_model``.
+
+    With ``qonnx_model`` (the QONNX network the plan was made from) each board also gets
+    ``model_qonnx.onnx``, its part of the QONNX network (see ``qonnx_split``).
+    """
     from dse.specs import default_catalog
 
     hw_path = Path(hw_model)
@@ -276,6 +280,18 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
             raise PlanError(f"cut {c['src']} -> {c['dst']}: no such stream in the FINN graph")
         cuts.append({**c, "finn_tensor": tensor})
     plan_layer = {l["name"]: l for l in plan["layers"]}
+    qonnx_parts: dict[int, onnx.ModelProto] = {}
+    if qonnx_model is not None:
+        from dse.backends.finn import qonnx_split
+        from dse.ir import load_network
+
+        graph = load_network(qonnx_model, input_dtype=plan["model"].get("input_dtype"))
+        qm = qonnx_split.cleaned(qonnx_model)
+        boards_of = qonnx_split.node_boards(qm, graph, plan.data)
+        for b in {b["index"] for b in plan["boards"]}:
+            names = [n.name for n in qm.graph.node if boards_of.get(n.name) == b]
+            if names:
+                qonnx_parts[b] = _partition(qm, names, f"dse_qonnx_board{b}")[0]
 
     board_dirs = []
     manifest_boards = []
@@ -306,6 +322,8 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
                            i, "out") for i, t in enumerate(outs)
                     if any(c["finn_tensor"] == t for c in cuts)]
         onnx.save(_with_accl(part, k, accl_in, accl_out), str(d / "model_accl.onnx"))
+        if k in qonnx_parts:
+            onnx.save(qonnx_parts[k], str(d / "model_qonnx.onnx"))
 
         fold = {"Defaults": {}}
         spec = {"Defaults": {}}

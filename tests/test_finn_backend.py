@@ -1,0 +1,262 @@
+"""FINN backend: golden emit, partition correctness (QONNX and HW level), FINN agrees with the
+plan, FINN accepts every emitted folding config.
+
+The FINN tests need the finn-plus environment (``dse finn-setup``; ``.ci/run`` creates it). In
+CI a missing environment fails them; on a developer machine it skips them with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from dse import api
+from dse.backends.finn import qonnx_split
+from dse.backends.finn.emit import HW_DOMAIN, _partition, emit
+from dse.backends.finn.env import default_env_path, is_ready
+from dse.backends.finn.runner import run_driver
+from dse.exceptions import PlanError
+from dse.plan import PartitionPlan
+from tests.conftest import shared_path
+
+GOLDEN = Path(__file__).with_name("golden") / "emit_tfc"
+
+
+@pytest.fixture(scope="module")
+def finn_env() -> Path:
+    """The cached finn-plus environment, created on first use (a few minutes, once)."""
+    env = default_env_path()
+    if not is_ready(env):
+        from dse.backends.finn.env import setup
+        from dse.exceptions import BackendError
+
+        try:
+            setup(env, progress=lambda m: print(f"[finn-setup] {m}", flush=True))
+        except BackendError as e:
+            if os.environ.get("CI"):
+                pytest.fail(f"cannot create the finn-plus environment: {e}")
+            pytest.skip(f"no finn-plus environment: {e}")
+    return env
+
+
+def _tfc_hw() -> Path:
+    return shared_path("models", "finn_hw", "tfc_w1a1", "tfc_w1a1_hw_generic.onnx")
+
+
+# --- emit: golden files, determinism ---------------------------------------------------------
+
+
+def test_emit_matches_golden_files(tmp_path: Path) -> None:
+    plan = PartitionPlan.load(GOLDEN / "plan.json")
+    emit(plan, _tfc_hw(), tmp_path)
+    expected = sorted(p.relative_to(GOLDEN / "expected") for p in
+                      (GOLDEN / "expected").rglob("*") if p.is_file())
+    for rel in expected:
+        assert (tmp_path / rel).read_text() == (GOLDEN / "expected" / rel).read_text(), rel
+    # the manifest holds the sha256 of every emitted file, ONNX included
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    import hashlib
+
+    for b in man["boards"]:
+        for name, digest in b["files"].items():
+            assert hashlib.sha256((tmp_path / b["dir"] / name).read_bytes()).hexdigest() == digest
+
+
+def test_emit_is_byte_identical(tmp_path: Path) -> None:
+    plan = PartitionPlan.load(GOLDEN / "plan.json")
+    emit(plan, _tfc_hw(), tmp_path / "a")
+    emit(plan, _tfc_hw(), tmp_path / "b")
+    for p in sorted((tmp_path / "a").rglob("*")):
+        if p.is_file():
+            assert p.read_bytes() == (tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes()
+
+
+def test_emitted_directories_are_complete(tmp_path: Path) -> None:
+    plan = PartitionPlan.load(GOLDEN / "plan.json")
+    res = emit(plan, _tfc_hw(), tmp_path)
+    man = res.manifest
+    assert man["world_size"] == 2 and len(man["links"]) == 1
+    b0, b1 = man["boards"]
+    assert b0["outputs"][0]["to_rank"] == 1 and b1["inputs"][0]["from_rank"] == 0
+    for b in man["boards"]:
+        d = tmp_path / b["dir"]
+        for f in ("model.onnx", "model_accl.onnx", "folding_config.json",
+                  "specialize_layers_config.json", "dataflow_build_config.json"):
+            assert (d / f).is_file(), f
+        m = onnx.load(str(d / "model_accl.onnx"))
+        accl = [n for n in m.graph.node if n.op_type in ("ACCLIn", "ACCLOut")]
+        assert len(accl) == len(b["inputs"]) + len(b["outputs"])
+        for n in accl:
+            attrs = {a.name for a in n.attribute}
+            assert {"rank", "peer", "streamWidth", "wordsPerFrame"} <= attrs
+        fold = json.loads((d / "folding_config.json").read_text())
+        assert "Defaults" in fold and set(fold) - {"Defaults"} == set(b["finn_nodes"].values())
+
+
+def test_emit_rejects_a_plan_for_another_model(tmp_path: Path) -> None:
+    plan = PartitionPlan.load(GOLDEN / "plan.json")
+    other = shared_path("models", "finn_hw", "zoo_qkeras_jettagging_w6a6",
+                        "zoo_qkeras_jettagging_w6a6_hw_generic.onnx")
+    with pytest.raises(PlanError, match="no matching node"):
+        emit(plan, other, tmp_path)
+
+
+def test_memory_map_for_external_weights(tmp_path: Path) -> None:
+    r = api.optimize(shared_path("models", "finn_hw", "tfc_w1a1", "tfc_w1a1_hw_generic.onnx"),
+                     boards=1, board="U55C",
+                     caps={"bram18": 0.0001, "uram": 0.0001, "lut": 0.0015},
+                     time_limit=10, record_time=False)
+    ext = [l for l in r.plan["layers"] if l["external_weight_bits"]]
+    assert ext, "tiny caps should push weights to HBM"
+    res = emit(r.plan, _tfc_hw(), tmp_path)
+    mm = json.loads((tmp_path / "board0" / "memory_map.json").read_text())
+    assert {e["layer"] for e in mm["entries"]} == {l["name"] for l in ext}
+    assert all(e["memory"] == "HBM" and e["offset"] % 4096 == 0 for e in mm["entries"])
+    del res
+
+
+# --- proof 1: partitions compute what the whole network computes --------------------------
+
+
+def _plan(model: Path, n: int, **kw) -> PartitionPlan:
+    return api.optimize(model, boards=n, board="Pynq-Z1", time_limit=20, record_time=False,
+                        **kw).plan
+
+
+QONNX_CASES = [
+    ("cnv_w1a1.onnx", 3, {}),
+    ("tfc_w2a2.onnx", 2, {"caps": {"lut": 0.05}}),
+    ("resnet10_cifar_w4a4.onnx", 4, {"board": "U55C", "input_dtype": "INT8"}),
+]
+
+
+@pytest.mark.parametrize("name, n, kw", QONNX_CASES, ids=[c[0] for c in QONNX_CASES])
+def test_qonnx_partitions_execute_like_the_whole_network(name: str, n: int, kw: dict) -> None:
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    from dse.ir import load_network
+
+    path = shared_path("models", name)
+    board = kw.pop("board", "Pynq-Z1")
+    plan = api.optimize(path, boards=n, board=board, time_limit=20, record_time=False,
+                        **kw).plan
+    assert plan["metrics"]["boards_used"] >= 2, "the case must actually split"
+    m = qonnx_split.cleaned(path)
+    graph = load_network(path, input_dtype=kw.get("input_dtype"))
+    boards = qonnx_split.node_boards(m, graph, plan.data)
+    parts = qonnx_split.partitions(m, boards, len(plan["boards"]))
+    assert len(parts) == plan["metrics"]["boards_used"]
+    w = ModelWrapper(m)
+    iname, oname = m.graph.input[0].name, m.graph.output[0].name
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        x = rng.uniform(-1, 1, size=w.get_tensor_shape(iname)).astype(np.float32)
+        ref = execute_onnx(w, {iname: x})[oname]
+        ctx = {iname: x}
+        for pm, ins, outs in parts:  # board k's outputs feed later boards (skips included)
+            res = execute_onnx(ModelWrapper(pm), {t: ctx[t] for t in ins})
+            ctx.update({t: res[t] for t in outs})
+        np.testing.assert_array_equal(ctx[oname], ref)
+
+
+def _hw_sequence(finn_env: Path, build: Path, tmp: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Run FINN's whole HW graph, and its board partitions one after another (host nodes
+    before and after the pipeline included), on the same random input."""
+    hw = onnx.load(str(build / "finn_hw_graph.onnx"))
+    man = json.loads((build / "manifest.json").read_text())
+    board_nodes = set()
+    parts = []
+    for b in man["boards"]:
+        pm = onnx.load(str(build / b["dir"] / "model.onnx"))
+        board_nodes |= {n.name for n in pm.graph.node}
+        parts.append(pm)
+    host = [n for n in hw.graph.node if n.name not in board_nodes]
+    hw_outputs = {o for n in hw.graph.node if n.name in board_nodes for o in n.output}
+    head = [n.name for n in host if not any(t in hw_outputs for t in n.input)]
+    tail = [n.name for n in host if n.name not in head]
+    seq = ([_partition(hw, head, "head")[0]] if head else []) + parts + (
+        [_partition(hw, tail, "tail")[0]] if tail else [])
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    w = ModelWrapper(hw)
+    iname, oname = hw.graph.input[0].name, hw.graph.output[0].name
+    x = np.random.default_rng(1).uniform(-1, 1, w.get_tensor_shape(iname)).astype(np.float32)
+    np.savez(tmp / "in.npz", **{iname: x})
+    r = run_driver(finn_env, "exec", str(build / "finn_hw_graph.onnx"), str(tmp / "in.npz"),
+                   str(tmp / "whole.npz"))
+    assert r["ok"], r
+    ref = np.load(tmp / "whole.npz")[oname]
+    ctx = {iname: x}
+    for k, pm in enumerate(seq):
+        ins = [i.name for i in pm.graph.input]
+        onnx.save(pm, str(tmp / f"p{k}.onnx"))
+        np.savez(tmp / f"in{k}.npz", **{t: ctx[t] for t in ins})
+        r = run_driver(finn_env, "exec", str(tmp / f"p{k}.onnx"), str(tmp / f"in{k}.npz"),
+                       str(tmp / f"out{k}.npz"))
+        assert r["ok"], r
+        with np.load(tmp / f"out{k}.npz") as d:
+            ctx.update({t: d[t] for t in d.files})
+    return ctx[oname], ref
+
+
+@pytest.fixture(scope="module")
+def cnv_build(finn_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cnv")
+    plan = _plan(shared_path("models", "cnv_w1a1.onnx"), 3)
+    assert plan["metrics"]["boards_used"] == 3
+    api.emit_plan(plan, shared_path("models", "cnv_w1a1.onnx"), out / "build",
+                  finn_env=finn_env)
+    return out / "build"
+
+
+@pytest.mark.finn
+def test_hw_partitions_execute_like_the_whole_network(finn_env: Path, cnv_build: Path,
+                                                      tmp_path: Path) -> None:
+    out, ref = _hw_sequence(finn_env, cnv_build, tmp_path)
+    np.testing.assert_array_equal(out, ref)
+
+
+# --- proof 2 and 3: FINN agrees with the plan and accepts every folding config -----------
+
+
+@pytest.mark.finn
+def test_finn_estimates_equal_the_plan(finn_env: Path, cnv_build: Path) -> None:
+    results = api.build_plan(cnv_build, jobs=2, finn_env=finn_env)
+    assert all(r.ok for r in results), [r.error for r in results]
+    rows = [row for r in results for row in r.rows]
+    assert rows and all(row["match"] for row in rows), [r for r in rows if not r["match"]]
+    man = json.loads((cnv_build / "manifest.json").read_text())
+    assert len(rows) == sum(len(b["layers"]) for b in man["boards"])
+
+
+@pytest.mark.finn
+def test_finn_accepts_every_folding_config_key(finn_env: Path, cnv_build: Path) -> None:
+    results = api.build_plan(cnv_build, jobs=2, finn_env=finn_env)
+    for r in results:
+        assert r.ok, r.error
+        fold = json.loads((r.dir / "folding_config.json").read_text())
+        applied = onnx.load(str(r.dir / "output" / "intermediate_models" /
+                                "step_apply_folding_config.onnx"))
+        names = {n.name for n in applied.graph.node if n.domain.startswith(HW_DOMAIN)}
+        assert set(fold) - {"Defaults"} == names  # every key a node, every node a key
+        log = (r.dir / "build.log").read_text()
+        assert "Unused HW configurations" not in log
+        assert "No HW configuration for nodes" not in log
+
+
+@pytest.mark.finn
+def test_finn_lowering_from_qonnx_gives_matching_layers(finn_env: Path, tmp_path: Path
+                                                       ) -> None:
+    path = shared_path("models", "tfc_w1a1.onnx")
+    plan = _plan(path, 2, caps={"lut": 0.03})
+    res = api.emit_plan(plan, path, tmp_path, finn_env=finn_env)
+    assert (tmp_path / "finn_hw_graph.onnx").is_file()
+    assert all((b / "model_qonnx.onnx").is_file() for b in res.boards)
+    shutil.rmtree(tmp_path)
