@@ -685,39 +685,40 @@ class _Lowering:
             a, b = 2 * a, -MW * a
         self.put(node, self.out_stream(idx, out_shape, out_dt, a=a, b=b, pending=xnor))
 
-    def op_MatMul(self, node: Any) -> None:
+    def _compute_operands(self, node: Any) -> tuple[_Stream, _Const] | None:
+        """Activation and weights of a MatMul/Gemm/Conv; None when the node stays on the host
+        or cannot be mapped (it is then already recorded)."""
         if node.input[1] in self.streams:
-            self.unsupported_node(node, "activation x activation MatMul (e.g. attention)")
-            return
+            self.unsupported_node(node, f"activation x activation {node.op_type} "
+                                  "(e.g. attention)")
+            return None
         s = self.stream_in(node)
         if self.host_compute(node, s):
-            return
+            return None
         w = self._weights(node, 1)
         s = self.compute_input(node, s)
-        if s is None:
-            return
-        K, N = self.shape(node.input[1])[-2:]
+        return None if s is None else (s, w)
+
+    def _fc(self, node: Any, s: _Stream, w: _Const, K: int, N: int) -> None:
         nvec = list(s.shape[:-1]) or [1]
         self._mvau(node, s, w, K, N, nvec, self.shape(node.output[0]), s.wire)
 
+    def op_MatMul(self, node: Any) -> None:
+        ops = self._compute_operands(node)
+        if ops is not None:
+            K, N = self.shape(node.input[1])[-2:]
+            self._fc(node, *ops, K, N)
+
     def op_Gemm(self, node: Any) -> None:
-        if node.input[1] in self.streams:
-            self.unsupported_node(node, "activation x activation Gemm")
-            return
-        s = self.stream_in(node)
         if int(_attr(node, "transA", 0)):
             self.unsupported_node(node, "Gemm with transA=1")
             return
-        if self.host_compute(node, s):
-            return
-        w = self._weights(node, 1)
-        s = self.compute_input(node, s)
-        if s is None:
+        ops = self._compute_operands(node)
+        if ops is None:
             return
         wshape = self.shape(node.input[1])
         K, N = (wshape[1], wshape[0]) if int(_attr(node, "transB", 0)) else tuple(wshape)
-        nvec = list(s.shape[:-1]) or [1]
-        self._mvau(node, s, w, K, N, nvec, self.shape(node.output[0]), s.wire)
+        self._fc(node, *ops, K, N)
         out = self.streams[node.output[0]]
         alpha = float(_attr(node, "alpha", 1.0))
         beta = float(_attr(node, "beta", 1.0))
@@ -731,13 +732,10 @@ class _Lowering:
                                                pending=out.pending or not _is_value(bias, 0.0))
 
     def op_Conv(self, node: Any) -> None:
-        s = self.stream_in(node)
-        if self.host_compute(node, s):
+        ops = self._compute_operands(node)
+        if ops is None:
             return
-        w = self._weights(node, 1)
-        s = self.compute_input(node, s)
-        if s is None:
-            return
+        s, w = ops
         if len(s.shape) != 4:
             self.unsupported_node(node, f"{len(s.shape) - 2}D convolution (FINN maps 2D NCHW)")
             return
