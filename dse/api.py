@@ -511,7 +511,7 @@ def finn_hw_graph(model: str | Path, out_dir: Path, *, finn_env: str | Path | No
 
 
 def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,
-              finn_env: str | Path | None = None, bitfile: bool = False) -> Any:
+              finn_env: str | Path | None = None, bitfile: bool = True) -> Any:
     """Per-board FINN build directories for a plan (see dse.backends.finn.emit)."""
     from dse.backends.finn.emit import emit
     from dse.plan import PartitionPlan

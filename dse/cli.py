@@ -255,7 +255,7 @@ def cmd_emit(args: argparse.Namespace) -> int:
     from dse import api
 
     em = api.emit_plan(args.plan, args.model, args.out, finn_env=args.finn_env,
-                       bitfile=args.bitfile)
+                       bitfile=not args.estimate_only)
     m = em.manifest
     print(f"emitted {len(em.boards)} FINN build directories to {em.out} "
           f"(manifest.json, README.md)")
@@ -409,8 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True,
                    help="the plan's model: FINN HW graph, or QONNX (lowered by finn-plus)")
     s.add_argument("--out", required=True)
-    s.add_argument("--bitfile", action="store_true",
-                   help="configure the full flow to bitstreams (needs Vivado/Vitis)")
+    s.add_argument("--estimate-only", action="store_true",
+                   help="configure FINN's estimate-only flow (default: the full flow to "
+                        "bitstreams, which dse build runs where Vivado/Vitis is installed)")
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
     s.set_defaults(func=cmd_emit)
 

@@ -156,7 +156,8 @@ class PartitionProblem:
         return int(board.external_memory_gib * 8 * 2**30 / ch) if ch else 0
 
     def usage(self, i: int, k: int, T: int, b: int) -> dict[str, int]:
-        """Resource use of option ``k`` of layer ``i`` on board ``b`` at II ``T`` cycles.
+        """Resource use of option ``k`` of layer ``i`` on board ``b`` (``T``, the II, is kept
+        for models whose use depends on it).
 
         External weights are re-read for every input vector (FINN streams them like data), so
         a layer reads ``weight bits x numInputVectors`` per frame from HBM/DDR.
@@ -170,14 +171,12 @@ class PartitionProblem:
             bpf = bits * self.nvec[i]
             out["ext_bits"] = bits
             out["ext_bpf"] = bpf
+            # weights are striped over the pseudo-channels (Coyote's default), so bandwidth is
+            # the memory's total (the ext_bpf dimension); channels are taken by capacity
             ch = self.ext_channels(b)
-            if not ch:
-                out["ext_channels"] = 1  # a board without external memory has 0 channels
-            else:
-                per_ch_cycle = self.ext_bits_per_cycle(b) / ch
-                by_size = ceil_div(bits, max(1, self.channel_bits(b)))
-                by_bw = math.ceil(bpf / (per_ch_cycle * T))
-                out["ext_channels"] = max(1, by_size, by_bw)
+            out["ext_channels"] = max(1, ceil_div(bits, max(1, self.channel_bits(b)))) if ch \
+                else 1  # a board without external memory has 0 channels
+
         return out
 
     def ext_cycles(self, b: int, bpf: int) -> int:

@@ -153,12 +153,12 @@ def solve_joint(
             say(f"CP-SAT: II {T:,} undecided in {budget:.1f} s")
     T = cands[hi]
     ii_lb = cands[proven]
-    if proven >= hi and hi > 0 and problem.n_boards > 1:
-        ii_lb = cands[hi - 1] + 1  # link sums can land between candidates
+    if proven >= hi and hi > 0:
+        ii_lb = cands[hi - 1] + 1  # link and memory-bandwidth sums can land between candidates
 
-    # the optimum may lie strictly between two candidates when several streams share a link:
-    # minimize the II itself over (previous candidate, T]
-    if hi > 0 and left() > 0.5 and problem.n_boards > 1:
+    # the optimum may lie strictly between two candidates when several streams share a link
+    # or a memory: minimize the II itself over (previous candidate, T]
+    if hi > 0 and left() > 0.5:
         lo_T = cands[hi - 1] + 1
         r = solve_at(problem, T, objective="ii", ii_low=lo_T, time_limit=max(0.5, left() * 0.3),
                      workers=workers, seed=seed, hint=best)
@@ -169,8 +169,6 @@ def solve_joint(
             T, best = T_new, (r.choice, r.boards)
             if proven >= hi:  # everything below lo_T is proven impossible
                 ii_lb = T if r.status == "OPTIMAL" else max(lo_T, int(-(-r.bound // 1)))
-    elif proven >= hi:
-        ii_lb = T
 
     # lexicographic secondary objectives at the best II, reporting each improvement
     def reporter(what: str) -> Callable[[float], None]:

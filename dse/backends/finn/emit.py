@@ -249,8 +249,11 @@ def memory_map(plan: Mapping[str, Any], board: Mapping[str, Any], layers: list[d
 
 
 def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
-         bitfile: bool = False, qonnx_model: str | Path | None = None) -> EmitResult:
+         bitfile: bool = True, qonnx_model: str | Path | None = None) -> EmitResult:
     """Write the per-board FINN build directories for ``plan`` cut from ``hw_model``.
+
+    The build configs ask for the full flow to bitstreams (``bitfile=False``: estimates only);
+    ``dse build`` falls back to the estimate-only flow, and says so, where Vivado is missing.
 
     With ``qonnx_model`` (the QONNX network the plan was made from) each board also gets
     ``model_qonnx.onnx``, its part of the QONNX network (see ``qonnx_split``).
