@@ -253,7 +253,7 @@ def optimize(
     clock_mhz: float = 200.0,
     time_limit: float = 60.0,
     strategy: str = "joint",
-    link_gbps: float = 100.0,
+    link_gbps: float | None = None,
     link_efficiency: float = 0.88,
     topology: str = "chain",
     rx_buffer_bytes: int | None = None,
@@ -290,6 +290,9 @@ def optimize(
         accl_kw["rx_buffer_bytes"] = int(rx_buffer_bytes)
     if rx_buffers is not None:
         accl_kw["rx_buffer_count"] = int(rx_buffers)
+    if link_gbps is None:  # the slowest board's network port (100 GbE on Alveo, 1 GbE on Zynq)
+        link_gbps = min((c.board.net_line_rate_gbps for c in cfgs
+                         if c.board.net_line_rate_gbps), default=100.0)
     problem = build_problem(
         graph, cfgs,
         link=LinkConfig(bandwidth_gbps=link_gbps, efficiency=link_efficiency, topology=topology),

@@ -384,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
     s.add_argument("--strategy", default="joint", choices=("joint", "setfolding", "two-stage"))
     s.add_argument("--topology", default="chain", choices=("chain", "switch"))
-    s.add_argument("--link-gbps", type=float, default=100.0)
+    s.add_argument("--link-gbps", type=float, default=None,
+                   help="link line rate (default: the boards' network port, 100 on Alveo)")
     s.add_argument("--link-efficiency", type=float, default=0.88)
     s.add_argument("--rx-buffer-bytes", type=int, help="ACCL RX buffer size (default 4 MiB)")
     s.add_argument("--rx-buffers", type=int, help="ACCL RX buffer count (default boards + 2)")

@@ -116,7 +116,9 @@ def evaluate_config(graph: LayerGraph, catalog: Catalog, cfg: dict[str, Any],
     boards = [catalog.configure(t, caps=cfg["caps"], clock_mhz=cfg["clock_mhz"])
               for t in cfg["boards"]]
     try:
-        problem = build_problem(graph, boards, link=LinkConfig(),
+        rate = min((c.board.net_line_rate_gbps for c in boards
+                    if c.board.net_line_rate_gbps), default=100.0)
+        problem = build_problem(graph, boards, link=LinkConfig(bandwidth_gbps=rate),
                                 accl=AcclConfig(rx_buffer_bytes=cfg["rx_buffer_bytes"]),
                                 allow_external=cfg["external_weights"])
         res = solve_joint(problem, time_limit=space.trial_time_limit, workers=1, seed=seed,
