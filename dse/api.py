@@ -341,11 +341,21 @@ def open_storage(storage: str | None, out: Path) -> Any:
     from dse.exceptions import SpecError
 
     if storage and "://" in storage:
-        try:
-            return optuna.storages.RDBStorage(storage, heartbeat_interval=30, grace_period=120)
-        except Exception as e:  # driver missing, server down, bad URL
-            msg = str(e).splitlines()[0][:160]
-            raise SpecError(f"--storage {_redact(storage)}: cannot open ({msg})") from None
+        import time
+
+        last: Exception | None = None
+        for attempt in range(6):  # workers starting together race to create the schema
+            try:
+                return optuna.storages.RDBStorage(storage, heartbeat_interval=30,
+                                                  grace_period=120)
+            except ImportError as e:  # no driver: no point in retrying
+                last = e
+                break
+            except Exception as e:  # server down, bad URL, or a concurrent schema creation
+                last = e
+                time.sleep(0.5 * (attempt + 1))
+        msg = str(last).splitlines()[0][:160] if last else "unknown error"
+        raise SpecError(f"--storage {_redact(storage)}: cannot open ({msg})") from None
     path = Path(storage) if storage else out / "study.journal"
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
