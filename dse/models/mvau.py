@@ -171,7 +171,7 @@ def options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
     in/out stream width limit of HLS layers is checked in ``candidates``.
     """
     MW, MH = a["MW"], a["MH"]
-    W, A = bits(a["weightDataType"]), bits(a["inputDataType"])
+    W = bits(a["weightDataType"])
     res_types = ("dsp",) if impl == "rtl" else RES_TYPES
     for S in divisors(MW):
         if impl == "hls" and MW // S > HLS_MAX_FOLD:

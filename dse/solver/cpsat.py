@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from dse.models.candidates import FoldingOption, prune_dominated
-from dse.solver.problem import DIMS, RES, PartitionProblem, frame_buffer_bram18
+from dse.solver.problem import DIMS, PartitionProblem, frame_buffer_bram18
 
 STATUS = {
     cp_model.OPTIMAL: "OPTIMAL",

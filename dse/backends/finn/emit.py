@@ -202,16 +202,14 @@ def _with_accl(m: onnx.ModelProto, rank: int, ins: list[dict], outs: list[dict]
     g.input.extend(new_inputs + keep_inputs)
     del g.output[:]
     g.output.extend(keep_outputs + out_vis)
-    g.value_info.extend(moved + [v for v in new_inputs if False])
-    for s in ins:  # the received tensors are now internal
-        pass
+    g.value_info.extend(moved)  # cut outputs are now internal (read by ACCLOut)
     return m
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def _specialized_names(plan_layers: list[dict], generic_of: dict[str, str]) -> dict[str, tuple]:
+def _specialized_names(plan_layers: list[dict]) -> dict[str, tuple]:
     """layer -> (generic name in the partition, FINN name after specialization), as FINN's
     GiveUniqueNodeNames numbers them per op type within each partition."""
     out = {}
@@ -225,8 +223,8 @@ def _specialized_names(plan_layers: list[dict], generic_of: dict[str, str]) -> d
     return out
 
 
-def memory_map(plan: Mapping[str, Any], board: Mapping[str, Any], layers: list[dict],
-               names: Mapping[str, tuple], channels: int, channel_bytes: int) -> dict[str, Any]:
+def memory_map(board: Mapping[str, Any], layers: list[dict], names: Mapping[str, tuple],
+               channels: int, channel_bytes: int) -> dict[str, Any]:
     """External weights: each layer to pseudo-channels (round robin, 4 KiB aligned)."""
     entries = []
     offset = [0] * max(1, channels)
@@ -303,7 +301,7 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         layers = layers_by_board.get(k, [])
         d = out_dir / f"board{k}"
         d.mkdir(exist_ok=True)
-        names = _specialized_names(layers, {})
+        names = _specialized_names(layers)
         node_names = [node_of[l["name"]].name for l in layers]
         part, ins, outs = _partition(model, node_names, f"dse_board{k}")
         # plain inputs/outputs: the model FINN builds without ACCL
@@ -356,7 +354,7 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         if board and board.vitis_platform and cfg["shell_flow_type"] == "vitis_alveo":
             cfg["vitis_platform"] = board.vitis_platform
         (d / "dataflow_build_config.json").write_text(dump_json(cfg))
-        ext = memory_map(plan, {"index": k, "hbm": bool(board and board.hbm_gib)}, layers,
+        ext = memory_map({"index": k, "hbm": bool(board and board.hbm_gib)}, layers,
                          names, board.hbm_channels if board else 0,
                          int(board.hbm_channel_gib * 2**30) if board and board.hbm_channels
                          else 2**40)
