@@ -974,7 +974,7 @@ class _Lowering:
                 if n < 2:
                     continue
                 shape = self.tensor_elems[t]
-                nvec, C = self._vec_channels(l, t)
+                nvec, C = self._vec_channels(t)
                 attrs = {"NumChannels": C, "PE": 1, "NumOutputStreams": n,
                          "inputDataType": self.tensor_dtype[t], "numInputVectors": nvec}
                 outs = [f"{t}_dup{k}" for k in range(n)]
@@ -991,7 +991,7 @@ class _Lowering:
                                             for w in self.graph_out_wires]
         self.layers = new_layers
 
-    def _vec_channels(self, layer: dict[str, Any], tensor: str) -> tuple[list[int], int]:
+    def _vec_channels(self, tensor: str) -> tuple[list[int], int]:
         shape = self.tensor_shape.get(tensor)
         if shape is None:
             return [1], self.tensor_elems[tensor]

@@ -114,17 +114,3 @@ def prune_dominated(options: list[FoldingOption]) -> list[FoldingOption]:
         kept_vecs = np.vstack([kept_vecs, v])
     return [options[i] for i in kept]
 
-
-def smallest_and_fastest(options: list[FoldingOption]) -> tuple[FoldingOption, FoldingOption]:
-    """(the least-resource option, the fewest-cycles option) of a non-empty list."""
-    if not options:
-        raise DseError("no legal folding")
-
-    def size(o: FoldingOption) -> tuple:
-        c = o.cost
-        return (c.lut + 100 * (c.bram18 + c.dsp) + 400 * c.uram, c.cycles)
-
-    def speed(o: FoldingOption) -> tuple:
-        return (o.cost.cycles,) + size(o)
-
-    return min(options, key=size), min(options, key=speed)

@@ -66,10 +66,6 @@ def even_split(problem: PartitionProblem, n_boards: int) -> list[int]:
     return boards
 
 
-def _targets(problem: PartitionProblem) -> list[int]:
-    return problem.candidate_iis()
-
-
 def solve_baseline(
     problem: PartitionProblem,
     strategy: str,
@@ -86,7 +82,7 @@ def solve_baseline(
     t0 = time.monotonic()
     log: list[str] = []
     part = problem.boards[0].board.part
-    cands = _targets(problem)
+    cands = problem.candidate_iis()
     cache: dict[int, tuple | None] = {}
 
     def attempt(idx: int):

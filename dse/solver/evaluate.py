@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from dse.solver.problem import DIMS, RES, PartitionProblem, frame_buffer_bram18
+from dse.solver.problem import DIMS, PartitionProblem, frame_buffer_bram18
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,6 +161,3 @@ def latency(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[i
             best[v] = max(best[v], best[e.u] + link + dist[v])
     return max(best) if best else 0.0
 
-
-def resources_used(ev: Evaluation, b: int) -> dict[str, int]:
-    return {d: ev.usage[b][d] for d in RES}

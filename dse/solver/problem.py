@@ -7,14 +7,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dse.exceptions import InfeasibleError, SpecError
 from dse.ir import LayerGraph
-from dse.models._common import bram18_table, ceil_div
+from dse.models._common import bram18_table, ceil_div, prod
 from dse.models.candidates import FoldingOption, enumerate_options, prune_dominated
-from dse.specs import BoardConfig, Resources
+from dse.specs import BoardConfig
 
 ACCL_WORD_BITS = 512  # ACCL/Coyote stream words
 RES = ("lut", "ff", "bram18", "uram", "dsp")
@@ -116,7 +116,6 @@ class PartitionProblem:
     accl: AcclConfig
     clock_mhz: float
     allow_external: bool = True
-    max_boards_used: int | None = None
 
     @property
     def n(self) -> int:
@@ -225,21 +224,10 @@ class PartitionProblem:
 # ---------------------------------------------------------------------------------------------
 
 
-def pipeline_order(graph: LayerGraph) -> list[str]:
-    """The graph's layers in a topological order (as stored: the lowering emits one)."""
-    return [l.name for l in graph.layers]
-
-
 def _nvec(layer: Any) -> int:
-    v = layer.attrs.get("numInputVectors")
-    if v is None:
-        if layer.op_type == "VVAU":
-            return 1
-        return 1
-    out = 1
-    for d in (v if isinstance(v, (list, tuple)) else [v]):
-        out *= int(d)
-    return out
+    """Input vectors per frame (VVAU and ops without the attribute: 1)."""
+    v = layer.attrs.get("numInputVectors", 1)
+    return prod(v if isinstance(v, (list, tuple)) else [v])
 
 
 def _coupling_key(layer: Any, o: FoldingOption, role: str) -> tuple:
@@ -283,7 +271,7 @@ def build_problem(
                         f"{sorted(clocks)} MHz")
     clock = clocks.pop()
     part = boards[0].board.part
-    order = pipeline_order(graph)
+    order = [l.name for l in graph.layers]  # stored in topological order
     pos = {n: i for i, n in enumerate(order)}
     layers = [graph.layer(n) for n in order]
 
@@ -345,9 +333,6 @@ def build_problem(
     )
 
 
-def zero_resources() -> dict[str, int]:
-    return dict.fromkeys(DIMS, 0)
-
 
 __all__ = [
     "DIMS",
@@ -357,7 +342,5 @@ __all__ = [
     "LinkConfig",
     "PEdge",
     "PartitionProblem",
-    "Resources",
     "build_problem",
-    "field",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -320,6 +320,5 @@ __all__ = [
     "ShellProfile",
     "default_catalog",
     "load_catalog",
-    "replace",
     "validate_caps",
 ]

@@ -28,9 +28,9 @@ from dse.exceptions import BackendError, PlanError
 from dse.ir.finn_hw import _attrs as hw_attrs
 from dse.models import estimate, split_op_type
 from dse.plan import PartitionPlan
+from dse.solver.problem import ACCL_WORD_BITS
 
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
-ACCL_WORD_BITS = 512
 #: the estimate-only flow from a HW-layer graph; types stay as planned (no minimize_bit_width)
 ESTIMATE_STEPS = ["step_create_dataflow_partition", "step_specialize_layers",
                   "step_apply_folding_config", "step_generate_estimate_reports"]
@@ -156,13 +156,6 @@ def _tensor_dtype(model: onnx.ModelProto, t: str) -> str:
                 if kv.key == "finn_datatype":
                     return kv.value
     return "FLOAT32"
-
-
-def _shape(model: onnx.ModelProto, t: str) -> list[int]:
-    for v in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
-        if v.name == t:
-            return [d.dim_value for d in v.type.tensor_type.shape.dim]
-    return []
 
 
 def _with_accl(m: onnx.ModelProto, rank: int, ins: list[dict], outs: list[dict]
