@@ -91,9 +91,11 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
             viol.append(f"link {li}: {nb} B per frame exceed ACCL's receive buffers ({rx} B)")
     link_ii = max((p.link_cycles(b) for b in link_bits), default=0)
     # external weights are streamed every frame: memory bandwidth throttles the pipeline
+    # (a layer's use does not depend on the II: one table serves bandwidth and the sums)
+    layer_use = [p.usage(i, choice[i], 1, boards[i]) for i in range(n)]
     bpf = [0] * B
     for i in range(n):
-        bpf[boards[i]] += p.usage(i, choice[i], 1, boards[i])["ext_bpf"]
+        bpf[boards[i]] += layer_use[i]["ext_bpf"]
     ext_ii = [p.ext_cycles(b, bpf[b]) for b in range(B)]
     ii = max(layer_ii, link_ii, max(ext_ii, default=0), ii_hint or 1)
     if link_ii > layer_ii and link_ii >= max(ext_ii, default=0):
@@ -104,7 +106,7 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
 
     usage = [dict.fromkeys(DIMS, 0) for _ in range(B)]
     for i in range(n):
-        for k, v in p.usage(i, choice[i], T, boards[i]).items():
+        for k, v in layer_use[i].items():
             usage[boards[i]][k] += v
     extra = [0] * B
     for ei in cut:
