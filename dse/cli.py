@@ -213,7 +213,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
               f"{c['bits_per_frame']:,} bits/frame{' (skip stream)' if c['skip'] else ''}")
     print()
     print(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles at {d['clock_mhz']:g} "
-          f"MHz, bottleneck {m['bottleneck']}), latency {m['latency_s'] * 1e3:.3f} ms")
+          f"MHz, bottleneck {m['bottleneck']}), latency {m['latency_s'] * 1e3:.4g} ms")
     wall = f", {s['wall_s']:.1f} s" if s["wall_s"] is not None else ""
     print(f"solver   {s['status']}: objective {s['objective']:,.1f} fps, bound "
           f"{s['bound']:,.1f} fps, gap {100 * s['gap']:.2f}%{wall}")
