@@ -1,8 +1,8 @@
 """One error hierarchy for dse.
 
 Every message names the object at fault and, where there is one, the fix.
-The CLI maps :class:`InfeasibleError` to exit code 1 and every other
-:class:`DseError` to exit code 2.
+The CLI maps :class:`InfeasibleError` to exit code 1, :class:`InternalError` (and any exception that is
+not a :class:`DseError`) to exit code 3, and every other :class:`DseError` to exit code 2.
 """
 
 from __future__ import annotations
@@ -50,6 +50,13 @@ class InfeasibleError(DseError):
 
 class PlanError(DseError):
     """A plan file is malformed or does not match the network."""
+
+
+class InternalError(DseError):
+    """A bug in dse (an invariant broke): exit code 3, distinct from bad input and from
+    infeasibility, so scripts can tell them apart."""
+
+    exit_code = 3
 
 
 class BackendError(DseError):

@@ -116,7 +116,9 @@ def test_residual_fork_and_join() -> None:
     counts = g.op_counts()
     assert counts["DuplicateStreams"] == 4
     assert counts["MVAU"] == 12  # 11 mapped convs + classifier; the float-input conv on host
-    assert [h.op_type for h in g.host_nodes] == ["Conv"]
+    # the float-input conv stays on the host, and so does its weight quantizer
+    assert [h.op_type for h in g.host_nodes] == ["Conv", "Quant"]
+    assert "host" in g.host_nodes[1].reason
     adds = [l for l in g.layers if l.op_type == "ElementwiseAdd" and l.attrs["rhs_style"] ==
             "input"]
     assert len(adds) == 4

@@ -41,6 +41,7 @@ class Layer:
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
     source_nodes: tuple[str, ...] = ()
+    absorbed: tuple[str, ...] = ()  # ONNX nodes folded into this layer (BN, scales, weights)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attrs", _freeze(self.attrs))
@@ -57,7 +58,8 @@ class Layer:
         a = self.finn_attrs()
         a.update(changes)
         return Layer(name=self.name, op_type=self.op_type, impl=self.impl, attrs=a,
-                     inputs=self.inputs, outputs=self.outputs, source_nodes=self.source_nodes)
+                     inputs=self.inputs, outputs=self.outputs, source_nodes=self.source_nodes,
+                     absorbed=self.absorbed)
 
     def cost(self, part: str | None = None, **folding: Any) -> LayerCost:
         """FINN's estimate at the layer's own folding, or with ``folding`` overrides."""
@@ -84,6 +86,7 @@ class Layer:
             "inputs": list(self.inputs),
             "outputs": list(self.outputs),
             "source_nodes": list(self.source_nodes),
+            "absorbed": list(self.absorbed),
         }
 
 
@@ -172,6 +175,24 @@ class LayerGraph:
     def out_edges(self, name: str) -> list[Edge]:
         return [e for e in self.edges if e.src == name]
 
+    def finn_names(self, part: str | None = None) -> dict[str, str]:
+        """Layer name -> the name FINN gives it after SpecializeLayers and GiveUniqueNodeNames
+        (``MVAU_hls_0``): specialized op type and a counter per type, in layer order (the
+        lowering orders layers as FINN's SortGraph does)."""
+        from dse.models.registry import default_impl, normalize_attrs
+
+        count: dict[str, int] = {}
+        out = {}
+        for l in self.layers:
+            op = l.specialized_op_type
+            if l.impl is None:
+                impl = default_impl(l.op_type, normalize_attrs(l.op_type, l.finn_attrs()), part)
+                op = f"{l.op_type}_{impl}"
+            k = count.get(op, 0)
+            count[op] = k + 1
+            out[l.name] = f"{op}_{k}"
+        return out
+
     def op_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for l in self.layers:
@@ -200,7 +221,8 @@ class LayerGraph:
             layers = tuple(
                 Layer(name=l["name"], op_type=l["op_type"], impl=l.get("impl"), attrs=l["attrs"],
                       inputs=tuple(l["inputs"]), outputs=tuple(l["outputs"]),
-                      source_nodes=tuple(l.get("source_nodes", ())))
+                      source_nodes=tuple(l.get("source_nodes", ())),
+                      absorbed=tuple(l.get("absorbed", ())))
                 for l in d["layers"]
             )
             edges = tuple(

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from dse.exceptions import ModelLoadError, UnsupportedLayerError
+from dse.ir.accounting import absorbed_nodes
 from dse.ir.graph import Edge, HostNode, Layer, LayerGraph
+from dse.ir.prepare import ModelIndex, level_order, prepare
 from dse.models._common import prod
 from dse.models.eltwise import smallest_covering
 from dse.models.pool import gap_output_dtype
@@ -65,7 +67,7 @@ def read_model(path: str | Path) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = ModelWrapper(str(p))
+            model = ModelWrapper(str(p), fix_missing_initializer_valueinfo=False)
     except Exception as e:  # protobuf raises several types for garbage input
         raise ModelLoadError(f"{p} is not a readable ONNX model ({type(e).__name__})") from None
     if len(model.graph.node) == 0:
@@ -74,8 +76,9 @@ def read_model(path: str | Path) -> Any:
 
 
 def _check_static_shapes(model: Any, path: str) -> None:
+    inits = {i.name for i in model.graph.initializer}
     for inp in model.graph.input:
-        if model.get_initializer(inp.name) is not None:
+        if inp.name in inits:
             continue
         dims = inp.type.tensor_type.shape.dim
         if not dims:
@@ -113,23 +116,6 @@ def load_network(path: str | Path, *, input_dtype: str | None = None) -> LayerGr
         qdtype(input_dtype)  # validates the name
     model = prepare(model, str(p))
     return _Lowering(model, name=p.stem, input_dtype=input_dtype).run(str(p), sha)
-
-
-def prepare(model: Any, path: str) -> Any:
-    from qonnx.transformation.infer_datatypes import InferDataTypes
-    from qonnx.transformation.infer_shapes import InferShapes
-    from qonnx.util.cleanup import cleanup_model
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = cleanup_model(model)
-            model = model.transform(InferShapes())
-            model = model.transform(InferDataTypes())
-    except Exception as e:
-        msg = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise ModelLoadError(f"{path}: qonnx cannot clean up / infer shapes: {msg}") from None
-    return model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,6 +199,7 @@ def _attr(node: Any, name: str, default: Any = None) -> Any:
 class _Lowering:
     def __init__(self, model: Any, *, name: str, input_dtype: str | None) -> None:
         self.m = model
+        self.ix = ModelIndex(model)
         self.name = name
         self.input_dtype = input_dtype
         self.consts: dict[str, _Const] = {}
@@ -223,12 +210,7 @@ class _Lowering:
         self.unsupported: list[tuple[str, str, str]] = []
         self.host: list[HostNode] = []
         self.notes: list[str] = []
-        self.consumers: dict[str, int] = {}
-        for n in model.graph.node:
-            for t in n.input:
-                self.consumers[t] = self.consumers.get(t, 0) + 1
-        for o in model.graph.output:
-            self.consumers[o.name] = self.consumers.get(o.name, 0) + 1
+        self.consumers = self.ix.consumers
         self.has_quantizer = False
         self.graph_out_wires: list[str] = []
         self.poisoned: set[str] = set()
@@ -237,7 +219,7 @@ class _Lowering:
     # -- helpers ---------------------------------------------------------------------------
 
     def shape(self, t: str) -> tuple[int, ...]:
-        s = self.m.get_tensor_shape(t)
+        s = self.ix.shape(t)
         if s is None:
             c = self.consts.get(t)
             if c is not None and c.value is not None:
@@ -250,11 +232,11 @@ class _Lowering:
             return self.consts[t]
         if not t:
             return None
-        v = self.m.get_initializer(t)
+        v = self.ix.initializer(t)
         if v is None:
             return None
-        dt = self.m.get_tensor_datatype(t)
-        name = dt.name if dt is not None and dt.name not in ("FLOAT32", "FLOAT16") else None
+        dt = self.ix.datatype(t)
+        name = dt if dt not in (None, "FLOAT32", "FLOAT16") else None
         c = _Const(np.asarray(v), name, 1.0)
         self.consts[t] = c
         return c
@@ -293,14 +275,13 @@ class _Lowering:
     def run(self, path: str, sha: str) -> LayerGraph:
         g = self.m.graph
         for inp in g.input:
-            if self.m.get_initializer(inp.name) is not None:
+            if self.ix.is_initializer(inp.name):
                 continue
             shp = self.shape(inp.name)
-            ann = self.m.get_tensor_datatype(inp.name)
-            dt = self.input_dtype or (ann.name if ann is not None else "FLOAT32")
+            dt = self.input_dtype or self.ix.datatype(inp.name) or "FLOAT32"
             is_float = dt.startswith("FLOAT")
             self.streams[inp.name] = _Stream(wire=inp.name, producer=None, dtype=dt, shape=shp,
-                                             host=is_float)
+                                             host=is_float, from_quant=not is_float)
             self.tensor_dtype[inp.name] = dt
             self.tensor_elems[inp.name] = prod(shp)
         for node in g.node:
@@ -334,6 +315,7 @@ class _Lowering:
         if not self.layers:
             raise ModelLoadError(f"{path}: no node could be mapped to a FINN HW layer")
         self.insert_forks()
+        self.sort_layers()
         return self.build(path, sha, outputs)
 
     def visit(self, node: Any) -> None:
@@ -393,7 +375,7 @@ class _Lowering:
                 perm = _attr(node, "perm")
                 val = np.transpose(c0.value, perm) if c0.value is not None else None
             elif op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"):
-                shp = self.m.get_tensor_shape(node.output[0])
+                shp = self.ix.shape(node.output[0])
                 val = np.reshape(c0.value, shp) if c0.value is not None and shp else c0.value
             elif op in ("Mul", "Div", "Add", "Sub") and len(node.input) == 2:
                 c1 = self.const(node.input[1])
@@ -440,7 +422,12 @@ class _Lowering:
         if avg:
             s = replace(s, deferred=[d for d in s.deferred if d[0] != "avgpool"])
             s = self.emit_deferred(s, node)
-            s = self.emit_avgpool(s, avg[-1][1], dt, node)
+            # FINN's InferQuantAvgPool2d: ibits = floor(log2(2**trunc_in_bits / k^2))
+            trunc_in = int(np.asarray(self.const(node.input[3]).value).flat[0])
+            kh, kw = avg[-1][1]["kernel"]
+            ibits = int(np.floor(np.log2(2.0**trunc_in / (kh * kw))))
+            s = self.emit_avgpool(s, {**avg[-1][1], "ibits": ibits}, dt, node)
+            self.layers[s.producer]["source_nodes"].insert(0, avg[-1][1]["node"].name)
             self.put(node, s)
             return
         self.threshold(node, s, dt, steps, actval, 1.0)
@@ -499,7 +486,7 @@ class _Lowering:
     def apply_affine(self, node: Any, s: _Stream, mul: Any = 1.0, add: Any = 0.0) -> None:
         a = np.asarray(s.a, dtype=np.float64) * mul
         b = np.asarray(s.b, dtype=np.float64) * mul + add
-        shp = self.m.get_tensor_shape(node.output[0])
+        shp = self.ix.shape(node.output[0])
         out = replace(s, a=a, b=b, pending=True,
                       shape=tuple(shp) if shp else s.shape)
         if self.consumers.get(node.output[0], 0) > 1:
@@ -636,7 +623,9 @@ class _Lowering:
 
     def compute_input(self, node: Any, s: _Stream) -> _Stream | None:
         """The stream a MatMul/Conv reads: scalar scales move past it (FINN's streamlining),
-        anything else float is materialized; float data mid-network cannot be mapped."""
+        anything else float is materialized; float data mid-network cannot be mapped.
+        Pooling held back past thresholds is emitted first: it precedes this layer."""
+        s = self.emit_deferred(s, node)
         scalar_bias = _is_value(s.b, 0.0) or (s.from_quant and _uniform(s.b))
         if not (s.pending and not s.nonlinear and _uniform(s.a) and scalar_bias):
             s = self.flush(s, node)
@@ -658,7 +647,9 @@ class _Lowering:
         return c
 
     def _mvau(self, node: Any, s: _Stream, w: _Const, MW: int, MH: int, nvec: list[int],
-              out_shape: tuple[int, ...], in_wire: str) -> None:
+              out_shape: tuple[int, ...], in_wire: str, sum_axes: tuple[int, ...]) -> None:
+        """``sum_axes``: the weight axes a dot product runs over (an input offset b moves past
+        the layer as b * the weights' sum over them, per output channel)."""
         xnor = w.dtype == "BIPOLAR" and s.dtype in ("BIPOLAR", "BINARY")
         in_dt = "BINARY" if xnor else s.dtype
         attrs = {
@@ -680,10 +671,18 @@ class _Lowering:
         if len(out_shape) == 4 and sw.size > 1:
             sw = sw.reshape(1, -1, 1, 1)
         a = s_in * sw
-        b = 0.0
+        b: Any = 0.0
         if xnor:  # FINN's XNOR-popcount: dot = 2 * popcount - MW
             a, b = 2 * a, -MW * a
-        self.put(node, self.out_stream(idx, out_shape, out_dt, a=a, b=b, pending=xnor))
+        b_in = np.asarray(s.b, dtype=np.float64)
+        if b_in.size and not _is_value(b_in, 0.0) and w.value is not None:
+            colsum = np.sum(np.asarray(w.value, dtype=np.float64), axis=sum_axes).reshape(-1)
+            if len(out_shape) == 4 and colsum.size > 1:
+                colsum = colsum.reshape(1, -1, 1, 1)
+            b = b + float(b_in.flat[0]) * colsum * np.asarray(w.scale, dtype=np.float64
+                                                                ).reshape(np.shape(sw))
+        self.put(node, self.out_stream(idx, out_shape, out_dt, a=a, b=b,
+                                       pending=xnor or not _is_value(b, 0.0)))
 
     def _compute_operands(self, node: Any) -> tuple[_Stream, _Const] | None:
         """Activation and weights of a MatMul/Gemm/Conv; None when the node stays on the host
@@ -699,9 +698,11 @@ class _Lowering:
         s = self.compute_input(node, s)
         return None if s is None else (s, w)
 
-    def _fc(self, node: Any, s: _Stream, w: _Const, K: int, N: int) -> None:
+    def _fc(self, node: Any, s: _Stream, w: _Const, K: int, N: int,
+            transposed: bool = False) -> None:
         nvec = list(s.shape[:-1]) or [1]
-        self._mvau(node, s, w, K, N, nvec, self.shape(node.output[0]), s.wire)
+        self._mvau(node, s, w, K, N, nvec, self.shape(node.output[0]), s.wire,
+                   (-1,) if transposed else (-2,))
 
     def op_MatMul(self, node: Any) -> None:
         ops = self._compute_operands(node)
@@ -717,8 +718,9 @@ class _Lowering:
         if ops is None:
             return
         wshape = self.shape(node.input[1])
-        K, N = (wshape[1], wshape[0]) if int(_attr(node, "transB", 0)) else tuple(wshape)
-        self._fc(node, *ops, K, N)
+        trans = bool(int(_attr(node, "transB", 0)))
+        K, N = (wshape[1], wshape[0]) if trans else tuple(wshape)
+        self._fc(node, *ops, K, N, transposed=trans)
         out = self.streams[node.output[0]]
         alpha = float(_attr(node, "alpha", 1.0))
         beta = float(_attr(node, "beta", 1.0))
@@ -783,7 +785,7 @@ class _Lowering:
             a = float(np.asarray(s.a).flat[0]) * (sw.reshape(1, -1, 1, 1) if sw.size > 1 else sw)
             out = self.out_stream(idx, out_shape, "INT32", a=a)
         else:
-            self._mvau(node, s, w, C * kh * kw, Cout, [1, OH, OW], out_shape, wire)
+            self._mvau(node, s, w, C * kh * kw, Cout, [1, OH, OW], out_shape, wire, (1, 2, 3))
             out = self.streams[node.output[0]]
         if len(node.input) > 2 and node.input[2]:
             c = self.const(node.input[2])
@@ -804,25 +806,55 @@ class _Lowering:
     def op_MaxPool(self, node: Any) -> None:
         s = self.stream_in(node)
         params = self._pool_params(node, s)
-        if any(params["pads"]):
-            self.unsupported_node(node, "padded max pooling")
-            return
         p = self.layers[s.producer] if s.producer is not None else None
-        if s.pending and p is not None and p["op_type"] in ("MVAU", "VVAU"):
+        if s.pending and p is not None and p["op_type"] in ("MVAU", "VVAU") \
+                and not any(params["pads"]):
             # FINN moves max pooling past the (monotonic) thresholds that follow
             self.put(node, replace(s, shape=params["out_shape"],
-                                   deferred=s.deferred + [("maxpool", {**params,
+                                   deferred=s.deferred + [("maxpool", {**params, "node": node,
                                                                        "in_shape": s.shape})]))
             return
         s = self.flush(s, node)
+        if any(params["pads"]):
+            # FINN: Im2Col with pad_value = the input type's minimum, which its sliding window
+            # generator can only realize as FMPadding (zeros): unsigned inputs only
+            if qdtype(s.dtype).min() != 0:
+                self.unsupported_node(node, f"padded max pooling of signed {s.dtype} data "
+                                      "(FINN pads with zeros, which is not the type minimum)")
+                return
+            s = self.pad(s, params["pads"], node)
         self.put(node, self.emit_pool(s, {**params, "in_shape": s.shape}, "MaxPool", s.dtype,
                                       node))
+
+    def pad(self, s: _Stream, pads: list[int], node: Any) -> _Stream:
+        """FMPadding of an NCHW stream (pads as ONNX gives them: top, left, bottom, right)."""
+        _, C, H, W = s.shape
+        attrs = {"ImgDim": [H, W], "Padding": [pads[0], pads[1], pads[2], pads[3]],
+                 "NumChannels": C, "SIMD": 1, "inputDataType": s.dtype, "numInputVectors": 1}
+        out_shape = (s.shape[0], C, H + pads[0] + pads[2], W + pads[1] + pads[3])
+        idx = self.add_layer("FMPadding", attrs, [s.wire], node, s.dtype, prod(out_shape))
+        return self.out_stream(idx, out_shape, s.dtype, a=s.a, b=s.b, pending=s.pending,
+                               nonlinear=s.nonlinear, from_quant=s.from_quant)
+
+    def op_QuantAvgPool2d(self, node: Any) -> None:
+        """FINN-ONNX's average pooling (ConvertQONNXtoFINN made it from AveragePool + Trunc)."""
+        s = self.flush(self.stream_in(node), node)
+        if _attr(node, "data_layout", "NCHW") != "NCHW":
+            self.unsupported_node(node, "QuantAvgPool2d in NHWC layout")
+            return
+        k, st = int(_attr(node, "kernel", 1)), int(_attr(node, "stride", 1))
+        obits, signed = int(_attr(node, "obits", 8)), bool(_attr(node, "signed", 0))
+        dt = _quant_type(obits, signed, False)[0]
+        params = {"kernel": [k, k], "strides": [st, st], "pads": [0, 0, 0, 0], "node": node,
+                  "out_shape": self.shape(node.output[0]), "in_shape": s.shape,
+                  "ibits": int(_attr(node, "ibits", qdtype(s.dtype).bitwidth()))}
+        self.put(node, self.emit_avgpool(s, params, dt, node))
 
     def op_AveragePool(self, node: Any) -> None:
         s = self.stream_in(node)
         params = self._pool_params(node, s)
         self.put(node, replace(s, shape=params["out_shape"], pending=True,
-                               deferred=s.deferred + [("avgpool", {**params,
+                               deferred=s.deferred + [("avgpool", {**params, "node": node,
                                                                    "in_shape": s.shape})]))
 
     def op_GlobalAveragePool(self, node: Any) -> None:
@@ -850,17 +882,20 @@ class _Lowering:
         }
         i0 = self.add_layer("ConvolutionInputGenerator", swg, [s.wire], node, s.dtype,
                             OH * OW * kh * kw * C)
-        in_bits = qdtype(s.dtype).bitwidth()
-        acc = 0 if func == "MaxPool" else int(np.ceil(in_bits + np.log2(kh * kw)))
+        acc = size = 0
+        if func == "QuantAvgPool":  # qonnx QuantAvgPool2d.get_accum_size() / get_shifts()
+            ibits = int(params.get("ibits", qdtype(s.dtype).bitwidth()))
+            acc = int((2**ibits - 1) * kh * kw).bit_length()
+            size = max(acc - qdtype(out_dt).bitwidth(), 0)
         pool = {
             "Channels": C, "PE": C, "KernelSize": [kh, kw], "Function": func,
             "OutImgDims": [OH, OW], "InputDataType": s.dtype, "OutputDataType": out_dt,
-            "AccumBits": acc, "Size": 0 if func == "MaxPool" else kh * kw, "BatchSize": 1,
+            "AccumBits": acc, "Size": size, "BatchSize": 1,
         }
         i1 = self.add_layer("Pool", pool, [self.layers[i0]["outputs"][0]], node, out_dt,
                             OH * OW * C)
         return self.out_stream(i1, out_shape, out_dt, a=s.a, b=s.b, pending=s.pending,
-                               nonlinear=s.nonlinear)
+                               nonlinear=s.nonlinear, from_quant=s.from_quant)
 
     def emit_avgpool(self, s: _Stream, params: dict[str, Any], out_dt: str, node: Any) -> _Stream:
         return replace(self.emit_pool(s, params, "QuantAvgPool", out_dt, node), pending=True)
@@ -868,7 +903,8 @@ class _Lowering:
     def emit_deferred(self, s: _Stream, node: Any) -> _Stream:
         for kind, params in s.deferred:
             if kind == "maxpool":
-                s = self.emit_pool(replace(s, deferred=[]), params, "MaxPool", s.dtype, node)
+                s = self.emit_pool(replace(s, deferred=[]), params, "MaxPool", s.dtype,
+                                   params["node"])
             else:  # an AveragePool without Trunc: FINN has no float average pooling
                 self.unsupported_node(node, "AveragePool without a Trunc quantizer after it")
         return replace(s, deferred=[])
@@ -997,6 +1033,14 @@ class _Lowering:
             return [1], self.tensor_elems[tensor]
         return _channels_last(shape)
 
+    def sort_layers(self) -> None:
+        """Layers in the order FINN's graph has them (qonnx SortGraph's levels), so that the
+        names FINN's GiveUniqueNodeNames gives (``MVAU_hls_0``, ...) follow the same order,
+        branches after a fork included."""
+        producer = {t: i for i, l in enumerate(self.layers) for t in l["outputs"]}
+        preds = [[producer[t] for t in l["inputs"] if t in producer] for l in self.layers]
+        self.layers = [self.layers[i] for i in level_order(preds)]
+
     def build(self, path: str, sha: str, outputs: list[_Stream]) -> LayerGraph:
         counters: dict[str, int] = {}
         names: list[str] = []
@@ -1005,12 +1049,20 @@ class _Lowering:
             counters[l["op_type"]] = k + 1
             names.append(f"{l['op_type']}_{k}")
         producer = {t: names[i] for i, l in enumerate(self.layers) for t in l["outputs"]}
+        producer_idx = {t: i for i, l in enumerate(self.layers) for t in l["outputs"]}
+        absorbed, on_host = absorbed_nodes(
+            self.m.graph, [l["source_nodes"] for l in self.layers], [h.name for h in self.host],
+            [producer_idx[w] for w in self.graph_out_wires if w in producer_idx])
+        self.host.extend(HostNode(name=n.name, op_type=n.op_type,
+                                  reason="feeds only host nodes, so it runs there too")
+                         for n in on_host)
         layers = []
         edges = []
         for i, l in enumerate(self.layers):
             layers.append(Layer(name=names[i], op_type=l["op_type"], impl=None,
                                 attrs=l["attrs"], inputs=tuple(l["inputs"]),
-                                outputs=tuple(l["outputs"]), source_nodes=tuple(l["source_nodes"])))
+                                outputs=tuple(l["outputs"]), source_nodes=tuple(l["source_nodes"]),
+                                absorbed=tuple(absorbed.get(i, ()))))
             for t in l["inputs"]:
                 edges.append(Edge(tensor=t, src=producer.get(t), dst=names[i],
                                   dtype=self.tensor_dtype.get(t, "FLOAT32"),
