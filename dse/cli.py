@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -353,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "FINN-exact cost models, joint folding + partition optimization.",
     )
     p.add_argument("--version", action="version", version=f"dse {__version__}")
+    p.add_argument("--debug", action="store_true",
+                   help="show the Python traceback of an internal error (exit code 3)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     s = sub.add_parser("inspect", help="HW-layer table of a network with FINN's estimates")
@@ -469,14 +472,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.simplefilter("ignore")
             return int(args.func(args) or 0)
     except DseError as e:
-        kind = "infeasible" if e.exit_code == 1 else "error"
+        kind = {1: "infeasible", 3: "internal error"}.get(e.exit_code, "error")
         print(f"dse {args.command}: {kind}: {e}", file=sys.stderr)
+        if args.debug and e.exit_code == 3:
+            traceback.print_exc()
         return e.exit_code
     except KeyboardInterrupt:
         print(f"dse {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # a bug in dse or a library: not the user's input, not infeasible
+        if args.debug:
+            traceback.print_exc()
+        where = f" ({str(e).splitlines()[0][:200]})" if str(e) else ""
+        print(f"dse {args.command}: internal error: {type(e).__name__}{where}; rerun with "
+              "--debug for the traceback and please report it", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -19,30 +19,12 @@ import pytest
 from dse import api
 from dse.backends.finn import qonnx_split
 from dse.backends.finn.emit import HW_DOMAIN, _partition, emit
-from dse.backends.finn.env import default_env_path, is_ready
 from dse.backends.finn.runner import run_driver
 from dse.exceptions import PlanError
 from dse.plan import PartitionPlan
 from tests.conftest import shared_path
 
 GOLDEN = Path(__file__).with_name("golden") / "emit_tfc"
-
-
-@pytest.fixture(scope="module")
-def finn_env() -> Path:
-    """The cached finn-plus environment, created on first use (a few minutes, once)."""
-    env = default_env_path()
-    if not is_ready(env):
-        from dse.backends.finn.env import setup
-        from dse.exceptions import BackendError
-
-        try:
-            setup(env, progress=lambda m: print(f"[finn-setup] {m}", flush=True))
-        except BackendError as e:
-            if os.environ.get("CI"):
-                pytest.fail(f"cannot create the finn-plus environment: {e}")
-            pytest.skip(f"no finn-plus environment: {e}")
-    return env
 
 
 def _tfc_hw() -> Path:

@@ -31,11 +31,10 @@ from dse.exceptions import ModelLoadError, UnsupportedLayerError
 from dse.ir.accounting import absorbed_nodes
 from dse.ir.graph import Edge, HostNode, Layer, LayerGraph
 from dse.ir.prepare import ModelIndex, level_order, prepare
-from dse.models._common import prod
+from dse.models._common import dtype as qdtype
+from dse.models._common import normalize, prod
 from dse.models.eltwise import smallest_covering
-from dse.models.pool import gap_output_dtype
-from dse.models._common import normalize, dtype as qdtype
-from dse.models.pool import GAP_SCHEMA
+from dse.models.pool import GAP_SCHEMA, gap_output_dtype
 
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
 QUANT_OPS = ("Quant", "BipolarQuant", "MultiThreshold", "Trunc")
@@ -211,6 +210,7 @@ class _Lowering:
         self.host: list[HostNode] = []
         self.notes: list[str] = []
         self.consumers = self.ix.consumers
+        self.offset_adds: set[str] = set()
         self.has_quantizer = False
         self.graph_out_wires: list[str] = []
         self.poisoned: set[str] = set()
@@ -408,10 +408,28 @@ class _Lowering:
         if dt == "BIPOLAR":
             actval = 0
         elif bias:
-            actval = int(round(bias))
-        else:  # the signed offset was split off into an Add: counts start at the type minimum
-            actval = int(qdtype(dt).min())
+            actval = round(bias)
+        else:
+            # ConvertQONNXtoFINN splits a signed quantizer's offset off into a scalar Add; FINN
+            # absorbs it back into the thresholds (ActVal), so the Add is part of this quantizer
+            offset = self._offset_add(node)
+            actval = int(qdtype(dt).min()) if offset is None else offset
         self.threshold(node, s, dt, steps, actval, 1.0)
+
+    def _offset_add(self, node: Any) -> int | None:
+        users = self.ix.users.get(node.output[0], [])
+        if len(users) != 1 or users[0].op_type != "Add":
+            return None
+        add = users[0]
+        c = self.const(add.input[1]) if add.input[0] == node.output[0] else self.const(
+            add.input[0])
+        if c is None or c.value is None or not _uniform(c.value):
+            return None
+        v = float(np.asarray(c.value).flat[0])
+        if v != round(v):
+            return None
+        self.offset_adds.add(add.name)
+        return round(v)
 
     def op_Trunc(self, node: Any) -> None:
         s = self.stream_in(node)
@@ -528,6 +546,9 @@ class _Lowering:
             self.apply_affine(node, s, add=-c)
 
     def op_Add(self, node: Any) -> None:
+        if node.name in self.offset_adds:  # already in the quantizer's ActVal
+            self.put(node, self.stream_in(node))
+            return
         r = self._binary_const(node)
         if r is not None:
             self.apply_affine(node, r[0], add=r[1])

@@ -211,9 +211,11 @@ class ModelIndex:
                 if kv.key == "finn_datatype":
                     self._annotations[ann.tensor_name] = kv.value
         self.consumers: dict[str, int] = {}
+        self.users: dict[str, list[Any]] = {}
         for n in g.node:
             for t in n.input:
                 self.consumers[t] = self.consumers.get(t, 0) + 1
+                self.users.setdefault(t, []).append(n)
         for o in g.output:
             self.consumers[o.name] = self.consumers.get(o.name, 0) + 1
 

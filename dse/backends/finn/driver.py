@@ -5,6 +5,7 @@ Commands
   build DIR              FINN's builder on DIR/model.onnx + DIR/dataflow_build_config.json
   lower QONNX OUT        FINN's own lowering to HW layers (qonnx_to_finn .. convert_to_hw)
   exec MODEL IN.npz OUT.npz   execute a HW-layer graph in Python (FINN's execute_onnx)
+  to_finn QONNX OUT      FINN's ConvertQONNXtoFINN (QONNX -> FINN-ONNX, MultiThreshold form)
 
 Without Vivado, FINN's builder cannot even be imported; two monkeypatches (no FINN file is
 changed) make its estimate-only flow run: the XSI simulator is declared absent, and the final
@@ -107,12 +108,25 @@ def cmd_exec(model: Path, inp: Path, out: Path) -> dict:
     return {"ok": True, "outputs": outs}
 
 
+def cmd_to_finn(src: Path, out: Path) -> dict:
+    _prepare()
+    from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.cleanup import cleanup_model
+
+    m = cleanup_model(ModelWrapper(str(src))).transform(ConvertQONNXtoFINN())
+    m.save(str(out))
+    return {"ok": True, "path": str(out)}
+
+
 def main(argv: list[str]) -> int:
     try:
         if argv[0] == "build":
             res = cmd_build(Path(argv[1]))
         elif argv[0] == "lower":
             res = cmd_lower(Path(argv[1]), Path(argv[2]))
+        elif argv[0] == "to_finn":
+            res = cmd_to_finn(Path(argv[1]), Path(argv[2]))
         elif argv[0] == "exec":
             res = cmd_exec(Path(argv[1]), Path(argv[2]), Path(argv[3]))
         else:
