@@ -143,10 +143,10 @@ def totals(rows: list[LayerSummary], which: str) -> Resources:
 
 
 def inspect(model: str | Path | None = None, *, part: str | None = DEFAULT_PART,
-            input_dtype: str | None = None) -> dict[str, Any]:
+            input_dtype: str | None = None, minimize_bit_width: bool = True) -> dict[str, Any]:
     """The layer table of a network: per layer, costs at its smallest and fastest folding."""
     path = resolve_model(model)
-    graph = load_network(path, input_dtype=input_dtype)
+    graph = load_network(path, input_dtype=input_dtype, minimize_bit_width=minimize_bit_width)
     rows = summarize_layers(graph, part)
     small, fast = totals(rows, "smallest"), totals(rows, "fastest")
     return {
@@ -260,6 +260,7 @@ def optimize(
     rx_buffers: int | None = None,
     allow_external: bool = True,
     input_dtype: str | None = None,
+    minimize_bit_width: bool = True,
     board_files: list[str] | None = None,
     out: str | Path | None = None,
     seed: int = 0,
@@ -284,7 +285,7 @@ def optimize(
     names = parse_boards(boards, board)
     cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz) for n in names]
     path = resolve_model(model)
-    graph = load_network(path, input_dtype=input_dtype)
+    graph = load_network(path, input_dtype=input_dtype, minimize_bit_width=minimize_bit_width)
     accl_kw: dict[str, Any] = {}
     if rx_buffer_bytes is not None:
         accl_kw["rx_buffer_bytes"] = int(rx_buffer_bytes)
@@ -306,7 +307,8 @@ def optimize(
                              seed=seed, progress=progress)
     plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
                      clock_mhz=clock_mhz, dse_version=__version__, seed=seed,
-                     record_time=record_time, input_dtype=input_dtype)
+                     record_time=record_time, input_dtype=input_dtype,
+                     minimize_bit_width=graph.minimized_bit_width)
     plan_path = None
     if out is not None:
         plan_path = plan.save(Path(out) / "plan.json")
@@ -376,6 +378,7 @@ def explore(
     clock_range: tuple[float, float] = (150.0, 300.0),
     trial_time_limit: float = 20.0,
     input_dtype: str | None = None,
+    minimize_bit_width: bool = True,
     board_files: list[str] | None = None,
     progress: Any = None,
 ) -> ExploreResult:
@@ -401,7 +404,7 @@ def explore(
     space = ExploreSpace(board_counts=parse_board_counts(boards), board_types=types,
                          clock_mhz=clock_range, trial_time_limit=trial_time_limit)
     path = resolve_model(model)
-    graph = load_network(path, input_dtype=input_dtype)
+    graph = load_network(path, input_dtype=input_dtype, minimize_bit_width=minimize_bit_width)
     name = study or f"dse-{path.stem}"
     store = open_storage(storage, out_dir)
     existing = [s.study_name for s in optuna.get_all_study_summaries(store)]

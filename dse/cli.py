@@ -40,7 +40,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: set[int]
 def cmd_inspect(args: argparse.Namespace) -> int:
     from dse import api
 
-    res = api.inspect(args.model, part=args.part, input_dtype=args.input_dtype)
+    res = api.inspect(args.model, part=args.part, input_dtype=args.input_dtype,
+                      minimize_bit_width=not args.no_minimize_bit_width)
     rows = res["layers"]
     if args.json:
         out = {k: v for k, v in res.items() if k not in ("graph", "layers")}
@@ -171,6 +172,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         strategy=args.strategy, link_gbps=args.link_gbps, link_efficiency=args.link_efficiency,
         topology=args.topology, rx_buffer_bytes=args.rx_buffer_bytes, rx_buffers=args.rx_buffers,
         allow_external=not args.no_external_weights, input_dtype=args.input_dtype,
+        minimize_bit_width=not args.no_minimize_bit_width,
         board_files=args.board_file, out=args.out, seed=args.seed, workers=args.workers,
         record_time=not args.reproducible,
         progress=None if (args.quiet or args.json) else progress,
@@ -239,6 +241,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
         storage=args.storage, study=args.study, out=args.out, resume=args.resume,
         seed=args.seed, sampler=args.sampler, clock_range=clock,
         trial_time_limit=args.trial_time_limit, input_dtype=args.input_dtype,
+        minimize_bit_width=not args.no_minimize_bit_width,
         board_files=args.board_file, progress=None if args.quiet else progress,
     )
     print(f"study    {res.study_name}: {res.n_trials} trials, {res.n_feasible} feasible")
@@ -363,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--part", default="xcu55c-fsvh2892-2L-e", help="FPGA part (default: U55C)")
     s.add_argument("--input-dtype", help="declare the graph input integer, e.g. UINT8 "
                                          "(default: float input, as exported)")
+    s.add_argument("--no-minimize-bit-width", action="store_true",
+                   help="keep data-type bounds (INT32 accumulators) instead of FINN's "
+                        "minimize_bit_width from the weight values")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=cmd_inspect)
 
@@ -395,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-external-weights", action="store_true",
                    help="keep all weights on chip (no HBM/DDR mem_mode=external)")
     s.add_argument("--input-dtype", help="declare the graph input integer, e.g. UINT8")
+    s.add_argument("--no-minimize-bit-width", action="store_true",
+                   help="keep data-type bounds (INT32 accumulators) instead of FINN's "
+                        "minimize_bit_width from the weight values")
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
     s.add_argument("--out", default="dse_out", help="directory for plan.json (default dse_out)")
     s.add_argument("--seed", type=int, default=0)
@@ -446,6 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clock-mhz", default="150..300", help="clock range (default 150..300)")
     s.add_argument("--trial-time-limit", type=float, default=20.0, help="seconds per trial")
     s.add_argument("--input-dtype", help="declare the graph input integer, e.g. UINT8")
+    s.add_argument("--no-minimize-bit-width", action="store_true",
+                   help="keep data-type bounds (INT32 accumulators) instead of FINN's "
+                        "minimize_bit_width from the weight values")
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_explore)

@@ -64,7 +64,8 @@ class PartitionPlan:
 
 def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: float,
               dse_version: str, seed: int, record_time: bool = True,
-              input_dtype: str | None = None) -> PartitionPlan:
+              input_dtype: str | None = None,
+              minimize_bit_width: bool = False) -> PartitionPlan:
     """Build the plan document from a SolveResult (its problem and evaluation).
 
     With ``record_time=False`` the plan holds no wall-clock figure (``solver.wall_s`` is null),
@@ -132,7 +133,8 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
     data = {
         "schema_version": SCHEMA_VERSION,
         "dse_version": dse_version,
-        "model": {"path": model_path, "sha256": model_sha256, "input_dtype": input_dtype},
+        "model": {"path": model_path, "sha256": model_sha256, "input_dtype": input_dtype,
+                  "minimize_bit_width": minimize_bit_width},
         "clock_mhz": clock_mhz,
         "topology": prob.link.topology,
         "link": {"bandwidth_gbps": prob.link.bandwidth_gbps,

@@ -1,8 +1,9 @@
 """Our QONNX lowering must give the HW layers finn-plus made of the same models.
 
 Ground truth: ``shared/models/finn_hw/<model>/<model>_hw_generic.onnx[.xz]`` (finn-plus 1.6.1,
-after step_convert_to_hw). For every model finn-plus lowered, the multiset of HW op types and
-the shape / channel / kernel / stride / bit-width attributes of every layer must match.
+after step_convert_to_hw) for the lowering without bit-width minimization, and
+``<model>_hw_folded.onnx[.xz]`` (after SetFolding and step_minimize_bit_width) for the default
+lowering: every attribute but the folding must equal FINN's, layer by layer in FINN's order.
 """
 
 from __future__ import annotations
@@ -44,15 +45,15 @@ def _lowered_models() -> list[dict]:
     return [m for m in index if m["ok"]]
 
 
-def _generic_path(entry: dict, tmp: Path) -> Path:
+def _generic_path(entry: dict, tmp: Path, stage: str = "generic") -> Path:
     folder = shared_path("models", "finn_hw", entry["name"])
-    for cand in folder.glob("*_hw_generic.onnx*"):
+    for cand in folder.glob(f"*_hw_{stage}.onnx*"):
         if cand.suffix == ".xz":
             out = tmp / cand.stem
             out.write_bytes(lzma.open(cand).read())
             return out
         return cand
-    pytest.fail(f"no *_hw_generic.onnx in {folder}")
+    pytest.fail(f"no *_hw_{stage}.onnx in {folder}")
 
 
 def _signature(layers) -> Counter:
@@ -66,7 +67,7 @@ def _signature(layers) -> Counter:
 
 @pytest.mark.parametrize("entry", _lowered_models(), ids=lambda e: e["name"])
 def test_lowering_matches_finn_plus(entry: dict, tmp_path: Path) -> None:
-    ours = load_network(shared_path("models", entry["source_model"]))
+    ours = load_network(shared_path("models", entry["source_model"]), minimize_bit_width=False)
     finn = load_network(_generic_path(entry, tmp_path))
     assert ours.op_counts() == finn.op_counts()
     mine, theirs = _signature(ours.layers), _signature(finn.layers)
@@ -79,9 +80,39 @@ def test_lowering_matches_finn_plus(entry: dict, tmp_path: Path) -> None:
                                                ("cnv_w1a1_finn.onnx", "cnv_w1a1")])
 def test_finn_onnx_input_matches_finn_plus(source: str, reference: str, tmp_path: Path) -> None:
     """FINN-ONNX (MultiThreshold form) lowers to the same HW layers as its QONNX source."""
-    ours = load_network(shared_path("models", source))
+    ours = load_network(shared_path("models", source), minimize_bit_width=False)
     finn = load_network(_generic_path({"name": reference}, tmp_path))
     assert _signature(ours.layers) == _signature(finn.layers)
+
+
+FOLDING = {"PE", "SIMD", "ram_style", "resType", "mem_mode", "runtime_writeable_weights",
+           "parallel_window", "depth_trigger_uram", "depth_trigger_bram", "ram_style_thresholds"}
+
+
+def attribute_mismatches(ours, finn) -> list[str]:
+    """Layer-by-layer differences (FINN's order and names) in every non-folding attribute."""
+    out = []
+    names = ours.finn_names()
+    assert len(ours.layers) == len(finn.layers)
+    for a, b in zip(ours.layers, finn.layers, strict=True):
+        if a.op_type != b.op_type or names[a.name] != b.name:
+            out.append(f"{a.name}/{names[a.name]} vs {b.name}")
+            continue
+        da, db = a.finn_attrs(), b.finn_attrs()
+        diff = {k: (da[k], db[k]) for k in da.keys() & db.keys()
+                if k not in FOLDING and da[k] != db[k]}
+        if diff:
+            out.append(f"{a.name}: {diff}")
+    return out
+
+
+@pytest.mark.parametrize("entry", _lowered_models(), ids=lambda e: e["name"])
+def test_minimized_lowering_equals_finn_folded_graph(entry: dict, tmp_path: Path) -> None:
+    """FINN's bit widths (weights, accumulators, last-layer output) and names, from our own
+    weight values: every layer equals FINN's folded graph in every non-folding attribute."""
+    ours = load_network(shared_path("models", entry["source_model"]))
+    finn = load_network(_generic_path(entry, tmp_path, "folded"))
+    assert attribute_mismatches(ours, finn) == []
 
 
 def test_every_finn_plus_lowered_model_is_covered() -> None:

@@ -136,6 +136,7 @@ class LayerGraph:
     source_path: str = ""
     source_sha256: str = ""
     notes: tuple[str, ...] = ()
+    minimized_bit_width: bool = False  # weight/accumulator types as FINN's minimize_bit_width
 
     def __post_init__(self) -> None:
         names = [l.name for l in self.layers]
@@ -210,6 +211,7 @@ class LayerGraph:
                 {"name": h.name, "op_type": h.op_type, "reason": h.reason} for h in self.host_nodes
             ],
             "notes": list(self.notes),
+            "minimized_bit_width": self.minimized_bit_width,
         }
 
     def to_json(self) -> str:
@@ -237,7 +239,8 @@ class LayerGraph:
             split_op_type(l.op_type)  # unknown op types fail early with the list of known ones
         return cls(name=d["name"], layers=layers, edges=edges, host_nodes=hosts,
                    source_path=d.get("source_path", ""), source_sha256=d.get("source_sha256", ""),
-                   notes=tuple(d.get("notes", ())))
+                   notes=tuple(d.get("notes", ())),
+                   minimized_bit_width=bool(d.get("minimized_bit_width", False)))
 
     @classmethod
     def from_json(cls, text: str) -> LayerGraph:

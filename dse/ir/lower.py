@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from dse.exceptions import ModelLoadError, UnsupportedLayerError
+from dse.ir import bitwidth
 from dse.ir.accounting import absorbed_nodes
 from dse.ir.graph import Edge, HostNode, Layer, LayerGraph
 from dse.ir.prepare import ModelIndex, level_order, prepare
@@ -96,12 +97,15 @@ def is_hw_graph(model: Any) -> bool:
     return any(n.domain.startswith(HW_DOMAIN) for n in model.graph.node)
 
 
-def load_network(path: str | Path, *, input_dtype: str | None = None) -> LayerGraph:
+def load_network(path: str | Path, *, input_dtype: str | None = None,
+                 minimize_bit_width: bool = True) -> LayerGraph:
     """Read a QONNX, FINN-ONNX or FINN HW-layer ONNX file and return its layer graph.
 
     ``input_dtype`` (e.g. ``"UINT8"``) declares the graph input an integer image, as FINN users
     do with an input annotation; without it a float input feeding a MatMul/Conv leaves that layer
-    on the host, as FINN does.
+    on the host, as FINN does. ``minimize_bit_width`` (default, as FINN's default flow) gives
+    weights and accumulators the types FINN's ``step_minimize_bit_width`` derives from the
+    weight values; ``False`` keeps the data-type bounds (INT32 accumulators).
     """
     p = Path(path)
     model = read_model(p)
@@ -114,7 +118,8 @@ def load_network(path: str | Path, *, input_dtype: str | None = None) -> LayerGr
     if input_dtype is not None:
         qdtype(input_dtype)  # validates the name
     model = prepare(model, str(p))
-    return _Lowering(model, name=p.stem, input_dtype=input_dtype).run(str(p), sha)
+    return _Lowering(model, name=p.stem, input_dtype=input_dtype,
+                     minimize_bit_width=minimize_bit_width).run(str(p), sha)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,6 +131,7 @@ class _Const:
     value: np.ndarray | None
     dtype: str | None = None  # quantized type (weights)
     scale: Any = 1.0
+    ints: np.ndarray | None = None  # the integer weights FINN stores (value = ints * scale)
 
 
 @dataclass
@@ -185,6 +191,19 @@ def _quant_type(bits: int, signed: bool, narrow: bool) -> tuple[str, int, int]:
     return (f"INT{bits}" if signed else f"UINT{bits}"), hi - lo, lo
 
 
+def _quant_ints(x: np.ndarray, scale: Any, zeropt: Any, bits: int, signed: bool, narrow: bool,
+                rounding: str) -> np.ndarray | None:
+    """The integers a weight Quant node produces (qonnx's own quant(), divided by the scale)."""
+    from qonnx.custom_op.general.intquant import int_quant
+
+    try:
+        q = int_quant(x, np.asarray(scale, dtype=np.float64), np.asarray(zeropt, dtype=np.float64),
+                  np.float64(bits), signed, narrow, rounding)
+        return np.round(q / np.asarray(scale, dtype=np.float64))
+    except (ValueError, TypeError, ZeroDivisionError):
+        return None
+
+
 def _attr(node: Any, name: str, default: Any = None) -> Any:
     from onnx import helper
 
@@ -196,8 +215,10 @@ def _attr(node: Any, name: str, default: Any = None) -> Any:
 
 
 class _Lowering:
-    def __init__(self, model: Any, *, name: str, input_dtype: str | None) -> None:
+    def __init__(self, model: Any, *, name: str, input_dtype: str | None,
+                 minimize_bit_width: bool = True) -> None:
         self.m = model
+        self.minimize_bit_width = minimize_bit_width
         self.ix = ModelIndex(model)
         self.name = name
         self.input_dtype = input_dtype
@@ -237,7 +258,7 @@ class _Lowering:
             return None
         dt = self.ix.datatype(t)
         name = dt if dt not in (None, "FLOAT32", "FLOAT16") else None
-        c = _Const(np.asarray(v), name, 1.0)
+        c = _Const(np.asarray(v), name, 1.0, np.round(np.asarray(v)) if name else None)
         self.consts[t] = c
         return c
 
@@ -316,6 +337,8 @@ class _Lowering:
             raise ModelLoadError(f"{path}: no node could be mapped to a FINN HW layer")
         self.insert_forks()
         self.sort_layers()
+        if self.minimize_bit_width:
+            self.byte_align_last()
         return self.build(path, sha, outputs)
 
     def visit(self, node: Any) -> None:
@@ -359,31 +382,38 @@ class _Lowering:
         op = node.op_type
         c0 = self.const(node.input[0])
         if op in ("Quant", "BipolarQuant"):
+            x = np.asarray(c0.value, dtype=np.float64) if c0.value is not None else None
             if op == "BipolarQuant":
                 dt, scale = "BIPOLAR", self.const(node.input[1]).value
+                ints = None if x is None else np.where(x >= 0, 1.0, -1.0)
             else:
                 bits = int(np.asarray(self.const(node.input[3]).value).flat[0])
                 signed, narrow = bool(_attr(node, "signed", 1)), bool(_attr(node, "narrow", 0))
                 dt = _quant_type(bits, signed, narrow)[0]
                 scale = self.const(node.input[1]).value
-            self.consts[node.output[0]] = _Const(c0.value, dt, scale)
+                ints = None if x is None else _quant_ints(
+                    x, scale, self.const(node.input[2]).value, bits, signed, narrow,
+                    str(_attr(node, "rounding_mode", "ROUND")))
+            self.consts[node.output[0]] = _Const(c0.value, dt, scale, ints)
             return
         # layout ops and arithmetic on constants: keep dtype/scale, compute the value with numpy
-        val = None
+        val = ints = None
         try:
             if op == "Transpose":
                 perm = _attr(node, "perm")
                 val = np.transpose(c0.value, perm) if c0.value is not None else None
+                ints = np.transpose(c0.ints, perm) if c0.ints is not None else None
             elif op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"):
                 shp = self.ix.shape(node.output[0])
                 val = np.reshape(c0.value, shp) if c0.value is not None and shp else c0.value
+                ints = np.reshape(c0.ints, shp) if c0.ints is not None and shp else c0.ints
             elif op in ("Mul", "Div", "Add", "Sub") and len(node.input) == 2:
                 c1 = self.const(node.input[1])
                 f = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract}[op]
                 val = f(c0.value, c1.value)
         except ValueError:
-            val = None
-        self.consts[node.output[0]] = _Const(val, c0.dtype, c0.scale)
+            val = ints = None
+        self.consts[node.output[0]] = _Const(val, c0.dtype, c0.scale, ints)
 
     # -- activation quantizers -------------------------------------------------------------
 
@@ -684,6 +714,17 @@ class _Lowering:
             "mem_mode": "internal_decoupled",
             "ActVal": 0,
         }
+        if self.minimize_bit_width:
+            matrix = None
+            if w.ints is not None:
+                ints = np.asarray(w.ints, dtype=np.float64)
+                if sum_axes == (-1,):
+                    matrix = ints.reshape(-1, ints.shape[-1]).T
+                elif sum_axes == (-2,):
+                    matrix = ints.reshape(-1, ints.shape[-1])
+                else:  # Conv (Cout, Cin, kh, kw)
+                    matrix = ints.reshape(ints.shape[0], -1).T
+            bitwidth.minimize(attrs, matrix)
         out_dt = attrs["outputDataType"]
         idx = self.add_layer("MVAU", attrs, [in_wire], node, out_dt, prod(out_shape))
         s_in = np.asarray(s.a, dtype=np.float64)
@@ -801,10 +842,15 @@ class _Lowering:
                 "inputDataType": s.dtype, "weightDataType": w.dtype, "outputDataType": "INT32",
                 "noActivation": 1, "mem_mode": "internal_decoupled", "ActVal": 0,
             }
-            idx = self.add_layer("VVAU", attrs, [wire], node, "INT32", prod(out_shape))
+            if self.minimize_bit_width:
+                matrix = None if w.ints is None else np.asarray(
+                    w.ints, dtype=np.float64).reshape(C, kh * kw).T
+                bitwidth.minimize(attrs, matrix)
+            vdt = attrs["outputDataType"]
+            idx = self.add_layer("VVAU", attrs, [wire], node, vdt, prod(out_shape))
             sw = np.asarray(w.scale, dtype=np.float64).reshape(-1)
             a = float(np.asarray(s.a).flat[0]) * (sw.reshape(1, -1, 1, 1) if sw.size > 1 else sw)
-            out = self.out_stream(idx, out_shape, "INT32", a=a)
+            out = self.out_stream(idx, out_shape, vdt, a=a)
         else:
             self._mvau(node, s, w, C * kh * kw, Cout, [1, OH, OW], out_shape, wire, (1, 2, 3))
             out = self.streams[node.output[0]]
@@ -1054,6 +1100,17 @@ class _Lowering:
             return [1], self.tensor_elems[tensor]
         return _channels_last(shape)
 
+    def byte_align_last(self) -> None:
+        """FINN rounds the accumulator output of a layer nothing follows up to whole bytes."""
+        read = {t for l in self.layers for t in l["inputs"]}
+        for l in self.layers:
+            if l["op_type"] in ("MVAU", "VVAU") and l["attrs"]["noActivation"] == 1 \
+                    and not any(o in read for o in l["outputs"]):
+                dt = bitwidth.byte_aligned(l["attrs"]["outputDataType"])
+                l["attrs"]["outputDataType"] = dt
+                for o in l["outputs"]:
+                    self.tensor_dtype[o] = dt
+
     def sort_layers(self) -> None:
         """Layers in the order FINN's graph has them (qonnx SortGraph's levels), so that the
         names FINN's GiveUniqueNodeNames gives (``MVAU_hls_0``, ...) follow the same order,
@@ -1094,4 +1151,4 @@ class _Lowering:
                                   dtype=self.tensor_dtype[w], elems_per_frame=self.tensor_elems[w]))
         return LayerGraph(name=self.name, layers=tuple(layers), edges=tuple(edges),
                           host_nodes=tuple(self.host), source_path=path, source_sha256=sha,
-                          notes=tuple(self.notes))
+                          notes=tuple(self.notes), minimized_bit_width=self.minimize_bit_width)

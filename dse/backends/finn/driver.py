@@ -58,7 +58,8 @@ def cmd_build(d: Path) -> dict:
         data["generate_outputs"] = ["estimate_reports"]
         data["steps"] = [s for s in data["steps"] if s in (
             "step_create_dataflow_partition", "step_specialize_layers",
-            "step_apply_folding_config", "step_generate_estimate_reports")]
+            "step_apply_folding_config", "step_minimize_bit_width",
+            "step_generate_estimate_reports")]
         cfg_path = d / "dataflow_build_config.estimate_only.json"
         cfg_path.write_text(json.dumps(data, indent=1, sort_keys=True))
     cfg = DataflowBuildConfig.construct_from(cfg_path)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 from onnx import helper
 
@@ -31,9 +32,10 @@ from dse.plan import PartitionPlan
 from dse.solver.problem import ACCL_WORD_BITS
 
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
-#: the estimate-only flow from a HW-layer graph; types stay as planned (no minimize_bit_width)
+#: the estimate-only flow from a HW-layer graph, with FINN's bit-width minimization (as planned)
 ESTIMATE_STEPS = ["step_create_dataflow_partition", "step_specialize_layers",
-                  "step_apply_folding_config", "step_generate_estimate_reports"]
+                  "step_apply_folding_config", "step_minimize_bit_width",
+                  "step_generate_estimate_reports"]
 BITFILE_STEPS = ESTIMATE_STEPS + ["step_hw_codegen", "step_hw_ipgen", "step_set_fifo_depths",
                                   "step_create_stitched_ip", "step_synthesize_bitfile"]
 
@@ -60,18 +62,47 @@ def _generic(op_type: str) -> str:
         return op_type
 
 
+def minimized_attrs(node: onnx.NodeProto, attrs: dict[str, Any],
+                    inits: Mapping[str, onnx.TensorProto], *, last: bool) -> None:
+    """The types FINN's step_minimize_bit_width gives an MVAU/VVAU node (in place)."""
+    from onnx import numpy_helper
+
+    from dse.ir import bitwidth
+
+    op = _generic(node.op_type)
+    if op not in ("MVAU", "VVAU") or len(node.input) < 2 or node.input[1] not in inits:
+        return
+    w = numpy_helper.to_array(inits[node.input[1]]).astype(float)
+    if op == "VVAU":
+        k = int(np.prod(attrs["Kernel"]))
+        w = w.reshape(int(attrs["Channels"]), k).T
+    if int(attrs.get("binaryXnorMode", 0)):
+        w = 2 * w - 1  # XNOR layers store 0/1
+    bitwidth.minimize(attrs, w)
+    if last and int(attrs.get("noActivation", 0)):
+        attrs["outputDataType"] = bitwidth.byte_aligned(attrs["outputDataType"])
+
+
 def match_layers(plan: PartitionPlan, model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
     """Plan layer name -> FINN node. By name where the costs agree, else by op type in order;
-    a layer whose FINN node would not cost what the plan says is an error."""
+    a layer whose FINN node would not cost what the plan says is an error. FINN's bit-width
+    minimization (which the emitted builds run) applies to the nodes first when the plan was
+    made with it."""
+    minimize = plan["model"].get("minimize_bit_width", False)
     nodes = [n for n in model.graph.node if n.domain.startswith(HW_DOMAIN)]
     by_name = {n.name: n for n in nodes}
     used: set[str] = set()
     part = plan["boards"][0]["part"]
 
+    inits = {i.name: i for i in model.graph.initializer}
+    read = {t for n in nodes for t in n.input}
+
     def agrees(layer: Mapping[str, Any], node: onnx.NodeProto) -> bool:
         if _generic(node.op_type) != layer["op_type"]:
             return False
         attrs = {**hw_attrs(node), **layer["folding"]}
+        if minimize:
+            minimized_attrs(node, attrs, inits, last=not any(o in read for o in node.output))
         try:
             c = estimate(f"{layer['op_type']}_{layer['impl']}", attrs, part)
         except Exception:
@@ -279,7 +310,8 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         from dse.backends.finn import qonnx_split
         from dse.ir import load_network
 
-        graph = load_network(qonnx_model, input_dtype=plan["model"].get("input_dtype"))
+        graph = load_network(qonnx_model, input_dtype=plan["model"].get("input_dtype"),
+                             minimize_bit_width=plan["model"].get("minimize_bit_width", False))
         qm = qonnx_split.cleaned(qonnx_model)
         boards_of = qonnx_split.node_boards(qm, graph, plan.data)
         for b in {b["index"] for b in plan["boards"]}:
@@ -336,7 +368,7 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
             "shell_flow_type": board.shell_flow_type if board else "vitis_alveo",
             "folding_config_file": "folding_config.json",
             "specialize_layers_config_file": "specialize_layers_config.json",
-            "minimize_bit_width": False,
+            "minimize_bit_width": bool(plan["model"].get("minimize_bit_width", False)),
             "auto_fifo_depths": False,
             "generate_outputs": (["estimate_reports", "stitched_ip", "bitfile"] if bitfile
                                  else ["estimate_reports"]),

@@ -1,0 +1,89 @@
+"""FINN's ``step_minimize_bit_width`` on dse's layers, from the network's own weight values.
+
+What FINN (finn-plus 1.6.1) does, reproduced here (facts from its
+``MVAU/VVAU.minimize_weight_bit_width`` and ``minimize_accumulator_width`` and qonnx's
+``calculate_matvec_accumulator_range``):
+
+* weights: the smallest type holding the integer weight values; a signed range [w_min, w_max]
+  takes ``DataType.get_smallest_possible(w_min if |w_min| > w_max else -w_max - 1)``, so
+  +-1 weights of a non-XNOR layer become INT2 (BIPOLAR weights on multi-bit activations);
+* accumulator: the range of ``x . W`` over every input of the input type, per output column
+  (``UINTp`` when it never goes negative, else ``INTp``); XNOR layers store 0/1 weights and
+  count them as +-1;
+* a layer without activation outputs its accumulator type, rounded up to whole bytes when
+  nothing follows it in the graph;
+* weights FINN can rewrite at run time or streams from memory (``mem_mode`` external /
+  dynamic) use the data-type worst case instead of the values.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dse.models._common import dtype as qdtype
+
+_STREAMED = ("external", "external_mem", "dynamic")
+
+
+def matvec_range(w: np.ndarray, in_type: str) -> tuple[float, float]:
+    """qonnx's calculate_matvec_accumulator_range for a (MW, MH) integer matrix."""
+    t = qdtype(in_type)
+    lo, hi = float(t.min()), float(t.max())
+    pos = w > 0
+    max_v = np.where(pos, w * hi, w * lo).sum(axis=0).max()
+    min_v = np.where(pos, w * lo, w * hi).sum(axis=0).min()
+    return float(min_v), float(max_v)
+
+
+def acc_type(acc_min: float, acc_max: float) -> str:
+    if acc_min >= 0:
+        return f"UINT{math.ceil(math.log2(acc_max + 1))}"  # UINT0 for all-zero weights, as FINN
+    return f"INT{math.ceil(math.log2(max(-acc_min, 1 + acc_max)) + 1)}"
+
+
+def weight_type(w_min: float, w_max: float) -> str:
+    from qonnx.core.datatype import DataType
+
+    if w_min < 0:
+        v = w_min if abs(w_min) > w_max else -w_max - 1
+    else:
+        v = w_max
+    return DataType.get_smallest_possible(v).name
+
+
+def worst_case_range(mw: int, w_type: str, in_type: str) -> tuple[float, float]:
+    wt = qdtype(w_type)
+    lo = matvec_range(np.full((mw, 1), float(wt.min())), in_type)
+    hi = matvec_range(np.full((mw, 1), float(wt.max())), in_type)
+    return min(lo + hi), max(lo + hi)
+
+
+def minimize(attrs: dict, matrix: np.ndarray | None, *, in_key: str = "inputDataType") -> None:
+    """Set ``weightDataType`` and ``accDataType`` (and the output type of a layer without
+    activation) in ``attrs`` from the (MW, MH) integer weight ``matrix``."""
+    in_type = str(attrs[in_key])
+    if in_type.startswith("FLOAT"):
+        return
+    xnor = bool(attrs.get("binaryXnorMode", 0))
+    streamed = attrs.get("mem_mode") in _STREAMED or matrix is None
+    if streamed:
+        mw = int(np.prod(matrix.shape[:-1])) if matrix is not None else int(attrs.get("MW", 1))
+        lo, hi = worst_case_range(mw, str(attrs["weightDataType"]), in_type)
+    else:
+        w = np.asarray(matrix, dtype=np.float64)  # +-1 in XNOR mode, as FINN counts them
+        stored = (w + 1) / 2 if xnor else w       # XNOR layers store the weights as 0/1
+        attrs["weightDataType"] = weight_type(float(stored.min()), float(stored.max()))
+        lo, hi = matvec_range(w, in_type)
+    adt = acc_type(lo, hi)
+    attrs["accDataType"] = adt
+    if int(attrs.get("noActivation", 0)):
+        attrs["outputDataType"] = adt
+
+
+def byte_aligned(dtype: str) -> str:
+    """FINN rounds the accumulator output of the graph's last layer up to whole bytes."""
+    bits = qdtype(dtype).bitwidth()
+    aligned = -(-bits // 8) * 8
+    return dtype.replace(str(bits), str(aligned)) if aligned != bits else dtype
