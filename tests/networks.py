@@ -47,3 +47,14 @@ def to_finn_onnx(finn_env: Path, qonnx: Path) -> Path:
         r = run_driver(finn_env, "to_finn", str(qonnx), str(out))
         assert r.get("ok"), f"finn-plus ConvertQONNXtoFINN failed on {qonnx.name}: {r}"
     return out
+
+
+def finn_estimate(finn_env: Path, qonnx: Path, target_fps: int) -> tuple[Path, Path]:
+    """finn-plus's own default estimate-only flow (SetFolding, minimize_bit_width): the folded
+    HW-layer graph and the report directory."""
+    from dse.backends.finn.runner import run_driver
+
+    out = qonnx.with_name(qonnx.stem + "_finn_build")
+    r = run_driver(finn_env, "estimate", str(qonnx), str(out), str(target_fps))
+    assert r.get("ok"), f"finn-plus's estimate flow failed on {qonnx.name}: {r}"
+    return Path(r["path"]), Path(r["report_dir"])

@@ -223,3 +223,29 @@ def test_finn_onnx_twin_equals_qonnx(name: str, exported: Path, finn_env: Path) 
     assert _accounted(twin) == [] and _accounted(qonnx) == []
     if name.startswith("cnv"):
         assert ours.op_counts()["Pool"] == 2
+
+
+@pytest.mark.finn
+@pytest.mark.parametrize("name", ["cnv_1w2a", "lfc_1w2a", "cnv_2w2a"])
+def test_bit_widths_and_costs_equal_finns_own_build(name: str, exported: Path,
+                                                   finn_env: Path) -> None:
+    """On networks the shared set lacks (binary weights with 2-bit activations among them),
+    our lowering equals finn-plus's folded graph after its minimize_bit_width in every
+    non-folding attribute and name, and at FINN's folding our totals equal FINN's report."""
+    import json
+
+    from dse.models import estimate
+    from tests.networks import finn_estimate
+    from tests.test_lowering_vs_finn import FOLDING, attribute_mismatches
+
+    qonnx = export_bnn_pynq(name, exported)
+    folded, report = finn_estimate(finn_env, qonnx, 5000)
+    ours, finn = load_network(qonnx), load_network(folded)
+    assert attribute_mismatches(ours, finn) == []
+    lut = bram = 0.0
+    for a, b in zip(ours.layers, finn.layers, strict=True):
+        fold = {k: v for k, v in b.finn_attrs().items() if k in FOLDING}
+        c = estimate(b.specialized_op_type, {**a.finn_attrs(), **fold}, "xcu55c-fsvh2892-2L-e")
+        lut, bram = lut + c.lut, bram + c.bram18
+    total = json.loads((report / "estimate_layer_resources.json").read_text())["total"]
+    assert (lut, bram) == (pytest.approx(total["LUT"]), total["BRAM_18K"])

@@ -6,6 +6,8 @@ Commands
   lower QONNX OUT        FINN's own lowering to HW layers (qonnx_to_finn .. convert_to_hw)
   exec MODEL IN.npz OUT.npz   execute a HW-layer graph in Python (FINN's execute_onnx)
   to_finn QONNX OUT      FINN's ConvertQONNXtoFINN (QONNX -> FINN-ONNX, MultiThreshold form)
+  estimate QONNX OUT FPS FINN's default estimate-only flow (SetFolding to FPS, bit-width
+                         minimization, estimate reports) on a QONNX model; OUT/folded.onnx
 
 Without Vivado, FINN's builder cannot even be imported; two monkeypatches (no FINN file is
 changed) make its estimate-only flow run: the XSI simulator is declared absent, and the final
@@ -109,6 +111,32 @@ def cmd_exec(model: Path, inp: Path, out: Path) -> dict:
     return {"ok": True, "outputs": outs}
 
 
+def cmd_estimate(src: Path, out: Path, target_fps: int) -> dict:
+    from finn.builder.build_dataflow_config import (
+        DataflowBuildConfig,
+        estimate_only_dataflow_steps,
+    )
+
+    bdf = _builder()
+    cfg = DataflowBuildConfig(
+        output_dir=str(out), synth_clk_period_ns=5.0, target_fps=target_fps, board="U55C",
+        shell_flow_type="vitis_alveo", generate_outputs=["estimate_reports"],
+        steps=estimate_only_dataflow_steps, save_intermediate_models=True)
+    rc = bdf.build_dataflow_cfg(str(src), cfg)
+    folded = out / "intermediate_models" / "step_generate_estimate_reports.onnx"
+    if rc != 0 or not folded.exists():
+        return {"ok": False, "error": f"FINN's estimate flow returned {rc}"}
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    parent = ModelWrapper(str(folded))
+    sdp = parent.get_nodes_by_op_type("StreamingDataflowPartition")
+    child = getCustomOp(sdp[0]).get_nodeattr("model") if len(sdp) == 1 else str(folded)
+    shutil.copy(child, out / "folded.onnx")  # the dataflow partition: FINN's HW layers
+    return {"ok": True, "path": str(out / "folded.onnx"),
+            "report_dir": str(out / "report")}
+
+
 def cmd_to_finn(src: Path, out: Path) -> dict:
     _prepare()
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
@@ -126,6 +154,8 @@ def main(argv: list[str]) -> int:
             res = cmd_build(Path(argv[1]))
         elif argv[0] == "lower":
             res = cmd_lower(Path(argv[1]), Path(argv[2]))
+        elif argv[0] == "estimate":
+            res = cmd_estimate(Path(argv[1]), Path(argv[2]), int(argv[3]))
         elif argv[0] == "to_finn":
             res = cmd_to_finn(Path(argv[1]), Path(argv[2]))
         elif argv[0] == "exec":
