@@ -18,7 +18,8 @@ import pytest
 
 from dse import api
 from dse.backends.finn import qonnx_split
-from dse.backends.finn.emit import HW_DOMAIN, _partition, emit
+from dse.backends.finn.emit import HW_DOMAIN, emit
+from dse.backends.finn.partition import sub_model
 from dse.backends.finn.runner import run_driver
 from dse.exceptions import PlanError
 from dse.plan import PartitionPlan
@@ -163,8 +164,8 @@ def _hw_sequence(finn_env: Path, build: Path, tmp: Path) -> tuple[np.ndarray, np
     hw_outputs = {o for n in hw.graph.node if n.name in board_nodes for o in n.output}
     head = [n.name for n in host if not any(t in hw_outputs for t in n.input)]
     tail = [n.name for n in host if n.name not in head]
-    seq = ([_partition(hw, head, "head")[0]] if head else []) + parts + (
-        [_partition(hw, tail, "tail")[0]] if tail else [])
+    seq = ([sub_model(hw, head, "head")[0]] if head else []) + parts + (
+        [sub_model(hw, tail, "tail")[0]] if tail else [])
     from qonnx.core.modelwrapper import ModelWrapper
 
     w = ModelWrapper(hw)

@@ -14,6 +14,7 @@ from onnx import helper
 
 from dse.exceptions import ModelLoadError, UnsupportedLayerError
 from dse.ir.graph import Edge, HostNode, Layer, LayerGraph
+from dse.ir.onnx_io import read_model
 from dse.models import split_op_type
 from dse.models._common import prod
 
@@ -57,8 +58,6 @@ def _child_model(node: Any, parent_path: Path) -> Path:
 
 
 def graph_from_hw_model(model: Any, path: Path, sha: str) -> LayerGraph:
-    from dse.ir.lower import read_model
-
     nodes = list(model.graph.node)
     sdps = [n for n in nodes if n.op_type == "StreamingDataflowPartition"]
     if sdps:

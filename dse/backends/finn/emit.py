@@ -25,6 +25,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from dse.backends.finn import qonnx_split
+from dse.backends.finn.partition import sub_model
 from dse.exceptions import BackendError, PlanError
 from dse.ir.finn_hw import _attrs as hw_attrs
 from dse.models import estimate, split_op_type
@@ -130,54 +132,6 @@ def match_layers(plan: PartitionPlan, model: onnx.ModelProto) -> dict[str, onnx.
 
 # ---------------------------------------------------------------------------------------------
 # partitions
-
-
-def _annotations(model: onnx.ModelProto) -> dict[str, onnx.TensorAnnotation]:
-    return {a.tensor_name: a for a in model.graph.quantization_annotation}
-
-
-def _partition(model: onnx.ModelProto, node_names: list[str], name: str
-               ) -> tuple[onnx.ModelProto, list[str], list[str]]:
-    """The sub-model of ``node_names`` with its boundary tensors as inputs/outputs."""
-    g = model.graph
-    keep = set(node_names)
-    inits = {i.name for i in g.initializer}
-    produced_in = {o for n in g.node if n.name in keep for o in n.output}
-    graph_outputs = {o.name for o in g.output}
-    inputs: list[str] = []
-    outputs: list[str] = []
-    for n in g.node:
-        if n.name not in keep:
-            continue
-        for t in n.input:
-            if t and t not in inits and t not in produced_in and t not in inputs:
-                inputs.append(t)
-    consumed_outside = {t for n in g.node if n.name not in keep for t in n.input}
-    for n in g.node:
-        if n.name not in keep:
-            continue
-        for t in n.output:
-            if (t in consumed_outside or t in graph_outputs) and t not in outputs:
-                outputs.append(t)
-    vi = {v.name: v for v in list(g.value_info) + list(g.input) + list(g.output)}
-    nodes = [copy.deepcopy(n) for n in g.node if n.name in keep]
-    used = {t for n in nodes for t in list(n.input) + list(n.output)}
-    sub = helper.make_graph(
-        nodes, name,
-        [copy.deepcopy(vi[t]) for t in inputs],
-        [copy.deepcopy(vi[t]) for t in outputs],
-        initializer=[copy.deepcopy(i) for i in g.initializer if i.name in used],
-        value_info=[copy.deepcopy(vi[t]) for t in sorted(used)
-                    if t in vi and t not in inputs and t not in outputs and t not in inits],
-    )
-    ann = _annotations(model)
-    for t in sorted(used):
-        if t in ann:
-            sub.quantization_annotation.append(copy.deepcopy(ann[t]))
-    m = helper.make_model(sub, opset_imports=list(model.opset_import),
-                          producer_name="dse.backends.finn")
-    m.ir_version = min(model.ir_version, 10)  # readable by the onnxruntime FINN pins
-    return m, inputs, outputs
 
 
 def _tensor_dtype(model: onnx.ModelProto, t: str) -> str:
@@ -307,7 +261,6 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
     plan_layer = {l["name"]: l for l in plan["layers"]}
     qonnx_parts: dict[int, onnx.ModelProto] = {}
     if qonnx_model is not None:
-        from dse.backends.finn import qonnx_split
         from dse.ir import load_network
 
         graph = load_network(qonnx_model, input_dtype=plan["model"].get("input_dtype"),
@@ -317,7 +270,7 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         for b in {b["index"] for b in plan["boards"]}:
             names = [n.name for n in qm.graph.node if boards_of.get(n.name) == b]
             if names:
-                qonnx_parts[b] = _partition(qm, names, f"dse_qonnx_board{b}")[0]
+                qonnx_parts[b] = sub_model(qm, names, f"dse_qonnx_board{b}")[0]
 
     board_dirs = []
     manifest_boards = []
@@ -328,7 +281,7 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         d.mkdir(exist_ok=True)
         names = _specialized_names(layers)
         node_names = [node_of[l["name"]].name for l in layers]
-        part, ins, outs = _partition(model, node_names, f"dse_board{k}")
+        part, ins, outs = sub_model(model, node_names, f"dse_board{k}")
         # plain inputs/outputs: the model FINN builds without ACCL
         onnx.save(part, str(d / "model.onnx"))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import onnx
 
-from dse.backends.finn.emit import _partition
+from dse.backends.finn.partition import sub_model
 from dse.exceptions import PlanError
 from dse.ir import LayerGraph
 
@@ -66,12 +66,13 @@ def partitions(model: onnx.ModelProto, boards: Mapping[str, int], n_boards: int
         names = [n.name for n in model.graph.node if boards.get(n.name) == b]
         if not names:
             continue
-        out.append(_partition(model, names, f"dse_qonnx_board{b}"))
+        out.append(sub_model(model, names, f"dse_qonnx_board{b}"))
     return out
 
 
 def cleaned(path: str | Path) -> onnx.ModelProto:
     """The model as dse's lowering sees it (qonnx cleanup, shapes, datatypes)."""
-    from dse.ir.lower import prepare, read_model
+    from dse.ir.onnx_io import read_model
+    from dse.ir.prepare import prepare
 
     return prepare(read_model(path), str(path)).model

@@ -1,0 +1,131 @@
+"""Affine float ops folded into the stream's (scale, bias) map: Mul, Div, Sub, Add of a
+constant, BatchNormalization, ReLU/Clip, Identity/Dropout; Add of two streams ->
+ElementwiseAdd (with DuplicateStreams at the fork, inserted by the core).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from dse.ir.lowering.core import (
+    Lowering,
+    Stream,
+    attr,
+    nhwc,
+    rule,
+)
+from dse.models._common import dtype as qdtype
+from dse.models._common import prod
+from dse.models.eltwise import smallest_covering
+
+
+def channel_const(lw: Lowering, value: Any, s: Stream) -> Any:
+    """Broadcast a per-channel vector to the stream's logical layout."""
+    v = np.asarray(value, dtype=np.float64)
+    if v.size > 1 and len(s.shape) == 4 and v.ndim == 1:
+        return v.reshape(1, -1, 1, 1)
+    return v
+
+
+def apply_affine(lw: Lowering, node: Any, s: Stream, mul: Any = 1.0, add: Any = 0.0) -> None:
+    a = np.asarray(s.a, dtype=np.float64) * mul
+    b = np.asarray(s.b, dtype=np.float64) * mul + add
+    shp = lw.ix.shape(node.output[0])
+    out = replace(s, a=a, b=b, pending=True,
+                  shape=tuple(shp) if shp else s.shape)
+    if lw.consumers.get(node.output[0], 0) > 1:
+        out = replace(out, forked=True)
+    lw.put(node, out)
+
+
+def binary_const(lw: Lowering, node: Any) -> tuple[Stream, np.ndarray, bool] | None:
+    c0, c1 = lw.const(node.input[0]), lw.const(node.input[1])
+    if c1 is not None and node.input[0] in lw.streams:
+        return lw.stream_in(node, 0), np.asarray(c1.value, dtype=np.float64), False
+    if c0 is not None and node.input[1] in lw.streams:
+        return lw.stream_in(node, 1), np.asarray(c0.value, dtype=np.float64), True
+    return None
+
+
+@rule('Mul')
+def lower_mul(lw: Lowering, node: Any) -> None:
+    r = binary_const(lw, node)
+    if r is None:
+        lw.unsupported_node(node, "product of two activation streams")
+        return
+    s, c, _ = r
+    apply_affine(lw, node, s, mul=c)
+
+
+@rule('Div')
+def lower_div(lw: Lowering, node: Any) -> None:
+    r = binary_const(lw, node)
+    if r is None or r[2]:
+        lw.unsupported_node(node, "division by an activation stream")
+        return
+    apply_affine(lw, node, r[0], mul=1.0 / r[1])
+
+
+@rule('Sub')
+def lower_sub(lw: Lowering, node: Any) -> None:
+    r = binary_const(lw, node)
+    if r is None:
+        lw.unsupported_node(node, "difference of two activation streams")
+        return
+    s, c, swapped = r
+    if swapped:
+        apply_affine(lw, node, s, mul=-1.0, add=c)
+    else:
+        apply_affine(lw, node, s, add=-c)
+
+
+@rule('Add')
+def lower_add(lw: Lowering, node: Any) -> None:
+    if node.name in lw.offset_adds:  # already in the quantizer's ActVal
+        lw.put(node, lw.stream_in(node))
+        return
+    r = binary_const(lw, node)
+    if r is not None:
+        apply_affine(lw, node, r[0], add=r[1])
+        return
+    s0, s1 = lw.stream_in(node, 0), lw.stream_in(node, 1)
+    s0, s1 = lw.flush(s0, node), lw.flush(s1, node)
+    t0, t1 = qdtype(s0.dtype), qdtype(s1.dtype)
+    if s0.dtype.startswith("FLOAT") or s1.dtype.startswith("FLOAT"):
+        out_dt = "FLOAT32"
+    else:
+        out_dt = smallest_covering(t0.min() + t1.min(), t0.max() + t1.max()).name
+    shape = lw.shape(node.output[0])
+    attrs = {
+        "lhs_dtype": s0.dtype, "rhs_dtype": s1.dtype, "out_dtype": out_dt,
+        "lhs_shape": nhwc(s0.shape), "rhs_shape": nhwc(s1.shape), "out_shape": nhwc(shape),
+        "lhs_style": "input", "rhs_style": "input", "PE": 1,
+    }
+    idx = lw.add_layer("ElementwiseAdd", attrs, [s0.wire, s1.wire], node, out_dt,
+                         prod(shape))
+    lw.put(node, lw.out_stream(idx, shape, out_dt))
+
+
+@rule('BatchNormalization')
+def lower_batchnormalization(lw: Lowering, node: Any) -> None:
+    s = lw.stream_in(node)
+    g, beta, mean, var = (np.asarray(lw.const(t).value, dtype=np.float64)
+                          for t in node.input[1:5])
+    eps = float(attr(node, "epsilon", 1e-5))
+    k = g / np.sqrt(var + eps)
+    apply_affine(lw, node, s, mul=channel_const(lw, k, s),
+                      add=channel_const(lw, beta - mean * k, s))
+
+
+@rule('Relu', 'Clip')
+def lower_relu(lw: Lowering, node: Any) -> None:
+    s = lw.stream_in(node)
+    lw.put(node, replace(s, pending=True, nonlinear=True))
+
+
+@rule('Identity', 'Dropout')
+def lower_identity(lw: Lowering, node: Any) -> None:
+    lw.put(node, lw.stream_in(node))

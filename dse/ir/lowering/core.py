@@ -1,0 +1,463 @@
+"""The core of the lowering: stream tracking, affine folding, threshold absorption's state,
+constant propagation, the float tail, forks, FINN's layer order and the layer graph it builds.
+
+Per-op lowering rules live in one module per op family (``quantizers``, ``affine``,
+``layout``, ``mvau``, ``pool``, ``streams``), the way FINN has one ``Infer*`` transformation per
+HW op; each registers its ONNX op types with :func:`rule`. The core walks the prepared graph
+once in order and hands every node to its rule; a node of an op type no rule claims is
+reported as unmappable, never skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from dse.exceptions import ModelLoadError, UnsupportedLayerError
+from dse.ir import bitwidth
+from dse.ir.accounting import absorbed_nodes
+from dse.ir.graph import Edge, HostNode, Layer, LayerGraph
+from dse.ir.prepare import ModelIndex, level_order
+from dse.models._common import prod
+
+QUANT_OPS = ("Quant", "BipolarQuant", "MultiThreshold", "Trunc")
+
+Rule = Callable[["Lowering", Any], None]
+RULES: dict[str, Rule] = {}
+
+
+def rule(*op_types: str) -> Callable[[Rule], Rule]:
+    """Register a lowering rule for ONNX op types (one rule per op type)."""
+    def deco(fn: Rule) -> Rule:
+        for op in op_types:
+            if op in RULES:
+                raise RuntimeError(f"two lowering rules for {op}: {RULES[op].__name__}, "
+                                   f"{fn.__name__}")
+            RULES[op] = fn
+        return fn
+    return deco
+
+
+
+
+@dataclass
+class Const:
+    value: np.ndarray | None
+    dtype: str | None = None  # quantized type (weights)
+    scale: Any = 1.0
+    ints: np.ndarray | None = None  # the integer weights FINN stores (value = ints * scale)
+
+
+@dataclass
+class Stream:
+    wire: str  # HW tensor carrying the data
+    producer: int | None  # index of the producing layer, None at a graph/host boundary
+    dtype: str  # type on the wire ("FLOAT32" for float)
+    shape: tuple[int, ...]  # current logical (ONNX) shape
+    a: Any = 1.0  # value = a * wire + b
+    b: Any = 0.0
+    pending: bool = False  # float ops applied since the wire
+    nonlinear: bool = False  # ReLU/Clip applied since the wire
+    forked: bool = False
+    deferred: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    host: bool = False  # float value computed before any HW layer
+    from_quant: bool = False  # the wire is a quantizer's output (scalar offsets fold into it)
+
+
+def channels_last(shape: tuple[int, ...]) -> tuple[list[int], int]:
+    """(numInputVectors, channels) of an ONNX activation shape (NCHW, NC or N..C)."""
+    if len(shape) == 4:
+        return [shape[0], shape[2], shape[3]], shape[1]
+    if len(shape) == 3:
+        return [shape[0], shape[1]], shape[2]
+    if len(shape) == 2:
+        return [shape[0]], shape[1]
+    if len(shape) == 1:
+        return [1], shape[0]
+    raise ModelLoadError(f"unsupported activation rank {len(shape)} (shape {list(shape)})")
+
+
+def nhwc(shape: tuple[int, ...]) -> list[int]:
+    if len(shape) == 4:
+        return [shape[0], shape[2], shape[3], shape[1]]
+    return list(shape)
+
+
+def squeezed(shape: tuple[int, ...]) -> list[int]:
+    return [d for d in shape if d != 1]
+
+
+def uniform(x: Any) -> bool:
+    arr = np.asarray(x, dtype=np.float64)
+    return arr.size <= 1 or bool(np.allclose(arr, arr.flat[0]))
+
+
+def is_value(x: Any, v: float) -> bool:
+    return bool(np.allclose(np.asarray(x, dtype=np.float64), v, rtol=1e-6, atol=1e-7))
+
+
+def quant_type(bits: int, signed: bool, narrow: bool) -> tuple[str, int, int]:
+    """(FINN dtype name, numSteps, ActVal) of an integer quantizer."""
+    if bits == 1 and not signed:
+        return "BINARY", 1, 0
+    lo = -(2 ** (bits - 1)) + int(narrow) if signed else 0
+    hi = 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+    return (f"INT{bits}" if signed else f"UINT{bits}"), hi - lo, lo
+
+
+def quant_ints(x: np.ndarray, scale: Any, zeropt: Any, bits: int, signed: bool, narrow: bool,
+                rounding: str) -> np.ndarray | None:
+    """The integers a weight Quant node produces (qonnx's own quant(), divided by the scale)."""
+    from qonnx.custom_op.general.intquant import int_quant
+
+    try:
+        q = int_quant(x, np.asarray(scale, dtype=np.float64), np.asarray(zeropt, dtype=np.float64),
+                  np.float64(bits), signed, narrow, rounding)
+        return np.round(q / np.asarray(scale, dtype=np.float64))
+    except (ValueError, TypeError, ZeroDivisionError):
+        return None
+
+
+def attr(node: Any, name: str, default: Any = None) -> Any:
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            v = helper.get_attribute_value(a)
+            return v.decode() if isinstance(v, bytes) else v
+    return default
+
+
+class Lowering:
+    def __init__(self, model: Any, *, name: str, input_dtype: str | None,
+                 minimize_bit_width: bool = True) -> None:
+        self.m = model
+        self.minimize_bit_width = minimize_bit_width
+        self.ix = ModelIndex(model)
+        self.name = name
+        self.input_dtype = input_dtype
+        self.consts: dict[str, Const] = {}
+        self.streams: dict[str, Stream] = {}
+        self.layers: list[dict[str, Any]] = []
+        self.tensor_dtype: dict[str, str] = {}
+        self.tensor_elems: dict[str, int] = {}
+        self.unsupported: list[tuple[str, str, str]] = []
+        self.host: list[HostNode] = []
+        self.notes: list[str] = []
+        self.consumers = self.ix.consumers
+        self.offset_adds: set[str] = set()
+        self.has_quantizer = False
+        self.graph_out_wires: list[str] = []
+        self.poisoned: set[str] = set()
+        self.tensor_shape: dict[str, tuple[int, ...]] = {}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def shape(self, t: str) -> tuple[int, ...]:
+        s = self.ix.shape(t)
+        if s is None:
+            c = self.consts.get(t)
+            if c is not None and c.value is not None:
+                return tuple(c.value.shape)
+            raise ModelLoadError(f"{self.name}: tensor {t!r} has no inferred shape")
+        return tuple(int(d) for d in s)
+
+    def const(self, t: str) -> Const | None:
+        if t in self.consts:
+            return self.consts[t]
+        if not t:
+            return None
+        v = self.ix.initializer(t)
+        if v is None:
+            return None
+        dt = self.ix.datatype(t)
+        name = dt if dt not in (None, "FLOAT32", "FLOAT16") else None
+        c = Const(np.asarray(v), name, 1.0, np.round(np.asarray(v)) if name else None)
+        self.consts[t] = c
+        return c
+
+    def add_layer(self, op: str, attrs: dict[str, Any], inputs: list[str], node: Any,
+                  out_dtype: str, out_elems: int, n_out: int = 1) -> int:
+        idx = len(self.layers)
+        outs = [f"L{idx}_{op}_out{i}" for i in range(n_out)]
+        self.layers.append({"op_type": op, "attrs": attrs, "inputs": list(inputs),
+                            "outputs": outs, "source_nodes": [node.name] if node is not None else []})
+        for o in outs:
+            self.tensor_dtype[o] = out_dtype
+            self.tensor_elems[o] = out_elems
+        return idx
+
+    def out_stream(self, idx: int, shape: tuple[int, ...], dtype: str, **kw: Any) -> Stream:
+        self.tensor_shape[self.layers[idx]["outputs"][0]] = tuple(shape)
+        return Stream(wire=self.layers[idx]["outputs"][0], producer=idx, dtype=dtype,
+                       shape=tuple(shape), **kw)
+
+    def set_output_dtype(self, idx: int, dtype: str) -> None:
+        layer = self.layers[idx]
+        key = {"MVAU": "outputDataType", "VVAU": "outputDataType",
+               "Thresholding": "outputDataType"}.get(layer["op_type"])
+        if key:
+            layer["attrs"][key] = dtype
+            for o in layer["outputs"]:
+                self.tensor_dtype[o] = dtype
+
+    def unsupported_node(self, node: Any, reason: str) -> None:
+        self.unsupported.append((node.name, node.op_type, reason))
+        self.poisoned.update(node.output)
+
+    # -- main loop -------------------------------------------------------------------------
+
+    def run(self, path: str, sha: str) -> LayerGraph:
+        g = self.m.graph
+        for inp in g.input:
+            if self.ix.is_initializer(inp.name):
+                continue
+            shp = self.shape(inp.name)
+            dt = self.input_dtype or self.ix.datatype(inp.name) or "FLOAT32"
+            is_float = dt.startswith("FLOAT")
+            self.streams[inp.name] = Stream(wire=inp.name, producer=None, dtype=dt, shape=shp,
+                                             host=is_float, from_quant=not is_float)
+            self.tensor_dtype[inp.name] = dt
+            self.tensor_elems[inp.name] = prod(shp)
+        for node in g.node:
+            try:
+                self.visit(node)
+            except ModelLoadError:
+                raise
+            except (KeyError, IndexError, ValueError, TypeError) as e:
+                self.unsupported_node(node, f"cannot be mapped ({type(e).__name__}: {e})")
+        if not self.has_quantizer:
+            raise ModelLoadError(
+                f"{path}: float-only model (no Quant, BipolarQuant, Trunc or MultiThreshold "
+                "nodes); FINN maps quantized networks: export it with Brevitas/QONNX quantizers"
+            )
+        outputs = []
+        for o in g.output:
+            s = self.streams.get(o.name)
+            if s is None:
+                continue
+            s = self.flush(s, None)
+            outputs.append(s)
+        self.graph_out_wires = [s.wire for s in outputs]
+        if self.unsupported:
+            listed = "; ".join(f"{op} {nm!r} ({why})" for nm, op, why in self.unsupported[:12])
+            more = f" and {len(self.unsupported) - 12} more" if len(self.unsupported) > 12 else ""
+            raise UnsupportedLayerError(
+                f"{path}: {len(self.unsupported)} node(s) have no FINN hardware mapping: "
+                f"{listed}{more}",
+                [(nm, op) for nm, op, _ in self.unsupported],
+            )
+        if not self.layers:
+            raise ModelLoadError(f"{path}: no node could be mapped to a FINN HW layer")
+        self.insert_forks()
+        self.sort_layers()
+        if self.minimize_bit_width:
+            self.byte_align_last()
+        return self.build(path, sha, outputs)
+
+    def visit(self, node: Any) -> None:
+        op = node.op_type
+        ins = list(node.input)
+        if op in QUANT_OPS:
+            self.has_quantizer = True
+        if any(t in self.poisoned for t in ins):
+            # downstream of an unmapped node: report only ops FINN can never map
+            if op not in RULES:
+                self.unsupported_node(node, "no FINN HW layer for this op")
+            elif op in ("MatMul", "Gemm") and all(self.const(t) is None for t in ins[:2]):
+                self.unsupported_node(node, "activation x activation MatMul (e.g. attention)")
+            self.poisoned.update(node.output)
+            return
+        # constant propagation (weights and their layout ops)
+        if ins and all((t == "" or self.const(t) is not None) for t in ins):
+            self.visit_const(node)
+            return
+        handler = RULES.get(op)
+        if handler is None:
+            self.unsupported_node(node, "no FINN HW layer for this op")
+            return
+        handler(self, node)
+
+    def stream_in(self, node: Any, i: int = 0) -> Stream:
+        t = node.input[i]
+        s = self.streams.get(t)
+        if s is None:
+            raise KeyError(f"input {t!r} is not an activation stream")
+        if self.consumers.get(t, 0) > 1 and s.pending:
+            s = replace(s, forked=True)
+        return s
+
+    def put(self, node: Any, s: Stream, i: int = 0) -> None:
+        self.streams[node.output[i]] = s
+
+    # -- constants -------------------------------------------------------------------------
+
+    def visit_const(self, node: Any) -> None:
+        op = node.op_type
+        c0 = self.const(node.input[0])
+        if op in ("Quant", "BipolarQuant"):
+            x = np.asarray(c0.value, dtype=np.float64) if c0.value is not None else None
+            if op == "BipolarQuant":
+                dt, scale = "BIPOLAR", self.const(node.input[1]).value
+                ints = None if x is None else np.where(x >= 0, 1.0, -1.0)
+            else:
+                bits = int(np.asarray(self.const(node.input[3]).value).flat[0])
+                signed, narrow = bool(attr(node, "signed", 1)), bool(attr(node, "narrow", 0))
+                dt = quant_type(bits, signed, narrow)[0]
+                scale = self.const(node.input[1]).value
+                ints = None if x is None else quant_ints(
+                    x, scale, self.const(node.input[2]).value, bits, signed, narrow,
+                    str(attr(node, "rounding_mode", "ROUND")))
+            self.consts[node.output[0]] = Const(c0.value, dt, scale, ints)
+            return
+        # layout ops and arithmetic on constants: keep dtype/scale, compute the value with numpy
+        val = ints = None
+        try:
+            if op == "Transpose":
+                perm = attr(node, "perm")
+                val = np.transpose(c0.value, perm) if c0.value is not None else None
+                ints = np.transpose(c0.ints, perm) if c0.ints is not None else None
+            elif op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"):
+                shp = self.ix.shape(node.output[0])
+                val = np.reshape(c0.value, shp) if c0.value is not None and shp else c0.value
+                ints = np.reshape(c0.ints, shp) if c0.ints is not None and shp else c0.ints
+            elif op in ("Mul", "Div", "Add", "Sub") and len(node.input) == 2:
+                c1 = self.const(node.input[1])
+                f = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract}[op]
+                val = f(c0.value, c1.value)
+        except ValueError:
+            val = ints = None
+        self.consts[node.output[0]] = Const(val, c0.dtype, c0.scale, ints)
+
+    def emit_deferred(self, s: Stream, node: Any) -> Stream:
+        """Emit the layers held back on the stream (pooling moved past thresholds), each by
+        the rule that deferred it; ``node`` is the node that needs them now."""
+        for _kind, params, emit in s.deferred:
+            s = emit(self, replace(s, deferred=[]), params, node)
+        return replace(s, deferred=[])
+
+    # -- float tail ------------------------------------------------------------------------
+
+    def flush(self, s: Stream, node: Any | None) -> Stream:
+        """Materialize pending float ops as ElementwiseMul/Add (FINN's float tail)."""
+        s = self.emit_deferred(s, node)
+        if not s.pending or s.host:
+            return s
+        if s.nonlinear:
+            where = node.name if node is not None else "the graph output"
+            self.host.append(HostNode(name=f"float ops before {where}", op_type="Relu",
+                                      reason="non-linear float op after the last quantizer"))
+            return replace(s, pending=False, nonlinear=False, a=1.0, b=0.0)
+        layout = nhwc(s.shape)
+        C = layout[-1]
+        dt = s.dtype
+        wire, producer = s.wire, s.producer
+        src = node if node is not None else None
+        for kind, val, ident in (("Mul", s.a, 1.0), ("Add", s.b, 0.0)):
+            if is_value(val, ident):
+                continue
+            rhs = [1] if uniform(val) else [C]
+            attrs = {"lhs_dtype": dt, "rhs_dtype": "FLOAT32", "out_dtype": "FLOAT32",
+                     "lhs_shape": layout, "rhs_shape": rhs, "out_shape": layout,
+                     "lhs_style": "input", "rhs_style": "const", "PE": 1}
+            producer = self.add_layer(f"Elementwise{kind}", attrs, [wire], src, "FLOAT32",
+                                      prod(s.shape))
+            wire, dt = self.layers[producer]["outputs"][0], "FLOAT32"
+        return Stream(wire=wire, producer=producer, dtype=dt, shape=s.shape)
+
+    # -- forks and output ------------------------------------------------------------------
+
+    def insert_forks(self) -> None:
+        """A stream read by several layers gets a DuplicateStreams (FINN's fork)."""
+        readers: dict[str, list[tuple[int, int]]] = {}
+        for li, l in enumerate(self.layers):
+            for pi, t in enumerate(l["inputs"]):
+                readers.setdefault(t, []).append((li, pi))
+        graph_outs = set(self.graph_out_wires)
+        new_layers: list[dict[str, Any]] = []
+        for li, l in enumerate(self.layers):
+            new_layers.append(l)
+            for t in l["outputs"]:
+                rs = readers.get(t, [])
+                n = len(rs) + (1 if t in graph_outs else 0)
+                if n < 2:
+                    continue
+                shape = self.tensor_elems[t]
+                nvec, C = self._vec_channels(t)
+                attrs = {"NumChannels": C, "PE": 1, "NumOutputStreams": n,
+                         "inputDataType": self.tensor_dtype[t], "numInputVectors": nvec}
+                outs = [f"{t}_dup{k}" for k in range(n)]
+                dup = {"op_type": "DuplicateStreams", "attrs": attrs, "inputs": [t],
+                       "outputs": outs, "source_nodes": []}
+                new_layers.append(dup)
+                for k, (ri, pi) in enumerate(rs):
+                    self.layers[ri]["inputs"][pi] = outs[k]
+                for o in outs:
+                    self.tensor_dtype[o] = self.tensor_dtype[t]
+                    self.tensor_elems[o] = shape
+                if t in graph_outs:
+                    self.graph_out_wires = [outs[-1] if w == t else w
+                                            for w in self.graph_out_wires]
+        self.layers = new_layers
+
+    def _vec_channels(self, tensor: str) -> tuple[list[int], int]:
+        shape = self.tensor_shape.get(tensor)
+        if shape is None:
+            return [1], self.tensor_elems[tensor]
+        return channels_last(shape)
+
+    def byte_align_last(self) -> None:
+        """FINN rounds the accumulator output of a layer nothing follows up to whole bytes."""
+        read = {t for l in self.layers for t in l["inputs"]}
+        for l in self.layers:
+            if l["op_type"] in ("MVAU", "VVAU") and l["attrs"]["noActivation"] == 1 \
+                    and not any(o in read for o in l["outputs"]):
+                dt = bitwidth.byte_aligned(l["attrs"]["outputDataType"])
+                l["attrs"]["outputDataType"] = dt
+                for o in l["outputs"]:
+                    self.tensor_dtype[o] = dt
+
+    def sort_layers(self) -> None:
+        """Layers in the order FINN's graph has them (qonnx SortGraph's levels), so that the
+        names FINN's GiveUniqueNodeNames gives (``MVAU_hls_0``, ...) follow the same order,
+        branches after a fork included."""
+        producer = {t: i for i, l in enumerate(self.layers) for t in l["outputs"]}
+        preds = [[producer[t] for t in l["inputs"] if t in producer] for l in self.layers]
+        self.layers = [self.layers[i] for i in level_order(preds)]
+
+    def build(self, path: str, sha: str, outputs: list[Stream]) -> LayerGraph:
+        counters: dict[str, int] = {}
+        names: list[str] = []
+        for l in self.layers:
+            k = counters.get(l["op_type"], 0)
+            counters[l["op_type"]] = k + 1
+            names.append(f"{l['op_type']}_{k}")
+        producer = {t: names[i] for i, l in enumerate(self.layers) for t in l["outputs"]}
+        producer_idx = {t: i for i, l in enumerate(self.layers) for t in l["outputs"]}
+        absorbed, on_host = absorbed_nodes(
+            self.m.graph, [l["source_nodes"] for l in self.layers], [h.name for h in self.host],
+            [producer_idx[w] for w in self.graph_out_wires if w in producer_idx])
+        self.host.extend(HostNode(name=n.name, op_type=n.op_type,
+                                  reason="feeds only host nodes, so it runs there too")
+                         for n in on_host)
+        layers = []
+        edges = []
+        for i, l in enumerate(self.layers):
+            layers.append(Layer(name=names[i], op_type=l["op_type"], impl=None,
+                                attrs=l["attrs"], inputs=tuple(l["inputs"]),
+                                outputs=tuple(l["outputs"]), source_nodes=tuple(l["source_nodes"]),
+                                absorbed=tuple(absorbed.get(i, ()))))
+            for t in l["inputs"]:
+                edges.append(Edge(tensor=t, src=producer.get(t), dst=names[i],
+                                  dtype=self.tensor_dtype.get(t, "FLOAT32"),
+                                  elems_per_frame=self.tensor_elems.get(t, 0)))
+        for w in self.graph_out_wires:
+            if w in producer:
+                edges.append(Edge(tensor=w, src=producer[w], dst=None,
+                                  dtype=self.tensor_dtype[w], elems_per_frame=self.tensor_elems[w]))
+        return LayerGraph(name=self.name, layers=tuple(layers), edges=tuple(edges),
+                          host_nodes=tuple(self.host), source_path=path, source_sha256=sha,
+                          notes=tuple(self.notes), minimized_bit_width=self.minimize_bit_width)

@@ -1,0 +1,141 @@
+"""Activation quantizers: Quant, BipolarQuant, MultiThreshold (FINN-ONNX) and Trunc.
+
+After an MVAU/VVAU (through BatchNorm, scales, biases, ReLU) a quantizer becomes the layer's
+fused thresholds, as FINN's streamlining absorbs it; elsewhere a standalone Thresholding.
+A Trunc after an AveragePool makes FINN's QuantAvgPool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from dse.ir.lowering.core import (
+    Lowering,
+    Stream,
+    attr,
+    channels_last,
+    quant_type,
+    rule,
+    uniform,
+)
+from dse.ir.lowering.pool import emit_avgpool
+from dse.models._common import dtype as qdtype
+from dse.models._common import prod
+
+
+@rule('Quant')
+def lower_quant(lw: Lowering, node: Any) -> None:
+    s = lw.stream_in(node)
+    bits = int(np.asarray(lw.const(node.input[3]).value).flat[0])
+    signed, narrow = bool(attr(node, "signed", 1)), bool(attr(node, "narrow", 0))
+    dt, steps, actval = quant_type(bits, signed, narrow)
+    scale = lw.const(node.input[1]).value
+    threshold(lw, node, s, dt, steps, actval, scale)
+
+
+@rule('BipolarQuant')
+def lower_bipolarquant(lw: Lowering, node: Any) -> None:
+    s = lw.stream_in(node)
+    threshold(lw, node, s, "BIPOLAR", 1, 0, lw.const(node.input[1]).value)
+
+
+@rule('MultiThreshold')
+def lower_multithreshold(lw: Lowering, node: Any) -> None:
+    s = lw.stream_in(node)
+    thr = lw.const(node.input[1])
+    steps = int(thr.value.shape[1]) if thr is not None and thr.value is not None else 1
+    dt = attr(node, "out_dtype", "INT8")
+    bias = float(attr(node, "out_bias", 0.0))
+    if dt == "BIPOLAR":
+        actval = 0
+    elif bias:
+        actval = round(bias)
+    else:
+        # ConvertQONNXtoFINN splits a signed quantizer's offset off into a scalar Add; FINN
+        # absorbs it back into the thresholds (ActVal), so the Add is part of this quantizer
+        offset = offset_add(lw, node)
+        actval = int(qdtype(dt).min()) if offset is None else offset
+    threshold(lw, node, s, dt, steps, actval, 1.0)
+
+
+def offset_add(lw: Lowering, node: Any) -> int | None:
+    users = lw.ix.users.get(node.output[0], [])
+    if len(users) != 1 or users[0].op_type != "Add":
+        return None
+    add = users[0]
+    c = lw.const(add.input[1]) if add.input[0] == node.output[0] else lw.const(
+        add.input[0])
+    if c is None or c.value is None or not uniform(c.value):
+        return None
+    v = float(np.asarray(c.value).flat[0])
+    if v != round(v):
+        return None
+    lw.offset_adds.add(add.name)
+    return round(v)
+
+
+@rule('Trunc')
+def lower_trunc(lw: Lowering, node: Any) -> None:
+    s = lw.stream_in(node)
+    out_bits = int(np.asarray(lw.const(node.input[-1]).value).flat[0])  # output_bit_width
+    signed = bool(attr(node, "signed", 1))
+    dt, steps, actval = quant_type(out_bits, signed, False)
+    avg = [d for d in s.deferred if d[0] == "avgpool"]
+    if avg:
+        s = replace(s, deferred=[d for d in s.deferred if d[0] != "avgpool"])
+        s = lw.emit_deferred(s, node)
+        # FINN's InferQuantAvgPool2d: ibits = floor(log2(2**trunc_in_bits / k^2))
+        trunc_in = int(np.asarray(lw.const(node.input[3]).value).flat[0])
+        kh, kw = avg[-1][1]["kernel"]
+        ibits = int(np.floor(np.log2(2.0**trunc_in / (kh * kw))))
+        s = emit_avgpool(lw, s, {**avg[-1][1], "ibits": ibits}, dt, node)
+        lw.layers[s.producer]["source_nodes"].insert(0, avg[-1][1]["node"].name)
+        lw.put(node, s)
+        return
+    threshold(lw, node, s, dt, steps, actval, 1.0)
+
+
+def threshold(lw: Lowering, node: Any, s: Stream, dt: str, steps: int, actval: int,
+              scale: Any) -> None:
+    """An activation quantizer: fused into the producing MVAU/VVAU or a Thresholding.
+
+    Bipolar activations travel as BINARY bits on the wire, as FINN's XNOR conversion makes
+    them (same width, so the same cost).
+    """
+    if dt == "BIPOLAR":
+        dt = "BINARY"
+    p = lw.layers[s.producer] if s.producer is not None else None
+    if (
+        p is not None
+        and p["op_type"] in ("MVAU", "VVAU")
+        and p["attrs"]["noActivation"] == 1
+        and s.wire == p["outputs"][0]
+        and not s.forked
+    ):
+        p["attrs"]["noActivation"] = 0
+        p["attrs"]["ActVal"] = actval
+        lw.set_output_dtype(s.producer, dt)
+        p["source_nodes"].append(node.name)
+        out = Stream(wire=s.wire, producer=s.producer, dtype=dt, shape=s.shape, a=scale,
+                      from_quant=True)
+        out = lw.emit_deferred(replace(out, deferred=list(s.deferred)), node)
+        lw.put(node, out)
+        return
+    s = lw.emit_deferred(s, node)
+    nvec, C = channels_last(s.shape)
+    in_dt = s.dtype
+    attrs = {
+        "NumChannels": C,
+        "PE": 1,
+        "numSteps": steps,
+        "inputDataType": in_dt,
+        "weightDataType": in_dt,
+        "outputDataType": dt,
+        "numInputVectors": nvec,
+        "ActVal": actval,
+    }
+    idx = lw.add_layer("Thresholding", attrs, [s.wire], node, dt, prod(s.shape))
+    lw.put(node, lw.out_stream(idx, s.shape, dt, a=scale, from_quant=True))
