@@ -40,6 +40,8 @@ class LayerSummary:
     smallest: FoldingOption
     fastest: FoldingOption
     n_options: int
+    finn_name: str = ""  # the node name in a one-FPGA FINN build (after specialization)
+    absorbed: tuple[str, ...] = ()  # ONNX nodes folded into the layer
 
     def as_dict(self) -> dict[str, Any]:
         def opt(o: FoldingOption) -> dict[str, Any]:
@@ -53,7 +55,8 @@ class LayerSummary:
             "in_bits_per_frame": self.in_bits_per_frame,
             "out_bits_per_frame": self.out_bits_per_frame,
             "smallest": opt(self.smallest), "fastest": opt(self.fastest),
-            "n_options": self.n_options,
+            "n_options": self.n_options, "finn_name": self.finn_name,
+            "source_nodes_absorbed": list(self.absorbed),
         }
 
 
@@ -114,6 +117,7 @@ def layer_options(layer: Any, part: str | None, *, keep_styles: bool = True,
 
 def summarize_layers(graph: LayerGraph, part: str | None = DEFAULT_PART) -> list[LayerSummary]:
     out = []
+    finn_names = graph.finn_names(part)
     for layer in graph.layers:
         opts = layer_options(layer, part)
         smallest = min(opts, key=lambda o: (-o.cost.cycles, o.cost.lut, o.cost.bram18))
@@ -130,6 +134,8 @@ def summarize_layers(graph: LayerGraph, part: str | None = DEFAULT_PART) -> list
             smallest=smallest,
             fastest=fastest,
             n_options=len(opts),
+            finn_name=finn_names[layer.name],
+            absorbed=layer.absorbed,
         ))
     return out
 

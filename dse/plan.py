@@ -62,6 +62,20 @@ class PartitionPlan:
         return cls(data)
 
 
+def finn_node_names(plan_layers: list[dict]) -> dict[str, tuple]:
+    """layer -> (generic name in the partition, FINN name after specialization), as FINN's
+    GiveUniqueNodeNames numbers them per op type within each partition."""
+    out = {}
+    gen_count: dict[str, int] = {}
+    spec_count: dict[str, int] = {}
+    for layer in plan_layers:
+        g, s = layer["op_type"], f"{layer['op_type']}_{layer['impl']}"
+        gi, si = gen_count.get(g, 0), spec_count.get(s, 0)
+        gen_count[g], spec_count[s] = gi + 1, si + 1
+        out[layer["name"]] = (f"{g}_{gi}", f"{s}_{si}")
+    return out
+
+
 def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: float,
               dse_version: str, seed: int, record_time: bool = True,
               input_dtype: str | None = None,
@@ -91,6 +105,11 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
                           "dsp": c.dsp},
             "external_weight_bits": opt.external_weight_bits,
         })
+    for b in {l["board"] for l in layers}:  # FINN names its nodes per board's build
+        names = finn_node_names([l for l in layers if l["board"] == b])
+        for l in layers:
+            if l["board"] == b:
+                l["finn_name"] = names[l["name"]][1]
     boards = []
     used = ev.boards_used
     fps = ev.fps

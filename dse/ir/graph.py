@@ -137,6 +137,7 @@ class LayerGraph:
     source_sha256: str = ""
     notes: tuple[str, ...] = ()
     minimized_bit_width: bool = False  # weight/accumulator types as FINN's minimize_bit_width
+    _index: dict[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [l.name for l in self.layers]
@@ -158,11 +159,20 @@ class LayerGraph:
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
 
+    def _lookup(self) -> dict[str, Any]:
+        """Name -> layer / in-edges / out-edges, built once (look-ups stay O(1))."""
+        if not self._index:
+            by_name = {l.name: l for l in self.layers}
+            ins: dict[str | None, list[Edge]] = {}
+            outs: dict[str | None, list[Edge]] = {}
+            for e in self.edges:
+                ins.setdefault(e.dst, []).append(e)
+                outs.setdefault(e.src, []).append(e)
+            self._index.update(layers=by_name, ins=ins, outs=outs)
+        return self._index
+
     def layer(self, name: str) -> Layer:
-        for l in self.layers:
-            if l.name == name:
-                return l
-        raise KeyError(name)
+        return self._lookup()["layers"][name]
 
     def index(self) -> dict[str, int]:
         return {l.name: i for i, l in enumerate(self.layers)}
@@ -171,10 +181,10 @@ class LayerGraph:
         return [e for e in self.edges if e.src is not None and e.dst is not None]
 
     def in_edges(self, name: str) -> list[Edge]:
-        return [e for e in self.edges if e.dst == name]
+        return list(self._lookup()["ins"].get(name, ()))
 
     def out_edges(self, name: str) -> list[Edge]:
-        return [e for e in self.edges if e.src == name]
+        return list(self._lookup()["outs"].get(name, ()))
 
     def finn_names(self, part: str | None = None) -> dict[str, str]:
         """Layer name -> the name FINN gives it after SpecializeLayers and GiveUniqueNodeNames

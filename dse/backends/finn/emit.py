@@ -30,7 +30,7 @@ from dse.backends.finn.partition import sub_model
 from dse.exceptions import BackendError, PlanError
 from dse.ir.finn_hw import _attrs as hw_attrs
 from dse.models import estimate, split_op_type
-from dse.plan import PartitionPlan
+from dse.plan import PartitionPlan, finn_node_names
 from dse.solver.problem import ACCL_WORD_BITS
 
 HW_DOMAIN = "finn.custom_op.fpgadataflow"
@@ -187,20 +187,6 @@ def _with_accl(m: onnx.ModelProto, rank: int, ins: list[dict], outs: list[dict]
 # ---------------------------------------------------------------------------------------------
 
 
-def _specialized_names(plan_layers: list[dict]) -> dict[str, tuple]:
-    """layer -> (generic name in the partition, FINN name after specialization), as FINN's
-    GiveUniqueNodeNames numbers them per op type within each partition."""
-    out = {}
-    gen_count: dict[str, int] = {}
-    spec_count: dict[str, int] = {}
-    for layer in plan_layers:
-        g, s = layer["op_type"], f"{layer['op_type']}_{layer['impl']}"
-        gi, si = gen_count.get(g, 0), spec_count.get(s, 0)
-        gen_count[g], spec_count[s] = gi + 1, si + 1
-        out[layer["name"]] = (f"{g}_{gi}", f"{s}_{si}")
-    return out
-
-
 def memory_map(board: Mapping[str, Any], layers: list[dict], names: Mapping[str, tuple],
                channels: int, channel_bytes: int) -> dict[str, Any]:
     """External weights: each layer to pseudo-channels (round robin, 4 KiB aligned)."""
@@ -279,7 +265,7 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         layers = layers_by_board.get(k, [])
         d = out_dir / f"board{k}"
         d.mkdir(exist_ok=True)
-        names = _specialized_names(layers)
+        names = finn_node_names(layers)
         node_names = [node_of[l["name"]].name for l in layers]
         part, ins, outs = sub_model(model, node_names, f"dse_board{k}")
         # plain inputs/outputs: the model FINN builds without ACCL
