@@ -212,14 +212,28 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("bnn_pynq")
 
 
+@pytest.mark.parametrize("qonnx, twin", [("tfc_w1a1.onnx", "tfc_w1a1_finn.onnx"),
+                                         ("cnv_w1a1.onnx", "cnv_w1a1_finn.onnx")])
+def test_shared_finn_onnx_pairs_equal_with_minimized_bit_widths(qonnx: str, twin: str) -> None:
+    """FINN-ONNX files (integer weights with annotations) minimize like their QONNX source."""
+    ours, theirs = load_network(SHARED / "models" / qonnx), load_network(SHARED / "models" / twin)
+    assert [l.finn_attrs() for l in ours.layers] == [l.finn_attrs() for l in theirs.layers]
+
+
 @pytest.mark.finn
-@pytest.mark.parametrize("name", ["cnv_2w2a", "cnv_1w2a", "lfc_1w2a"])
+@pytest.mark.parametrize("name", ["cnv_2w2a", "cnv_1w2a", "lfc_1w2a", "mobilenetv1_w4a4"])
 def test_finn_onnx_twin_equals_qonnx(name: str, exported: Path, finn_env: Path) -> None:
-    qonnx = export_bnn_pynq(name, exported)
+    """The refusal of MobileNetV1 in FINN-ONNX form (QuantAvgPool2d) is gone too."""
+    if name.startswith("mobilenet"):
+        qonnx = exported / f"{name}.onnx"
+        qonnx.write_bytes((SHARED / "models" / f"{name}.onnx").read_bytes())
+    else:
+        qonnx = export_bnn_pynq(name, exported)
     twin = to_finn_onnx(finn_env, qonnx)
     ours, theirs = load_network(qonnx), load_network(twin)
     assert ours.op_counts() == theirs.op_counts()
     assert _signature(ours.layers) == _signature(theirs.layers)
+    assert [l.finn_attrs() for l in ours.layers] == [l.finn_attrs() for l in theirs.layers]
     assert _accounted(twin) == [] and _accounted(qonnx) == []
     if name.startswith("cnv"):
         assert ours.op_counts()["Pool"] == 2
