@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dse.exceptions import PlanError
+from dse.schemas import PlanIn, check
 
 SCHEMA_VERSION = 1
 REQUIRED = ("schema_version", "model", "boards", "clock_mhz", "layers", "cuts", "metrics",
@@ -54,11 +55,24 @@ class PartitionPlan:
         if data["schema_version"] != SCHEMA_VERSION:
             raise PlanError(f"{where}: schema_version {data['schema_version']} is not supported "
                             f"(this dse reads version {SCHEMA_VERSION})")
-        nb = len(data["boards"])
-        for layer in data["layers"]:
-            if not 0 <= layer.get("board", -1) < nb:
-                raise PlanError(f"{where}: layer {layer.get('name')} names board "
-                                f"{layer.get('board')}, but the plan has {nb} board(s)")
+        plan = check(PlanIn, data, where, PlanError)
+        nb = len(plan.boards)
+        for i, b in enumerate(plan.boards):
+            if b.index != i:
+                raise PlanError(f"{where}: boards[{i}].index = {b.index}: boards must be "
+                                "listed in pipeline order, indexed 0, 1, ...")
+        names = set()
+        for i, layer in enumerate(plan.layers):
+            if layer.board >= nb:
+                raise PlanError(f"{where}: layers[{i}] ({layer.name}) names board "
+                                f"{layer.board}, but the plan has {nb} board(s)")
+            if layer.name in names:
+                raise PlanError(f"{where}: layers[{i}]: layer name {layer.name!r} appears twice")
+            names.add(layer.name)
+        for i, c in enumerate(plan.cuts):
+            if c.src not in names or c.dst not in names:
+                raise PlanError(f"{where}: cuts[{i}] {c.src} -> {c.dst} names a layer the plan "
+                                "does not have")
         return cls(data)
 
 

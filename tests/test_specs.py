@@ -88,11 +88,12 @@ def test_user_board_toml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content, match",
     [
-        ('{"boards": [{"name": "X", "part": "p"}]}', "missing 'device'"),
-        ('{"boards": [{"name": "X", "part": "p", "device": {"lut": -5}}]}', "non-negative"),
+        ('{"boards": [{"name": "X", "part": "p"}]}', r"boards\[0\]\.device: missing"),
+        ('{"boards": [{"name": "X", "part": "p", "device": {"lut": -5}}]}',
+         r"boards\[0\]\.device\.lut = -5: Input should be greater than or equal to 0"),
         ('{"boards": [{"name": "X", "part": "p", "device": {"lut": 5, "luts": 1}}]}',
-         "unknown resource"),
-        ('{"boards": []}', "non-empty list 'boards'"),
+         r"device\.luts = 1: unknown field"),
+        ('{"boards": []}', r"boards = \[\]: List should have at least 1 item"),
         ("{not json", "not valid JSON"),
         ('{"boards": [{"name": "X", "part": "p", "device": {"lut": 5}, "shells": ["aws"]}]}',
          "unknown shell 'aws'"),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dse.exceptions import SpecError
+from dse.schemas import BoardFileIn, BoardIn, LayoutIn, MemoryIn, NetworkIn, check
 from dse.specs.resources import RESOURCE_NAMES, Resources
 
 #: FINN's DEFAULT_RES_LIMITS (platforms.py): the share of each resource a design may use.
@@ -152,60 +153,34 @@ def _res(d: Mapping[str, Any] | None, where: str) -> Resources:
     return Resources.from_dict(d, where)
 
 
-def _num(d: Mapping[str, Any], key: str, where: str, default: float = 0.0) -> float:
-    v = d.get(key, default)
-    if v is None:
-        return default
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-        raise SpecError(f"{where}.{key} must be a non-negative number, got {v!r}")
-    return float(v)
-
-
 def board_from_dict(d: Mapping[str, Any], where: str = "board") -> Board:
-    if not isinstance(d, Mapping):
-        raise SpecError(f"{where} must be a table, got {type(d).__name__}")
-    for key in ("name", "part", "device"):
-        if key not in d:
-            raise SpecError(
-                f"{where}: missing {key!r} (a board needs name, part and device "
-                "{lut, ff, bram18, uram, dsp})"
-            )
-    name = str(d["name"])
-    where = f"board {name!r}"
-    device = _res(d["device"], f"{where}.device")
-    if device.lut <= 0:
-        raise SpecError(f"{where}.device.lut must be positive")
-    hbm = d.get("hbm") or {}
-    ddr = d.get("ddr") or {}
-    net = d.get("network") or {}
-    layout = d.get("layout") or {}
-    shells = tuple(d.get("shells") or ("vitis",))
-    for s in shells:
-        if s not in ("coyote", "vitis", "zynq"):
-            raise SpecError(f"{where}.shells: unknown shell {s!r}; use coyote, vitis or zynq")
-    finn_slrs = tuple(
-        _res(s, f"{where}.finn_slrs[{i}]") for i, s in enumerate(d.get("finn_slrs") or [])
-    )
+    """A Board from its file entry, validated by :class:`dse.schemas.BoardIn`."""
+    b = check(BoardIn, d, where)
+    mem0 = MemoryIn()
+    hbm, ddr = b.hbm or mem0, b.ddr or mem0
+    net = b.network or NetworkIn(line_rate_gbps=0)
+    layout = b.layout or LayoutIn()
     return Board(
-        name=name,
-        part=str(d["part"]),
-        slrs=int(_num(d, "slrs", where, 1)),
-        device=device,
-        finn_slrs=finn_slrs,
-        hbm_gib=_num(hbm, "gib", f"{where}.hbm"),
-        hbm_bandwidth_gbps=_num(hbm, "bandwidth_gbps", f"{where}.hbm"),
-        hbm_channels=int(_num(hbm, "channels", f"{where}.hbm")),
-        ddr_gib=_num(ddr, "gib", f"{where}.ddr"),
-        ddr_bandwidth_gbps=_num(ddr, "bandwidth_gbps", f"{where}.ddr"),
-        net_line_rate_gbps=_num(net, "line_rate_gbps", f"{where}.network"),
-        net_ports=int(_num(net, "ports", f"{where}.network", 1)),
-        finn_board=str(d.get("finn_board") or name),
-        shell_flow_type=str(d.get("shell_flow_type") or "vitis_alveo"),
-        vitis_platform=d.get("vitis_platform"),
-        ddr_slrs=tuple(int(x) for x in layout.get("ddr_slrs") or ()),
-        hbm_slr=layout.get("hbm_slr"),
-        shells=shells,
-        source=str(d.get("source", "")),
+        name=b.name,
+        part=b.part,
+        slrs=b.slrs,
+        device=_res(b.device.model_dump(), f"board {b.name!r}.device"),
+        finn_slrs=tuple(_res(x.model_dump(), f"board {b.name!r}.finn_slrs[{i}]")
+                        for i, x in enumerate(b.finn_slrs)),
+        hbm_gib=float(hbm.gib),
+        hbm_bandwidth_gbps=float(hbm.bandwidth_gbps),
+        hbm_channels=int(hbm.channels),
+        ddr_gib=float(ddr.gib),
+        ddr_bandwidth_gbps=float(ddr.bandwidth_gbps),
+        net_line_rate_gbps=float(net.line_rate_gbps),
+        net_ports=int(net.ports),
+        finn_board=b.finn_board or b.name,
+        shell_flow_type=b.shell_flow_type,
+        vitis_platform=b.vitis_platform,
+        ddr_slrs=tuple(layout.ddr_slrs),
+        hbm_slr=layout.hbm_slr,
+        shells=tuple(b.shells),
+        source=b.source,
     )
 
 
@@ -245,13 +220,15 @@ class Catalog:
     def with_file(self, path: str | Path) -> Catalog:
         """This catalog plus the boards (and shells) of a user TOML or JSON file."""
         data = read_board_file(path)
+        if not isinstance(data, Mapping):
+            raise SpecError(f"{path}: a board file is a table with a list 'boards' "
+                            f"([[boards]] in TOML), not a {type(data).__name__}")
+        check(BoardFileIn, data, str(path))
         boards = dict(self.boards)
         shells = dict(self.shells)
         for name, s in (data.get("shells") or {}).items():
             shells[name] = shell_from_dict(name, s)
-        entries = data.get("boards")
-        if not isinstance(entries, list) or not entries:
-            raise SpecError(f"{path}: expected a non-empty list 'boards' ([[boards]] in TOML)")
+        entries = data["boards"]
         for i, entry in enumerate(entries):
             b = board_from_dict(entry, f"{path}: boards[{i}]")
             for s in b.shells:
@@ -284,14 +261,16 @@ class Catalog:
 def read_board_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise SpecError(f"cannot read board file {p}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"board file {p} is not UTF-8 text; save it as UTF-8") from None
     try:
         if p.suffix.lower() == ".toml":
             return tomllib.loads(text)
         return json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise SpecError(f"board file {p} is not valid {p.suffix.lstrip('.').upper()}: {e}") from None
 
 
