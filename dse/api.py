@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources as importlib_resources
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,16 @@ def example_model_path() -> Path:
 
 
 def resolve_model(model: str | Path | None) -> Path:
-    return Path(model) if model else example_model_path()
+    """The model file (``None``: the bundled example); an empty path is an error, not the
+    example."""
+    from dse.exceptions import ModelLoadError
+
+    if model is None:
+        return example_model_path()
+    if str(model).strip() == "":
+        raise ModelLoadError("--model is empty; give an .onnx file (omit --model for the "
+                             "bundled example)")
+    return Path(model)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -207,6 +216,7 @@ STRATEGIES = ("joint", "setfolding", "two-stage")
 def parse_boards(boards: str | int | None, board: str | None = None) -> list[str]:
     """``4`` (with ``board``) or ``"U55C,U55C,U280"`` -> list of board names."""
     from dse.exceptions import SpecError
+    from dse.schemas import MAX_BOARDS
 
     board = board or "U55C"
     if boards is None:
@@ -219,9 +229,11 @@ def parse_boards(boards: str | int | None, board: str | None = None) -> list[str
         names = [b.strip() for b in str(boards).split(",") if b.strip()]
         if not names:
             raise SpecError(f"--boards {boards!r}: give a count or a comma-separated list")
+        if len(names) > MAX_BOARDS:
+            raise SpecError(f"--boards: {len(names)} boards listed; give 1 to {MAX_BOARDS}")
         return names
-    if not 1 <= n <= 64:
-        raise SpecError(f"--boards {n}: give 1 to 64 boards")
+    if not 1 <= n <= MAX_BOARDS:
+        raise SpecError(f"--boards {n}: give 1 to {MAX_BOARDS} boards")
     return [board] * n
 
 
@@ -283,10 +295,17 @@ def optimize(
     from dse.solver.search import solve_joint
     from dse.specs import load_catalog
 
+    from dse.outdir import check_out_dir, staged_dir
+    from dse.schemas import OptimizeOptions, check_options
+
     if strategy not in STRATEGIES:
         raise SpecError(f"--strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
-    if time_limit <= 0:
-        raise SpecError(f"--time-limit must be positive, got {time_limit}")
+    check_options(OptimizeOptions, dict(
+        time_limit=time_limit, clock_mhz=clock_mhz, link_gbps=link_gbps,
+        link_efficiency=link_efficiency, rx_buffer_bytes=rx_buffer_bytes,
+        rx_buffers=rx_buffers, seed=seed, workers=workers))
+    if out is not None:
+        check_out_dir(out)
     cat = load_catalog(board_files or ())
     names = parse_boards(boards, board)
     cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz) for n in names]
@@ -317,7 +336,9 @@ def optimize(
                      minimize_bit_width=graph.minimized_bit_width)
     plan_path = None
     if out is not None:
-        plan_path = plan.save(Path(out) / "plan.json")
+        with staged_dir(out) as tmp:
+            plan.save(tmp / "plan.json")
+        plan_path = Path(out) / "plan.json"
     return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=plan_path)
 
 
@@ -399,19 +420,33 @@ def explore(
     )
     from dse.specs import load_catalog
 
-    if trials < 1:
-        raise SpecError(f"--trials must be at least 1, got {trials}")
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    from dse.outdir import check_out_dir
+    from dse.schemas import ExploreOptions, check_options
+
+    counts = parse_board_counts(boards)
+    check_options(ExploreOptions, dict(
+        trials=trials, max_boards=max(counts), trial_time_limit=trial_time_limit,
+        clock_lo=clock_range[0], clock_hi=clock_range[1], seed=seed))
+    if clock_range[0] > clock_range[1]:
+        raise SpecError(f"--clock-mhz {clock_range[0]:g}..{clock_range[1]:g}: the range is "
+                        "empty; give LOW..HIGH")
+    out_dir = check_out_dir(out)
     catalog = load_catalog(board_files or ())
     types = tuple(t.strip() for t in board_types.split(",") if t.strip())
+    if not types:
+        raise SpecError("--board-types is empty; give board names, e.g. U55C,U280")
     for t in types:
         catalog.board(t)  # unknown names fail here, with the list of known boards
-    space = ExploreSpace(board_counts=parse_board_counts(boards), board_types=types,
+    space = ExploreSpace(board_counts=counts, board_types=types,
                          clock_mhz=clock_range, trial_time_limit=trial_time_limit)
     path = resolve_model(model)
     graph = load_network(path, input_dtype=input_dtype, minimize_bit_width=minimize_bit_width)
     name = study or f"dse-{path.stem}"
+    journal = out_dir / "study.journal"
+    if resume and not storage and not journal.exists():
+        raise SpecError(f"--resume: no study to continue in {out_dir} (no study.journal); "
+                        "run without --resume to start one")
+    out_dir.mkdir(parents=True, exist_ok=True)
     store = open_storage(storage, out_dir)
     existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
     shared = bool(storage and "://" in storage)
@@ -441,6 +476,18 @@ def explore(
 
 def write_explore_results(st: Any, out_dir: Path, *, graph: LayerGraph, model_path: Path,
                           seed: int, storage: str, sampler: str) -> ExploreResult:
+    """Write trials.csv, pareto.csv, plans/, figures and provenance.json into ``out_dir``, all
+    at once on success (the study journal itself is Optuna's, written as trials finish)."""
+    from dse.outdir import staged_dir
+
+    with staged_dir(out_dir) as tmp:
+        res = _write_explore_results(st, tmp, graph=graph, model_path=model_path, seed=seed,
+                                     storage=storage, sampler=sampler)
+    return replace(res, out=out_dir)
+
+
+def _write_explore_results(st: Any, out_dir: Path, *, graph: LayerGraph, model_path: Path,
+                           seed: int, storage: str, sampler: str) -> ExploreResult:
     import csv
     import json
     import platform
@@ -538,11 +585,15 @@ def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,
     from dse.backends.finn.emit import emit
     from dse.plan import PartitionPlan
 
+    from dse.outdir import staged_dir
+
     p = plan if isinstance(plan, PartitionPlan) else PartitionPlan.load(plan)
+    with staged_dir(out) as tmp:
+        hw = finn_hw_graph(model, tmp, finn_env=finn_env)
+        qonnx = None if Path(hw) == Path(model) else Path(model)
+        res = emit(p, hw, tmp, bitfile=bitfile, qonnx_model=qonnx)
     out_dir = Path(out)
-    hw = finn_hw_graph(model, out_dir, finn_env=finn_env)
-    qonnx = None if Path(hw) == Path(model) else Path(model)
-    return emit(p, hw, out_dir, bitfile=bitfile, qonnx_model=qonnx)
+    return replace(res, out=out_dir, boards=[out_dir / b.name for b in res.boards])
 
 
 def build_plan(build_dir: str | Path, *, jobs: int = 2, finn_env: str | Path | None = None,

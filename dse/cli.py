@@ -9,6 +9,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 from pathlib import Path
 from typing import Any
 
@@ -315,15 +316,18 @@ def cmd_finn_setup(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     from dse import viz
 
+    from dse.outdir import staged_dir
+
     d = Path(args.dir)
-    if (d / "trials.csv").is_file():
-        written = viz.save_explore_figures(d)
-    elif (d / "plan.json").is_file():
-        written = viz.save_plan_figures(d / "plan.json", d)
-    else:
+    if not (d / "trials.csv").is_file() and not (d / "plan.json").is_file():
         raise DseError(f"{d}: no trials.csv (dse explore) or plan.json (dse optimize) to plot")
+    with staged_dir(d, "plot directory") as tmp:  # figures appear only if all were drawn
+        if (d / "trials.csv").is_file():
+            written = viz.save_explore_figures(d, out=tmp)
+        else:
+            written = viz.save_plan_figures(d / "plan.json", tmp)
     for p in written:
-        print(p)
+        print(d / p.relative_to(tmp))
     return 0
 
 
@@ -350,8 +354,15 @@ def cmd_boards(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2), like every other dse error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="dse",
         description="Map quantized networks onto several FPGA boards with FINN: layer graphs, "
                     "FINN-exact cost models, joint folding + partition optimization.",

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StrictBool,
-    StrictFloat,
     StrictInt,
     TypeAdapter,
     ValidationError,
@@ -30,12 +31,12 @@ from dse.exceptions import DseError, SpecError
 M = TypeVar("M", bound=BaseModel)
 
 # bounds: far above any real device, far below anything that overflows a solver
-MAX_RESOURCE = 10**8          # LUT/FF/BRAM/URAM/DSP of one device or shell
+MAX_RESOURCE = 10**12         # LUT/FF/BRAM/URAM/DSP of one device or shell (1e300 is refused)
 MAX_GIB = 10**5
 MAX_GBPS = 10**6
-MAX_BOARDS = 256
+MAX_BOARDS = 64
 
-Number = StrictInt | StrictFloat
+Number = Annotated[float, Strict(), AllowInfNan(False)]  # ints accepted, bools and text not
 Count = Annotated[StrictInt, Field(ge=0, le=MAX_RESOURCE)]
 Amount = Annotated[Number, Field(ge=0, le=MAX_RESOURCE, allow_inf_nan=False)]
 
@@ -151,7 +152,7 @@ class PlanLayerIn(BaseModel):
     name: Annotated[str, Field(min_length=1)]
     op_type: Annotated[str, Field(min_length=1)]
     impl: Literal["hls", "rtl"]
-    board: Annotated[StrictInt, Field(ge=0, lt=MAX_BOARDS)]
+    board: Annotated[StrictInt, Field(ge=0)]  # < number of boards: checked by the plan
     folding: FoldingIn
     cycles: Annotated[StrictInt, Field(ge=0)]
     resources: PlanResourcesIn
@@ -250,6 +251,8 @@ def describe(err: ValidationError, where: str) -> str:
         msg = "unknown field (check the spelling; see the documented fields)"
     elif typ == "missing":
         msg = "missing (this field is required)"
+    elif typ in ("model_type", "dict_type"):
+        msg = "should be a table of fields (an object in JSON)"
     more = len(err.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
     value = "" if typ == "missing" else f" = {_value(e.get('input'))}"
@@ -270,6 +273,20 @@ def check_value(annotation: Any, value: Any, where: str,
         return TypeAdapter(annotation).validate_python(value)
     except ValidationError as e:
         raise error(describe(e, where)) from None
+
+
+def check_options(model: type[M], values: Mapping[str, Any]) -> M:
+    """Command options: the error names the option as typed (``--link-gbps``)."""
+    try:
+        return model.model_validate({k: v for k, v in values.items() if v is not None})
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        opt = "--" + str(first["loc"][0]).replace("_", "-") if first.get("loc") else "option"
+        aliases = {"--max-boards": "--boards", "--clock-lo": "--clock-mhz",
+                   "--clock-hi": "--clock-mhz"}
+        opt = aliases.get(opt, opt)
+        msg = str(first.get("msg", "invalid")).replace("Value error, ", "")
+        raise SpecError(f"{opt} {_value(first.get('input'))}: {msg}") from None
 
 
 def plain(model: BaseModel) -> Mapping[str, Any]:

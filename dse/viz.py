@@ -61,7 +61,8 @@ def load_results(directory: str | Path) -> dict[str, Any]:
     pareto = read("pareto.csv")
     plans = {}
     for p in sorted((d / "plans").glob("*.json")) if (d / "plans").is_dir() else []:
-        plans[int(p.stem)] = json.loads(p.read_text())
+        if p.stem.isdigit():
+            plans[int(p.stem)] = _load_plan(p)
     return {"dir": d, "trials": trials, "pareto": pareto, "plans": plans}
 
 
@@ -196,9 +197,16 @@ def best_plan(results: dict[str, Any]) -> dict[str, Any] | None:
     return max(results["plans"].values(), key=lambda p: p["metrics"]["fps"])
 
 
-def save_explore_figures(directory: str | Path) -> list[Path]:
+def _load_plan(path: Path) -> dict[str, Any]:
+    from dse.plan import PartitionPlan
+
+    return dict(PartitionPlan.load(path).data)  # validated: a broken plan is a clear error
+
+
+def save_explore_figures(directory: str | Path, out: str | Path | None = None) -> list[Path]:
+    """Figures of an exploration directory, written to ``out`` (default: the directory)."""
     res = load_results(directory)
-    d = Path(directory)
+    d = Path(out if out is not None else directory)
     written = save(fig_pareto(res), d / "pareto")
     plan = best_plan(res)
     if plan is not None:
@@ -208,7 +216,7 @@ def save_explore_figures(directory: str | Path) -> list[Path]:
 
 
 def save_plan_figures(plan_path: str | Path, out: str | Path) -> list[Path]:
-    plan = json.loads(Path(plan_path).read_text())
+    plan = _load_plan(Path(plan_path))
     out = Path(out)
     return (save(fig_board_resources(plan), out / "resources", ("png",))
             + save(fig_partition(plan), out / "partition", ("png",)))

@@ -94,10 +94,10 @@ def test_infeasible_names_what_binds_and_writes_no_plan(tmp_path: Path, capsys) 
         (["--boards", "U55C,U99"], "unknown board 'U99'"),
         (["--cap", "lut"], "use RESOURCE=FRACTION"),
         (["--cap", "lut=2"], "fraction in (0, 1]"),
-        (["--clock-mhz", "5000"], "out of range"),
+        (["--clock-mhz", "5000"], "less than or equal to 1000"),
         (["--shell", "coyote", "--board", "Pynq-Z1"], "does not support shell 'coyote'"),
         (["--model", "/nope.onnx"], "model file not found"),
-        (["--time-limit", "0"], "must be positive"),
+        (["--time-limit", "0"], "--time-limit 0.0: Input should be greater than 0"),
     ],
 )
 def test_optimize_bad_input(argv: list, match: str, tmp_path: Path, capsys) -> None:

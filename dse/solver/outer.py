@@ -56,16 +56,26 @@ class ExploreSpace:
 
 def parse_board_counts(text: str) -> tuple[int, ...]:
     """``"1..8"``, ``"1,2,4,8"`` or ``"4"``."""
+    from dse.schemas import MAX_BOARDS
+
     t = str(text).strip()
     try:
         if ".." in t:
             a, b = (int(x) for x in t.split("..", 1))
             if a > b:
                 raise ValueError
-            return tuple(range(a, b + 1))
-        return tuple(int(x) for x in t.split(",") if x.strip())
+            counts = (a, b)
+        else:
+            counts = tuple(int(x) for x in t.split(",") if x.strip())
+        if not counts:
+            raise ValueError
     except ValueError:
         raise SpecError(f"--boards {text!r}: use a range 1..8, a list 1,2,4 or a count") from None
+    if min(counts) < 1 or max(counts) > MAX_BOARDS:
+        raise SpecError(f"--boards {text!r}: board counts must be 1 to {MAX_BOARDS}")
+    if ".." in t:
+        return tuple(range(counts[0], counts[1] + 1))
+    return tuple(sorted(set(counts)))
 
 
 def sample(trial: optuna.Trial, space: ExploreSpace) -> dict[str, Any]:
