@@ -158,7 +158,7 @@ def _cost_batch(args: argparse.Namespace) -> int:
 
 
 def _pct(used: int, cap: int) -> str:
-    return f"{100 * used / cap:5.1f}%" if cap else "  n/a"
+    return f"{100 * used / cap:5.1f}% of cap" if cap else "  n/a"
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
@@ -200,6 +200,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         r, c = b["resources"], b["capacity"]
         print(f"board {b['index']}  {b['name']} ({b['shell']} shell): {len(ls)} layers "
               f"{ls[0]['name']} .. {ls[-1]['name']}, II {b['ii_cycles']:,} cycles")
+        if b["index"] == 0:
+            print("    resource   used / cap (= (device - shell) x FINN's utilization cap)")
         for k in ("lut", "ff", "bram18", "uram", "dsp"):
             print(f"    {k.upper():7s} {r[k]:>12,} / {c[k]:>12,}  {_pct(r[k], c[k])}")
         ext = b["external_memory"]
@@ -207,7 +209,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             print(f"    weights in external memory: {ext['bits'] / 8 / 2**20:,.2f} MiB, read at "
                   f"{ext['gbps']:,.2f} GB/s of {ext['capacity_gbps']:,.1f} GB/s")
         if b["accl_buffer_bram18"]:
-            print(f"    (includes {b['accl_buffer_bram18']} BRAM18 of ACCL frame/skip buffers)")
+            kind = "ACCL frame/skip" if d["accl"].get("enabled", True) else "skip-stream"
+            print(f"    (includes {b['accl_buffer_bram18']} BRAM18 of {kind} buffers)")
     for ln in d["links"]:
         print(f"link {ln['index']}: {ln['bits_per_frame']:,} bits/frame, "
               f"{100 * ln['utilization']:.1f}% of {d['link']['bandwidth_gbps']:g} Gb/s x "
@@ -300,7 +303,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"\ncomparison written to {Path(args.dir) / 'comparison.json'}")
     if bad:
         print(f"{bad} board(s) failed or disagree with the plan", file=sys.stderr)
-        return 3
+        return EXIT_FINN_DISAGREES
     return 0
 
 
@@ -352,6 +355,9 @@ def cmd_boards(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+EXIT_FINN_DISAGREES = 4  # dse build: FINN failed or its reports differ from the plan
 
 
 class _Parser(argparse.ArgumentParser):
@@ -484,12 +490,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _import_onnxruntime_without_home_cache() -> None:
+    """onnxruntime writes a telemetry device id under $XDG_CACHE_HOME (default ~/.cache) when
+    it is imported (qonnx imports it); a dse command should not leave files in the user's home,
+    so the import happens once, up front, with the cache pointed at a temporary directory."""
+    import os
+    import tempfile
+
+    if "onnxruntime" in sys.modules:
+        return
+    old = os.environ.get("XDG_CACHE_HOME")
+    with tempfile.TemporaryDirectory(prefix="dse-ort-") as tmp:
+        os.environ["XDG_CACHE_HOME"] = tmp
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            pass
+        finally:
+            if old is None:
+                os.environ.pop("XDG_CACHE_HOME", None)
+            else:
+                os.environ["XDG_CACHE_HOME"] = old
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _import_onnxruntime_without_home_cache()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

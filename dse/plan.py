@@ -172,7 +172,7 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
         "topology": prob.link.topology,
         "link": {"bandwidth_gbps": prob.link.bandwidth_gbps,
                  "efficiency": prob.link.efficiency, "latency_s": prob.link.latency_s},
-        "accl": {"rx_buffer_bytes": prob.accl.rx_buffer_bytes,
+        "accl": {"enabled": prob.accl.enabled, "rx_buffer_bytes": prob.accl.rx_buffer_bytes,
                  "rx_capacity_bytes": prob.rx_capacity_bytes(),
                  "max_transfer_bytes": prob.accl.max_transfer_bytes},
         "boards": boards,

@@ -12,11 +12,13 @@ from typing import Any
 
 from onnx import helper
 
-from dse.exceptions import ModelLoadError, UnsupportedLayerError
+from dse.exceptions import LayerAttributeError, ModelLoadError, UnsupportedLayerError
 from dse.ir.graph import Edge, HostNode, Layer, LayerGraph
 from dse.ir.onnx_io import read_model
+from dse.ir.prepare import ModelIndex
 from dse.models import split_op_type
 from dse.models._common import prod
+from dse.models.registry import normalize_attrs
 
 # attributes that are FINN code-generation/runtime bookkeeping, not layer parameters
 _SKIP_ATTRS = {"backend", "code_gen_dir_cppsim", "code_gen_dir_ipgen", "ipgen_path", "ip_path",
@@ -48,16 +50,26 @@ def _child_model(node: Any, parent_path: Path) -> Path:
             ref = ref.decode() if isinstance(ref, bytes) else ref
     if not ref:
         raise ModelLoadError(f"{parent_path}: partition {node.name!r} names no child model")
-    for cand in (Path(ref), parent_path.parent / ref, parent_path.parent / Path(ref).name):
-        if cand.is_file():
-            return cand
+    # only files inside the model's own directory are opened: a partition's path is data
+    # from the file, not a licence to read anything on the machine (FINN writes absolute
+    # build-directory paths, so the file's own name is looked up next to the parent)
+    home = parent_path.resolve().parent
+    for cand in (home / ref, home / Path(ref).name):
+        c = cand.resolve()
+        if c.parent == home and c.is_file():
+            if c == parent_path.resolve():
+                raise ModelLoadError(f"{parent_path}: partition {node.name!r} refers to its "
+                                     "own file; point it to the partition's model")
+            return c
     raise ModelLoadError(
-        f"{parent_path}: partition {node.name!r} points to {ref!r}, which does not exist; "
-        "load the partition's own ONNX file instead (e.g. the *_hw_folded.onnx next to it)"
+        f"{parent_path}: partition {node.name!r} points to {ref!r}, which is not a file in "
+        f"{home}; put the partition's model next to the parent, or load it directly (e.g. "
+        "the *_hw_folded.onnx)"
     )
 
 
-def graph_from_hw_model(model: Any, path: Path, sha: str) -> LayerGraph:
+def graph_from_hw_model(model: Any, path: Path, sha: str,
+                        _seen: frozenset[Path] = frozenset()) -> LayerGraph:
     nodes = list(model.graph.node)
     sdps = [n for n in nodes if n.op_type == "StreamingDataflowPartition"]
     if sdps:
@@ -66,7 +78,11 @@ def graph_from_hw_model(model: Any, path: Path, sha: str) -> LayerGraph:
                 f"{path}: {len(sdps)} dataflow partitions; load each partition's model separately"
             )
         child = _child_model(sdps[0], path)
-        inner = graph_from_hw_model(read_model(child), child, sha)
+        seen = _seen | {path.resolve()}
+        if child in seen:
+            raise ModelLoadError(f"{path}: partition {sdps[0].name!r} leads back to {child} "
+                                 "(a cycle of partitions)")
+        inner = graph_from_hw_model(read_model(child), child, sha, seen)
         hosts = tuple(HostNode(name=n.name, op_type=n.op_type, reason="outside the dataflow "
                                "partition") for n in nodes if n is not sdps[0])
         return LayerGraph(name=path.stem, layers=inner.layers, edges=inner.edges,
@@ -86,9 +102,15 @@ def graph_from_hw_model(model: Any, path: Path, sha: str) -> LayerGraph:
         except Exception:
             bad.append((n.name, n.op_type))
             continue
-        layers.append(Layer(name=n.name or f"{n.op_type}_{len(layers)}", op_type=model_.name,
-                            impl=impl, attrs=_attrs(n), inputs=tuple(n.input),
-                            outputs=tuple(n.output), source_nodes=(n.name,)))
+        name = n.name or f"{n.op_type}_{len(layers)}"
+        attrs = _attrs(n)
+        try:
+            normalize_attrs(n.op_type, attrs)  # FINN's required sizes present and in range
+        except LayerAttributeError as e:
+            raise ModelLoadError(f"{path}: HW node {name!r}: {e}") from None
+        layers.append(Layer(name=name, op_type=model_.name, impl=impl, attrs=attrs,
+                            inputs=tuple(n.input), outputs=tuple(n.output),
+                            source_nodes=(n.name,)))
         for o in n.output:
             producer[o] = layers[-1].name
     if bad:
@@ -100,12 +122,13 @@ def graph_from_hw_model(model: Any, path: Path, sha: str) -> LayerGraph:
     if not layers:
         raise ModelLoadError(f"{path}: no FINN HW layers found")
 
+    ix = ModelIndex(model)
+
     def dtype_of(t: str) -> str:
-        dt = model.get_tensor_datatype(t)
-        return dt.name if dt is not None else "FLOAT32"
+        return ix.datatype(t) or "FLOAT32"
 
     def elems(t: str) -> int:
-        shp = model.get_tensor_shape(t)
+        shp = ix.shape(t)
         return prod(shp) if shp else 0
 
     edges = []

@@ -165,8 +165,6 @@ def infer_shapes(model: Any) -> None:
 
 def prepare(model: Any, path: str) -> Any:
     """The model, ready for lowering (changed in place where possible, and returned)."""
-    from qonnx.transformation.fold_constants import FoldConstants
-
     g = model.graph
     try:
         with warnings.catch_warnings():
@@ -180,6 +178,9 @@ def prepare(model: Any, path: str) -> Any:
                 g.input.remove(i)
             sort_graph(g)
             if _needs_folding(g):
+                # qonnx executes these nodes with onnxruntime: imported only when needed
+                from qonnx.transformation.fold_constants import FoldConstants
+
                 infer_shapes(model)
                 model = model.transform(FoldConstants(exclude_op_types=list(_KEEP_QUANT)),
                                         make_deepcopy=False, cleanup=False)

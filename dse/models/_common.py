@@ -93,7 +93,7 @@ def _coerce(value: Any, default: Any, name: str, op: str) -> Any:
                     f"{op}: attribute {name}={value!r} must be an integer"
                 ) from None
         if isinstance(value, float):
-            if not value.is_integer():
+            if not math.isfinite(value) or not value.is_integer():
                 raise LayerAttributeError(f"{op}: attribute {name}={value!r} must be an integer")
             value = int(value)
         if not isinstance(value, int):
@@ -124,18 +124,52 @@ class Attrs:
         return self.values.get(name, default)
 
 
+# sizes FINN needs >= 1 (a zero or negative one is a malformed node, not a cheap layer)
+POSITIVE = frozenset({
+    "MW", "MH", "PE", "SIMD", "NumChannels", "Channels", "IFMChannels", "Labels", "K",
+    "numSteps", "NumOutputStreams", "EmbeddingDim", "NumEmbeddings", "inWidth", "outWidth",
+})
+POSITIVE_LISTS = frozenset({
+    "ConvKernelDim", "Dilation", "Dim", "IFMDim", "ImgDim", "Kernel", "KernelSize", "OFMDim",
+    "OutImgDims", "PoolDim", "Stride", "numInputVectors", "ifm_dim", "inp_shape", "out_shape",
+    "lhs_shape", "rhs_shape", "shape", "folded_shape", "normal_shape", "InputShape",
+    "ChannelsPerStream", "ElemsPerStream",
+})
+NONNEG_LISTS = frozenset({"Padding"})
+MAX_DIM = 2**31 - 1
+
+
+def _check_range(op: str, name: str, value: Any) -> None:
+    if name in POSITIVE and isinstance(value, int) and not 1 <= value <= MAX_DIM:
+        raise LayerAttributeError(f"{op}: attribute {name}={value} must be 1 .. {MAX_DIM}")
+    if (name in POSITIVE_LISTS or name in NONNEG_LISTS) and isinstance(value, (list, tuple, int)):
+        lo = 0 if name in NONNEG_LISTS else 1
+        for v in (value if isinstance(value, (list, tuple)) else [value]):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v \
+                    or not lo <= v <= MAX_DIM or (isinstance(v, float) and not v.is_integer()):
+                raise LayerAttributeError(
+                    f"{op}: attribute {name}={value} needs integers {lo} .. {MAX_DIM}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**62:
+        raise LayerAttributeError(f"{op}: attribute {name}={value} is out of range")
+
+
 def normalize(op_type: str, raw: Mapping[str, Any], schema: Mapping[str, Any]) -> Attrs:
-    """Fill FINN defaults and coerce types; unknown attributes are kept as given."""
+    """Fill FINN defaults and coerce types, checking that sizes are in range; unknown
+    attributes are kept as given."""
     out: dict[str, Any] = {}
     for name, default in schema.items():
         if name in raw and raw[name] is not None and raw[name] != "":
             out[name] = _coerce(raw[name], default if default is not REQUIRED else None, name,
                                 op_type) if default is not REQUIRED else raw[name]
+            _check_range(op_type, name, out[name])
         elif default is REQUIRED:
             raise LayerAttributeError(
                 f"{op_type}: required attribute {name!r} is missing "
                 f"(give it under FINN's attribute name)"
             )
+        elif name in POSITIVE and default == 0:  # a size FINN has no default for
+            raise LayerAttributeError(f"{op_type}: required attribute {name!r} is missing "
+                                      "(give it under FINN's attribute name)")
         else:
             out[name] = list(default) if isinstance(default, list) else default
     for name, value in raw.items():

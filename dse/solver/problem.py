@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dse.exceptions import InfeasibleError, SpecError
@@ -56,6 +56,9 @@ class AcclConfig:
     them) and the 23-bit DMA length field (8,388,544 B per transfer).
     """
 
+    #: ACCL is the Coyote shell's collective engine; boards on other shells (FINN's Vitis
+    #: shell, Zynq) stream over their own network stack: no ACCL buffers or limits
+    enabled: bool = True
     rx_buffer_bytes: int = 4 * 1024 * 1024
     rx_buffer_count: int | None = None  # None: world size + 2
     max_transfer_bytes: int = 8_388_544
@@ -197,6 +200,8 @@ class PartitionProblem:
 
     def cuttable(self, e: PEdge) -> bool:
         """Whether one frame of this stream fits ACCL's transfer and receive limits."""
+        if not self.accl.enabled:
+            return True
         nbytes = e.link_bits // 8
         return nbytes <= self.accl.max_transfer_bytes and nbytes <= self.rx_capacity_bytes()
 
@@ -324,11 +329,14 @@ def build_problem(
     for u, v, e in pairs:
         edges.append(PEdge(u=u, v=v, tensor=e.tensor, bits=e.bits_per_frame,
                            skip=_bypasses(succ, u, v)))
+    accl = accl or AcclConfig()
+    if len(boards) > 1 and not all(c.shell.name == "coyote" for c in boards):
+        accl = replace(accl, enabled=False, sender_frame_buffer=False)
     return PartitionProblem(
         graph=graph, order=tuple(order), options=tuple(options),
         weight_bits=tuple(l.weight_bits for l in layers), nvec=tuple(_nvec(l) for l in layers),
         edges=tuple(edges), couplings=tuple(couplings), boards=tuple(boards),
-        link=link or LinkConfig(), accl=accl or AcclConfig(), clock_mhz=clock,
+        link=link or LinkConfig(), accl=accl, clock_mhz=clock,
         allow_external=allow_external,
     )
 

@@ -80,11 +80,19 @@ def compare(predicted: dict[str, Any], report_dir: Path) -> list[dict[str, Any]]
 
 def build(build_dir: str | Path, *, jobs: int = 2, env: Path | None = None,
           progress: Callable[[str], None] | None = None) -> list[BoardBuild]:
-    d = Path(build_dir)
+    d = Path(build_dir).resolve()  # FINN runs in each board's directory: paths must be absolute
     man_path = d / "manifest.json"
     if not man_path.is_file():
         raise BackendError(f"{d} has no manifest.json; create it with 'dse emit'")
-    manifest = json.loads(man_path.read_text())
+    try:
+        manifest = json.loads(man_path.read_text())
+        boards = [b for b in manifest["boards"] if (d / b["dir"]).is_dir()]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise BackendError(f"{man_path} is not a dse emit manifest ({type(e).__name__}); "
+                           "re-create it with 'dse emit'") from None
+    if len(boards) != len(manifest["boards"]):
+        raise BackendError(f"{d}: the manifest lists board directories that are missing; "
+                           "re-create the build with 'dse emit'")
     env = require(env)
     say = progress or (lambda m: None)
     if not have_vivado():
@@ -106,7 +114,7 @@ def build(build_dir: str | Path, *, jobs: int = 2, env: Path | None = None,
         return out
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(one, manifest["boards"]))
+        results = list(pool.map(one, boards))
     summary = {"boards": [{"rank": r.rank, "ok": r.ok, "wall_s": r.wall_s, "note": r.note,
                            "error": r.error, "layers": r.rows} for r in results]}
     (d / "comparison.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")

@@ -121,6 +121,25 @@ def quant_ints(x: np.ndarray, scale: Any, zeropt: Any, bits: int, signed: bool, 
         return None
 
 
+MAX_QUANT_BITS = 32  # FINN's integer data types in HW layers
+
+
+def bit_width(lw: Lowering, node: Any, index: int) -> int:
+    """A quantizer's bit-width input: a constant integer 1 .. 32, else a clear error."""
+    c = lw.const(node.input[index]) if len(node.input) > index else None
+    if c is None or c.value is None:
+        raise ModelLoadError(f"{node.op_type} {node.name!r}: the bit width (input {index}) is "
+                             "not a constant; export with a fixed bit width")
+    v = np.asarray(c.value, dtype=np.float64).reshape(-1)
+    if v.size != 1 or not np.isfinite(v[0]) or v[0] != round(v[0]) \
+            or not 1 <= v[0] <= MAX_QUANT_BITS:
+        shown = v.tolist() if v.size <= 4 else f"{v.size} values"
+        raise ModelLoadError(
+            f"{node.op_type} {node.name!r}: bit width {shown} is not supported; FINN needs "
+            f"one integer bit width 1 .. {MAX_QUANT_BITS}")
+    return int(v[0])
+
+
 def attr(node: Any, name: str, default: Any = None) -> Any:
     from onnx import helper
 
@@ -272,7 +291,8 @@ class Lowering:
             self.poisoned.update(node.output)
             return
         # constant propagation (weights and their layout ops)
-        if ins and all((t == "" or self.const(t) is not None) for t in ins):
+        if op != "FloatQuant" and ins and all((t == "" or self.const(t) is not None)
+                                              for t in ins):
             self.visit_const(node)
             return
         handler = RULES.get(op)
@@ -304,7 +324,7 @@ class Lowering:
                 dt, scale = "BIPOLAR", self.const(node.input[1]).value
                 ints = None if x is None else np.where(x >= 0, 1.0, -1.0)
             else:
-                bits = int(np.asarray(self.const(node.input[3]).value).flat[0])
+                bits = bit_width(self, node, 3)
                 signed, narrow = bool(attr(node, "signed", 1)), bool(attr(node, "narrow", 0))
                 dt = quant_type(bits, signed, narrow)[0]
                 scale = self.const(node.input[1]).value

@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from dse.exceptions import ModelLoadError
 from dse.ir.lowering.core import (
     Lowering,
     Stream,
     attr,
+    bit_width,
     channels_last,
     quant_type,
     rule,
@@ -26,10 +28,17 @@ from dse.models._common import dtype as qdtype
 from dse.models._common import prod
 
 
+@rule("FloatQuant")
+def lower_floatquant(lw: Lowering, node: Any) -> None:
+    raise ModelLoadError(
+        f"FloatQuant {node.name!r}: minifloat quantization (e.g. FP8) is not supported yet; "
+        "dse maps integer quantizers (Quant, BipolarQuant, Trunc, MultiThreshold)")
+
+
 @rule('Quant')
 def lower_quant(lw: Lowering, node: Any) -> None:
     s = lw.stream_in(node)
-    bits = int(np.asarray(lw.const(node.input[3]).value).flat[0])
+    bits = bit_width(lw, node, 3)
     signed, narrow = bool(attr(node, "signed", 1)), bool(attr(node, "narrow", 0))
     dt, steps, actval = quant_type(bits, signed, narrow)
     scale = lw.const(node.input[1]).value
@@ -80,7 +89,7 @@ def offset_add(lw: Lowering, node: Any) -> int | None:
 @rule('Trunc')
 def lower_trunc(lw: Lowering, node: Any) -> None:
     s = lw.stream_in(node)
-    out_bits = int(np.asarray(lw.const(node.input[-1]).value).flat[0])  # output_bit_width
+    out_bits = bit_width(lw, node, len(node.input) - 1)  # output_bit_width
     signed = bool(attr(node, "signed", 1))
     dt, steps, actval = quant_type(out_bits, signed, False)
     avg = [d for d in s.deferred if d[0] == "avgpool"]
@@ -88,7 +97,7 @@ def lower_trunc(lw: Lowering, node: Any) -> None:
         s = replace(s, deferred=[d for d in s.deferred if d[0] != "avgpool"])
         s = lw.emit_deferred(s, node)
         # FINN's InferQuantAvgPool2d: ibits = floor(log2(2**trunc_in_bits / k^2))
-        trunc_in = int(np.asarray(lw.const(node.input[3]).value).flat[0])
+        trunc_in = bit_width(lw, node, 3)
         kh, kw = avg[-1][1]["kernel"]
         ibits = int(np.floor(np.log2(2.0**trunc_in / (kh * kw))))
         s = emit_avgpool(lw, s, {**avg[-1][1], "ibits": ibits}, dt, node)
