@@ -375,8 +375,11 @@ def open_storage(storage: str | None, out: Path) -> Any:
         last: Exception | None = None
         for attempt in range(6):  # workers starting together race to create the schema
             try:
+                # a worker that dies leaves its trial RUNNING: after the grace period Optuna
+                # marks it failed and this callback enqueues it again (defaults included)
+                retry = optuna.storages.RetryFailedTrialCallback(max_retry=3)
                 return optuna.storages.RDBStorage(storage, heartbeat_interval=30,
-                                                  grace_period=120)
+                                                  grace_period=120, failed_trial_callback=retry)
             except ImportError as e:  # no driver: no point in retrying
                 last = e
                 break
@@ -388,6 +391,35 @@ def open_storage(storage: str | None, out: Path) -> Any:
     path = Path(storage) if storage else out / "study.journal"
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+RECLAIMED = "dse_interrupted"  # system attribute of a trial a crash left RUNNING
+
+
+def reclaim_interrupted_trials(st: Any) -> int:
+    """Trials a killed process left RUNNING (one process owns a journal study, so none is
+    live): mark them failed (flagged, so they do not count as finished) and queue the same
+    parameters again, the hand-run defaults included."""
+    import optuna
+
+    n = 0
+    for t in st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        params = t.system_attrs.get("fixed_params") or t.params
+        st._storage.set_trial_system_attr(t._trial_id, RECLAIMED, True)
+        st._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        if params:
+            st.enqueue_trial(dict(params), user_attrs={"retry_of": t.number})
+        n += 1
+    return n
+
+
+def count_finished(st: Any) -> int:
+    """Finished trials of the study (complete or failed), not counting crash casualties."""
+    import optuna
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+    return sum(1 for t in st.get_trials(deepcopy=False, states=states)
+               if not t.system_attrs.get(RECLAIMED))
 
 
 def explore(
@@ -459,14 +491,22 @@ def explore(
     if not st.trials:
         for params in default_configs(space):
             st.enqueue_trial(params, skip_if_exists=True)
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
-    done = len([t for t in st.trials if t.state in finished])
+    if not storage:  # dse's own journal in --out: one explore process owns it
+        reclaimed = reclaim_interrupted_trials(st)
+        if progress and reclaimed:
+            progress(f"study {name}: {reclaimed} trial(s) interrupted by a crash marked failed "
+                     "and queued again")
+    done = count_finished(st)
     if progress and done:
         progress(f"study {name}: {done} trial(s) already finished")
     if done < trials:
+        def stop_at_target(study: Any, _trial: Any) -> None:
+            if count_finished(study) >= trials:
+                study.stop()
+
         st.optimize(
             make_objective(graph, catalog, space, seed, progress),
-            callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished)],
+            callbacks=[stop_at_target],
             n_trials=trials - done, catch=(Exception,), gc_after_trial=False,
         )
     return write_explore_results(st, out_dir, graph=graph, model_path=path, seed=seed,
@@ -511,7 +551,9 @@ def _write_explore_results(st: Any, out_dir: Path, *, graph: LayerGraph, model_p
             "fps": vals[0], "boards_used": vals[1], "latency_s": vals[2], "lut": vals[3],
             "ii_cycles": ua.get("ii_cycles"), "solver_status": ua.get("status", ""),
             "gap": ua.get("gap"), "wall_s": ua.get("wall_s"), "bottleneck": ua.get("bottleneck"),
-            "reason": ua.get("reason", "") or ("" if t.state.name == "COMPLETE" else "error"),
+            "reason": ua.get("reason", "") or ("" if t.state.name == "COMPLETE" else
+                                               "interrupted by a crash (queued again)"
+                                               if t.system_attrs.get(RECLAIMED) else "error"),
         })
     front = viz.pareto_rows([r for r in rows if r["feasible"]])
     front_ids = {r["trial"] for r in front}

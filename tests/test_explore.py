@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 
 from dse import api, viz
@@ -119,6 +120,30 @@ def test_resume_after_kill_9_loses_no_finished_trial(tmp_path: Path) -> None:
     after = _complete(out)
     assert all(after.get(n) == v for n, v in before.items())  # nothing finished was lost
     assert len(after) >= len(before) + 1 and res.n_trials >= len(before) + 2
+
+
+def test_trials_left_running_by_a_crash_run_again(tmp_path: Path) -> None:
+    """kill -9 leaves a trial RUNNING forever in the journal; --resume marks it failed (not
+    counted as finished) and runs its parameters again, the hand-run defaults included."""
+    out = tmp_path / "crashed"
+    first = api.explore(trials=2, out=out, **FAST)
+    store = api.open_storage(None, out)
+    st = optuna.load_study(study_name=first.study_name, storage=store)
+    default = st.trials[0].params
+    st.enqueue_trial(default)
+    orphan = st.ask()  # what a killed process leaves behind: RUNNING, never told
+    assert st.trials[orphan.number].state == optuna.trial.TrialState.RUNNING
+    res = api.explore(trials=3, out=out, resume=True, **FAST)
+    st = optuna.load_study(study_name=first.study_name, storage=store)
+    states = {t.number: t.state for t in st.trials}
+    assert states[orphan.number] == optuna.trial.TrialState.FAIL
+    assert optuna.trial.TrialState.RUNNING not in states.values()
+    retry = [t for t in st.trials if t.user_attrs.get("retry_of") == orphan.number]
+    assert len(retry) == 1 and retry[0].state == optuna.trial.TrialState.COMPLETE
+    assert retry[0].params == default
+    assert res.n_trials == 4  # 3 finished + the interrupted one, which is listed as such
+    rows = {int(r["trial"]): r for r in csv.DictReader((out / "trials.csv").open())}
+    assert "interrupted" in rows[orphan.number]["reason"]
 
 
 def test_pareto_rows() -> None:
