@@ -289,14 +289,13 @@ def optimize(
     """Choose every layer's folding and board to maximize FPS; write ``out/plan.json``."""
     from dse import __version__
     from dse.exceptions import SpecError
+    from dse.outdir import check_out_dir, staged_dir
     from dse.plan import make_plan
+    from dse.schemas import OptimizeOptions, check_options
     from dse.solver.baselines import solve_baseline
     from dse.solver.problem import AcclConfig, LinkConfig, build_problem
     from dse.solver.search import solve_joint
     from dse.specs import load_catalog
-
-    from dse.outdir import check_out_dir, staged_dir
-    from dse.schemas import OptimizeOptions, check_options
 
     if strategy not in STRATEGIES:
         raise SpecError(f"--strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
@@ -446,14 +445,17 @@ def explore(
     import optuna
 
     from dse.exceptions import SpecError
+    from dse.outdir import check_out_dir
+    from dse.schemas import ExploreOptions, check_options
     from dse.solver.outer import (
-        DIRECTIONS, ExploreSpace, default_configs, make_objective, make_sampler,
+        DIRECTIONS,
+        ExploreSpace,
+        default_configs,
+        make_objective,
+        make_sampler,
         parse_board_counts,
     )
     from dse.specs import load_catalog
-
-    from dse.outdir import check_out_dir
-    from dse.schemas import ExploreOptions, check_options
 
     counts = parse_board_counts(boards)
     check_options(ExploreOptions, dict(
@@ -618,6 +620,11 @@ def finn_hw_graph(model: str | Path, out_dir: Path, *, finn_env: str | Path | No
     if not r.get("ok"):
         raise BackendError(f"FINN could not lower {p} to HW layers: {r.get('error')} "
                            f"(log: {log})")
+    import onnx
+
+    from dse.backends.finn.partition import canonical_names
+
+    onnx.save(canonical_names(onnx.load(str(target))), str(target))  # reproducible names
     return target
 
 
@@ -625,9 +632,8 @@ def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,
               finn_env: str | Path | None = None, bitfile: bool = True) -> Any:
     """Per-board FINN build directories for a plan (see dse.backends.finn.emit)."""
     from dse.backends.finn.emit import emit
-    from dse.plan import PartitionPlan
-
     from dse.outdir import staged_dir
+    from dse.plan import PartitionPlan
 
     p = plan if isinstance(plan, PartitionPlan) else PartitionPlan.load(plan)
     with staged_dir(out) as tmp:

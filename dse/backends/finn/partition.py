@@ -55,3 +55,49 @@ def sub_model(model: onnx.ModelProto, node_names: list[str], name: str
                           producer_name="dse.backends.finn")
     m.ir_version = min(model.ir_version, 10)  # readable by the onnxruntime FINN pins
     return m, inputs, outputs
+
+
+def canonical_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The same graph with tensor names derived from the (deterministic) node names.
+
+    qonnx and FINN name new tensors with random strings (``util.random_string``), so two
+    lowerings of one network differ byte for byte; renaming every tensor but the graph's
+    inputs and outputs after its producer (or, for initializers, its first consumer) makes
+    emitted files reproducible. Values, shapes and annotations are untouched."""
+    g = model.graph
+    keep = {i.name for i in g.input} | {o.name for o in g.output}
+    new: dict[str, str] = {}
+    for n in g.node:
+        for k, t in enumerate(n.output):
+            if t and t not in keep:
+                new[t] = f"{n.name}_out{k}"
+    inits = {i.name for i in g.initializer}
+    for n in g.node:
+        for k, t in enumerate(n.input):
+            if t in inits and t not in new and t not in keep:
+                new[t] = f"{n.name}_param{k}"
+    taken = set(keep)
+    for old, name in list(new.items()):  # node names are unique, but be safe
+        while name in taken:
+            name += "_"
+        new[old] = name
+        taken.add(name)
+
+    def ren(t: str) -> str:
+        return new.get(t, t)
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    og = out.graph
+    for n in og.node:
+        n.input[:] = [ren(t) for t in n.input]
+        n.output[:] = [ren(t) for t in n.output]
+    for coll in (og.initializer, og.value_info):
+        for item in coll:
+            item.name = ren(item.name)
+    for a in og.quantization_annotation:
+        a.tensor_name = ren(a.tensor_name)
+    vi = sorted(og.value_info, key=lambda v: v.name)
+    del og.value_info[:]
+    og.value_info.extend(vi)
+    return out
