@@ -144,9 +144,45 @@ def test_solve_at_infeasible_when_no_option_is_fast_enough() -> None:
 
 def test_infeasible_message_names_the_binding_layer() -> None:
     p = problem([[option(10, 500)], [option(10, 10)]], boards=[board(lut=100)])
-    with pytest.raises(InfeasibleError, match=r"layer L0 needs 500 LUT .* allows 100"):
+    with pytest.raises(InfeasibleError,
+                       match=r"layer L0 \(Thresholding\) needs at least 500 LUT .* allows 100"):
         solve_joint(p, time_limit=5, workers=1)
 
 
 def test_options_are_folding_options() -> None:
     assert isinstance(option(1, 1), FoldingOption)
+
+
+def test_infeasibility_names_a_minimal_set_of_binding_limits() -> None:
+    """Each layer fits a board and the boards hold the network together, but the stream
+    between the layers cannot cross: the reason names exactly that stream and the board
+    limit (CP-SAT's infeasible subset of assumptions, shrunk to the ones needed)."""
+    from dse.exceptions import InfeasibleError
+    from dse.solver.problem import LinkConfig
+    from dse.solver.search import solve_joint
+    from tests.solver_helpers import board, option, problem
+
+    p = problem([[option(10, 60)], [option(10, 60)]], edges=[(0, 1, 10**9)],
+                boards=[board("A"), board("B")], link=LinkConfig(bandwidth_gbps=1.0))
+    with pytest.raises(InfeasibleError) as e:
+        solve_joint(p, time_limit=5)
+    msg = str(e.value)
+    assert "stream L0 -> L1 stays on one board" in msg
+    assert "board 0 (A): LUT at most 100" in msg
+    assert "board 1" not in msg  # not needed for the contradiction
+
+
+def test_a_layer_that_fits_nowhere_names_the_resource_that_binds() -> None:
+    from dse.exceptions import InfeasibleError
+    from dse.solver.search import solve_joint
+    from tests.solver_helpers import board, option, problem
+
+    # the fast folding breaks LUT, the slow one BRAM: no single resource is always too big
+    p = problem([[option(10, 150, bram18=10), option(20, 50, bram18=150)]],
+                boards=[board("A", lut=100, bram18=100)])
+    with pytest.raises(InfeasibleError, match=r"no folding of layer L0 .* fits board 0 \(A\)"):
+        solve_joint(p, time_limit=5)
+    p = problem([[option(10, 150, bram18=150), option(20, 120, bram18=120)]],
+                boards=[board("A", lut=100, bram18=100)])
+    with pytest.raises(InfeasibleError, match=r"needs at least 120 (LUT|BRAM18) in every legal"):
+        solve_joint(p, time_limit=5)

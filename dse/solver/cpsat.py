@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ortools.sat.python import cp_model
 
@@ -39,6 +40,7 @@ class AtResult:
     objective: float | None
     bound: float | None
     wall_s: float
+    core: tuple[str, ...] = ()  # with explain=True and INFEASIBLE: limits that cannot all hold
 
 
 def options_at(problem: PartitionProblem, T: int) -> list[list[int]]:
@@ -83,6 +85,8 @@ def solve_at(
     hint: tuple[Sequence[int], Sequence[int]] | None = None,
     on_solution: Callable[[float], None] | None = None,
     ii_low: int | None = None,
+    explain: bool = False,
+    only: frozenset[str] | None = None,
 ) -> AtResult:
     """Find a plan with II <= ``T``; optionally minimize boards used or resources.
 
@@ -91,6 +95,10 @@ def solve_at(
     [``ii_low``, ``T``] the links allow with the options that meet ``T``), with ``max_boards``
     boards at most. External-memory bandwidth is booked at ``ii_low`` in "ii" mode (the most it
     can be in the range), else at ``T``.
+
+    ``explain``: every board-capacity and link limit is guarded by an assumption literal; an
+    infeasible answer then carries CP-SAT's infeasible subset of them (``core``), by name.
+    With ``only``, every guarded limit not named in it is left out (to shrink the subset).
     """
     p = problem
     n = p.n
@@ -107,13 +115,28 @@ def solve_at(
         T_use = lo
     bpc = p.link.bits_per_cycle(p.clock_mhz)
 
+    guards: list[tuple[Any, str]] = []
+
+    def guarded(ct: Any, label: str) -> None:
+        if only is not None and label not in only:
+            ct.OnlyEnforceIf(m.NewBoolVar("relaxed"))  # free: the limit is off
+        elif explain:
+            lit = m.NewBoolVar(label)
+            ct.OnlyEnforceIf(lit)
+            guards.append((lit, label))
+
+    n_links = [0]
+
     def link_ok(expr) -> None:
         """Traffic ``expr`` (bits per frame) fits one link at the plan's II."""
+        label = (f"link {n_links[0]}: at most {min(link_cap, rx * 8):,} bits per frame "
+                 f"({p.link.bandwidth_gbps:g} Gb/s at II {T:,}, ACCL receive buffers)")
+        n_links[0] += 1
         if ii is None:
-            m.Add(expr <= min(link_cap, rx * 8))
+            guarded(m.Add(expr <= min(link_cap, rx * 8)), label)
         else:
-            m.Add(expr * bpc.denominator <= bpc.numerator * ii)
-            m.Add(expr <= rx * 8)
+            guarded(m.Add(expr * bpc.denominator <= bpc.numerator * ii), label)
+            guarded(m.Add(expr <= rx * 8), label + " ")
 
     # board staircase
     u: list[list] = []
@@ -188,8 +211,12 @@ def solve_at(
     if B > 1:
         for e in p.edges:
             if not p.cuttable(e) or p.link_cycles(e.link_bits) > T:
+                why = ("exceeds ACCL's transfer/receive limits" if not p.cuttable(e) else
+                       f"takes longer than II {T:,} on the link")
+                label = (f"stream {p.order[e.u]} -> {p.order[e.v]} stays on one board (one "
+                         f"frame, {e.link_bits // 8:,} B, {why})")
                 for b in range(1, B):
-                    m.Add(u[e.v][b] == u[e.u][b])
+                    guarded(m.Add(u[e.v][b] == u[e.u][b]), label)
         fb = {ei: frame_buffer_bram18(e.bits) for ei, e in enumerate(p.edges)}
         if p.link.topology == "chain":
             for b in range(1, B):
@@ -236,7 +263,10 @@ def solve_at(
                 rate = p.ext_bits_per_cycle(b)
                 m.Add(sum(sums[b][d]) * rate.denominator <= rate.numerator * ii)
             else:
-                m.Add(sum(sums[b][d]) <= caps[b][d])
+                what = {"ext_bits": "external memory bits", "ext_bpf": "external memory bits "
+                        "per frame", "ext_channels": "memory channels"}.get(d, d.upper())
+                guarded(m.Add(sum(sums[b][d]) <= caps[b][d]),
+                        f"board {b} ({p.boards[b].board.name}): {what} at most {caps[b][d]:,}")
 
     # objective
     if objective == "ii":
@@ -284,10 +314,17 @@ def solve_at(
             if on_solution is not None:
                 on_solution(self.ObjectiveValue())
 
+    if guards:
+        m.AddAssumptions([lit for lit, _ in guards])
     status = solver.Solve(m, _CB() if on_solution else None)
     name = STATUS.get(status, "UNKNOWN")
     if name not in ("OPTIMAL", "FEASIBLE"):
-        return AtResult(name, None, None, None, None, solver.WallTime())
+        core: tuple[str, ...] = ()
+        if guards and name == "INFEASIBLE":
+            by_index = {lit.Index(): label for lit, label in guards}
+            core = tuple(by_index[i] for i in solver.SufficientAssumptionsForInfeasibility()
+                         if i in by_index)
+        return AtResult(name, None, None, None, None, solver.WallTime(), core)
 
     def val(v) -> int:
         return v if isinstance(v, int) else int(solver.Value(v))

@@ -43,12 +43,7 @@ def proven_infeasible(problem: PartitionProblem, T: int, n_boards: int | None = 
             if fits_somewhere:
                 break
         if not fits_somewhere:
-            k = min(ks, key=lambda k: p.options[i][k].cost.lut)
-            u = p.usage(i, k, T, 0)
-            worst = max(RES, key=lambda d: u[d] / max(1, max(c[d] for c in caps)))
-            return (f"layer {p.order[i]} needs {u[worst]:,} {worst.upper()} at its smallest "
-                    f"folding for II {T:,}; {p.boards[0].board.name} allows "
-                    f"{max(c[worst] for c in caps):,}")
+            return _layer_fits_nowhere(p, i, ks, T, caps)
         for d in RES:
             mins[d] += min(p.usage(i, k, T, 0)[d] for k in ks)
     for d in RES:
@@ -56,6 +51,49 @@ def proven_infeasible(problem: PartitionProblem, T: int, n_boards: int | None = 
             return (f"the network needs at least {mins[d]:,} {d.upper()} at its smallest "
                     f"foldings for II {T:,}; {B} board(s) allow {total[d]:,}")
     return None
+
+
+_DIM_WORDS = {"ext_bits": "bits of external memory (HBM/DDR)",
+              "ext_bpf": "bits per frame of external-memory bandwidth",
+              "ext_channels": "external memory channels"}
+
+
+def _layer_fits_nowhere(p: PartitionProblem, i: int, ks: list[int], T: int,
+                        caps: list[dict[str, int]]) -> str:
+    """Why no legal folding of layer ``i`` fits on any board: the resource whose smallest use
+    over all foldings exceeds the largest board's limit, or, when every folding breaks a
+    different limit, the folding that comes closest and what it breaks."""
+    name = p.order[i]
+    op = p.graph.layer(name).op_type
+    best_b = max(range(len(caps)), key=lambda b: caps[b]["lut"])
+    board = p.boards[best_b].board.name
+    need = {d: min(p.usage(i, k, T, best_b)[d] for k in ks) for d in DIMS}
+    over = [d for d in DIMS if need[d] > caps[best_b][d]]
+    if over:
+        d = max(over, key=lambda d: need[d] / max(1, caps[best_b][d]))
+        what = _DIM_WORDS.get(d, d.upper())
+        hint = ("allow external weights or use a board with HBM/DDR" if d.startswith("ext")
+                else f"use a larger board or raise the cap (--cap {d}=0.9)")
+        return (f"layer {name} ({op}) needs at least {need[d]:,} {what} in every legal "
+                f"folding at II {T:,}, but board {best_b} ({board}) allows "
+                f"{caps[best_b][d]:,} after its shell and caps; {hint}")
+
+    def excess(k: int) -> tuple[float, str]:
+        u = p.usage(i, k, T, best_b)
+        worst = max(DIMS, key=lambda d: u[d] / max(1, caps[best_b][d]))
+        return u[worst] / max(1, caps[best_b][worst]), worst
+
+    k = min(ks, key=lambda k: excess(k)[0])
+    ratio, worst = excess(k)
+    u = p.usage(i, k, T, best_b)
+    return (f"no folding of layer {name} ({op}) fits board {best_b} ({board}): the closest "
+            f"one ({_label(p.options[i][k])}) needs {u[worst]:,} {_DIM_WORDS.get(worst, worst.upper())}"
+            f" where {caps[best_b][worst]:,} are allowed ({ratio:.2f}x); use a larger board")
+
+
+def _label(o: object) -> str:
+    attrs = getattr(o, "attrs", {})
+    return ", ".join(f"{k}={v}" for k, v in sorted(attrs.items())) or "default folding"
 
 
 def _weights(problem: PartitionProblem, B: int, T: int) -> dict[str, float]:

@@ -68,11 +68,33 @@ def _first(lo: int, hi: int, ok: Callable[[int], bool]) -> int:
     return lo
 
 
+def binding_limits(problem: PartitionProblem, T: int, time_limit: float = 10.0,
+                   max_tests: int = 12) -> list[str]:
+    """A small set of board and link limits that cannot all hold at II ``T``: CP-SAT's
+    infeasible subset of assumptions, shrunk by deletion (each kept limit is needed)."""
+    r = solve_at(problem, T, explain=True, time_limit=time_limit, workers=1)
+    if r.status != "INFEASIBLE" or not r.core:
+        return []
+    core = list(dict.fromkeys(r.core))
+    for label in list(core)[:max_tests]:
+        rest = frozenset(c for c in core if c != label)
+        trial = solve_at(problem, T, explain=True, time_limit=time_limit / 4, workers=1,
+                         only=rest)
+        if trial.status == "INFEASIBLE":
+            core.remove(label)  # the others contradict each other without it
+    return core
+
+
 def explain_infeasible(problem: PartitionProblem) -> str:
     T = problem.candidate_iis()[-1]
     reason = proven_infeasible(problem, T)
     if reason:
         return reason
+    limits = binding_limits(problem, T)
+    if limits:
+        return ("even at the smallest foldings these limits cannot all hold: "
+                + "; ".join(limits) + ". Add boards, raise the caps (--cap lut=0.8), a faster "
+                "link (--link-gbps) or allow external weights")
     return (f"no contiguous split of the {problem.n} layers over {problem.n_boards} "
             f"{'x '.join(sorted({b.board.name for b in problem.boards}))} board(s) satisfies the "
             "resource, link and ACCL limits even at the smallest foldings; add boards, raise the "
