@@ -173,6 +173,24 @@ def _readme(stats: dict, rows: list[dict], time_limit: float, board_counts: list
     return "\n".join(lines)
 
 
+OWN_SECTIONS = ("## optimize_benchmark.csv", "## scale_benchmark.csv")
+
+
+def write_readme(path: Path, text: str) -> None:
+    """Replace this benchmark's sections of results/README.md, keeping the others (written
+    by the other benchmarks) after them."""
+    others: list[str] = []
+    if path.is_file():
+        keep = False
+        for line in path.read_text().splitlines():
+            if line.startswith("## "):
+                keep = line.strip() not in OWN_SECTIONS
+            if keep:
+                others.append(line)
+    path.write_text(text.rstrip("\n") + "\n" + ("\n" + "\n".join(others) + "\n" if others
+                                                else ""))
+
+
 def _parse(v: str):
     if v in ("", None):
         return ""
@@ -207,7 +225,7 @@ def main() -> int:
             rows = [{k: (_parse(v) if k not in ("model", "strategy", "status", "error") else v)
                      for k, v in r.items()} for r in csv.DictReader(f)]
         text, stats = summarize(rows, args.time_limit, counts)
-        (out / "README.md").write_text(text)
+        write_readme(out / "README.md", text)
         print(json.dumps(stats, indent=1))
         return 0
     rows = run(Path(args.shared), args.time_limit, counts, out)
@@ -216,7 +234,7 @@ def main() -> int:
         w.writeheader()
         w.writerows(rows)
     text, stats = summarize(rows, args.time_limit, counts)
-    (out / "README.md").write_text(text)
+    write_readme(out / "README.md", text)
     print(json.dumps(stats, indent=1))
     return 0
 
