@@ -644,6 +644,16 @@ def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,
     return replace(res, out=out_dir, boards=[out_dir / b.name for b in res.boards])
 
 
+def verify_build(build_dir: str | Path, *, model: str | Path | None = None, inputs: int = 2,
+                 seed: int = 0, finn_env: str | Path | None = None,
+                 progress: Any = None) -> Any:
+    """Run the emitted partitions in sequence and compare with the whole network."""
+    from dse.backends.finn.verify import verify_build as _verify
+
+    return _verify(build_dir, model=model, inputs=inputs, seed=seed,
+                   env=Path(finn_env) if finn_env else None, progress=progress)
+
+
 def build_plan(build_dir: str | Path, *, jobs: int = 2, finn_env: str | Path | None = None,
                progress: Any = None) -> Any:
     from dse.backends.finn.runner import build

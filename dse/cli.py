@@ -9,9 +9,8 @@ import sys
 import traceback
 import warnings
 from collections.abc import Sequence
-from typing import NoReturn
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from dse import __version__
 from dse.exceptions import DseError
@@ -307,6 +306,19 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from dse import api
+
+    res = api.verify_build(args.dir, model=args.model, inputs=args.inputs, seed=args.seed,
+                           finn_env=args.finn_env,
+                           progress=lambda m: print(m, file=sys.stderr, flush=True))
+    verdict = "equal" if res.equal else "DIFFERENT"
+    print(f"{args.dir}: {res.stages} stage(s) in sequence vs the whole network on "
+          f"{res.inputs} random input(s): outputs {verdict} (max |difference| "
+          f"{res.max_abs_diff:g})")
+    return 0 if res.equal else EXIT_FINN_DISAGREES
+
+
 def cmd_finn_setup(args: argparse.Namespace) -> int:
     from dse import api
 
@@ -318,7 +330,6 @@ def cmd_finn_setup(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from dse import viz
-
     from dse.outdir import staged_dir
 
     d = Path(args.dir)
@@ -450,6 +461,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=2)
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
     s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("verify", help="run the emitted partitions in sequence (FINN's Python "
+                                     "execution) and compare with the whole network")
+    s.add_argument("dir", help="the dse emit output directory")
+    s.add_argument("--model", help="the whole HW-layer graph (default: DIR/finn_hw_graph.onnx)")
+    s.add_argument("--inputs", type=int, default=2, help="random inputs (default 2)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
+    s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("finn-setup", help="create the finn-plus environment FINN runs in")
     s.add_argument("path", nargs="?", help="where (default: ~/.cache/dse/finn-plus-<ver>)")

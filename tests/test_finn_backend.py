@@ -19,8 +19,6 @@ import pytest
 from dse import api
 from dse.backends.finn import qonnx_split
 from dse.backends.finn.emit import HW_DOMAIN, emit
-from dse.backends.finn.partition import sub_model
-from dse.backends.finn.runner import run_driver
 from dse.exceptions import PlanError
 from dse.plan import PartitionPlan
 from tests.conftest import shared_path
@@ -149,46 +147,6 @@ def test_qonnx_partitions_execute_like_the_whole_network(name: str, n: int, kw: 
         np.testing.assert_array_equal(ctx[oname], ref)
 
 
-def _hw_sequence(finn_env: Path, build: Path, tmp: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Run FINN's whole HW graph, and its board partitions one after another (host nodes
-    before and after the pipeline included), on the same random input."""
-    hw = onnx.load(str(build / "finn_hw_graph.onnx"))
-    man = json.loads((build / "manifest.json").read_text())
-    board_nodes = set()
-    parts = []
-    for b in man["boards"]:
-        pm = onnx.load(str(build / b["dir"] / "model.onnx"))
-        board_nodes |= {n.name for n in pm.graph.node}
-        parts.append(pm)
-    host = [n for n in hw.graph.node if n.name not in board_nodes]
-    hw_outputs = {o for n in hw.graph.node if n.name in board_nodes for o in n.output}
-    head = [n.name for n in host if not any(t in hw_outputs for t in n.input)]
-    tail = [n.name for n in host if n.name not in head]
-    seq = ([sub_model(hw, head, "head")[0]] if head else []) + parts + (
-        [sub_model(hw, tail, "tail")[0]] if tail else [])
-    from qonnx.core.modelwrapper import ModelWrapper
-
-    w = ModelWrapper(hw)
-    iname, oname = hw.graph.input[0].name, hw.graph.output[0].name
-    x = np.random.default_rng(1).uniform(-1, 1, w.get_tensor_shape(iname)).astype(np.float32)
-    np.savez(tmp / "in.npz", **{iname: x})
-    r = run_driver(finn_env, "exec", str(build / "finn_hw_graph.onnx"), str(tmp / "in.npz"),
-                   str(tmp / "whole.npz"))
-    assert r["ok"], r
-    ref = np.load(tmp / "whole.npz")[oname]
-    ctx = {iname: x}
-    for k, pm in enumerate(seq):
-        ins = [i.name for i in pm.graph.input]
-        onnx.save(pm, str(tmp / f"p{k}.onnx"))
-        np.savez(tmp / f"in{k}.npz", **{t: ctx[t] for t in ins})
-        r = run_driver(finn_env, "exec", str(tmp / f"p{k}.onnx"), str(tmp / f"in{k}.npz"),
-                       str(tmp / f"out{k}.npz"))
-        assert r["ok"], r
-        with np.load(tmp / f"out{k}.npz") as d:
-            ctx.update({t: d[t] for t in d.files})
-    return ctx[oname], ref
-
-
 @pytest.fixture(scope="module")
 def cnv_build(finn_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cnv")
@@ -200,10 +158,26 @@ def cnv_build(finn_env: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.finn
-def test_hw_partitions_execute_like_the_whole_network(finn_env: Path, cnv_build: Path,
-                                                      tmp_path: Path) -> None:
-    out, ref = _hw_sequence(finn_env, cnv_build, tmp_path)
-    np.testing.assert_array_equal(out, ref)
+def test_dse_verify_command(finn_env: Path, cnv_build: Path, tmp_path: Path,
+                            capsys: pytest.CaptureFixture) -> None:
+    """Board partitions run in sequence (FINN's Python execution, host parts and skip
+    streams included) compute exactly what the whole HW graph computes; a build with one
+    weight changed is caught."""
+    from dse.cli import main
+
+    rc = main(["verify", str(cnv_build), "--inputs", "1", "--finn-env", str(finn_env)])
+    assert rc == 0 and "outputs equal (max |difference| 0)" in capsys.readouterr().out
+    broken = tmp_path / "broken"
+    shutil.copytree(cnv_build, broken)
+    m = onnx.load(str(broken / "board1" / "model.onnx"))
+    node = next(n for n in m.graph.node if n.op_type.startswith("MVAU"))
+    w = next(i for i in m.graph.initializer if i.name == node.input[1])
+    arr = onnx.numpy_helper.to_array(w).copy()
+    arr.flat[0] = -arr.flat[0] if arr.flat[0] else 1  # one weight changed
+    w.CopyFrom(onnx.numpy_helper.from_array(arr, w.name))
+    onnx.save(m, str(broken / "board1" / "model.onnx"))
+    rc = main(["verify", str(broken), "--inputs", "2", "--finn-env", str(finn_env)])
+    assert rc == 4 and "DIFFERENT" in capsys.readouterr().out
 
 
 # --- proof 2 and 3: FINN agrees with the plan and accepts every folding config -----------
