@@ -535,7 +535,10 @@ def _import_onnxruntime_without_home_cache() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error (already printed)
+        return int(e.code or 0) if not isinstance(e.code, str) else 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

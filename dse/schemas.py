@@ -85,7 +85,8 @@ class BoardIn(_Strict):
     ddr: MemoryIn | None = None
     network: NetworkIn | None = None
     layout: LayoutIn | None = None
-    shells: list[Annotated[str, Field(min_length=1)]] = ["vitis"]
+    shells: Annotated[list[Annotated[str, Field(min_length=1)]],
+                      Field(min_length=1)] = ["vitis"]
     finn_board: str | None = None
     shell_flow_type: Literal["vitis_alveo", "vivado_zynq"] = "vitis_alveo"
     vitis_platform: str | None = None
@@ -141,7 +142,7 @@ class FoldingIn(BaseModel):
 class PlanResourcesIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     lut: Amount
-    ff: Amount = 0
+    ff: Amount
     bram18: Amount
     uram: Amount
     dsp: Amount
@@ -159,6 +160,9 @@ class PlanLayerIn(BaseModel):
     external_weight_bits: Annotated[StrictInt, Field(ge=0)] = 0
 
 
+Fraction = Annotated[Number, Field(gt=0, le=1)]
+
+
 class PlanBoardIn(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
     index: Annotated[StrictInt, Field(ge=0, lt=MAX_BOARDS)]
@@ -166,7 +170,17 @@ class PlanBoardIn(BaseModel):
     part: Annotated[str, Field(min_length=1)]
     resources: PlanResourcesIn
     capacity: PlanResourcesIn
+    caps: dict[Literal["lut", "ff", "bram18", "uram", "dsp"], Fraction]
     ii_cycles: Annotated[StrictInt, Field(ge=0)]
+
+
+class PlanMetricsIn(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+    ii_cycles: Annotated[StrictInt, Field(ge=1)]
+    fps: Annotated[Number, Field(ge=0)]
+    latency_s: Annotated[Number, Field(ge=0)]
+    bottleneck: str
+    boards_used: Annotated[StrictInt, Field(ge=1, le=MAX_BOARDS)]
 
 
 class PlanCutIn(BaseModel):
@@ -186,7 +200,7 @@ class PlanIn(BaseModel):
     boards: Annotated[list[PlanBoardIn], Field(min_length=1)]
     layers: Annotated[list[PlanLayerIn], Field(min_length=1)]
     cuts: list[PlanCutIn]
-    metrics: dict[str, Any]
+    metrics: PlanMetricsIn
     solver: dict[str, Any]
 
 

@@ -5,7 +5,6 @@ Figures (no pyplot state), which Jupyter displays and ``save_*`` writes to files
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any

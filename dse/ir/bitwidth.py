@@ -67,6 +67,9 @@ def minimize(attrs: dict, matrix: np.ndarray | None, *, in_key: str = "inputData
     if in_type.startswith("FLOAT"):
         return
     xnor = bool(attrs.get("binaryXnorMode", 0))
+    if matrix is not None and (not np.all(np.isfinite(matrix))
+                               or np.max(np.abs(matrix), initial=0) > 2.0**31):
+        matrix = None  # no usable integer values: FINN's data-type bound applies
     streamed = attrs.get("mem_mode") in _STREAMED or matrix is None
     if streamed:
         mw = int(np.prod(matrix.shape[:-1])) if matrix is not None else int(attrs.get("MW", 1))

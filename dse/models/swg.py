@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from dse.exceptions import IllegalFoldingError
 from dse.models._common import (
     Attrs,
     LayerCost,
@@ -18,7 +19,6 @@ from dse.models._common import (
     divisors,
     ff_stand_in,
 )
-from dse.exceptions import IllegalFoldingError
 
 SCHEMA: dict[str, Any] = {
     "ConvKernelDim": [1, 1],

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from fractions import Fraction
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
 from dse.exceptions import InfeasibleError, SpecError

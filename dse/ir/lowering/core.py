@@ -21,6 +21,7 @@ from dse.ir import bitwidth
 from dse.ir.accounting import absorbed_nodes
 from dse.ir.graph import Edge, HostNode, Layer, LayerGraph
 from dse.ir.prepare import ModelIndex, level_order
+from dse.models._common import dtype as qdtype
 from dse.models._common import prod
 
 QUANT_OPS = ("Quant", "BipolarQuant", "MultiThreshold", "Trunc")
@@ -116,8 +117,10 @@ def quant_ints(x: np.ndarray, scale: Any, zeropt: Any, bits: int, signed: bool, 
     try:
         q = int_quant(x, np.asarray(scale, dtype=np.float64), np.asarray(zeropt, dtype=np.float64),
                   np.float64(bits), signed, narrow, rounding)
-        return np.round(q / np.asarray(scale, dtype=np.float64))
-    except (ValueError, TypeError, ZeroDivisionError):
+        with np.errstate(all="ignore"):
+            ints = np.round(q / np.asarray(scale, dtype=np.float64))
+        return ints if np.all(np.isfinite(ints)) else None  # zero/NaN scales: no values
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError):
         return None
 
 
@@ -194,7 +197,16 @@ class Lowering:
             return None
         dt = self.ix.datatype(t)
         name = dt if dt not in (None, "FLOAT32", "FLOAT16") else None
-        c = Const(np.asarray(v), name, 1.0, np.round(np.asarray(v)) if name else None)
+        ints = None
+        if name:  # FINN-ONNX: an integer type annotation on the weights themselves
+            ints = np.round(np.asarray(v, dtype=np.float64))
+            typ = qdtype(name)
+            if ints.size and (not np.all(np.isfinite(ints)) or ints.min() < typ.min()
+                              or ints.max() > typ.max()):
+                raise ModelLoadError(
+                    f"{self.name}: initializer {t!r} is annotated {name} but holds values "
+                    f"outside {typ.min():g} .. {typ.max():g}; fix the annotation or the values")
+        c = Const(np.asarray(v), name, 1.0, ints)
         self.consts[t] = c
         return c
 

@@ -1,0 +1,89 @@
+"""Fuzz run: N mutated inputs of each kind (ONNX models, board files, plans) through dse's
+boundary, counting how many were accepted, refused with a dse error, or ended in a foreign
+exception (grouped by where it was raised). Writes results/fuzz_benchmark.json.
+
+    python benchmarks/fuzz_benchmark.py [--cases 10000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import onnx  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from dse import api  # noqa: E402
+from tests.fuzz_strategies import ACCEPTED, REFUSED, mutated_json, mutated_model  # noqa: E402
+from tests.test_fuzz import (  # noqa: E402
+    BOARD_FILE,
+    MODELS,
+    check_board_doc,
+    check_model_bytes,
+    check_plan_doc,
+)
+
+
+def _runner(strategy, check, sites, counts, n, examples):
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def run(x) -> None:
+        n[0] += 1
+        res = check(x)
+        if res in (ACCEPTED, REFUSED):
+            counts[res] += 1
+        else:
+            sites[":".join(res.split(":")[:2])] += 1  # "Type at file:line"
+
+    return run
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=10000, help="total cases (split over kinds)")
+    ap.add_argument("--out", default=str(REPO / "results" / "fuzz_benchmark.json"))
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    plan_doc = json.loads(api.optimize(boards=2, board="Pynq-Z1", time_limit=10,
+                                       record_time=False).plan.to_json())
+    kinds: list[tuple[str, object, object]] = []
+    for name, path in sorted(MODELS.items()):
+        kinds.append((f"model:{name}", mutated_model(onnx.load(str(path()))), check_model_bytes))
+    kinds.append(("board_file", mutated_json(BOARD_FILE), check_board_doc))
+    kinds.append(("plan", mutated_json(plan_doc), check_plan_doc))
+    per_kind = max(1, args.cases // len(kinds))
+    report: dict[str, dict] = {}
+    total_foreign = 0
+    t0 = time.monotonic()
+    for name, strategy, check in kinds:
+        sites: collections.Counter[str] = collections.Counter()
+        counts: collections.Counter[str] = collections.Counter()
+        n = [0]
+        run = _runner(strategy, check, sites, counts, n, per_kind)
+        run()
+        foreign = sum(sites.values())
+        total_foreign += foreign
+        report[name] = {"cases": n[0], "accepted": counts[ACCEPTED],
+                        "refused_with_dse_error": counts[REFUSED],
+                        "foreign_exceptions": foreign, "sites": dict(sites.most_common())}
+        print(f"{name:22s} {n[0]:6d} cases: {counts[ACCEPTED]} accepted, {counts[REFUSED]} "
+              f"refused with a dse error, {foreign} other exceptions", flush=True)
+    summary = {"cases": sum(r["cases"] for r in report.values()),
+               "non_dse_exceptions": total_foreign, "wall_s": round(time.monotonic() - t0, 1),
+               "by_kind": report}
+    Path(args.out).write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "by_kind"}))
+    return 0 if total_foreign == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

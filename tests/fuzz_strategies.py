@@ -1,0 +1,181 @@
+"""Hypothesis strategies that mutate real inputs (ONNX models, board files, plans) and the
+check every fuzz case makes: dse either accepts the input or raises one of its own errors.
+Used by tests/test_fuzz.py (bounded, derandomized) and benchmarks/fuzz_benchmark.py."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import onnx
+from hypothesis import strategies as st
+from onnx import helper, numpy_helper
+
+from dse.exceptions import DseError
+
+NUMBERS = st.one_of(
+    st.integers(-2**70, 2**70), st.sampled_from([0, -1, 1, 2.5, -3, 1e300, 2**40]),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+JSON_LEAF = st.one_of(st.none(), st.booleans(), NUMBERS, st.text(max_size=12))
+JSON = st.recursive(JSON_LEAF, lambda c: st.one_of(st.lists(c, max_size=4),
+                                                   st.dictionaries(st.text(max_size=8), c,
+                                                                   max_size=4)), max_leaves=12)
+OPS = ["Quant", "BipolarQuant", "MatMul", "Conv", "Gemm", "Add", "Mul", "Relu", "MaxPool",
+       "Reshape", "Transpose", "Softmax", "Trunc", "MultiThreshold", "FloatQuant", "Concat",
+       "Unknown", "GlobalAveragePool", "AveragePool", "BatchNormalization", "Gather"]
+
+
+def _numeric_array(value: Any, like: Any):
+    import numpy as np
+
+    try:
+        return np.full(like.shape if hasattr(like, "shape") else (), value, dtype=np.float64
+                       ).astype(like.dtype if hasattr(like, "dtype") else np.float32)
+    except (OverflowError, ValueError, TypeError):
+        return np.asarray(0, dtype=np.float32)
+
+
+@st.composite
+def mutated_model(draw: Callable, base: onnx.ModelProto) -> bytes:
+    """A few structural or value mutations of ``base``, serialized (or raw garbage bytes)."""
+    if draw(st.integers(0, 40)) == 0:
+        data = base.SerializeToString()
+        cut = draw(st.integers(0, len(data)))
+        return data[:cut] + draw(st.binary(max_size=16))
+    m = onnx.ModelProto()
+    m.CopyFrom(base)
+    g = m.graph
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from([
+            "op_type", "drop_input", "attr", "init_value", "init_shape", "domain", "value_info",
+            "reorder", "dup_name", "input_shape", "drop_node", "swap_inputs", "bitwidth"]))
+        nodes = list(g.node)
+        if not nodes:
+            break
+        n = nodes[draw(st.integers(0, len(nodes) - 1))]
+        if kind == "op_type":
+            n.op_type = draw(st.sampled_from(OPS))
+        elif kind == "drop_input" and n.input:
+            del n.input[draw(st.integers(0, len(n.input) - 1))]
+        elif kind == "attr":
+            name = draw(st.sampled_from(["kernel_shape", "strides", "pads", "group", "perm",
+                                         "signed", "narrow", "out_dtype", "axis", "transB",
+                                         "epsilon", "rounding_mode", "dilations"]))
+            val = draw(st.one_of(st.integers(-5, 2**40), st.lists(st.integers(-3, 9),
+                                                                   max_size=5),
+                                 st.text(max_size=6), st.floats(allow_nan=True)))
+            kept = [a for a in n.attribute if a.name != name]
+            del n.attribute[:]
+            n.attribute.extend(kept)
+            try:
+                n.attribute.append(helper.make_attribute(name, val))
+            except (ValueError, TypeError):
+                pass
+        elif kind in ("init_value", "bitwidth") and g.initializer:
+            inits = list(g.initializer)
+            init = inits[draw(st.integers(0, len(inits) - 1))]
+            arr = numpy_helper.to_array(init)
+            v = draw(NUMBERS)
+            init.CopyFrom(numpy_helper.from_array(_numeric_array(v, arr), init.name))
+        elif kind == "init_shape" and g.initializer:
+            inits = list(g.initializer)
+            init = inits[draw(st.integers(0, len(inits) - 1))]
+            del init.dims[:]
+            init.dims.extend(draw(st.lists(st.integers(0, 5), max_size=3)))
+        elif kind == "domain":
+            n.domain = draw(st.sampled_from(["", "qonnx.custom_op.general",
+                                             "finn.custom_op.fpgadataflow", "onnx.brevitas",
+                                             "x\u00e9", "ai.onnx"]))
+        elif kind == "value_info":
+            del g.value_info[:]
+        elif kind == "reorder":
+            order = draw(st.permutations(range(len(nodes))))
+            del g.node[:]
+            g.node.extend(nodes[i] for i in order)
+        elif kind == "dup_name" and len(nodes) > 1:
+            nodes[0].name = n.name
+        elif kind == "input_shape" and g.input:
+            dims = g.input[0].type.tensor_type.shape.dim
+            if dims:
+                d = dims[draw(st.integers(0, len(dims) - 1))]
+                choice = draw(st.sampled_from([0, -1, 10**6, "N"]))
+                if choice == "N":
+                    d.dim_param = "N"
+                else:
+                    d.dim_value = choice if choice >= 0 else 0
+        elif kind == "drop_node":
+            g.node.remove(n)
+        elif kind == "swap_inputs" and len(n.input) > 1:
+            a, b = n.input[0], n.input[1]
+            n.input[0], n.input[1] = b, a
+    return m.SerializeToString()
+
+
+@st.composite
+def mutated_json(draw: Callable, base: Any) -> Any:
+    """``base`` with a few values replaced by arbitrary JSON (or keys removed)."""
+    doc = copy.deepcopy(base)
+    for _ in range(draw(st.integers(1, 3))):
+        paths: list[list] = []
+
+        def walk(x: Any, path: list) -> None:
+            paths.append(path)
+            if isinstance(x, dict):
+                for k, v in x.items():
+                    walk(v, path + [k])
+            elif isinstance(x, list):
+                for i, v in enumerate(x[:6]):
+                    walk(v, path + [i])
+
+        walk(doc, [])
+        path = draw(st.sampled_from(paths))
+        if not path:
+            doc = draw(JSON)
+            continue
+        parent = doc
+        try:
+            for k in path[:-1]:
+                parent = parent[k]
+            if draw(st.booleans()) and isinstance(parent, dict):
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = draw(JSON)
+        except (KeyError, IndexError, TypeError):
+            pass
+    return doc
+
+
+def dumps(doc: Any) -> str:
+    """JSON text, with NaN/Infinity as Python writes them (json.loads reads them back)."""
+    return json.dumps(doc, allow_nan=True)
+
+
+ACCEPTED, REFUSED = "accepted", "refused"  # refused: a dse error
+OK = (ACCEPTED, REFUSED)
+
+
+def outcome(fn: Callable[[], Any]) -> str:
+    """ACCEPTED, REFUSED (a dse error), or where a foreign exception came from
+    (``Type at file:line: message``)."""
+    try:
+        fn()
+    except DseError:
+        return REFUSED
+    except RecursionError:
+        return "RecursionError at ?:0: recursion"
+    except Exception as e:  # noqa: BLE001 - this is what the fuzzer looks for
+        tb = traceback.extract_tb(e.__traceback__)
+        site = tb[-1] if tb else None
+        where = f"{Path(site.filename).name}:{site.lineno}" if site else "?:0"
+        return f"{type(e).__name__} at {where}: {str(e)[:80]}"
+    return ACCEPTED
+
+
+def finite(x: Any) -> bool:
+    return not (isinstance(x, float) and not math.isfinite(x))
