@@ -65,21 +65,27 @@ def load_results(directory: str | Path) -> dict[str, Any]:
     return {"dir": d, "trials": trials, "pareto": pareto, "plans": plans}
 
 
+#: display units: latency in milliseconds
+SCALE = {"latency_s": 1e3}
+
+
 def scatter_data(results: dict[str, Any], x: str, y: str) -> dict[str, list[float]]:
-    """Points for an x/y scatter: all feasible trials, and the Pareto trials."""
-    def pts(rows: list[dict]) -> tuple[list[float], list[float]]:
-        xs, ys = [], []
+    """Points for an x/y scatter: all feasible trials, and the Pareto trials (with their
+    trial numbers); latency in ms."""
+    def pts(rows: list[dict]) -> tuple[list[float], list[float], list[str]]:
+        xs, ys, ids = [], [], []
         for r in rows:
             if str(r.get("feasible")) in ("True", "true", "1") or r in results["pareto"]:
                 vx, vy = _num(r.get(x)), _num(r.get(y))
                 if vx is not None and vy is not None:
-                    xs.append(vx)
-                    ys.append(vy)
-        return xs, ys
+                    xs.append(vx * SCALE.get(x, 1.0))
+                    ys.append(vy * SCALE.get(y, 1.0))
+                    ids.append(str(r.get("trial", "")))
+        return xs, ys, ids
 
-    ax, ay = pts(results["trials"])
-    px, py = pts(results["pareto"])
-    return {"x": ax, "y": ay, "pareto_x": px, "pareto_y": py,
+    ax, ay, _ = pts(results["trials"])
+    px, py, pid = pts(results["pareto"])
+    return {"x": ax, "y": ay, "pareto_x": px, "pareto_y": py, "pareto_trials": pid,
             "infeasible": sum(1 for r in results["trials"]
                               if str(r.get("feasible")) not in ("True", "true", "1"))}
 
@@ -112,24 +118,33 @@ def partition_data(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def fig_pareto(results: dict[str, Any]) -> Figure:
-    """FPS vs boards, FPS vs LUT, latency vs FPS, with the Pareto front highlighted."""
-    fig = Figure(figsize=(15, 4.4), layout="constrained")
+    """FPS vs boards, FPS vs LUT, latency vs FPS, with the Pareto front highlighted and its
+    points labelled with their trial numbers."""
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(15, 4.6), layout="constrained")
     axes = fig.subplots(1, 3)
     specs = (("boards_used", "fps", "boards used", "frames / s"),
              ("lut", "fps", "LUT (all boards)", "frames / s"),
-             ("fps", "latency_s", "frames / s", "latency (s)"))
+             ("fps", "latency_s", "frames / s", "latency (ms)"))
     for ax, (x, y, xl, yl) in zip(axes, specs):
         d = scatter_data(results, x, y)
         ax.scatter(d["x"], d["y"], s=18, c="#9aa5b1", label="trials")
         ax.scatter(d["pareto_x"], d["pareto_y"], s=40, c="#d1495b", label="Pareto front",
                    zorder=3)
+        for px, py, t in zip(d["pareto_x"], d["pareto_y"], d["pareto_trials"], strict=True):
+            ax.annotate(f"#{t}", (px, py), textcoords="offset points", xytext=(4, 4),
+                        fontsize=7, color="#7a1f2b")
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
         ax.grid(alpha=0.3)
+        if x == "boards_used":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(loc="lower right", fontsize=8)
     n = len(results["trials"])
-    fig.suptitle(f"{n} trials, {len(results['pareto'])} on the Pareto front "
-                 f"({scatter_data(results, 'fps', 'lut')['infeasible']} infeasible)")
+    fig.suptitle(f"{n} trials, {len(results['pareto'])} on the Pareto front of four objectives "
+                 "(max frames/s, min boards, min latency, min LUT; "
+                 f"{scatter_data(results, 'fps', 'lut')['infeasible']} infeasible)")
     return fig
 
 
@@ -160,7 +175,7 @@ def fig_partition(plan: dict[str, Any]) -> Figure:
     colors = [cmap[b % len(cmap)] for b in d["boards"]]
     ax.bar(range(n), d["cycles"], color=colors)
     ax.axhline(d["ii"], color="black", lw=0.8, ls="--")
-    ax.text(n - 0.5, d["ii"], f" II {d['ii']:,}", va="bottom", ha="right", fontsize=8)
+    ax.text(-0.5, d["ii"], f" II {d['ii']:,} cycles", va="bottom", ha="left", fontsize=8)
     for k, (u, v, bits) in enumerate(d["cuts"]):  # a stream between boards: u -> v
         ax.plot([u, v], [d["ii"] * (1.04 + 0.035 * (k % 3))] * 2, color="#333", lw=1.0,
                 marker="o", ms=3)
@@ -171,8 +186,8 @@ def fig_partition(plan: dict[str, Any]) -> Figure:
     from matplotlib.patches import Patch
 
     ax.legend(handles=[Patch(color=cmap[b % len(cmap)], label=f"board {b}")
-                       for b in sorted(set(d["boards"]))], fontsize=8, ncols=4,
-              loc="upper right")
+                       for b in sorted(set(d["boards"]))], fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: hides no label
     ax.set_ylabel("cycles per frame")
     ax.set_xlabel("layers in pipeline order (colour = board; lines on top = streams between "
                   "boards, bits per frame)")

@@ -12,6 +12,7 @@ from typing import Any
 
 from qonnx.core.datatype import DataType
 
+from dse.exceptions import LayerAttributeError
 from dse.models._common import (
     Attrs,
     LayerCost,
@@ -69,7 +70,10 @@ ELT_SCHEMA: dict[str, Any] = {
 
 
 def smallest_covering(lo: float, hi: float) -> DataType:
-    """Smallest integer type holding every value in [lo, hi]."""
+    """Smallest integer type holding every value in [lo, hi] (64 bits at most)."""
+    if not (-(2.0**63) <= lo <= hi < 2.0**64):
+        raise LayerAttributeError(f"values {lo:g} .. {hi:g} need more than 64 bits; no FINN "
+                                  "integer type holds them")
     if lo >= 0:
         return DataType.get_smallest_possible(hi)
     a, b = DataType.get_smallest_possible(lo), DataType.get_smallest_possible(-hi - 1)
