@@ -42,7 +42,7 @@ def _runner(strategy, check, sites, counts, n, examples):
         if res in (ACCEPTED, REFUSED):
             counts[res] += 1
         else:
-            sites[":".join(res.split(":")[:2])] += 1  # "Type at file:line"
+            sites[res.split(": ")[0]] += 1  # "Type at file:line via dse-file:line"
 
     return run
 
@@ -60,7 +60,7 @@ def main() -> int:
         kinds.append((f"model:{name}", mutated_model(onnx.load(str(path()))), check_model_bytes))
     kinds.append(("board_file", mutated_json(BOARD_FILE), check_board_doc))
     kinds.append(("plan", mutated_json(plan_doc), check_plan_doc))
-    per_kind = max(1, args.cases // len(kinds))
+    per_kind = max(1, -(-args.cases // len(kinds)))  # at least --cases in all
     report: dict[str, dict] = {}
     total_foreign = 0
     t0 = time.monotonic()

@@ -80,7 +80,10 @@ def mutated_model(draw: Callable, base: onnx.ModelProto) -> bytes:
         elif kind in ("init_value", "bitwidth") and g.initializer:
             inits = list(g.initializer)
             init = inits[draw(st.integers(0, len(inits) - 1))]
-            arr = numpy_helper.to_array(init)
+            try:
+                arr = numpy_helper.to_array(init)
+            except (ValueError, TypeError):  # an earlier mutation broke its shape
+                continue
             v = draw(NUMBERS)
             init.CopyFrom(numpy_helper.from_array(_numeric_array(v, arr), init.name))
         elif kind == "init_shape" and g.initializer:
@@ -173,7 +176,9 @@ def outcome(fn: Callable[[], Any]) -> str:
         tb = traceback.extract_tb(e.__traceback__)
         site = tb[-1] if tb else None
         where = f"{Path(site.filename).name}:{site.lineno}" if site else "?:0"
-        return f"{type(e).__name__} at {where}: {str(e)[:80]}"
+        ours = [f for f in tb if "/dse/" in f.filename.replace("\\", "/")]
+        via = f" via {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
+        return f"{type(e).__name__} at {where}{via}: {str(e)[:80]}"
     return ACCEPTED
 
 
