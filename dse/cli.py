@@ -122,15 +122,22 @@ ESTIMATE_COLUMNS = ("exp_cycles", "lut", "bram18", "uram", "dsp", "instream_widt
 def _cost_batch(args: argparse.Namespace) -> int:
     from dse.models import estimate
 
+    import io
+
+    from dse.outdir import write_file_atomic
+
     src = Path(args.csv)
     if not src.is_file():
         raise DseError(f"CSV file not found: {src}")
-    with src.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "op_type" not in reader.fieldnames:
-            raise DseError(f"{src}: needs an 'op_type' column plus FINN attribute columns")
-        rows = list(reader)
-        fields = list(reader.fieldnames)
+    try:
+        with src.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or "op_type" not in reader.fieldnames:
+                raise DseError(f"{src}: needs an 'op_type' column plus FINN attribute columns")
+            rows = list(reader)
+            fields = list(reader.fieldnames)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DseError(f"{src} is not a readable UTF-8 CSV file ({type(e).__name__})") from None
     skip = {"op_type", "domain", *ESTIMATE_COLUMNS}
     out_rows, n_err = [], 0
     for row in rows:
@@ -148,10 +155,11 @@ def _cost_batch(args: argparse.Namespace) -> int:
         out_rows.append(rec)
     out_fields = fields + [c for c in ESTIMATE_COLUMNS if c not in fields]
     dst = Path(args.out) if args.out else src.with_name(src.stem + "_estimates.csv")
-    with dst.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=out_fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(out_rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=out_fields, extrasaction="ignore")
+    w.writeheader()
+    w.writerows(out_rows)
+    write_file_atomic(dst, buf.getvalue())  # all rows or nothing
     print(f"wrote {dst}: {len(out_rows)} rows, {n_err} with errors (see column 'error')")
     return 0
 
