@@ -198,6 +198,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     m, s = d["metrics"], d["solver"]
     names = [b["name"] for b in d["boards"]]
     print(f"model    {d['model']['path']}  ({len(d['layers'])} HW layers)")
+    hosts = [h for h in res.graph.host_nodes if h.op_type not in ("Quant", "BipolarQuant")]
+    if hosts:
+        listed = ", ".join(f"{h.op_type} {h.name}" for h in hosts[:4])
+        more = f" and {len(hosts) - 4} more" if len(hosts) > 4 else ""
+        print(f"host     {listed}{more} stay(s) on the host: {hosts[0].reason}")
     print(f"boards   {d['boards_offered']} offered ({', '.join(sorted(set(names)))}), "
           f"{m['boards_used']} used; clock {d['clock_mhz']:g} MHz; {d['topology']} topology; "
           f"strategy {s['strategy']}")

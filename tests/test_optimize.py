@@ -142,3 +142,16 @@ def test_setfolding_reproduces_finn_plus(entry: dict, tmp_path: Path) -> None:
 
 def test_infeasible_error_is_exit_code_1() -> None:
     assert InfeasibleError("x").exit_code == 1
+
+
+def test_optimize_output_names_host_nodes(tmp_path, capsys) -> None:
+    """A newcomer sees that the float-input convolution stays on the host, and why."""
+    from dse.cli import main
+    from tests.conftest import shared_path
+
+    rc = main(["optimize", "--quiet", "--boards", "2", "--out", str(tmp_path), "--model",
+               str(shared_path("models", "resnet10_cifar_w4a4.onnx")), "--time-limit", "20"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "host     Conv Conv_0 stay(s) on the host: float input" in out
+    assert "--input-dtype" in out and "% of cap" in out
