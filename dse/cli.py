@@ -120,10 +120,9 @@ ESTIMATE_COLUMNS = ("exp_cycles", "lut", "bram18", "uram", "dsp", "instream_widt
 
 
 def _cost_batch(args: argparse.Namespace) -> int:
-    from dse.models import estimate
-
     import io
 
+    from dse.models import estimate
     from dse.outdir import write_file_atomic
 
     src = Path(args.csv)

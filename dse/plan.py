@@ -105,7 +105,7 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
     for i, name in enumerate(prob.order):
         layer = prob.graph.layer(name)
         opt = prob.options[i][result.choice[i]]
-        c = opt.cost
+        c = prob.cost_on(i, result.choice[i], int(result.boards[i]))  # on that board's part
         folding = {k: v for k, v in sorted(opt.attrs.items())}
         layers.append({
             "name": name,

@@ -155,3 +155,40 @@ def test_optimize_output_names_host_nodes(tmp_path, capsys) -> None:
     assert rc == 0
     assert "host     Conv Conv_0 stay(s) on the host: float input" in out
     assert "--input-dtype" in out and "% of cap" in out
+
+
+def test_each_board_costs_layers_for_its_own_part() -> None:
+    """A Versal board (DSP58) beside an UltraScale+ one: options are costed per part, and
+    every plan layer carries FINN's estimate for the part of the board it sits on."""
+    import warnings
+
+    from dse import api
+    from dse.ir import load_network
+    from dse.models import estimate
+    from dse.solver.problem import build_problem
+    from dse.specs import default_catalog
+    from tests.conftest import shared_path
+
+    warnings.simplefilter("ignore")
+    model = shared_path("models", "zoo_qkeras_jettagging_w6a6.onnx")
+    g = load_network(model)
+    cat = default_catalog()
+    p = build_problem(g, [cat.configure("U55C"), cat.configure("V80")])
+    v80 = cat.board("V80").part
+    differ = 0
+    for i, name in enumerate(p.order):
+        layer = g.layer(name)
+        for k, o in enumerate(p.options[i]):
+            c = estimate(f"{layer.op_type}_{o.impl}", {**layer.finn_attrs(), **o.attrs}, v80)
+            assert p.cost_on(i, k, 1) == c
+            differ += p.cost_on(i, k, 0) != p.cost_on(i, k, 1)
+    assert differ > 0  # the RTL MVAU's DSP use depends on the part
+    for boards in ("V80,U55C", "U55C,V80"):
+        plan = api.optimize(model, boards=boards, time_limit=20, record_time=False,
+                            caps={"lut": 0.004, "dsp": 0.0003}).plan
+        parts = {b["index"]: b["part"] for b in plan["boards"]}
+        for l in plan["layers"]:
+            c = estimate(l["finn_op_type"], {**g.layer(l["name"]).finn_attrs(), **l["folding"]},
+                         parts[l["board"]])
+            r = l["resources"]
+            assert (c.lut, c.bram18, c.uram, c.dsp) == (r["lut"], r["bram18"], r["uram"], r["dsp"])

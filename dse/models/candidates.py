@@ -92,15 +92,18 @@ def enumerate_options(
     return out
 
 
-def prune_dominated(options: list[FoldingOption]) -> list[FoldingOption]:
-    """Keep the Pareto set over (cycles, LUT, FF, BRAM18, URAM, DSP, external bits).
+def prune_dominated(options: list[FoldingOption],
+                    extra: list[tuple[int, ...]] | None = None) -> list[FoldingOption]:
+    """Keep the Pareto set over (cycles, LUT, FF, BRAM18, URAM, DSP, external bits), plus the
+    ``extra`` per-option values (e.g. the same option's costs on another part).
 
     Ties (identical vectors) keep the first option in enumeration order, so the result is
     deterministic. Returned in ascending cycles.
     """
     if len(options) <= 1:
         return list(options)
-    vecs = np.array([o.vector() for o in options], dtype=np.int64)
+    vecs = np.array([o.vector() + (tuple(extra[i]) if extra else ())
+                     for i, o in enumerate(options)], dtype=np.int64)
     order = np.lexsort(vecs.T[::-1])  # by cycles, then resources
     kept: list[int] = []
     kept_vecs = np.empty((0, vecs.shape[1]), dtype=np.int64)

@@ -56,14 +56,23 @@ def options_at(problem: PartitionProblem, T: int) -> list[list[int]]:
         for k in ks:
             groups.setdefault(tuple(coupled[i][k]) if i in coupled else (), []).append(k)
         kept: list[int] = []
+        tables = [t for t in problem.board_costs if t is not None]
         for key in sorted(groups):
             idx = groups[key]
-            # dominance on resources only: cycles no longer matter once <= T
+            # dominance on resources only: cycles no longer matter once <= T; on every part
             flat = [_as_resource_option(opts[k]) for k in idx]
-            keep = {id(o) for o in prune_dominated(flat)}
+            extra = [tuple(v for t in tables for v in _resource_vector(t[i][k]))
+                     for k in idx] if tables else None
+            keep = {id(o) for o in prune_dominated(flat, extra)}
             kept.extend(k for k, o in zip(idx, flat) if id(o) in keep)
         out.append(sorted(kept))
     return out
+
+
+def _resource_vector(c: Any) -> tuple[int, ...]:
+    from dse.solver.problem import UNBUILDABLE
+
+    return (c.lut, c.ff, c.bram18, c.uram, c.dsp) if c is not None else (UNBUILDABLE,) * 5
 
 
 def _as_resource_option(o: FoldingOption) -> FoldingOption:
@@ -278,8 +287,9 @@ def solve_at(
         terms = []
         for i in range(n):
             for k in ks[i]:
-                use = p.usage(i, k, T, 0)
-                w = int(round(1e4 * sum(use[d] / tot[d] for d in DIMS if tot[d])))
+                use = min((p.usage(i, k, T, b) for b in range(B)),
+                          key=lambda u: sum(u.values()))
+                w = int(round(1e4 * sum(min(use[d], tot[d]) / tot[d] for d in DIMS if tot[d])))
                 if w and not isinstance(x[i][k], int):
                     terms.append(w * x[i][k])
         # then fewer bits on the links (one unit per 512-bit ACCL word)

@@ -44,8 +44,8 @@ def proven_infeasible(problem: PartitionProblem, T: int, n_boards: int | None = 
                 break
         if not fits_somewhere:
             return _layer_fits_nowhere(p, i, ks, T, caps)
-        for d in RES:
-            mins[d] += min(p.usage(i, k, T, 0)[d] for k in ks)
+        for d in RES:  # the least any board can spend on this layer (parts may differ)
+            mins[d] += min(p.usage(i, k, T, b)[d] for k in ks for b in range(B))
     for d in RES:
         if mins[d] > total[d]:
             return (f"the network needs at least {mins[d]:,} {d.upper()} at its smallest "

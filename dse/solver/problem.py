@@ -10,9 +10,10 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
-from dse.exceptions import InfeasibleError, SpecError
-from dse.ir import LayerGraph
-from dse.models._common import bram18_table, ceil_div, prod
+from dse.exceptions import DseError, InfeasibleError, SpecError
+from dse.ir import Layer, LayerGraph
+from dse.models import LayerCost, estimate
+from dse.models._common import bram18_table, ceil_div, part_family, prod
 from dse.models.candidates import FoldingOption, enumerate_options, prune_dominated
 from dse.specs import BoardConfig
 
@@ -20,6 +21,7 @@ ACCL_WORD_BITS = 512  # ACCL/Coyote stream words
 RES = ("lut", "ff", "bram18", "uram", "dsp")
 #: solver resource dimensions: the five FPGA resources, then external memory
 DIMS = RES + ("ext_bits", "ext_bpf", "ext_channels")
+UNBUILDABLE = 10**15  # the use of an option a board's part cannot build (larger than any cap)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +121,14 @@ class PartitionProblem:
     accl: AcclConfig
     clock_mhz: float
     allow_external: bool = True
+    #: per board: the options' costs on that board's part ([i][k], None where the option is
+    #: illegal there), or None where they are the options' own (the first board's part family)
+    board_costs: tuple[tuple[tuple[LayerCost | None, ...], ...] | None, ...] = ()
+
+    def cost_on(self, i: int, k: int, b: int) -> LayerCost | None:
+        """FINN's estimate of option ``k`` of layer ``i`` on board ``b``'s part."""
+        table = self.board_costs[b] if b < len(self.board_costs) else None
+        return self.options[i][k].cost if table is None else table[i][k]
 
     @property
     def n(self) -> int:
@@ -165,7 +175,9 @@ class PartitionProblem:
         a layer reads ``weight bits x numInputVectors`` per frame from HBM/DDR.
         """
         o = self.options[i][k]
-        c = o.cost
+        c = self.cost_on(i, k, b)
+        if c is None:  # not buildable on this board's part: never fits
+            return dict.fromkeys(DIMS, UNBUILDABLE)
         out = {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram, "dsp": c.dsp,
                "ext_bits": 0, "ext_bpf": 0, "ext_channels": 0}
         if o.external_weight_bits:
@@ -292,7 +304,23 @@ def build_problem(
                     coupled[i] = (pos[src], "consumer")
                     coupled[pos[src]] = (i, "producer")
 
+    # boards of another part family (Versal DSP58, 7-series DSP48E1) cost the same foldings
+    # differently: their costs come from their own part, and pruning keeps what is best on any
+    other_parts = {}
+    base_family = part_family(part)
+    for c in boards:
+        fam = part_family(c.board.part)
+        if fam != base_family:
+            other_parts.setdefault(fam, c.board.part)
+
+    def recost(l: Layer, o: FoldingOption, other: str) -> LayerCost | None:
+        try:
+            return estimate(f"{l.op_type}_{o.impl}", {**l.finn_attrs(), **o.attrs}, other)
+        except DseError:
+            return None
+
     options: list[tuple[FoldingOption, ...]] = []
+    family_costs: dict[str, list[tuple[LayerCost | None, ...]]] = {f: [] for f in other_parts}
     for i, l in enumerate(layers):
         opts = enumerate_options(l.specialized_op_type, l.finn_attrs(), impl=l.impl, part=part,
                                  weight_bits=l.weight_bits, allow_external=allow_external)
@@ -300,15 +328,27 @@ def build_problem(
             opts = [o for o in opts if option_filter(l.name, o)]
         if not opts:
             raise InfeasibleError(f"layer {l.name} ({l.op_type}) has no legal folding left")
+        others = {id(o): [recost(l, o, prt) for prt in other_parts.values()] for o in opts}
+
+        def extra(group: list[FoldingOption]) -> list[tuple[int, ...]] | None:
+            if not other_parts:
+                return None
+            return [tuple(v for c in others[id(o)] for v in (
+                (c.lut, c.ff, c.bram18, c.uram, c.dsp) if c else (UNBUILDABLE,) * 5))
+                for o in group]
+
         if i in coupled:
             role = coupled[i][1]
             groups: dict[tuple, list[FoldingOption]] = {}
             for o in opts:
                 groups.setdefault(_coupling_key(l, o, role), []).append(o)
-            kept = [o for key in sorted(groups) for o in prune_dominated(groups[key])]
+            kept = [o for key in sorted(groups)
+                    for o in prune_dominated(groups[key], extra(groups[key]))]
         else:
-            kept = prune_dominated(opts)
+            kept = prune_dominated(opts, extra(opts))
         options.append(tuple(kept))
+        for j, fam in enumerate(other_parts):
+            family_costs[fam].append(tuple(others[id(o)][j] for o in kept))
 
     couplings = []
     for i, (j, role) in sorted(coupled.items()):
@@ -332,12 +372,15 @@ def build_problem(
     accl = accl or AcclConfig()
     if len(boards) > 1 and not all(c.shell.name == "coyote" for c in boards):
         accl = replace(accl, enabled=False, sender_frame_buffer=False)
+    board_costs = tuple(
+        None if part_family(c.board.part) == base_family
+        else tuple(family_costs[part_family(c.board.part)]) for c in boards)
     return PartitionProblem(
         graph=graph, order=tuple(order), options=tuple(options),
         weight_bits=tuple(l.weight_bits for l in layers), nvec=tuple(_nvec(l) for l in layers),
         edges=tuple(edges), couplings=tuple(couplings), boards=tuple(boards),
         link=link or LinkConfig(), accl=accl, clock_mhz=clock,
-        allow_external=allow_external,
+        allow_external=allow_external, board_costs=board_costs,
     )
 
 

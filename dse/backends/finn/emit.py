@@ -94,7 +94,7 @@ def match_layers(plan: PartitionPlan, model: onnx.ModelProto) -> dict[str, onnx.
     nodes = [n for n in model.graph.node if n.domain.startswith(HW_DOMAIN)]
     by_name = {n.name: n for n in nodes}
     used: set[str] = set()
-    part = plan["boards"][0]["part"]
+    parts = {b["index"]: b["part"] for b in plan["boards"]}
 
     inits = {i.name: i for i in model.graph.initializer}
     read = {t for n in nodes for t in n.input}
@@ -106,7 +106,7 @@ def match_layers(plan: PartitionPlan, model: onnx.ModelProto) -> dict[str, onnx.
         if minimize:
             minimized_attrs(node, attrs, inits, last=not any(o in read for o in node.output))
         try:
-            c = estimate(f"{layer['op_type']}_{layer['impl']}", attrs, part)
+            c = estimate(f"{layer['op_type']}_{layer['impl']}", attrs, parts[layer["board"]])
         except Exception:
             return False
         r = layer["resources"]
