@@ -213,6 +213,9 @@ def boards(board_files: list[str] | None = None) -> list[dict[str, Any]]:
 STRATEGIES = ("joint", "setfolding", "two-stage")
 
 
+WWIDTH_SEARCH = (36, 64, 128, 256)  # SetFolding's mvau_wwidth_max values the baselines try
+
+
 def parse_boards(boards: str | int | None, board: str | None = None) -> list[str]:
     """``4`` (with ``board``) or ``"U55C,U55C,U280"`` -> list of board names."""
     from dse.exceptions import SpecError
@@ -279,6 +282,8 @@ def optimize(
     allow_external: bool = True,
     input_dtype: str | None = None,
     minimize_bit_width: bool = True,
+    board_order: str = "auto",
+    mvau_wwidth_max: int | None = None,
     board_files: list[str] | None = None,
     out: str | Path | None = None,
     seed: int = 0,
@@ -288,11 +293,12 @@ def optimize(
 ) -> OptimizeResult:
     """Choose every layer's folding and board to maximize FPS; write ``out/plan.json``."""
     from dse import __version__
-    from dse.exceptions import SpecError
+    from dse.exceptions import InfeasibleError, SpecError
     from dse.outdir import check_out_dir, staged_dir
     from dse.plan import make_plan
     from dse.schemas import OptimizeOptions, check_options
     from dse.solver.baselines import solve_baseline
+    from dse.solver.order import solve_best_order
     from dse.solver.problem import AcclConfig, LinkConfig, build_problem
     from dse.solver.search import solve_joint
     from dse.specs import load_catalog
@@ -302,7 +308,7 @@ def optimize(
     check_options(OptimizeOptions, dict(
         time_limit=time_limit, clock_mhz=clock_mhz, link_gbps=link_gbps,
         link_efficiency=link_efficiency, rx_buffer_bytes=rx_buffer_bytes,
-        rx_buffers=rx_buffers, seed=seed, workers=workers))
+        rx_buffers=rx_buffers, seed=seed, workers=workers, mvau_wwidth_max=mvau_wwidth_max))
     if out is not None:
         check_out_dir(out)
     cat = load_catalog(board_files or ())
@@ -323,16 +329,36 @@ def optimize(
         link=LinkConfig(bandwidth_gbps=link_gbps, efficiency=link_efficiency, topology=topology),
         accl=AcclConfig(**accl_kw), allow_external=allow_external,
     )
-    if strategy == "joint":
-        res = solve_joint(problem, time_limit=time_limit, workers=workers, seed=seed,
-                          progress=progress)
+    def solve(prob: Any, limit: float) -> Any:
+        if strategy == "joint":
+            return solve_joint(prob, time_limit=limit, workers=workers, seed=seed,
+                               progress=progress)
+        widths = [mvau_wwidth_max] if mvau_wwidth_max else list(WWIDTH_SEARCH)
+        best = None
+        for w in widths:  # the baselines search SetFolding's knob as finn-plus users do
+            try:
+                r = solve_baseline(prob, strategy, time_limit=limit / len(widths),
+                                   workers=workers, seed=seed, progress=progress,
+                                   mvau_wwidth_max=w)
+            except InfeasibleError:
+                continue
+            if best is None or r.evaluation.fps > best.evaluation.fps:
+                best = replace(r, log=r.log + (f"mvau_wwidth_max {w}",))
+        if best is None:
+            raise InfeasibleError(f"{strategy}: SetFolding finds no plan with mvau_wwidth_max "
+                                  f"{', '.join(map(str, widths))} on these boards")
+        return best
+
+    if board_order == "given":
+        res, tried = solve(problem, time_limit), []
+    elif board_order == "auto":
+        res, tried = solve_best_order(problem, solve, time_limit=time_limit, progress=progress)
     else:
-        res = solve_baseline(problem, strategy, time_limit=time_limit, workers=workers,
-                             seed=seed, progress=progress)
+        raise SpecError(f"--board-order {board_order!r}: choose auto or given")
     plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
                      clock_mhz=clock_mhz, dse_version=__version__, seed=seed,
                      record_time=record_time, input_dtype=input_dtype,
-                     minimize_bit_width=graph.minimized_bit_width)
+                     minimize_bit_width=graph.minimized_bit_width, board_orders=tried)
     plan_path = None
     if out is not None:
         with staged_dir(out) as tmp:

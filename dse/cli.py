@@ -180,6 +180,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         topology=args.topology, rx_buffer_bytes=args.rx_buffer_bytes, rx_buffers=args.rx_buffers,
         allow_external=not args.no_external_weights, input_dtype=args.input_dtype,
         minimize_bit_width=not args.no_minimize_bit_width,
+        board_order=args.board_order, mvau_wwidth_max=args.mvau_wwidth_max,
         board_files=args.board_file, out=args.out, seed=args.seed, workers=args.workers,
         record_time=not args.reproducible,
         progress=None if (args.quiet or args.json) else progress,
@@ -232,6 +233,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     print()
     print(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles at {d['clock_mhz']:g} "
           f"MHz, bottleneck {m['bottleneck']}), latency {m['latency_s'] * 1e3:.4g} ms")
+    if s.get("board_orders"):
+        tried = ", ".join(f"{t['order']} {t['fps']:,.0f}" if t["fps"] is not None else
+                          f"{t['order']} infeasible" for t in s["board_orders"])
+        print(f"order    chosen from {len(s['board_orders'])} board orders (fps): {tried}")
     wall = f", {s['wall_s']:.1f} s" if s["wall_s"] is not None else ""
     print(f"solver   {s['status']}: objective {s['objective']:,.1f} fps, bound "
           f"{s['bound']:,.1f} fps, gap {100 * s['gap']:.2f}%{wall}")
@@ -444,6 +449,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-minimize-bit-width", action="store_true",
                    help="keep data-type bounds (INT32 accumulators) instead of FINN's "
                         "minimize_bit_width from the weight values")
+    s.add_argument("--board-order", default="auto", choices=("auto", "given"),
+                   help="auto: try every distinct order of the boards and keep the best "
+                        "(default); given: keep the order typed")
+    s.add_argument("--mvau-wwidth-max", type=int, default=None,
+                   help="SetFolding's cap on MVAU weight-stream bits per PE for the baseline "
+                        "strategies (default: the best of 36, 64, 128, 256; FINN's own "
+                        "default is 36)")
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
     s.add_argument("--out", default="dse_out", help="directory for plan.json (default dse_out)")
     s.add_argument("--seed", type=int, default=0)

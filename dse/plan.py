@@ -93,7 +93,8 @@ def finn_node_names(plan_layers: list[dict]) -> dict[str, tuple]:
 def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: float,
               dse_version: str, seed: int, record_time: bool = True,
               input_dtype: str | None = None,
-              minimize_bit_width: bool = False) -> PartitionPlan:
+              minimize_bit_width: bool = False,
+              board_orders: list[dict] | None = None) -> PartitionPlan:
     """Build the plan document from a SolveResult (its problem and evaluation).
 
     With ``record_time=False`` the plan holds no wall-clock figure (``solver.wall_s`` is null),
@@ -163,6 +164,14 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
              for li, bits in enumerate(ev.link_bits)
              if prob.link.topology == "switch" or li < max(used - 1, 0)]
     fps = ev.fps
+    # with the board order chosen, the bound is over every order tried
+    bound, status, gap = result.fps_bound, result.status, result.gap
+    if board_orders:
+        bound = max([bound] + [t["bound_fps"] for t in board_orders if t.get("bound_fps")])
+        gap = max(0.0, 1 - fps / bound) if bound else 0.0
+        if any(t.get("status") not in (None, "OPTIMAL") for t in board_orders
+               if t.get("fps") is not None) and gap > 1e-9:
+            status = "FEASIBLE"
     data = {
         "schema_version": SCHEMA_VERSION,
         "dse_version": dse_version,
@@ -189,13 +198,14 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
         },
         "solver": {
             "strategy": result.strategy,
-            "status": result.status,
+            "status": status,
             "objective": round(fps, 3),
-            "bound": round(result.fps_bound, 3),
-            "gap": round(result.gap, 6),
+            "bound": round(bound, 3),
+            "gap": round(gap, 6),
             "ii_bound_cycles": result.ii_bound,
             "wall_s": round(result.wall_s, 3) if record_time else None,
             "seed": seed,
+            **({"board_orders": board_orders} if board_orders else {}),
         },
     }
     return PartitionPlan(data)

@@ -221,6 +221,7 @@ class OptimizeOptions(_Strict):
     rx_buffers: Annotated[StrictInt, Field(ge=1, le=4096)] | None = None
     seed: Seed = 0
     workers: Annotated[StrictInt, Field(ge=1, le=256)] = 1
+    mvau_wwidth_max: Annotated[StrictInt, Field(ge=1, le=8192)] | None = None
 
 
 class ExploreOptions(_Strict):

@@ -186,3 +186,25 @@ def test_a_layer_that_fits_nowhere_names_the_resource_that_binds() -> None:
                 boards=[board("A", lut=100, bram18=100)])
     with pytest.raises(InfeasibleError, match=r"needs at least 120 (LUT|BRAM18) in every legal"):
         solve_joint(p, time_limit=5)
+
+
+def test_the_solver_chooses_the_board_order() -> None:
+    """The first layer needs the large board: the typed order (small first) is infeasible,
+    the chosen order puts the large board first. Alike boards are not tried twice."""
+    from dse.exceptions import InfeasibleError
+    from dse.solver.order import distinct_orders, permuted, solve_best_order
+    from dse.solver.search import solve_joint
+    from tests.solver_helpers import board, option, problem
+
+    p = problem([[option(10, 150)], [option(10, 60)], [option(10, 60)]],
+                boards=[board("small"), board("large", lut=200), board("small")])
+    assert len(distinct_orders(p)) == 3  # small/large/small has 3 distinct orders, not 6
+    with pytest.raises(InfeasibleError):
+        solve_joint(p, time_limit=5)
+    seen: list[str] = []
+    res, tried = solve_best_order(p, lambda q, t: solve_joint(q, time_limit=t),
+                                  time_limit=6, progress=seen.append)
+    assert res.problem.boards[0].board.name == "large"
+    assert res.evaluation.feasible and len(tried) == 3 and len(seen) == 3
+    assert [t["fps"] is None for t in tried].count(True) == 2  # small first: infeasible
+    assert permuted(p, (1, 0, 2)).boards[0].board.name == "large"

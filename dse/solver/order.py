@@ -1,0 +1,89 @@
+"""The order of the boards in the chain, chosen rather than taken as typed.
+
+A pipeline's first layers sit on the first board, so with boards of different sizes, parts or
+memories the order changes what fits where (``U250,U280,U55C`` and ``U55C,U280,U250`` differ
+by a quarter in fps on one network). Every distinct order of the given multiset of boards is
+solved (at most ``limit``; beyond that the given order, largest-first and smallest-first), and
+the best plan wins: most frames per second, then fewest boards, then fewest LUTs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import replace
+
+from dse.exceptions import InfeasibleError
+from dse.solver.problem import PartitionProblem
+
+Solve = Callable[[PartitionProblem, float], object]
+
+
+def distinct_orders(problem: PartitionProblem, limit: int = 24) -> list[tuple[int, ...]]:
+    """Board index orders that give different chains (boards of one name are alike)."""
+    n = problem.n_boards
+    names = [c.board.name for c in problem.boards]
+    seen: set[tuple[str, ...]] = set()
+    out: list[tuple[int, ...]] = []
+    given = tuple(range(n))
+    for perm in itertools.permutations(range(n)):
+        key = tuple(names[i] for i in perm)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(perm)
+        if len(out) > limit:
+            break
+    if len(out) <= limit:
+        out.sort(key=lambda p: p != given)  # the typed order first
+        return out
+    size = [problem.capacity(b)["lut"] for b in range(n)]
+    largest = tuple(sorted(range(n), key=lambda b: (-size[b], b)))
+    smallest = tuple(sorted(range(n), key=lambda b: (size[b], b)))
+    return list(dict.fromkeys([given, largest, smallest]))
+
+
+def permuted(problem: PartitionProblem, order: tuple[int, ...]) -> PartitionProblem:
+    costs = problem.board_costs or tuple(None for _ in problem.boards)
+    return replace(problem, boards=tuple(problem.boards[i] for i in order),
+                   board_costs=tuple(costs[i] for i in order))
+
+
+def _score(res: object) -> tuple:
+    ev = res.evaluation  # type: ignore[attr-defined]
+    lut = sum(u["lut"] for u in ev.usage)
+    return (ev.fps, -ev.boards_used, -lut)
+
+
+def solve_best_order(problem: PartitionProblem, solve: Solve, *, time_limit: float,
+                     progress: Callable[[str], None] | None = None, limit: int = 24
+                     ) -> tuple[object, list[dict]]:
+    """The best plan over the distinct board orders, and what each order gave."""
+    orders = distinct_orders(problem, limit)
+    if len(orders) == 1:
+        return solve(problem, time_limit), []
+    each = max(1.0, time_limit / len(orders))
+    best, best_key, first_error = None, None, None
+    tried: list[dict] = []
+    for order in orders:
+        names = ",".join(problem.boards[i].board.name for i in order)
+        try:
+            res = solve(permuted(problem, order), each)
+        except InfeasibleError as e:
+            tried.append({"order": names, "fps": None, "reason": str(e)})
+            first_error = first_error or e
+            if progress:
+                progress(f"board order {names}: infeasible")
+            continue
+        key = _score(res)
+        tried.append({"order": names, "fps": round(key[0], 3),
+                      "bound_fps": round(res.fps_bound, 3),  # type: ignore[attr-defined]
+                      "status": res.status})  # type: ignore[attr-defined]
+        if progress:
+            progress(f"board order {names}: {key[0]:,.1f} fps")
+        if best_key is None or key > best_key:
+            best, best_key = res, key
+    if best is None:
+        assert first_error is not None
+        raise first_error
+    return best, tried
