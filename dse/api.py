@@ -315,7 +315,11 @@ def optimize(
     names = parse_boards(boards, board)
     cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz) for n in names]
     path = resolve_model(model)
+    import time as _time
+
+    t_load = _time.monotonic()
     graph = load_network(path, input_dtype=input_dtype, minimize_bit_width=minimize_bit_width)
+    t_built = _time.monotonic()
     accl_kw: dict[str, Any] = {}
     if rx_buffer_bytes is not None:
         accl_kw["rx_buffer_bytes"] = int(rx_buffer_bytes)
@@ -329,6 +333,8 @@ def optimize(
         link=LinkConfig(bandwidth_gbps=link_gbps, efficiency=link_efficiency, topology=topology),
         accl=AcclConfig(**accl_kw), allow_external=allow_external,
     )
+    t_problem = _time.monotonic()
+
     def solve(prob: Any, limit: float) -> Any:
         if strategy == "joint":
             return solve_joint(prob, time_limit=limit, workers=workers, seed=seed,
@@ -358,7 +364,10 @@ def optimize(
     plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
                      clock_mhz=clock_mhz, dse_version=__version__, seed=seed,
                      record_time=record_time, input_dtype=input_dtype,
-                     minimize_bit_width=graph.minimized_bit_width, board_orders=tried)
+                     minimize_bit_width=graph.minimized_bit_width, board_orders=tried,
+                     phases=[("load and lower the network", t_built - t_load, "done"),
+                             ("cost every folding (problem)", t_problem - t_built, "done"),
+                             *res.phases])
     plan_path = None
     if out is not None:
         with staged_dir(out) as tmp:

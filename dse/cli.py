@@ -240,6 +240,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     wall = f", {s['wall_s']:.1f} s" if s["wall_s"] is not None else ""
     print(f"solver   {s['status']}: objective {s['objective']:,.1f} fps, bound "
           f"{s['bound']:,.1f} fps, gap {100 * s['gap']:.2f}%{wall}")
+    cut = [p for p in s.get("phases", []) if p["outcome"].startswith("cut short")]
+    if args.verbose or cut:
+        for p in s.get("phases", []) if args.verbose else cut:
+            t = f"{p['wall_s']:.2f} s" if p["wall_s"] is not None else "-"
+            print(f"phase    {p['phase']:32s} {t:>9s}  {p['outcome']}")
     if res.plan_path:
         print(f"plan     {res.plan_path}")
     return 0
@@ -465,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave wall-clock time out of plan.json (byte-identical reruns)")
     s.add_argument("--json", action="store_true", help="print the plan JSON")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.add_argument("--verbose", action="store_true",
+                   help="print the time and outcome of every phase (also kept in plan.json)")
     s.add_argument("--emit", metavar="DIR", help="also write per-board FINN builds to DIR")
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
     s.set_defaults(func=cmd_optimize)

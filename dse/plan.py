@@ -94,7 +94,8 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
               dse_version: str, seed: int, record_time: bool = True,
               input_dtype: str | None = None,
               minimize_bit_width: bool = False,
-              board_orders: list[dict] | None = None) -> PartitionPlan:
+              board_orders: list[dict] | None = None,
+              phases: list[tuple[str, float, str]] | None = None) -> PartitionPlan:
     """Build the plan document from a SolveResult (its problem and evaluation).
 
     With ``record_time=False`` the plan holds no wall-clock figure (``solver.wall_s`` is null),
@@ -206,6 +207,9 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "wall_s": round(result.wall_s, 3) if record_time else None,
             "seed": seed,
             **({"board_orders": board_orders} if board_orders else {}),
+            "phases": [{"phase": name, "wall_s": round(sec, 3) if record_time else None,
+                        "outcome": outcome}
+                       for name, sec, outcome in (phases or list(result.phases))],
         },
     }
     return PartitionPlan(data)

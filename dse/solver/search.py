@@ -39,6 +39,9 @@ class SolveResult:
     wall_s: float
     log: tuple[str, ...] = field(default=())
     problem: PartitionProblem | None = None  # the instance the choice indices refer to
+    #: (phase, seconds, outcome): what each phase of the search did and whether the time
+    #: limit cut it short
+    phases: tuple[tuple[str, float, str], ...] = field(default=())
 
     def option(self, i: int):
         assert self.problem is not None
@@ -122,6 +125,14 @@ def solve_joint(
         return time_limit - (time.monotonic() - t0)
 
     f = problem.clock_mhz * 1e6
+    phases: list[tuple[str, float, str]] = []
+    mark = [time.monotonic()]
+
+    def phase(name: str, outcome: str) -> None:
+        now = time.monotonic()
+        phases.append((name, round(now - mark[0], 3), outcome))
+        mark[0] = now
+
     cands = problem.candidate_iis()
     top = len(cands)
     lo = _first(0, top, lambda i: proven_infeasible(problem, cands[i]) is None)
@@ -154,9 +165,11 @@ def solve_joint(
                 "raise --time-limit or add boards")
         hi, best = top - 1, (r.choice, r.boards)
     proven = lo
+    phase("bounds and greedy", "done")
 
     # binary search with CP-SAT
     search_lo = lo
+    undecided_any = False
     while search_lo < hi and left() > 0.5:
         steps = max(1, (hi - search_lo).bit_length()) + (2 if secondary else 0)
         budget = max(0.5, left() * 0.85 / steps)
@@ -173,6 +186,9 @@ def solve_joint(
         else:
             search_lo = mid + 1
             say(f"CP-SAT: II {T:,} undecided in {budget:.1f} s")
+            undecided_any = True
+    undecided = search_lo < hi or undecided_any
+    phase("II search (CP-SAT)", "cut short by the time limit" if undecided else "done")
     T = cands[hi]
     ii_lb = cands[proven]
     if proven >= hi and hi > 0:
@@ -191,6 +207,8 @@ def solve_joint(
             T, best = T_new, (r.choice, r.boards)
             if proven >= hi:  # everything below lo_T is proven impossible
                 ii_lb = T if r.status == "OPTIMAL" else max(lo_T, int(-(-r.bound // 1)))
+        phase("II between candidates", "done" if r.status == "OPTIMAL" else
+              f"cut short by the time limit ({r.status})")
 
     # lexicographic secondary objectives at the best II, reporting each improvement
     def reporter(what: str) -> Callable[[float], None]:
@@ -204,12 +222,18 @@ def solve_joint(
 
         return on_solution
 
-    if secondary and problem.n_boards > 1 and left() > 0.5:
+    if secondary and problem.n_boards > 1 and max(best[1]) == 0:
+        phase("fewest boards", "skipped: the plan already uses one board")
+    elif secondary and problem.n_boards > 1 and left() > 0.5:
         r = solve_at(problem, T, objective="boards", time_limit=max(0.5, left() * 0.45),
                      workers=workers, seed=seed, hint=best, on_solution=reporter("boards"))
         if r.choice is not None:
             best = (r.choice, r.boards)
             say(f"fewest boards at II {T:,}: {max(r.boards) + 1} ({r.status})")
+        phase("fewest boards", "done" if r.status == "OPTIMAL" else
+              f"cut short by the time limit ({r.status})")
+    elif secondary and problem.n_boards > 1:
+        phase("fewest boards", "skipped: no time left")
     if secondary and left() > 0.5:
         used = max(best[1]) + 1
         r = solve_at(problem, T, objective="resources", max_boards=used,
@@ -218,6 +242,10 @@ def solve_joint(
         if r.choice is not None:
             best = (r.choice, r.boards)
             say(f"least resources on {used} board(s) ({r.status})")
+        phase("least resources", "done" if r.status == "OPTIMAL" else
+              f"cut short by the time limit ({r.status})")
+    elif secondary:
+        phase("least resources", "skipped: no time left")
     ev = evaluate(problem, best[0], best[1], ii_hint=T)
     if not ev.feasible:  # the formulation and the evaluator disagree: a bug, say so loudly
         raise RuntimeError("internal error: the solver's plan violates " + "; ".join(
@@ -229,4 +257,5 @@ def solve_joint(
     return SolveResult(strategy="joint", status=status, choice=tuple(best[0]),
                        boards=tuple(best[1]), evaluation=ev, ii_cycles=ev.ii_cycles,
                        ii_bound=ii_lb,
-                       wall_s=time.monotonic() - t0, log=tuple(log), problem=problem)
+                       wall_s=time.monotonic() - t0, log=tuple(log), problem=problem,
+                       phases=tuple(phases))
