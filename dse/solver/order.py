@@ -17,6 +17,7 @@ from dse.exceptions import InfeasibleError
 from dse.solver.problem import PartitionProblem
 
 Solve = Callable[[PartitionProblem, float], object]
+MIN_SECONDS = 2.0  # the least time one order gets; fewer orders are tried when it runs short
 
 
 def distinct_orders(problem: PartitionProblem, limit: int = 24) -> list[tuple[int, ...]]:
@@ -62,7 +63,9 @@ def solve_best_order(problem: PartitionProblem, solve: Solve, *, time_limit: flo
     orders = distinct_orders(problem, limit)
     if len(orders) == 1:
         return solve(problem, time_limit), []
-    each = max(1.0, time_limit / len(orders))
+    if len(orders) * MIN_SECONDS > time_limit:  # the time limit covers the whole search
+        orders = distinct_orders(problem, limit=0)[:max(1, int(time_limit // MIN_SECONDS))]
+    each = time_limit / len(orders)
     best, best_key, first_error = None, None, None
     tried: list[dict] = []
     for order in orders:
