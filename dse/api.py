@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from importlib import resources as importlib_resources
@@ -315,11 +316,9 @@ def optimize(
     names = parse_boards(boards, board)
     cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz) for n in names]
     path = resolve_model(model)
-    import time as _time
-
-    t_load = _time.monotonic()
+    t_load = time.monotonic()
     graph = load_network(path, input_dtype=input_dtype, minimize_bit_width=minimize_bit_width)
-    t_built = _time.monotonic()
+    t_built = time.monotonic()
     accl_kw: dict[str, Any] = {}
     if rx_buffer_bytes is not None:
         accl_kw["rx_buffer_bytes"] = int(rx_buffer_bytes)
@@ -333,7 +332,7 @@ def optimize(
         link=LinkConfig(bandwidth_gbps=link_gbps, efficiency=link_efficiency, topology=topology),
         accl=AcclConfig(**accl_kw), allow_external=allow_external,
     )
-    t_problem = _time.monotonic()
+    t_problem = time.monotonic()
 
     def solve(prob: Any, limit: float) -> Any:
         if strategy == "joint":
@@ -404,8 +403,6 @@ def open_storage(storage: str | None, out: Path) -> Any:
     from dse.exceptions import SpecError
 
     if storage and "://" in storage:
-        import time
-
         last: Exception | None = None
         for attempt in range(6):  # workers starting together race to create the schema
             try:

@@ -21,7 +21,6 @@ from pydantic import (
     Strict,
     StrictBool,
     StrictInt,
-    TypeAdapter,
     ValidationError,
     field_validator,
 )
@@ -282,14 +281,6 @@ def check(model: type[M], data: Any, where: str, error: type[DseError] = SpecErr
         raise error(describe(e, where)) from None
 
 
-def check_value(annotation: Any, value: Any, where: str,
-                error: type[DseError] = SpecError) -> Any:
-    try:
-        return TypeAdapter(annotation).validate_python(value)
-    except ValidationError as e:
-        raise error(describe(e, where)) from None
-
-
 def check_options(model: type[M], values: Mapping[str, Any]) -> M:
     """Command options: the error names the option as typed (``--link-gbps``)."""
     try:
@@ -302,8 +293,3 @@ def check_options(model: type[M], values: Mapping[str, Any]) -> M:
         opt = aliases.get(opt, opt)
         msg = str(first.get("msg", "invalid")).replace("Value error, ", "")
         raise SpecError(f"{opt} {_value(first.get('input'))}: {msg}") from None
-
-
-def plain(model: BaseModel) -> Mapping[str, Any]:
-    """A validated model as plain data (what the rest of dse reads)."""
-    return model.model_dump(exclude_none=False)

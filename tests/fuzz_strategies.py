@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -180,7 +179,3 @@ def outcome(fn: Callable[[], Any]) -> str:
         via = f" via {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
         return f"{type(e).__name__} at {where}{via}: {str(e)[:80]}"
     return ACCEPTED
-
-
-def finite(x: Any) -> bool:
-    return not (isinstance(x, float) and not math.isfinite(x))

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 
 from dse.api import example_model_path
 from dse.examples.make_example import QONNX_DOMAIN, _Builder
-from dse.exceptions import InternalError, UnsupportedLayerError
+from dse.exceptions import InternalError, ModelLoadError, UnsupportedLayerError
 from dse.ir import load_network
 from dse.ir.accounting import absorbed_nodes
 from dse.ir.lower import read_model
@@ -263,3 +263,23 @@ def test_bit_widths_and_costs_equal_finns_own_build(name: str, exported: Path,
         lut, bram = lut + c.lut, bram + c.bram18
     total = json.loads((report / "estimate_layer_resources.json").read_text())["total"]
     assert (lut, bram) == (pytest.approx(total["LUT"]), total["BRAM_18K"])
+
+
+@pytest.mark.parametrize("on", ["activations", "weights"])
+def test_minifloat_quantizers_are_named_as_unsupported(on: str, tmp_path: Path) -> None:
+    """An FP8 model (qonnx FloatQuant) is not 'float-only': the node is named."""
+    b = _Builder(0)
+
+    def fq(x: str) -> str:
+        ins = [x] + [b.const("FloatQuant_0", np.array(v)) for v in (1.0, 4.0, 3.0, 7.0, 240.0)]
+        return b.node("FloatQuant", ins, QONNX_DOMAIN)
+
+    x = "global_in"
+    if on == "activations":
+        x = b.node("MatMul", [fq(x), b.weight((16, 4), 4)])
+    else:
+        w = b.const("W_fp8", np.random.default_rng(0).standard_normal((16, 4)))
+        x = b.node("MatMul", [b.quant(x, 8, True, 0.1), fq(w)])
+    p = _save(b, x, tmp_path / "fp8.onnx", [1, 16], [1, 4])
+    with pytest.raises(ModelLoadError, match="FloatQuant 'FloatQuant_0': minifloat"):
+        load_network(p)

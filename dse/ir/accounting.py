@@ -11,7 +11,7 @@ BatchNorm, ReLU, layout changes); any other unaccounted node is a lowering bug a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dse.exceptions import InternalError
@@ -22,7 +22,6 @@ ABSORBABLE = frozenset({
     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Dropout",
     "Quant", "BipolarQuant", "MultiThreshold", "Trunc",
 })
-OUTPUT = -1  # absorbed into whatever produces the graph output
 
 
 def absorbed_nodes(graph: Any, layer_sources: Sequence[Iterable[str]], host: Iterable[str],
@@ -86,11 +85,3 @@ def absorbed_nodes(graph: Any, layer_sources: Sequence[Iterable[str]], host: Ite
             f"{', '.join(reversed(lost[-8:]))}; please report this with the model"
         )
     return {k: list(reversed(v)) for k, v in out.items()}, list(reversed(on_host))
-
-
-def check_complete(graph: Any, absorbed: Mapping[int, Sequence[str]],
-                   layer_sources: Sequence[Iterable[str]], host: Iterable[str]) -> list[str]:
-    """Nodes that are neither a layer's source, absorbed, nor on the host (dead nodes)."""
-    seen = {s for srcs in layer_sources for s in srcs} | set(host)
-    seen |= {s for v in absorbed.values() for s in v}
-    return [n.name for n in graph.node if n.name not in seen]

@@ -14,7 +14,7 @@ from onnx import helper
 
 from dse.exceptions import LayerAttributeError, ModelLoadError, UnsupportedLayerError
 from dse.ir.graph import Edge, HostNode, Layer, LayerGraph
-from dse.ir.onnx_io import read_model
+from dse.ir.onnx_io import HW_DOMAIN, read_model
 from dse.ir.prepare import ModelIndex
 from dse.models import split_op_type
 from dse.models._common import prod
@@ -94,7 +94,7 @@ def graph_from_hw_model(model: Any, path: Path, sha: str,
     bad: list[tuple[str, str]] = []
     producer: dict[str, str] = {}
     for n in nodes:
-        if not n.domain.startswith("finn.custom_op.fpgadataflow"):
+        if not n.domain.startswith(HW_DOMAIN):
             hosts.append(HostNode(name=n.name, op_type=n.op_type, reason="not a FINN HW layer"))
             continue
         try:

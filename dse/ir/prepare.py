@@ -31,7 +31,8 @@ from dse.exceptions import ModelLoadError
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 _QONNX_OPS = ("Quant", "Trunc", "BipolarQuant")
-_KEEP_QUANT = ("Quant", "BipolarQuant", "QuantizeLinear", "DequantizeLinear")
+# quantizers qonnx must not fold into float constants (FloatQuant: refused by name later)
+_KEEP_QUANT = ("Quant", "BipolarQuant", "FloatQuant", "QuantizeLinear", "DequantizeLinear")
 # ops on constants that the lowering evaluates itself (see ``ir.lowering.core``)
 CONST_OPS = ("Quant", "BipolarQuant", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
              "Identity", "Mul", "Div", "Add", "Sub")
@@ -88,24 +89,20 @@ def level_order(preds: list[list[int]]) -> list[int]:
         indeg[i] = len(uniq)
         for p in uniq:
             users[p].append(i)
-    level = [0] * n
     frontier = [i for i in range(n) if indeg[i] == 0]
     order: list[int] = []
-    depth = 0
-    while frontier:
+    while frontier:  # one level at a time, each in the given order
         frontier.sort()
         order.extend(frontier)
         nxt = []
         for i in frontier:
-            level[i] = depth
             for u in users[i]:
                 indeg[u] -= 1
                 if indeg[u] == 0:
                     nxt.append(u)
         frontier = nxt
-        depth += 1
     if len(order) != n:
-        raise ModelLoadError("the graph has a cycle; ONNX graphs must be acyclic")
+        raise ModelLoadError("the ONNX graph has a cycle; ONNX graphs must be acyclic")
     return order
 
 
@@ -114,10 +111,7 @@ def sort_graph(graph: Any) -> None:
     nodes = list(graph.node)
     producer = {o: i for i, nd in enumerate(nodes) for o in nd.output if o}
     preds = [[producer[t] for t in nd.input if t in producer] for nd in nodes]
-    try:
-        order = level_order(preds)
-    except ModelLoadError:
-        raise ModelLoadError("the ONNX graph has a cycle; ONNX graphs must be acyclic") from None
+    order = level_order(preds)
     if order != list(range(len(nodes))):
         del graph.node[:]
         graph.node.extend(nodes[i] for i in order)

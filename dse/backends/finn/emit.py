@@ -29,11 +29,11 @@ from dse.backends.finn import qonnx_split
 from dse.backends.finn.partition import sub_model
 from dse.exceptions import BackendError, PlanError
 from dse.ir.finn_hw import _attrs as hw_attrs
+from dse.ir.onnx_io import HW_DOMAIN
 from dse.models import estimate, split_op_type
 from dse.plan import PartitionPlan, finn_node_names
 from dse.solver.problem import ACCL_WORD_BITS
 
-HW_DOMAIN = "finn.custom_op.fpgadataflow"
 #: the estimate-only flow from a HW-layer graph, with FINN's bit-width minimization (as planned)
 ESTIMATE_STEPS = ["step_create_dataflow_partition", "step_specialize_layers",
                   "step_apply_folding_config", "step_minimize_bit_width",

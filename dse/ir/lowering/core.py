@@ -20,7 +20,7 @@ from dse.exceptions import ModelLoadError, UnsupportedLayerError
 from dse.ir import bitwidth
 from dse.ir.accounting import absorbed_nodes
 from dse.ir.graph import Edge, HostNode, Layer, LayerGraph
-from dse.ir.prepare import ModelIndex, level_order
+from dse.ir.prepare import CONST_OPS, ModelIndex, level_order
 from dse.models._common import dtype as qdtype
 from dse.models._common import prod
 
@@ -303,8 +303,8 @@ class Lowering:
             self.poisoned.update(node.output)
             return
         # constant propagation (weights and their layout ops)
-        if op != "FloatQuant" and ins and all((t == "" or self.const(t) is not None)
-                                              for t in ins):
+        if op in CONST_OPS and ins and all((t == "" or self.const(t) is not None)
+                                           for t in ins):
             self.visit_const(node)
             return
         handler = RULES.get(op)
