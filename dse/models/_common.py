@@ -268,6 +268,7 @@ class LayerCost:
     weightstream_width: int = 0
     output_words: tuple[int, ...] = field(default=())
     input_words: tuple[int, ...] = field(default=())
+    source: str = "FINN estimate"  # where the numbers come from: see COST_SOURCES
 
     @property
     def instream_width(self) -> int:
@@ -307,7 +308,17 @@ class LayerCost:
             "outstream_widths": list(self.outstream_widths),
             "weightstream_width": self.weightstream_width,
             "output_words": list(self.output_words),
+            "source": self.source,
         }
+
+
+# Where a layer's numbers come from. FINN's own estimate functions wherever finn-plus 1.6.1
+# implements them; dse's structural models (docs/transformer-cost-models.md) where FINN returns
+# its HWCustomOp default (0 resources, 0 cycles).
+COST_FINN = "FINN estimate"
+COST_FINN_CYCLES = "FINN cycles + dse resource model"
+COST_DSE = "dse model"
+COST_SOURCES = (COST_FINN, COST_FINN_CYCLES, COST_DSE)
 
 
 def ff_stand_in(lut: int, in_widths: Iterable[int], out_widths: Iterable[int]) -> int:

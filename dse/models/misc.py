@@ -1,4 +1,5 @@
-"""Other layers: LabelSelect, Lookup, LayerNorm (dev), HWSoftmax and Reshape (finn-plus).
+"""Other layers: LabelSelect, Lookup and Reshape (finn-plus); the transformer ops are in
+``transformer``.
 
 ``finn_cost_formulas.md`` 2.8. HWSoftmax_hls follows finn-plus's ``get_exp_cycles``; Reshape
 follows what finn-plus 1.6.1 reports for ``Reshape_rtl`` (one element per PE per cycle).
@@ -105,67 +106,6 @@ def lookup_options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
 LOOKUP = OpModel("Lookup", LOOKUP_SCHEMA, ("hls",), lookup_estimate, lookup_options,
                  "embedding lookup")
 
-# LayerNorm (dev rtl) ------------------------------------------------------------------------
-
-LN_SCHEMA: dict[str, Any] = {
-    "SIMD": 1,
-    "ifm_dim": [1],
-    "epsilon": 1e-5,
-    "inputDataType": "FLOAT32",
-    "outputDataType": "FLOAT32",
-}
-
-
-def ln_estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> LayerCost:
-    S, dims = a["SIMD"], a["ifm_dim"]
-    N = dims[-1]
-    check_divides(a, N, S, "SIMD", "ifm_dim[-1]")
-    words = prod(dims) // S
-    if impl == "rtl":
-        L = 2 * math.ceil(math.log2(S)) if S > 1 else 0
-        cycles = (N // S + L + 7) + (N // S + L + 24) + words + 5
-    else:
-        cycles = 0  # FINN's LayerNorm_hls has no cycle model
-    return _no_resources(f"LayerNorm_{impl}", cycles, (S * bits(a["inputDataType"]),),
-                         (S * bits(a["outputDataType"]),), (words,), (words,))
-
-
-def simd_last_dim_options(attr: str) -> Any:
-    def options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
-        for S in divisors(a[attr][-1]):
-            yield {"SIMD": S}
-
-    return options
-
-
-LAYER_NORM = OpModel("LayerNorm", LN_SCHEMA, ("hls", "rtl"), ln_estimate,
-                     simd_last_dim_options("ifm_dim"), "layer normalization (FINN dev)")
-
-# HWSoftmax (finn-plus) ----------------------------------------------------------------------
-
-SM_SCHEMA: dict[str, Any] = {
-    "ifm_dim": [1],
-    "SIMD": 1,
-    "NumChannels": 128,
-    "input_data_type": "FLOAT32",
-    "output_data_type": "FLOAT32",
-}
-
-
-def sm_estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> LayerCost:
-    S, dims = a["SIMD"], a["ifm_dim"]
-    N = dims[-1]
-    check_divides(a, N, S, "SIMD", "ifm_dim[-1]")
-    beats = prod(dims) // S
-    per_vec = max(1, N // S)
-    cycles = beats + 2 * (beats // per_vec) + 2 * per_vec + 30
-    return _no_resources(f"HWSoftmax_{impl}", cycles, (S * bits(a["input_data_type"]),),
-                         (S * 32,), (beats,), (beats,))
-
-
-HW_SOFTMAX = OpModel("HWSoftmax", SM_SCHEMA, ("hls",), sm_estimate,
-                     simd_last_dim_options("ifm_dim"), "softmax over the last dim (finn-plus)")
-
 # Reshape (finn-plus) ------------------------------------------------------------------------
 
 RESHAPE_SCHEMA: dict[str, Any] = {
@@ -191,4 +131,4 @@ def reshape_options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
 RESHAPE = OpModel("Reshape", RESHAPE_SCHEMA, ("rtl",), reshape_estimate, reshape_options,
                   "layout reshape kept in hardware (finn-plus)")
 
-MODELS = (LABEL_SELECT, LOOKUP, LAYER_NORM, HW_SOFTMAX, RESHAPE)
+MODELS = (LABEL_SELECT, LOOKUP, RESHAPE)

@@ -15,6 +15,7 @@ from dse.models import (
     pool,
     swg,
     thresholding,
+    transformer,
     vvau,
 )
 from dse.models._common import Attrs, LayerCost, OpModel, normalize
@@ -39,6 +40,7 @@ _register(
     *eltwise.MODELS,
     *infra.MODELS,
     *misc.MODELS,
+    *transformer.MODELS,
 )
 
 FINN_VERSIONS = ("main", "dev")
