@@ -46,6 +46,7 @@ SCHEMA: dict[str, Any] = {
 }
 
 MEM_MODES = ("internal_embedded", "internal_decoupled", "external")
+# "dynamic" (both operands streamed) is set by the lowering, never chosen by the solver
 RAM_STYLES = ("auto", "block", "distributed", "ultra")
 RES_TYPES = ("lut", "dsp")
 HLS_MAX_FOLD = 1024  # MVAU_hls codegen asserts MW/SIMD <= 1024
@@ -128,7 +129,9 @@ def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> Layer
     out_w = P * bits(a["outputDataType"])
     w_w = P * S * W if a["mem_mode"] in ("internal_decoupled", "external") else 0
     lut = 0 if impl == "rtl" else _lut_hls(a, W, A)
-    in_widths = (in_w,)  # the external weight stream is reported as weightstream_width
+    # the external weight stream is reported as weightstream_width; dynamic weights (the
+    # attention MatMuls) arrive on a second activation stream, PE elements per cycle
+    in_widths = (in_w, P * W) if a["mem_mode"] == "dynamic" else (in_w,)
     return LayerCost(
         op_type=f"MVAU_{impl}",
         cycles=cycles,
@@ -177,6 +180,11 @@ def options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
         if impl == "hls" and MW // S > HLS_MAX_FOLD:
             continue
         for P in divisors(MH):
+            if a["mem_mode"] == "dynamic":  # both operands are streams: no weight memory
+                for rt in res_types:
+                    yield {"PE": P, "SIMD": S, "mem_mode": "dynamic", "ram_style": "auto",
+                           "resType": rt}
+                continue
             for mm in MEM_MODES:
                 # MVAU_hls counts the weight stream (decoupled/external) in AP_INT_MAX_W
                 if impl == "hls" and mm != "internal_embedded" and P * S * W > HLS_MAX_WIDTH:

@@ -401,8 +401,8 @@ HEADS_SCHEMA: dict[str, Any] = {
 
 def heads_estimate_for(name: str) -> Any:
     def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> LayerCost:
-        h, e = a["heads"], a["num_elems"]
-        if h < 1 or e % h:
+        h, e = a["heads"], a["num_elems"]  # Split: elements in; Merge: elements per head
+        if h < 1 or (name == "SplitMultiHeads" and e % h):
             raise LayerAttributeError(f"{name}: heads={h} must divide num_elems={e}")
         if a["packed"]:
             raise LayerAttributeError(f"{name}: packed=1 is not implemented in finn-plus; "
@@ -412,7 +412,7 @@ def heads_estimate_for(name: str) -> Any:
         if name == "SplitMultiHeads":
             in_w, out_w = (e * b,), (e // h * b,) * h
         else:
-            in_w, out_w = (e // h * b,) * h, (e * b,)
+            in_w, out_w = (e * b,) * h, (e * h * b,)
         # dse model: a register stage per element plus control
         lut = CONTROL_LUT + e * b // 2
         return _cost(f"{name}_{impl}", n, lut, 0, 0, in_w, out_w, (n,) * len(out_w),
