@@ -42,7 +42,6 @@ def test_inspect_json(capsys: pytest.CaptureFixture) -> None:
     "argv, rc, match",
     [
         (["inspect", "--model", "/nope.onnx"], 2, "model file not found"),
-        (["inspect", "--model", "MODEL:bert_tiny_2l_w4a8.onnx"], 2, "no FINN hardware mapping"),
         (["inspect", "--input-dtype", "BANANA"], 2, "unknown data type"),
         (["cost", "--op", "MVAU_hls", "--attrs", "{bad"], 2, "not valid JSON"),
         (["cost", "--op", "Foo", "--attrs", "{}"], 2, "no cost model for op type 'Foo'"),

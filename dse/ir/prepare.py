@@ -207,12 +207,18 @@ class ModelIndex:
                     self._annotations[ann.tensor_name] = kv.value
         self.consumers: dict[str, int] = {}
         self.users: dict[str, list[Any]] = {}
+        self.producers: dict[str, Any] = {}
         for n in g.node:
+            for o in n.output:
+                self.producers[o] = n
             for t in n.input:
                 self.consumers[t] = self.consumers.get(t, 0) + 1
                 self.users.setdefault(t, []).append(n)
         for o in g.output:
             self.consumers[o.name] = self.consumers.get(o.name, 0) + 1
+
+    def producer(self, name: str) -> Any | None:
+        return self.producers.get(name)
 
     def is_initializer(self, name: str) -> bool:
         return name in self._init_protos

@@ -18,7 +18,7 @@ from dse.models import (
     transformer,
     vvau,
 )
-from dse.models._common import Attrs, LayerCost, OpModel, normalize
+from dse.models._common import Attrs, LayerCost, OpModel, normalize, part_family
 
 _MODELS: dict[str, OpModel] = {}
 
@@ -95,10 +95,20 @@ def default_impl(op_type: str, attrs: Attrs, part: str | None) -> str:
     # Thresholding, FIFO); the DWC choice depends on widths and is made in infra.
     if model.name == "StreamingDataWidthConverter":
         return infra.dwc_default_impl(attrs)
+    versal = part_family(part) == "versal"
     if model.name.startswith("Elementwise") and "rtl" in model.impls:
-        # the RTL element-wise cores are integer-only; finn-plus maps float ones to HLS
-        types = [str(attrs.get(k, "")) for k in ("lhs_dtype", "rhs_dtype", "out_dtype")]
-        return "hls" if any(t.startswith("FLOAT") for t in types) else "rtl"
+        # finn-plus 1.6.1 SpecializeLayers: the RTL element-wise cores use DSP58 (Versal only)
+        # and take float/float or int/float operands; int/int stays HLS
+        types = [str(attrs.get(k, "")) for k in ("lhs_dtype", "rhs_dtype")]
+        return "rtl" if versal and any(t == "FLOAT32" for t in types) else "hls"
+    if model.name == "LayerNorm":  # RTL LayerNorm: FLOAT32 input, DSP58 (Versal)
+        return "rtl" if versal and attrs.get("inputDataType") == "FLOAT32" else "hls"
+    if model.name == "HWSoftmax":  # RTL softmax: DSPFP32 (Versal)
+        return "rtl" if versal else "hls"
+    if model.name == "Requant":  # RTL Requant: integer input, full range
+        narrow = int(attrs.get("narrow", 0) or 0)
+        return "rtl" if not str(attrs.get("inputDataType", "")).startswith("FLOAT") \
+            and narrow == 0 else "hls"
     return "rtl" if "rtl" in model.impls else model.impls[0]
 
 

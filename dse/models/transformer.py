@@ -31,6 +31,7 @@ from dse.models._common import (
     check_divides,
     divisors,
     ff_stand_in,
+    part_family,
     prod,
 )
 
@@ -309,8 +310,15 @@ def pw_estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> La
         raise LayerAttributeError(f"PWPolyF: func={a['func']!r}; use one of "
                                   f"{', '.join(PW_FUNCS)}")
     words = prod(a["numInputVectors"]) * C // P
-    return _cost(f"PWPolyF_{impl}", words, 100 * deg * P, P * _pwpolyf_rom_bram(a["K"], deg),
-                 deg * P, (P * bits(a["inputDataType"]),), (P * bits(a["outputDataType"]),),
+    in_w, out_w = (P * bits(a["inputDataType"]),), (P * bits(a["outputDataType"]),)
+    bram = P * _pwpolyf_rom_bram(a["K"], deg)
+    if part is not None and part_family(part) != "versal":
+        # finn-plus's PWPolyF_rtl is built on Versal's DSPFP32 (one per FMA stage) and
+        # refuses other parts; dse costs the same core with DSP48E2 fp32 multiply + add
+        l_, d_ = _sum(FP32_MUL, FP32_ADD)
+        return _cost(f"PWPolyF_{impl}", words, deg * P * l_, bram, deg * P * d_, in_w, out_w,
+                     (words,), (words,), COST_DSE)
+    return _cost(f"PWPolyF_{impl}", words, 100 * deg * P, bram, deg * P, in_w, out_w,
                  (words,), (words,), COST_FINN)
 
 

@@ -14,7 +14,7 @@ from dse.ir.lowering.core import (
     Lowering,
     Stream,
     attr,
-    nhwc,
+    hw_shape,
     rule,
 )
 from dse.models._common import dtype as qdtype
@@ -31,6 +31,7 @@ def channel_const(lw: Lowering, value: Any, s: Stream) -> Any:
 
 
 def apply_affine(lw: Lowering, node: Any, s: Stream, mul: Any = 1.0, add: Any = 0.0) -> None:
+    """value = mul * value + add, folded into the stream's pending (scale, bias)."""
     a = np.asarray(s.a, dtype=np.float64) * mul
     b = np.asarray(s.b, dtype=np.float64) * mul + add
     shp = lw.ix.shape(node.output[0])
@@ -42,22 +43,67 @@ def apply_affine(lw: Lowering, node: Any, s: Stream, mul: Any = 1.0, add: Any = 
 
 
 def binary_const(lw: Lowering, node: Any) -> tuple[Stream, np.ndarray, bool] | None:
+    """(stream, constant, constant-first) of a binary op with one constant operand. Pending
+    layouts and attention scores stay pending: the constant applies after them."""
     c0, c1 = lw.const(node.input[0]), lw.const(node.input[1])
     if c1 is not None and node.input[0] in lw.streams:
-        return lw.stream_in(node, 0), np.asarray(c1.value, dtype=np.float64), False
+        return (lw.stream_in(node, 0, keep_layout=True, keep_attn=True),
+                np.asarray(c1.value, dtype=np.float64), False)
     if c0 is not None and node.input[1] in lw.streams:
-        return lw.stream_in(node, 1), np.asarray(c0.value, dtype=np.float64), True
+        return (lw.stream_in(node, 1, keep_layout=True, keep_attn=True),
+                np.asarray(c0.value, dtype=np.float64), True)
     return None
+
+
+def two_streams(lw: Lowering, node: Any, op: str) -> None:
+    """Element-wise op of two activation streams -> Elementwise{op} (both inputs streamed;
+    forks get their DuplicateStreams from the core)."""
+    s0, s1 = lw.stream_in(node, 0), lw.stream_in(node, 1)
+    s0, s1 = lw.flush(s0, node, to_hw=True), lw.flush(s1, node, to_hw=True)
+    t0, t1 = qdtype(s0.dtype), qdtype(s1.dtype)
+    if s0.dtype.startswith("FLOAT") or s1.dtype.startswith("FLOAT"):
+        out_dt = "FLOAT32"
+    elif op == "Add":
+        out_dt = smallest_covering(t0.min() + t1.min(), t0.max() + t1.max()).name
+    else:  # Mul
+        corners = [x * y for x in (t0.min(), t0.max()) for y in (t1.min(), t1.max())]
+        out_dt = smallest_covering(min(corners), max(corners)).name
+    shape = lw.shape(node.output[0])
+    cl = s0.cl or s1.cl
+    attrs = {
+        "lhs_dtype": s0.dtype, "rhs_dtype": s1.dtype, "out_dtype": out_dt,
+        "lhs_shape": hw_shape(replace(s0, cl=cl)), "rhs_shape": hw_shape(replace(s1, cl=cl)),
+        "out_shape": hw_shape(replace(s0, shape=tuple(shape), cl=cl)),
+        "lhs_style": "input", "rhs_style": "input", "PE": 1,
+    }
+    idx = lw.add_layer(f"Elementwise{op}", attrs, [s0.wire, s1.wire], node, out_dt,
+                       prod(shape))
+    lw.put(node, lw.out_stream(idx, shape, out_dt, cl=cl))
 
 
 @rule('Mul')
 def lower_mul(lw: Lowering, node: Any) -> None:
     r = binary_const(lw, node)
     if r is None:
-        lw.unsupported_node(node, "product of two activation streams")
+        two_streams(lw, node, "Mul")  # gated MLPs (SwiGLU), x * sigmoid(x)
         return
     s, c, _ = r
     apply_affine(lw, node, s, mul=c)
+
+
+@rule('Neg')
+def lower_neg(lw: Lowering, node: Any) -> None:
+    apply_affine(lw, node, lw.stream_in(node, keep_layout=True, keep_attn=True), mul=-1.0)
+
+
+@rule('Cast')
+def lower_cast(lw: Lowering, node: Any) -> None:
+    to = int(attr(node, "to", 1))
+    if to not in (1, 10, 11):  # FLOAT, FLOAT16, DOUBLE: a float stays a float
+        lw.unsupported_node(node, f"Cast to ONNX type {to} (only casts between float types "
+                            "are identities FINN can drop)")
+        return
+    lw.put(node, lw.stream_in(node, keep_layout=True, keep_attn=True))
 
 
 @rule('Div')
@@ -91,22 +137,7 @@ def lower_add(lw: Lowering, node: Any) -> None:
     if r is not None:
         apply_affine(lw, node, r[0], add=r[1])
         return
-    s0, s1 = lw.stream_in(node, 0), lw.stream_in(node, 1)
-    s0, s1 = lw.flush(s0, node), lw.flush(s1, node)
-    t0, t1 = qdtype(s0.dtype), qdtype(s1.dtype)
-    if s0.dtype.startswith("FLOAT") or s1.dtype.startswith("FLOAT"):
-        out_dt = "FLOAT32"
-    else:
-        out_dt = smallest_covering(t0.min() + t1.min(), t0.max() + t1.max()).name
-    shape = lw.shape(node.output[0])
-    attrs = {
-        "lhs_dtype": s0.dtype, "rhs_dtype": s1.dtype, "out_dtype": out_dt,
-        "lhs_shape": nhwc(s0.shape), "rhs_shape": nhwc(s1.shape), "out_shape": nhwc(shape),
-        "lhs_style": "input", "rhs_style": "input", "PE": 1,
-    }
-    idx = lw.add_layer("ElementwiseAdd", attrs, [s0.wire, s1.wire], node, out_dt,
-                         prod(shape))
-    lw.put(node, lw.out_stream(idx, shape, out_dt))
+    two_streams(lw, node, "Add")
 
 
 @rule('BatchNormalization')
@@ -128,4 +159,4 @@ def lower_relu(lw: Lowering, node: Any) -> None:
 
 @rule('Identity', 'Dropout')
 def lower_identity(lw: Lowering, node: Any) -> None:
-    lw.put(node, lw.stream_in(node))
+    lw.put(node, lw.stream_in(node, keep_layout=True, keep_attn=True))

@@ -28,6 +28,9 @@ QUANT_OPS = ("Quant", "BipolarQuant", "MultiThreshold", "Trunc")
 
 Rule = Callable[["Lowering", Any], None]
 RULES: dict[str, Rule] = {}
+# how a stream still carrying un-emitted attention scores is emitted when a node other than the
+# attention pattern reads it (registered by the attention rules)
+HOOKS: dict[str, Callable[..., Any]] = {}
 
 
 def rule(*op_types: str) -> Callable[[Rule], Rule]:
@@ -66,6 +69,27 @@ class Stream:
     deferred: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     host: bool = False  # float value computed before any HW layer
     from_quant: bool = False  # the wire is a quantizer's output (scalar offsets fold into it)
+    cl: bool = False  # the ONNX shape is already channels-last (transformer tensors)
+    # a pending Reshape -> Transpose -> Reshape of the wire (one finn-plus Shuffle when it is
+    # materialized): (wire shape, transpose_in_shape, perm); ``shape`` is the result
+    layout: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None = None
+    attn: dict[str, Any] | None = None  # attention scores not yet emitted (see attention.py)
+    layout_nodes: tuple[str, ...] = ()  # the ONNX layout nodes of the pending layout
+
+    def deferred_layout_nodes(self) -> tuple[str, ...]:
+        return self.layout_nodes
+
+
+def hw_shape(s: Stream) -> list[int]:
+    """The stream's shape as FINN streams it (channels last)."""
+    return list(s.shape) if s.cl else nhwc(s.shape)
+
+
+def vec_channels(s: Stream) -> tuple[list[int], int]:
+    """(numInputVectors, channels) of a stream, channels-last aware."""
+    if s.cl and s.shape:
+        return list(s.shape[:-1]) or [1], s.shape[-1]
+    return channels_last(s.shape)
 
 
 def channels_last(shape: tuple[int, ...]) -> tuple[list[int], int]:
@@ -89,6 +113,22 @@ def nhwc(shape: tuple[int, ...]) -> list[int]:
 
 def squeezed(shape: tuple[int, ...]) -> list[int]:
     return [d for d in shape if d != 1]
+
+
+def const_shape(val: Any, s: Stream, C: int) -> list[int]:
+    """rhs_shape of an ElementwiseMul/Add applying the constant ``val`` to stream ``s``: [1]
+    for a scalar, [C] per channel, else the constant's own (channels-last) broadcast shape."""
+    if uniform(val):
+        return [1]
+    v = np.asarray(val)
+    if not s.cl and len(s.shape) == 4 and v.size == C:
+        return [C]  # a per-channel vector of an NCHW stream
+    if v.ndim <= 1:
+        return [int(v.size)]
+    shp = list(v.shape)  # finn-plus keeps the constant's own broadcast shape
+    if not s.cl and len(shp) == 4:
+        shp = [shp[0], shp[2], shp[3], shp[1]]
+    return shp
 
 
 def uniform(x: Any) -> bool:
@@ -175,6 +215,9 @@ class Lowering:
         self.graph_out_wires: list[str] = []
         self.poisoned: set[str] = set()
         self.tensor_shape: dict[str, tuple[int, ...]] = {}
+        self.tensor_cl: set[str] = set()  # wires whose recorded shape is channels-last
+        self.layouts_done: dict[Any, tuple[str, int | None]] = {}
+        self.claimed: set[str] = set()  # nodes a pattern rule already lowered with another
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -222,9 +265,11 @@ class Lowering:
         return idx
 
     def out_stream(self, idx: int, shape: tuple[int, ...], dtype: str, **kw: Any) -> Stream:
-        self.tensor_shape[self.layers[idx]["outputs"][0]] = tuple(shape)
-        return Stream(wire=self.layers[idx]["outputs"][0], producer=idx, dtype=dtype,
-                       shape=tuple(shape), **kw)
+        wire = self.layers[idx]["outputs"][0]
+        self.tensor_shape[wire] = tuple(shape)
+        if kw.get("cl"):
+            self.tensor_cl.add(wire)
+        return Stream(wire=wire, producer=idx, dtype=dtype, shape=tuple(shape), **kw)
 
     def set_output_dtype(self, idx: int, dtype: str) -> None:
         layer = self.layers[idx]
@@ -290,6 +335,8 @@ class Lowering:
         return self.build(path, sha, outputs)
 
     def visit(self, node: Any) -> None:
+        if node.name in self.claimed:
+            return
         op = node.op_type
         ins = list(node.input)
         if op in QUANT_OPS:
@@ -313,14 +360,57 @@ class Lowering:
             return
         handler(self, node)
 
-    def stream_in(self, node: Any, i: int = 0) -> Stream:
+    def stream_in(self, node: Any, i: int = 0, *, keep_layout: bool = False,
+                  keep_attn: bool = False) -> Stream:
+        """The activation stream on input ``i``. Unless the rule handles them itself, pending
+        attention scores are emitted and a pending layout change becomes its Shuffle/Reshape,
+        so a rule always reads data in the logical layout of its ONNX input."""
         t = node.input[i]
         s = self.streams.get(t)
         if s is None:
             raise KeyError(f"input {t!r} is not an activation stream")
+        if s.attn is not None and not keep_attn:
+            s = HOOKS["attention"](self, s, node)
+            self.streams[t] = s
+        if s.layout is not None and not keep_layout:
+            s = self.materialize_layout(s, node)
         if self.consumers.get(t, 0) > 1 and s.pending:
             s = replace(s, forked=True)
         return s
+
+    def materialize_layout(self, s: Stream, node: Any) -> Stream:
+        """A pending layout change as FINN lowers it: a Shuffle when it transposes, a Reshape
+        when it only regroups (and nothing when the regrouping is trivial). One layer per wire
+        and layout, however many readers."""
+        if s.layout is None:
+            return s
+        key = (s.wire, s.layout)
+        done = self.layouts_done.get(key)
+        if done is None:
+            src_shape, t_in, perm = s.layout
+            if list(perm) != sorted(perm):
+                t_out = [t_in[p] for p in perm]
+                attrs = {"data_type": s.dtype, "in_shape": list(src_shape),
+                         "transpose_in_shape": list(t_in), "perm": list(perm),
+                         "transpose_out_shape": t_out, "out_shape": list(s.shape), "SIMD": 1,
+                         "NumChannels": t_in[-1]}
+                idx = self.add_layer("Shuffle", attrs, [s.wire], node, s.dtype, prod(s.shape))
+                self.layers[idx]["source_nodes"] = list(s.deferred_layout_nodes())
+                done = (self.layers[idx]["outputs"][0], idx)
+            elif squeezed(src_shape) != squeezed(s.shape):
+                attrs = {"inp_shape": list(src_shape), "out_shape": list(s.shape),
+                         "dtype": s.dtype, "PE": 1}
+                idx = self.add_layer("Reshape", attrs, [s.wire], node, s.dtype, prod(s.shape))
+                self.layers[idx]["source_nodes"] = list(s.deferred_layout_nodes())
+                done = (self.layers[idx]["outputs"][0], idx)
+            else:
+                done = (s.wire, s.producer)
+            self.layouts_done[key] = done
+            if done[1] is not None:
+                self.tensor_shape[done[0]] = tuple(s.shape)
+                self.tensor_cl.add(done[0])
+        wire, producer = done
+        return replace(s, wire=wire, producer=producer, layout=None, layout_nodes=(), cl=True)
 
     def put(self, node: Any, s: Stream, i: int = 0) -> None:
         self.streams[node.output[i]] = s
@@ -373,9 +463,17 @@ class Lowering:
 
     # -- float tail ------------------------------------------------------------------------
 
-    def flush(self, s: Stream, node: Any | None) -> Stream:
-        """Materialize pending float ops as ElementwiseMul/Add (FINN's float tail)."""
+    def flush(self, s: Stream, node: Any | None, *, to_hw: bool = False) -> Stream:
+        """Materialize pending float ops as ElementwiseMul/Add (FINN's float tail). Float ops
+        on the float graph input stay on the host unless ``to_hw`` (a HW layer such as a
+        LayerNorm reads them: FINN then maps them to HW layers too)."""
         s = self.emit_deferred(s, node)
+        if s.attn is not None:
+            s = HOOKS["attention"](self, s, node)
+        if s.layout is not None:
+            s = self.materialize_layout(s, node)
+        if to_hw and s.host:
+            s = replace(s, host=False)
         if not s.pending or s.host:
             return s
         if s.nonlinear:
@@ -383,7 +481,7 @@ class Lowering:
             self.host.append(HostNode(name=f"float ops before {where}", op_type="Relu",
                                       reason="non-linear float op after the last quantizer"))
             return replace(s, pending=False, nonlinear=False, a=1.0, b=0.0)
-        layout = nhwc(s.shape)
+        layout = hw_shape(s)
         C = layout[-1]
         dt = s.dtype
         wire, producer = s.wire, s.producer
@@ -391,14 +489,17 @@ class Lowering:
         for kind, val, ident in (("Mul", s.a, 1.0), ("Add", s.b, 0.0)):
             if is_value(val, ident):
                 continue
-            rhs = [1] if uniform(val) else [C]
+            rhs = const_shape(val, s, C)
             attrs = {"lhs_dtype": dt, "rhs_dtype": "FLOAT32", "out_dtype": "FLOAT32",
                      "lhs_shape": layout, "rhs_shape": rhs, "out_shape": layout,
                      "lhs_style": "input", "rhs_style": "const", "PE": 1}
             producer = self.add_layer(f"Elementwise{kind}", attrs, [wire], src, "FLOAT32",
                                       prod(s.shape))
             wire, dt = self.layers[producer]["outputs"][0], "FLOAT32"
-        return Stream(wire=wire, producer=producer, dtype=dt, shape=s.shape)
+            self.tensor_shape[wire] = tuple(s.shape)
+            if s.cl:
+                self.tensor_cl.add(wire)
+        return Stream(wire=wire, producer=producer, dtype=dt, shape=s.shape, cl=s.cl)
 
     # -- forks and output ------------------------------------------------------------------
 
@@ -439,6 +540,8 @@ class Lowering:
         shape = self.tensor_shape.get(tensor)
         if shape is None:
             return [1], self.tensor_elems[tensor]
+        if tensor in self.tensor_cl:
+            return list(shape[:-1]) or [1], shape[-1]
         return channels_last(shape)
 
     def byte_align_last(self) -> None:

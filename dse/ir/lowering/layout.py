@@ -1,5 +1,10 @@
-"""Layout ops: Reshape, Flatten, Squeeze, Unsqueeze, Transpose. Trivial ones only relabel the
-stream; a real reshape is finn-plus's Reshape layer; the NCHW->NHWC transpose at the input
+"""Layout ops: Reshape, Flatten, Squeeze, Unsqueeze, Transpose.
+
+A stream's data order only changes at a Transpose. Reshapes and transposes are collected on
+the stream as one pending Reshape -> Transpose -> Reshape and become finn-plus's ``Shuffle``
+(head split and merge) or ``Reshape`` layer only when a reader needs the data, as finn-plus's
+InferShuffle fuses them; trivial ones only relabel the stream. Attention reads its K input
+through the pending layout (it takes K untransposed). The NCHW->NHWC transpose at the input
 stays on the host.
 """
 
@@ -13,36 +18,68 @@ import numpy as np
 from dse.ir.graph import HostNode
 from dse.ir.lowering.core import (
     Lowering,
+    Stream,
     rule,
     squeezed,
     uniform,
 )
-from dse.models._common import prod
+
+
+def compose(s: Stream, node: Any, out_shape: tuple[int, ...],
+            perm: list[int] | None) -> Stream | None:
+    """Append a reshape (``perm`` None) or a transpose to the stream's pending layout."""
+    if s.layout is None:
+        src, t_in, p = s.shape, s.shape, tuple(range(len(s.shape)))
+    else:
+        src, t_in, p = s.layout
+    if perm is None:
+        if list(p) == sorted(p):  # reshape before any transpose: regroups the input
+            t_in, p = tuple(out_shape), tuple(range(len(out_shape)))
+        # a reshape after the transpose only changes the final shape
+    else:
+        if list(s.shape) != [t_in[i] for i in p]:
+            return None  # a reshape came after the earlier transpose: two Shuffles
+        p = tuple(p[i] for i in perm)
+    if list(p) == sorted(p) and squeezed(src) == squeezed(out_shape):
+        return replace(s, shape=tuple(out_shape), layout=None, layout_nodes=())
+    layout = (tuple(src), tuple(t_in), tuple(p))
+    return replace(s, shape=tuple(out_shape), layout=layout,
+                   layout_nodes=s.layout_nodes + (node.name,), cl=True)
 
 
 @rule('Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose')
 def layout(lw: Lowering, node: Any) -> None:
-    s = lw.stream_in(node)
+    s = lw.stream_in(node, keep_layout=True)
     out_shape = lw.shape(node.output[0])
-    if squeezed(s.shape) == squeezed(out_shape):
+    if s.layout is None and squeezed(s.shape) == squeezed(out_shape):
         lw.put(node, replace(s, shape=out_shape))
         return
+    perm = None
     if node.op_type == "Transpose":
-        if s.producer is None:
+        perm = list(node_perm(node, len(s.shape)))
+        if s.producer is None and s.layout is None and not s.cl and len(s.shape) == 4:
             # the NCHW -> NHWC transpose at the input stays on the host side in FINN
             lw.host.append(HostNode(name=node.name, op_type="Transpose",
-                                      reason="layout change before the first HW layer"))
+                                    reason="layout change before the first HW layer"))
             lw.put(node, replace(s, shape=out_shape))
             return
-        lw.unsupported_node(node, "transpose of an activation stream")
-        return
     if s.pending and not (uniform(s.a) and uniform(s.b)):
-        lw.notes.append(f"{node.name}: per-channel float ops moved across a reshape")
+        # per-channel float ops before a layout change are applied first (as FINN's
+        # streamlining leaves them: an ElementwiseMul/Add in front of the Shuffle)
+        s = lw.flush(s, node)
     s = lw.emit_deferred(s, node)
-    a = np.asarray(s.a).flat[0] if np.asarray(s.a).size else 1.0
-    b = np.asarray(s.b).flat[0] if np.asarray(s.b).size else 0.0
-    attrs = {"inp_shape": list(s.shape), "out_shape": list(out_shape), "dtype": s.dtype,
-             "PE": 1}
-    idx = lw.add_layer("Reshape", attrs, [s.wire], node, s.dtype, prod(out_shape))
-    lw.put(node, lw.out_stream(idx, out_shape, s.dtype, a=a, b=b, pending=s.pending,
-                                   nonlinear=s.nonlinear, host=False))
+    if s.pending:  # scalars commute with any layout change
+        s = replace(s, a=np.asarray(s.a).reshape(-1)[:1].reshape(()),
+                    b=np.asarray(s.b).reshape(-1)[:1].reshape(()))
+    out = compose(s, node, tuple(out_shape), perm)
+    if out is None:  # transpose after reshape after transpose: two Shuffles
+        s = lw.materialize_layout(s, node)
+        out = compose(s, node, tuple(out_shape), perm)
+    lw.put(node, out)
+
+
+def node_perm(node: Any, rank: int) -> tuple[int, ...]:
+    from dse.ir.lowering.core import attr
+
+    p = attr(node, "perm")
+    return tuple(p) if p else tuple(reversed(range(rank)))

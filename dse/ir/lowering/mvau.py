@@ -14,6 +14,7 @@ from dse.exceptions import ModelLoadError
 from dse.ir import bitwidth
 from dse.ir.graph import HostNode
 from dse.ir.lowering.affine import channel_const
+from dse.ir.lowering.attention import act_matmul
 from dse.ir.lowering.core import (
     Const,
     Lowering,
@@ -127,8 +128,10 @@ def compute_operands(lw: Lowering, node: Any) -> tuple[Stream, Const] | None:
     """Activation and weights of a MatMul/Gemm/Conv; None when the node stays on the host
     or cannot be mapped (it is then already recorded)."""
     if node.input[1] in lw.streams:
-        lw.unsupported_node(node, f"activation x activation {node.op_type} "
-                              "(e.g. attention)")
+        if node.op_type == "MatMul":
+            act_matmul(lw, node)
+        else:
+            lw.unsupported_node(node, f"activation x activation {node.op_type}")
         return None
     s = lw.stream_in(node)
     if host_compute(lw, node, s):

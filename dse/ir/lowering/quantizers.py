@@ -18,10 +18,10 @@ from dse.ir.lowering.core import (
     Stream,
     attr,
     bit_width,
-    channels_last,
     quant_type,
     rule,
     uniform,
+    vec_channels,
 )
 from dse.ir.lowering.pool import emit_avgpool
 from dse.models._common import dtype as qdtype
@@ -134,7 +134,7 @@ def threshold(lw: Lowering, node: Any, s: Stream, dt: str, steps: int, actval: i
         lw.put(node, out)
         return
     s = lw.emit_deferred(s, node)
-    nvec, C = channels_last(s.shape)
+    nvec, C = vec_channels(s)
     in_dt = s.dtype
     attrs = {
         "NumChannels": C,
@@ -147,4 +147,4 @@ def threshold(lw: Lowering, node: Any, s: Stream, dt: str, steps: int, actval: i
         "ActVal": actval,
     }
     idx = lw.add_layer("Thresholding", attrs, [s.wire], node, dt, prod(s.shape))
-    lw.put(node, lw.out_stream(idx, s.shape, dt, a=scale, from_quant=True))
+    lw.put(node, lw.out_stream(idx, s.shape, dt, a=scale, from_quant=True, cl=s.cl))

@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from dse.ir.lowering.attention import scores_to_softmax
 from dse.ir.lowering.core import (
     Lowering,
     attr,
-    channels_last,
     rule,
+    vec_channels,
 )
 from dse.models._common import dtype as qdtype
 from dse.models._common import prod
@@ -21,19 +22,23 @@ from dse.models.eltwise import smallest_covering
 
 @rule('Softmax')
 def lower_softmax(lw: Lowering, node: Any) -> None:
-    s = lw.flush(lw.stream_in(node), node)
+    s = lw.stream_in(node, keep_attn=True, keep_layout=True)
+    if s.attn is not None:
+        scores_to_softmax(lw, node, s)
+        return
+    s = lw.flush(s, node, to_hw=True)
     shape = lw.shape(node.output[0])
     attrs = {"NumChannels": shape[-1], "SIMD": 1, "ifm_dim": list(shape),
              "input_data_type": s.dtype, "output_data_type": "FLOAT32"}
     idx = lw.add_layer("HWSoftmax", attrs, [s.wire], node, "FLOAT32", prod(shape))
-    lw.put(node, lw.out_stream(idx, shape, "FLOAT32"))
+    lw.put(node, lw.out_stream(idx, shape, "FLOAT32", cl=s.cl))
 
 
 @rule('TopK')
 def lower_topk(lw: Lowering, node: Any) -> None:
     s = lw.flush(lw.stream_in(node), node)
     k = int(np.asarray(lw.const(node.input[1]).value).flat[0])
-    nvec, C = channels_last(s.shape)
+    nvec, C = vec_channels(s)
     attrs = {"Labels": C, "PE": 1, "K": k, "inputDataType": s.dtype, "numInputVectors": nvec}
     out_bits = max(8, -(-int(np.ceil(np.log2(max(C, 2)))) // 8) * 8)
     idx = lw.add_layer("LabelSelect", attrs, [s.wire], node, f"UINT{out_bits}", k)
@@ -65,9 +70,9 @@ def lower_concat(lw: Lowering, node: Any) -> None:
     if axis % rank != (1 if rank == 4 else rank - 1):
         lw.unsupported_node(node, "concatenation along a non-channel axis")
         return
-    chans = [channels_last(x.shape)[1] for x in ss]
+    chans = [vec_channels(x)[1] for x in ss]
     types = [x.dtype for x in ss]
-    nvec, _ = channels_last(ss[0].shape)
+    nvec, _ = vec_channels(ss[0])
     attrs = {"SIMD": 1, "ChannelsPerStream": chans, "inputDataTypes": types,
              "numInputVectors": nvec}
     ts = [qdtype(t) for t in types]
