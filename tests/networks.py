@@ -58,3 +58,140 @@ def finn_estimate(finn_env: Path, qonnx: Path, target_fps: int) -> tuple[Path, P
     r = run_driver(finn_env, "estimate", str(qonnx), str(out), str(target_fps))
     assert r.get("ok"), f"finn-plus's estimate flow failed on {qonnx.name}: {r}"
     return Path(r["path"]), Path(r["report_dir"])
+
+
+# --- tiny transformers: model classes of `transformers` (random seeded weights, built from
+# configs, nothing downloaded), quantized with brevitas' layerwise_quantize ---------------------
+
+SEQ = 8
+HIDDEN = 32
+
+
+def _linear_from_conv1d(module):  # GPT-2 uses transformers' Conv1D (x @ W + b, W is in x out)
+    import torch
+    from transformers.pytorch_utils import Conv1D
+
+    for name, child in list(module.named_children()):
+        if isinstance(child, Conv1D):
+            lin = torch.nn.Linear(child.weight.shape[0], child.weight.shape[1])
+            with torch.no_grad():
+                lin.weight.copy_(child.weight.T)
+                lin.bias.copy_(child.bias)
+            setattr(module, name, lin)
+        else:
+            _linear_from_conv1d(child)
+    return module
+
+
+def _causal_mask(torch, n: int):
+    return torch.full((n, n), float("-inf")).triu(1)[None, None]
+
+
+def transformer_block(kind: str, batch: bool = True):
+    """(module, example inputs) of a tiny transformer block of ``kind``: llama (decoder with
+    RMSNorm, rotary embeddings, causal mask, SwiGLU), gpt2 (causal, LayerNorm, GELU), t5
+    (encoder block + decoder block with cross-attention, RMSNorm, relative position bias, ReLU),
+    bert (MHA encoder: LayerNorm, GELU)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    T, d = SEQ, HIDDEN
+    x = torch.randn(1, T, d) if batch else torch.randn(T, d)
+    if kind == "llama":
+        from transformers import LlamaConfig
+        from transformers.models.llama.modeling_llama import (
+            LlamaDecoderLayer,
+            LlamaRotaryEmbedding,
+        )
+        cfg = LlamaConfig(hidden_size=d, intermediate_size=2 * d, num_attention_heads=4,
+                          num_key_value_heads=4, num_hidden_layers=1, vocab_size=64,
+                          max_position_embeddings=2 * T)
+        cfg._attn_implementation = "eager"
+
+        class Block(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layer, self.rope = LlamaDecoderLayer(cfg, 0), LlamaRotaryEmbedding(cfg)
+
+            def forward(self, h):
+                h3 = h if h.dim() == 3 else h[None]
+                cos, sin = self.rope(h3, torch.arange(T)[None])
+                out = self.layer(h3, attention_mask=_causal_mask(torch, T),
+                                 position_embeddings=(cos, sin))
+                return out if h.dim() == 3 else out[0]
+        return Block(), (x,)
+    if kind == "gpt2":
+        from transformers import GPT2Config
+        from transformers.models.gpt2.modeling_gpt2 import GPT2Block
+        cfg = GPT2Config(n_embd=d, n_head=4, n_layer=1, n_positions=2 * T,
+                         activation_function="gelu")
+        cfg._attn_implementation = "eager"
+
+        class Block(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layer = _linear_from_conv1d(GPT2Block(cfg, layer_idx=0))
+
+            def forward(self, h):
+                out = self.layer(h, attention_mask=_causal_mask(torch, T))
+                return out[0] if isinstance(out, tuple) else out
+        return Block(), (x,)
+    if kind == "t5":
+        from transformers import T5Config
+        from transformers.models.t5.modeling_t5 import T5Block
+        cfg = T5Config(d_model=d, d_kv=8, d_ff=2 * d, num_heads=4, num_layers=1,
+                       vocab_size=64, relative_attention_num_buckets=8)
+        cfg._attn_implementation = "eager"
+        dcfg = T5Config(**{**cfg.to_dict(), "is_decoder": True})
+        dcfg._attn_implementation = "eager"
+
+        class Block(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.enc = T5Block(cfg, has_relative_attention_bias=True, layer_idx=0)
+                self.dec = T5Block(dcfg, has_relative_attention_bias=True, layer_idx=0)
+
+            def forward(self, src, tgt):
+                e = self.enc(src)[0]
+                out = self.dec(tgt, attention_mask=_causal_mask(torch, T),
+                               encoder_hidden_states=e)
+                return out[0]
+        return Block(), (x, torch.randn(*x.shape))
+    if kind == "bert":
+        from transformers import BertConfig
+        from transformers.models.bert.modeling_bert import BertLayer
+        cfg = BertConfig(hidden_size=d, num_attention_heads=4, intermediate_size=2 * d,
+                         num_hidden_layers=1)
+        cfg._attn_implementation = "eager"
+
+        class Block(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layer = BertLayer(cfg)
+
+            def forward(self, h):
+                out = self.layer(h)
+                return out[0] if isinstance(out, tuple) else out
+        return Block(), (x,)
+    raise ValueError(kind)
+
+
+def export_transformer(kind: str, out_dir: Path, *, dynamo: bool = False,
+                       batch: bool = True) -> Path:
+    """QONNX export of a brevitas-quantized (int8 weights and inputs of every Linear) tiny
+    transformer block, with the TorchScript (default) or the dynamo exporter."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("brevitas")
+    from brevitas.export import export_qonnx
+    from brevitas.graph.quantize import layerwise_quantize
+
+    path = out_dir / f"{kind}_{'dynamo' if dynamo else 'ts'}{'' if batch else '_nobatch'}.onnx"
+    if path.exists():
+        return path
+    model, inputs = transformer_block(kind, batch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = layerwise_quantize(model.eval())
+        with torch.no_grad():
+            export_qonnx(q, inputs if len(inputs) > 1 else inputs[0], str(path), dynamo=dynamo)
+    return path

@@ -21,6 +21,7 @@ ABSORBABLE = frozenset({
     "Mul", "Div", "Add", "Sub", "BatchNormalization", "Relu", "Clip",
     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Dropout",
     "Quant", "BipolarQuant", "MultiThreshold", "Trunc",
+    "Neg", "Cast", "Where", "Gather",  # sign flips, float casts, masks, unit-axis picks
 })
 
 

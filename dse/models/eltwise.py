@@ -257,6 +257,9 @@ def _widest(types: list[str]) -> DataType:
     ts = [dtype(t) for t in types]
     if all(t == ts[0] for t in ts):
         return ts[0]
+    floats = [t for t in ts if not t.is_integer()]
+    if floats:  # a float operand makes the concatenation float
+        return max(floats, key=lambda t: t.bitwidth())
     lo, hi = min(t.min() for t in ts), max(t.max() for t in ts)
     return DataType.get_smallest_possible(lo if lo < 0 and -lo > hi else hi) if lo >= 0 else (
         DataType.get_smallest_possible(min(lo, -hi - 1)))

@@ -16,6 +16,7 @@ from dse.ir.lowering.core import (
     attr,
     hw_shape,
     rule,
+    uniform,
 )
 from dse.models._common import dtype as qdtype
 from dse.models._common import prod
@@ -59,7 +60,15 @@ def two_streams(lw: Lowering, node: Any, op: str) -> None:
     """Element-wise op of two activation streams -> Elementwise{op} (both inputs streamed;
     forks get their DuplicateStreams from the core)."""
     s0, s1 = lw.stream_in(node, 0), lw.stream_in(node, 1)
-    s0, s1 = lw.flush(s0, node, to_hw=True), lw.flush(s1, node, to_hw=True)
+    scale: Any = 1.0
+    if op == "Mul" and uniform(s0.a) and uniform(s1.a) and not s0.pending and not s1.pending:
+        scale = np.asarray(s0.a, dtype=np.float64) * np.asarray(s1.a, dtype=np.float64)
+        s0, s1 = replace(s0, a=1.0), replace(s1, a=1.0)  # scales multiply past the product
+    # a sum needs both operands on one scale: materialize them unless they already agree
+    force = op == "Add" and not (np.shape(s0.a) == np.shape(s1.a)
+                                 and np.allclose(s0.a, s1.a))
+    s0 = lw.flush(s0, node, to_hw=True, force=force)
+    s1 = lw.flush(s1, node, to_hw=True, force=force)
     t0, t1 = qdtype(s0.dtype), qdtype(s1.dtype)
     if s0.dtype.startswith("FLOAT") or s1.dtype.startswith("FLOAT"):
         out_dt = "FLOAT32"
@@ -78,7 +87,8 @@ def two_streams(lw: Lowering, node: Any, op: str) -> None:
     }
     idx = lw.add_layer(f"Elementwise{op}", attrs, [s0.wire, s1.wire], node, out_dt,
                        prod(shape))
-    lw.put(node, lw.out_stream(idx, shape, out_dt, cl=cl))
+    a_out = scale if op == "Mul" else s0.a
+    lw.put(node, lw.out_stream(idx, shape, out_dt, cl=cl, a=a_out))
 
 
 @rule('Mul')

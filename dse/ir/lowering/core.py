@@ -463,7 +463,8 @@ class Lowering:
 
     # -- float tail ------------------------------------------------------------------------
 
-    def flush(self, s: Stream, node: Any | None, *, to_hw: bool = False) -> Stream:
+    def flush(self, s: Stream, node: Any | None, *, to_hw: bool = False,
+              force: bool = False) -> Stream:
         """Materialize pending float ops as ElementwiseMul/Add (FINN's float tail). Float ops
         on the float graph input stay on the host unless ``to_hw`` (a HW layer such as a
         LayerNorm reads them: FINN then maps them to HW layers too)."""
@@ -474,6 +475,8 @@ class Lowering:
             s = self.materialize_layout(s, node)
         if to_hw and s.host:
             s = replace(s, host=False)
+        if force and not is_value(s.a, 1.0):
+            s = replace(s, pending=True)  # the scale itself must be applied
         if not s.pending or s.host:
             return s
         if s.nonlinear:

@@ -51,12 +51,12 @@ def compose(s: Stream, node: Any, out_shape: tuple[int, ...],
 def layout(lw: Lowering, node: Any) -> None:
     s = lw.stream_in(node, keep_layout=True)
     out_shape = lw.shape(node.output[0])
-    if s.layout is None and squeezed(s.shape) == squeezed(out_shape):
+    perm = list(node_perm(node, len(s.shape))) if node.op_type == "Transpose" else None
+    if s.layout is None and (moves_only_unit_axes(s.shape, perm) if perm is not None
+                             else squeezed(s.shape) == squeezed(out_shape)):
         lw.put(node, replace(s, shape=out_shape))
         return
-    perm = None
-    if node.op_type == "Transpose":
-        perm = list(node_perm(node, len(s.shape)))
+    if perm is not None:
         if s.producer is None and s.layout is None and not s.cl and len(s.shape) == 4:
             # the NCHW -> NHWC transpose at the input stays on the host side in FINN
             lw.host.append(HostNode(name=node.name, op_type="Transpose",
@@ -76,6 +76,12 @@ def layout(lw: Lowering, node: Any) -> None:
         s = lw.materialize_layout(s, node)
         out = compose(s, node, tuple(out_shape), perm)
     lw.put(node, out)
+
+
+def moves_only_unit_axes(shape: tuple[int, ...], perm: list[int]) -> bool:
+    """A transpose that keeps the order of every axis longer than 1 leaves the data order."""
+    big = [p for p in perm if shape[p] != 1]
+    return big == sorted(big)
 
 
 def node_perm(node: Any, rank: int) -> tuple[int, ...]:

@@ -20,7 +20,7 @@ from dse.models._common import prod
 
 def norm_layer(lw: Lowering, node: Any, x_input: int, sources: list[str], eps: float,
                rms: bool, gamma: Any = 1.0, beta: Any = 0.0) -> None:
-    s = lw.flush(lw.stream_in(node, x_input), node, to_hw=True)
+    s = lw.flush(lw.stream_in(node, x_input), node, to_hw=True, force=True)
     shape = s.shape
     attrs = {"SIMD": 1, "ifm_dim": list(shape) if s.cl or len(shape) != 4 else
              [shape[0], shape[2], shape[3], shape[1]], "epsilon": eps,
@@ -112,7 +112,7 @@ def lower_pow(lw: Lowering, node: Any) -> None:
 
 def pwpolyf(lw: Lowering, node: Any, func: str, out_node: Any | None = None,
             sources: list[str] | None = None) -> None:
-    s = lw.flush(lw.stream_in(node), node, to_hw=True)
+    s = lw.flush(lw.stream_in(node), node, to_hw=True, force=True)
     if not s.dtype.startswith("FLOAT"):
         lw.unsupported_node(node, f"{node.op_type} on an integer stream (finn-plus's PWPolyF "
                             "takes FLOAT32; quantized activations should be thresholds)")

@@ -4,6 +4,7 @@ Concat -> StreamingConcat.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from dse.ir.lowering.attention import scores_to_softmax
 from dse.ir.lowering.core import (
     Lowering,
+    Stream,
     attr,
     rule,
     vec_channels,
@@ -26,7 +28,7 @@ def lower_softmax(lw: Lowering, node: Any) -> None:
     if s.attn is not None:
         scores_to_softmax(lw, node, s)
         return
-    s = lw.flush(s, node, to_hw=True)
+    s = lw.flush(s, node, to_hw=True, force=True)
     shape = lw.shape(node.output[0])
     attrs = {"NumChannels": shape[-1], "SIMD": 1, "ifm_dim": list(shape),
              "input_data_type": s.dtype, "output_data_type": "FLOAT32"}
@@ -64,10 +66,13 @@ def lower_pad(lw: Lowering, node: Any) -> None:
 
 @rule('Concat')
 def lower_concat(lw: Lowering, node: Any) -> None:
-    ss = [lw.flush(lw.stream_in(node, i), node) for i in range(len(node.input))]
+    ss = [lw.stream_in(node, i) for i in range(len(node.input))]
+    same = all(np.shape(x.a) == np.shape(ss[0].a) and np.allclose(x.a, ss[0].a)
+               and x.dtype == ss[0].dtype for x in ss)
+    ss = [lw.flush(x, node, to_hw=True, force=not same) for x in ss]
     axis = int(attr(node, "axis", 1))
     rank = len(ss[0].shape)
-    if axis % rank != (1 if rank == 4 else rank - 1):
+    if axis % rank != (1 if rank == 4 and not any(x.cl for x in ss) else rank - 1):
         lw.unsupported_node(node, "concatenation along a non-channel axis")
         return
     chans = [vec_channels(x)[1] for x in ss]
@@ -76,9 +81,146 @@ def lower_concat(lw: Lowering, node: Any) -> None:
     attrs = {"SIMD": 1, "ChannelsPerStream": chans, "inputDataTypes": types,
              "numInputVectors": nvec}
     ts = [qdtype(t) for t in types]
-    out_dt = (types[0] if len(set(types)) == 1 else
+    out_dt = (types[0] if len(set(types)) == 1 else "FLOAT32" if any(
+        t.startswith("FLOAT") for t in types) else
               smallest_covering(min(t.min() for t in ts), max(t.max() for t in ts)).name)
     shape = lw.shape(node.output[0])
     idx = lw.add_layer("StreamingConcat", attrs, [x.wire for x in ss], node, out_dt,
                          prod(shape))
-    lw.put(node, lw.out_stream(idx, shape, out_dt))
+    lw.put(node, lw.out_stream(idx, shape, out_dt, cl=any(x.cl for x in ss), a=ss[0].a))
+
+
+def _slice_range(lw: Lowering, node: Any, rank: int, dim: int) -> tuple[int, int, int] | None:
+    """(axis, start, end) of a step-1 Slice with constant bounds, or None."""
+    def ints(i: int) -> list[int] | None:
+        if len(node.input) <= i or not node.input[i]:
+            return None
+        c = lw.const(node.input[i])
+        return None if c is None else [int(v) for v in np.asarray(c.value).reshape(-1)]
+
+    starts, ends = ints(1), ints(2)
+    axes = ints(3) or list(range(len(starts or [])))
+    steps = ints(4) or [1] * len(axes)
+    if starts is None or ends is None or len(starts) != 1 or steps != [1]:
+        return None
+    ax = axes[0] % rank
+    st, en = starts[0], ends[0]
+    st = max(0, min(dim, st + dim if st < 0 else st))
+    en = max(0, min(dim, en + dim if en < 0 else en))
+    return ax, st, en
+
+
+@rule('Slice')
+def lower_slice(lw: Lowering, node: Any) -> None:
+    """Slices of the channel axis that together partition it (e.g. rotate_half of rotary
+    position embeddings) -> one StreamingSplit with an output per slice."""
+    src = node.input[0]
+    s = lw.stream_in(node)
+    rank = len(s.shape)
+    ch_axis = rank - 1 if (s.cl or rank != 4) else 1
+    C = s.shape[ch_axis]
+    siblings = []
+    for u in lw.ix.users.get(src, []):
+        if u.op_type != "Slice":
+            continue
+        r = _slice_range(lw, u, rank, C)
+        if r is None or r[0] != ch_axis:
+            continue
+        siblings.append((r[1], r[2], u))
+    siblings.sort(key=lambda x: x[0])
+    cover = [0] + [en for _, en, _ in siblings]
+    if not siblings or node not in [u for _, _, u in siblings] or cover[-1] != C or any(
+            st != cover[i] for i, (st, _, _) in enumerate(siblings)):
+        lw.unsupported_node(node, "Slice that is not part of a partition of the channel axis "
+                            "(finn-plus's StreamingSplit splits a stream into consecutive "
+                            "channel groups)")
+        return
+    s = lw.flush(s, node, to_hw=True)
+    nvec, _ = vec_channels(s)
+    chans = [en - st for st, en, _ in siblings]
+    attrs = {"SIMD": 1, "ChannelsPerStream": chans, "inputDataType": s.dtype,
+             "numInputVectors": nvec}
+    idx = lw.add_layer("StreamingSplit", attrs, [s.wire], node, s.dtype, prod(s.shape),
+                       n_out=len(chans))
+    lw.layers[idx]["source_nodes"] = [u.name for _, _, u in siblings]
+    for k, (_, _, u) in enumerate(siblings):
+        wire = lw.layers[idx]["outputs"][k]
+        shape = lw.shape(u.output[0])
+        lw.tensor_elems[wire] = prod(shape)
+        lw.tensor_shape[wire] = tuple(shape)
+        if s.cl:
+            lw.tensor_cl.add(wire)
+        lw.streams[u.output[0]] = Stream(wire=wire, producer=idx, dtype=s.dtype,
+                                         shape=tuple(shape), cl=s.cl)
+        if u is not node:
+            lw.claimed.add(u.name)
+
+
+@rule('Split')
+def lower_split(lw: Lowering, node: Any) -> None:
+    """Split of the channel axis (e.g. GPT-2's fused QKV projection) -> StreamingSplit."""
+    s = lw.stream_in(node)
+    rank = len(s.shape)
+    ch_axis = rank - 1 if (s.cl or rank != 4) else 1
+    if int(attr(node, "axis", 0)) % rank != ch_axis:
+        lw.unsupported_node(node, "Split along a non-channel axis")
+        return
+    C = s.shape[ch_axis]
+    sizes = attr(node, "split")
+    if sizes is None and len(node.input) > 1 and node.input[1]:
+        c = lw.const(node.input[1])
+        sizes = None if c is None else [int(v) for v in np.asarray(c.value).reshape(-1)]
+    if sizes is None:
+        n = len(node.output)
+        sizes = [C // n] * n if C % n == 0 else None
+    if sizes is None or sum(sizes) != C:
+        lw.unsupported_node(node, f"Split sizes {sizes} do not partition {C} channels")
+        return
+    s = lw.flush(s, node, to_hw=True)
+    nvec, _ = vec_channels(s)
+    attrs = {"SIMD": 1, "ChannelsPerStream": list(sizes), "inputDataType": s.dtype,
+             "numInputVectors": nvec}
+    idx = lw.add_layer("StreamingSplit", attrs, [s.wire], node, s.dtype, prod(s.shape),
+                       n_out=len(sizes))
+    for k, o in enumerate(node.output):
+        wire = lw.layers[idx]["outputs"][k]
+        shape = lw.shape(o)
+        lw.tensor_elems[wire] = prod(shape)
+        lw.tensor_shape[wire] = tuple(shape)
+        if s.cl:
+            lw.tensor_cl.add(wire)
+        lw.streams[o] = Stream(wire=wire, producer=idx, dtype=s.dtype, shape=tuple(shape),
+                               cl=s.cl, a=s.a)
+
+
+@rule('Gather')
+def lower_gather(lw: Lowering, node: Any) -> None:
+    """Embedding tables (constant data, index stream) -> Lookup; picking the only entry of a
+    unit axis (x[0] of a [1, ...] stream) only relabels the stream."""
+    table = lw.const(node.input[0])
+    idx_c = lw.const(node.input[1])
+    if table is None and idx_c is not None and node.input[0] in lw.streams:
+        s = lw.stream_in(node, keep_layout=True, keep_attn=True)
+        axis = int(attr(node, "axis", 0)) % len(s.shape)
+        if s.shape[axis] == 1 and np.asarray(idx_c.value).size == 1:
+            lw.put(node, replace(s, shape=lw.shape(node.output[0])))
+            return
+        lw.unsupported_node(node, "Gather of a slice of an activation stream")
+        return
+    if table is None or node.input[1] not in lw.streams or int(attr(node, "axis", 0)) != 0:
+        lw.unsupported_node(node, "Gather that is neither an embedding lookup nor a unit-axis "
+                            "pick")
+        return
+    s = lw.stream_in(node, 1)
+    vocab, dim = int(table.value.shape[0]), int(np.prod(table.value.shape[1:]))
+    in_dt = s.dtype
+    if in_dt.startswith("FLOAT") or in_dt.startswith("INT64") or in_dt == "":
+        in_dt = f"UINT{max(1, int(np.ceil(np.log2(max(vocab, 2)))))}"
+    emb_dt = table.dtype or "FLOAT32"
+    attrs = {"NumEmbeddings": vocab, "EmbeddingDim": dim, "EmbeddingType": emb_dt,
+             "InputType": in_dt, "InputShape": list(s.shape), "mem_mode": "internal_embedded"}
+    shape = lw.shape(node.output[0])
+    i = lw.add_layer("Lookup", attrs, [s.wire], node, emb_dt, prod(shape))
+    scale = table.scale if table.dtype else 1.0
+    lw.put(node, lw.out_stream(i, shape, emb_dt, a=np.asarray(scale, dtype=np.float64),
+                               cl=True, from_quant=table.dtype is not None))
