@@ -67,7 +67,13 @@ class LayerSummary:
             "smallest": opt(self.smallest), "fastest": opt(self.fastest),
             "n_options": self.n_options, "finn_name": self.finn_name,
             "source_nodes_absorbed": list(self.absorbed),
+            "cost_source": self.cost_source,
         }
+
+    @property
+    def cost_source(self) -> str:
+        """"FINN estimate", "FINN cycles + dse resource model" or "dse model"."""
+        return self.smallest.cost.source
 
 
 def _params(op: str, a: Mapping[str, Any]) -> str:

@@ -16,6 +16,12 @@ from dse import __version__
 from dse.exceptions import DseError
 
 
+def cost_tag(source: str) -> str:
+    """Short column tag of a cost source (dse.models._common.COST_SOURCES)."""
+    return {"FINN estimate": "FINN", "FINN cycles + dse resource model": "FINN+dse",
+            "dse model": "dse"}.get(source, source)
+
+
 def _fmt_int(n: int) -> str:
     return f"{n:,}"
 
@@ -59,25 +65,31 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print()
     headers = ["layer", "op", "params", "A/W/B", "weight bits",
                "cyc@min", "LUT@min", "BRAM@min", "URAM@min", "DSP@min",
-               "cyc@max", "LUT@max", "BRAM@max", "URAM@max", "DSP@max"]
+               "cyc@max", "LUT@max", "BRAM@max", "URAM@max", "DSP@max", "cost"]
     body = []
     for r in rows:
         s, f = r.smallest.cost, r.fastest.cost
         body.append([r.name, r.op_type, r.params, r.dtypes, _fmt_int(r.weight_bits),
                      _fmt_int(s.cycles), _fmt_int(s.lut), s.bram18, s.uram, s.dsp,
-                     _fmt_int(f.cycles), _fmt_int(f.lut), f.bram18, f.uram, f.dsp])
+                     _fmt_int(f.cycles), _fmt_int(f.lut), f.bram18, f.uram, f.dsp,
+                     cost_tag(r.cost_source)])
     t = res["totals"]
     sm, fa = t["smallest"], t["fastest"]
     body.append(["TOTAL", "", "", "", _fmt_int(t["weight_bits"]),
                  f"II {_fmt_int(sm['max_cycles'])}", _fmt_int(sm["lut"]), sm["bram18"],
                  sm["uram"], sm["dsp"], f"II {_fmt_int(fa['max_cycles'])}", _fmt_int(fa["lut"]),
-                 fa["bram18"], fa["uram"], fa["dsp"]])
+                 fa["bram18"], fa["uram"], fa["dsp"], ""])
     print(table(headers, body, right=set(range(4, 15))))
     print()
     print("@min = PE=SIMD=1 (smallest folding); @max = fastest legal folding; the layer's own "
           "ram_style/mem_mode/resType are kept.")
     print("TOTAL II = the slowest layer's cycles per frame (one board, no links); "
           "FINN has no FF model and leaves ops without a resource model at 0.")
+    from dse.models._common import COST_FINN, COST_SOURCES
+
+    used = {r.cost_source for r in rows}
+    print("cost: " + "; ".join(f"{cost_tag(k)} = {k}" for k in COST_SOURCES if k in used)
+          + (" (docs/transformer-cost-models.md)" if used - {COST_FINN} else ""))
     return 0
 
 

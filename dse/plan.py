@@ -120,6 +120,7 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "resources": {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram,
                           "dsp": c.dsp},
             "external_weight_bits": opt.external_weight_bits,
+            "cost_source": c.source,  # FINN's estimate, or where FINN has none dse's model
         })
     for b in {l["board"] for l in layers}:  # FINN names its nodes per board's build
         names = finn_node_names([l for l in layers if l["board"] == b])

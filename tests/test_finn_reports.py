@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dse.ir import load_network
+from dse.models._common import COST_FINN
 from tests.conftest import shared_path
 
 
@@ -39,9 +40,11 @@ def test_layer_estimates_equal_finn_reports(name: str, tmp_path: Path) -> None:
         c = layer.cost(part)
         assert c.cycles == cycles[layer.name], layer.name
         r = res[layer.name]
-        assert (c.lut, c.bram18, c.uram, c.dsp) == (
-            int(r["LUT"]), int(r["BRAM_18K"]), int(r["URAM"]), int(r["DSP"])
-        ), layer.name
+        finn = (int(r["LUT"]), int(r["BRAM_18K"]), int(r["URAM"]), int(r["DSP"]))
+        if c.source != COST_FINN:  # FINN has no resource model here (reports 0): dse's own
+            assert finn == (0, 0, 0, 0), layer.name
+            continue
+        assert (c.lut, c.bram18, c.uram, c.dsp) == finn, layer.name
 
 
 def test_dataflow_parent_follows_partition(tmp_path: Path) -> None:
