@@ -170,8 +170,9 @@ def sdpa_estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> 
     lut += e_lut + s_lut + row[0]
     bram += e_bram + row[1]
     dsp += e_dsp + s_dsp
-    if a["mask_mode"] == "const":
-        m = buffer(ql * sf, sm_lanes * max(1, bits(a["MType"])))
+    if a["mask_mode"] == "const":  # MaskHeads: dse's per-head masks (T5 position bias)
+        m = buffer(ql * sf * int(a.get("MaskHeads", 1) or 1),
+                   sm_lanes * max(1, bits(a["MType"])))
         lut += m[0]
         bram += m[1]
     return _cost(f"ScaledDotProductAttention_{impl}", cycles, lut, bram, dsp, tuple(in_w),

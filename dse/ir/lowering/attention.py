@@ -153,7 +153,7 @@ def _k_untransposed(lw: Lowering, k: Stream, node: Any) -> Stream:
 
 def mask_mode(mask: Any, ql: int, kv: int) -> tuple[str, str]:
     m = np.asarray(mask, dtype=np.float64)
-    if m.size <= 1 and is_value(m, 0.0):
+    if not np.any(m):
         return "none", "INT0"
     full = np.broadcast_to(m, m.shape[:-2] + (ql, kv)) if m.ndim >= 2 else None
     if full is not None:
@@ -162,6 +162,16 @@ def mask_mode(mask: Any, ql: int, kv: int) -> tuple[str, str]:
         if all(np.all(r[causal] <= -1e4) and np.all(r[~causal] == 0) for r in rows):
             return "causal", "INT0"
     return "const", "FLOAT32"
+
+
+def mask_heads(mask: Any, ql: int, kv: int) -> int:
+    """How many distinct per-head masks a constant mask holds (T5's relative position bias
+    differs per head; finn-plus's const mask is one (QLen, KVLen) matrix)."""
+    m = np.asarray(mask, dtype=np.float64)
+    if m.ndim <= 2:
+        return 1
+    rows = np.broadcast_to(m, m.shape[:-2] + (ql, kv)).reshape(-1, ql, kv)
+    return 1 if all(np.array_equal(r, rows[0]) for r in rows[1:]) else len(rows)
 
 
 def emit_attention(lw: Lowering, node: Any, s: Stream) -> None:
@@ -223,6 +233,9 @@ def emit_attention(lw: Lowering, node: Any, s: Stream) -> None:
         "AType": a_type, "OType": o_type, "AccASoftmax": "FLOAT32",
         "ActASoftmax": act_sm, "DequantSoftmax": deq, "mask_mode": mode,
     }
+    if mode == "const" and mask_heads(att["mask"], ql, kv) > 1:
+        # dse extension: one stored mask per head (finn-plus stores one for all heads)
+        attrs["MaskHeads"] = mask_heads(att["mask"], ql, kv)
     inputs = [q.wire, k.wire, v.wire]
     shape = lw.shape(node.output[0])
     idx = lw.add_layer("ScaledDotProductAttention", attrs, inputs, node, o_type, prod(shape))

@@ -1,0 +1,205 @@
+"""Transformers: bert_tiny_2l_w4a8 and tiny blocks we export ourselves with brevitas and the
+model classes of `transformers` (Llama-style decoder, GPT-2 block, T5 encoder-decoder block,
+BERT/MHA encoder; TorchScript and dynamo exporters; with and without the batch axis) lower
+to finn-plus's HW op set with every node accounted for, and go through optimize."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from dse.exceptions import UnsupportedLayerError
+from dse.ir import load_network
+from dse.models._common import COST_FINN
+from tests.conftest import shared_path
+from tests.networks import SEQ, export_transformer
+
+BERT = shared_path("models", "bert_tiny_2l_w4a8.onnx")
+
+# kind -> (attention layers, mask modes, norm kind, activation)
+EXPECT = {
+    "llama": (1, ["causal"], "rms", "silu"),
+    "gpt2": (1, ["causal"], "ln", "gelu"),
+    # T5: relative position bias (per head) on both self-attentions, none on cross-attention
+    "t5": (3, ["const", "const", "none"], "rms", None),
+    "bert": (1, ["none"], "ln", "gelu"),
+}
+CASES = [(k, dyn, True) for k in EXPECT for dyn in (False, True)] + [
+    ("llama", False, False), ("llama", True, False)]
+
+
+@pytest.fixture(scope="module")
+def nets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("transformers")
+
+
+def test_bert_tiny_lowers_to_finn_plus_ops() -> None:
+    g = load_network(BERT)
+    ops = g.op_counts()
+    assert ops["ScaledDotProductAttention"] == 2
+    assert ops["LayerNorm"] == 5 and ops["PWPolyF"] == 2 and ops["Shuffle"] == 8
+    assert ops["MVAU"] == 12 and ops["Thresholding"] == 12 and ops["DuplicateStreams"] == 4
+    assert ops["ElementwiseAdd"] == 5  # embeddings + 4 residuals
+    for sdpa in (l for l in g.layers if l.op_type == "ScaledDotProductAttention"):
+        a = sdpa.attrs
+        assert (a["Heads"], a["QLen"], a["KVLen"], a["QKDim"], a["VDim"]) == (4, 16, 16, 16, 16)
+        assert a["mask_mode"] == "none"
+        # the two 1/sqrt(sqrt(16)) scales of Q and K and nothing else
+        assert a["DequantSoftmax"] == pytest.approx(0.25, rel=1e-3)
+        assert len(g.in_edges(sdpa.name)) == 3
+    # K is read untransposed: its head split keeps (T, d) order like Q and V
+    shuffles = [l.attrs["perm"] for l in g.layers if l.op_type == "Shuffle"]
+    assert shuffles.count((0, 2, 1, 3)) == 8
+
+
+@pytest.mark.parametrize("kind, dynamo, batch", CASES,
+                         ids=[f"{k}-{'dynamo' if d else 'ts'}{'' if b else '-nobatch'}"
+                              for k, d, b in CASES])
+def test_own_transformer_exports_lower(nets: Path, kind: str, dynamo: bool, batch: bool) -> None:
+    path = export_transformer(kind, nets, dynamo=dynamo, batch=batch)
+    g = load_network(path)  # raises if any node were dropped (conservation check)
+    n_attn, masks, norm, act = EXPECT[kind]
+    attn = [l for l in g.layers if l.op_type == "ScaledDotProductAttention"]
+    assert [l.attrs["mask_mode"] for l in attn] == masks
+    if kind == "t5":
+        assert [l.attrs.get("MaskHeads", 1) for l in attn] == [4, 4, 1]
+    for l in attn:
+        assert l.attrs["Heads"] == 4 and l.attrs["QLen"] == SEQ and l.attrs["KVLen"] == SEQ
+        assert l.attrs["QKDim"] == 8 and l.attrs["VDim"] == 8
+    norms = [l for l in g.layers if l.op_type == "LayerNorm"]
+    assert norms and all(bool(l.attrs.get("rms")) == (norm == "rms") for l in norms)
+    funcs = {l.attrs["func"] for l in g.layers if l.op_type == "PWPolyF"}
+    assert funcs == ({act} if act else set())
+    # every projection is an MVAU with 8-bit weights and inputs (brevitas' defaults)
+    mvaus = [l for l in g.layers if l.op_type == "MVAU"]
+    expected_mvau = {"llama": 7, "gpt2": 4, "t5": 16, "bert": 6}[kind]
+    assert len(mvaus) == expected_mvau
+    assert all(l.attrs["mem_mode"] != "dynamic" for l in mvaus)
+    # nothing float is left to the host in the middle of the network
+    assert all(h.op_type in ("Quant",) or "host" in h.reason for h in g.host_nodes)
+
+
+def test_own_exports_optimize_on_u55c(nets: Path) -> None:
+    from dse import api
+
+    for kind in ("llama", "t5"):
+        path = export_transformer(kind, nets)
+        res = api.optimize(path, boards="U55C,U55C", time_limit=20, record_time=False)
+        plan = res.plan
+        assert plan["metrics"]["fps"] > 0
+        srcs = {l["op_type"]: l["cost_source"] for l in plan["layers"]}
+        assert srcs["MVAU"] == COST_FINN
+        assert srcs["ScaledDotProductAttention"] != COST_FINN
+        assert srcs["LayerNorm"] != COST_FINN
+
+
+def _qmatmul_model(path: Path, quantize: bool, attention_like: bool = False) -> Path:
+    """x, y: [1, 8, 16] and [1, 16, 8] activations, optionally int8-quantized, multiplied."""
+    nodes, inits = [], []
+    inp = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16]),
+           helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 8])]
+    a, b = "x", "y"
+    if quantize:
+        for name, c in (("s", 0.05), ("z", 0.0), ("bw", 8.0)):
+            inits.append(helper.make_tensor(name, TensorProto.FLOAT, [], [c]))
+        for t in ("x", "y"):
+            nodes.append(helper.make_node("Quant", [t, "s", "z", "bw"], [f"{t}q"],
+                                          domain="qonnx.custom_op.general", signed=1, narrow=0,
+                                          rounding_mode="ROUND", name=f"Quant_{t}"))
+        a, b = "xq", "yq"
+    nodes.append(helper.make_node("MatMul", [a, b], ["out"], name="MatMul_0"))
+    out = [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 8, 8])]
+    g = helper.make_graph(nodes, "g", inp, out, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                            helper.make_opsetid("qonnx.custom_op.general", 1)])
+    onnx.save(m, path)
+    return path
+
+
+def test_quantized_act_x_act_matmul_is_a_dynamic_mvau(tmp_path: Path) -> None:
+    g = load_network(_qmatmul_model(tmp_path / "mm.onnx", quantize=True))
+    (mv,) = [l for l in g.layers if l.op_type == "MVAU"]
+    a = mv.attrs
+    assert a["mem_mode"] == "dynamic" and a["MW"] == 16 and a["MH"] == 8
+    assert a["inputDataType"] == "INT8" and a["weightDataType"] == "INT8"
+    assert list(a["numInputVectors"]) == [1, 8]
+    assert len(g.in_edges(mv.name)) == 2  # both operands are streams
+    c = mv.cost("xcu55c-fsvh2892-2L-e")
+    assert c.instream_widths == (8, 8)
+    # the solver never turns the dynamic weights into stored ones
+    from dse.models import get_model, normalize_attrs
+
+    opts = list(get_model("MVAU").options(normalize_attrs("MVAU", mv.finn_attrs()), "hls"))
+    assert opts and {o["mem_mode"] for o in opts} == {"dynamic"}
+
+
+def test_float_act_x_act_matmul_outside_attention_is_refused(tmp_path: Path) -> None:
+    path = _qmatmul_model(tmp_path / "mmf.onnx", quantize=False)
+    # a float-only graph is refused before; add one quantizer on x only
+    m = onnx.load(str(path))
+    m.graph.initializer.extend([helper.make_tensor(n, TensorProto.FLOAT, [], [v])
+                                for n, v in (("s", 0.05), ("z", 0.0), ("bw", 8.0))])
+    m.graph.node.insert(0, helper.make_node("Quant", ["x", "s", "z", "bw"], ["xq"],
+                                            domain="qonnx.custom_op.general", signed=1,
+                                            narrow=0, rounding_mode="ROUND", name="Quant_x"))
+    m.graph.node[1].input[0] = "xq"
+    onnx.save(m, str(path))
+    with pytest.raises(UnsupportedLayerError, match="float activation x activation MatMul"):
+        load_network(path)
+
+
+def test_slice_that_is_not_a_partition_is_refused(nets: Path, tmp_path: Path) -> None:
+    src = onnx.load(str(export_transformer("llama", nets)))
+    # drop the second half of rotate_half: the remaining Slice no longer partitions the axis
+    sl = [n for n in src.graph.node if n.op_type == "Slice"]
+    keep = sl[0]
+    keep_inputs = list(keep.input)
+    ends = next(i for i in src.graph.initializer if i.name == keep_inputs[2])
+    arr = onnx.numpy_helper.to_array(ends).copy()
+    arr[...] = np.asarray(arr) - 1
+    ends.CopyFrom(onnx.numpy_helper.from_array(arr, ends.name))
+    path = tmp_path / "bad_slice.onnx"
+    onnx.save(src, str(path))
+    with pytest.raises(UnsupportedLayerError, match="partition of the channel axis"):
+        load_network(path)
+
+
+@pytest.mark.finn
+def test_bert_tiny_matches_finn_plus_outside_attention(finn_env: Path, tmp_path: Path) -> None:
+    """finn-plus's own step_convert_to_hw on bert_tiny: every layer it makes outside the
+    attention (which it leaves as float MatMuls + HWSoftmax) is ours too, same attributes."""
+    from dse.backends.finn.runner import run_driver
+
+    out = tmp_path / "bert_hw.onnx"
+    r = run_driver(finn_env, "lower", str(BERT), str(out))
+    assert r.get("ok"), r
+    m = onnx.load(str(out))
+    finn = collections.defaultdict(list)
+    for n in m.graph.node:
+        finn[n.op_type].append({a.name: helper.get_attribute_value(a) for a in n.attribute})
+    assert len(finn["MatMul"]) == 4 and len(finn["HWSoftmax"]) == 2
+    g = load_network(BERT, minimize_bit_width=False)  # FINN's graph before minimization
+    ours = collections.defaultdict(list)
+    for l in g.layers:
+        ours[l.op_type].append(l.finn_attrs())
+    # FINN's 2 extra ElementwiseMul are the softmax scales dse folds into the attention
+    assert len(finn["ElementwiseMul"]) == len(ours["ElementwiseMul"]) + 2
+    for op in ("MVAU", "Thresholding", "LayerNorm", "PWPolyF", "DuplicateStreams",
+               "ElementwiseAdd", "Shuffle"):
+        assert len(finn[op]) == len(ours[op]), op
+        for fa, da in zip(finn[op], ours[op]):
+            for k, v in fa.items():
+                v = v.decode() if isinstance(v, bytes) else v
+                if k not in da or k == "perm":
+                    continue
+                if isinstance(v, float):
+                    assert da[k] == pytest.approx(v, rel=1e-6), (op, k)
+                else:
+                    assert da[k] == v, (op, k, da[k], v)
+    # the K head splits: FINN transposes K for its MatMul, dse feeds K untransposed
+    assert sorted(tuple(a["perm"]) for a in finn["Shuffle"]).count((0, 2, 3, 1)) == 2
