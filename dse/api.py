@@ -660,10 +660,35 @@ def finn_hw_graph(model: str | Path, out_dir: Path, *, finn_env: str | Path | No
                            f"(log: {log})")
     import onnx
 
-    from dse.backends.finn.partition import canonical_names
+    from dse.backends.finn.partition import canonical_names, unmapped_between
 
-    onnx.save(canonical_names(onnx.load(str(target))), str(target))  # reproducible names
+    hw = onnx.load(str(target))
+    stuck = unmapped_between(hw)
+    if stuck:
+        n = stuck[0]
+        more = f" (and {len(stuck) - 1} more)" if len(stuck) > 1 else ""
+        raise BackendError(
+            f"finn-plus cannot build {p.name}: its lowering leaves {n.op_type} {n.name!r}{more} "
+            "between HW layers unmapped (finn-plus 1.6.1's flow has no HW layer for it, e.g. "
+            "float attention MatMuls); dse emit writes nothing for this network")
+    onnx.save(canonical_names(hw), str(target))  # reproducible names
     return target
+
+
+def _check_buildable(plan: Any) -> None:
+    """Layers finn-plus 1.6.1 can cost but not build on the plan's boards: one clear line."""
+    from dse.exceptions import BackendError
+    from dse.models._common import part_family
+
+    data = plan.data if hasattr(plan, "data") else plan
+    parts = {b["index"]: b["part"] for b in data["boards"]}
+    for l in data["layers"]:
+        part = parts.get(l["board"])
+        if l["op_type"] == "PWPolyF" and part_family(part) != "versal":
+            raise BackendError(
+                f"finn-plus cannot build {l['name']} (PWPolyF) on board {l['board']} ({part}): "
+                "its PWPolyF_rtl uses Versal's DSPFP32 only; dse emit writes nothing (place "
+                "the activation on a Versal board or quantize it to thresholds)")
 
 
 def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,
@@ -674,6 +699,7 @@ def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,
     from dse.plan import PartitionPlan
 
     p = plan if isinstance(plan, PartitionPlan) else PartitionPlan.load(plan)
+    _check_buildable(p)
     with staged_dir(out) as tmp:
         hw = finn_hw_graph(model, tmp, finn_env=finn_env)
         qonnx = None if Path(hw) == Path(model) else Path(model)

@@ -203,3 +203,35 @@ def test_bert_tiny_matches_finn_plus_outside_attention(finn_env: Path, tmp_path:
                     assert da[k] == v, (op, k, da[k], v)
     # the K head splits: FINN transposes K for its MatMul, dse feeds K untransposed
     assert sorted(tuple(a["perm"]) for a in finn["Shuffle"]).count((0, 2, 3, 1)) == 2
+
+
+def _plan(tmp_path: Path, boards: str) -> Path:
+    from dse import api
+
+    res = api.optimize(BERT, boards=boards, time_limit=20, record_time=False)
+    return res.plan.save(tmp_path / f"plan_{boards}.json")
+
+
+def test_emit_refuses_pwpolyf_off_versal_in_one_line(tmp_path: Path, capsys) -> None:
+    from dse.cli import main
+
+    plan = _plan(tmp_path, "U55C")
+    out = tmp_path / "emit"
+    rc = main(["emit", "--plan", str(plan), "--model", str(BERT), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "PWPolyF" in err and "Versal" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.finn
+def test_emit_refuses_what_finn_plus_cannot_lower(finn_env: Path, tmp_path: Path,
+                                                  capsys) -> None:
+    from dse.cli import main
+
+    plan = _plan(tmp_path, "V80")  # Versal: PWPolyF is buildable, the attention is not
+    out = tmp_path / "emit"
+    rc = main(["emit", "--plan", str(plan), "--model", str(BERT), "--out", str(out),
+               "--finn-env", str(finn_env)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "MatMul" in err and "writes nothing" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()

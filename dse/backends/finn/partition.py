@@ -4,6 +4,7 @@ shared by the HW-level emit and the QONNX-level split."""
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import onnx
 from onnx import helper
@@ -101,3 +102,30 @@ def canonical_names(model: onnx.ModelProto) -> onnx.ModelProto:
     del og.value_info[:]
     og.value_info.extend(vi)
     return out
+
+
+def unmapped_between(model: Any) -> list[Any]:
+    """Non-HW nodes with HW layers both before and after them: FINN's dataflow partition
+    refuses these ("Unsupported/unmapped layer(s) found in between FINN operators")."""
+    from dse.ir.onnx_io import HW_DOMAIN
+
+    g = model.graph
+    producer = {o: n for n in g.node for o in n.output}
+    users: dict[str, list[Any]] = {}
+    for n in g.node:
+        for t in n.input:
+            users.setdefault(t, []).append(n)
+
+    def is_hw(n: Any) -> bool:
+        return n.domain.startswith(HW_DOMAIN)
+
+    after_hw: set[str] = set()  # nodes downstream of some HW layer
+    for n in g.node:  # graph order is topological
+        if any(t in producer and (is_hw(producer[t]) or producer[t].name in after_hw)
+               for t in n.input):
+            after_hw.add(n.name)
+    before_hw: set[str] = set()
+    for n in reversed(g.node):
+        if any(is_hw(u) or u.name in before_hw for o in n.output for u in users.get(o, [])):
+            before_hw.add(n.name)
+    return [n for n in g.node if not is_hw(n) and n.name in after_hw and n.name in before_hw]
