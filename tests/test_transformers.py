@@ -235,3 +235,33 @@ def test_emit_refuses_what_finn_plus_cannot_lower(finn_env: Path, tmp_path: Path
     err = capsys.readouterr().err
     assert rc == 2 and "MatMul" in err and "writes nothing" in err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_explore_plot_and_notebook_on_a_transformer(tmp_path: Path) -> None:
+    """explore, plot and the notebook on bert_tiny over 1..4 U55C."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from dse import api, viz
+
+    out = tmp_path / "explore"
+    res = api.explore(BERT, boards="1..4", trials=5, out=out, seed=0, trial_time_limit=10.0)
+    assert res.n_trials == 5 and res.n_feasible >= 3
+    for f in ("pareto.csv", "trials.csv", "pareto.png", "partition.png", "resources.png"):
+        assert (out / f).stat().st_size > 0, f
+    plan = viz.best_plan(viz.load_results(out))
+    assert any(l["op_type"] == "ScaledDotProductAttention" for l in plan["layers"])
+    assert {l["cost_source"] for l in plan["layers"]} >= {COST_FINN, "dse model"}
+    repo = Path(__file__).resolve().parents[1]
+    nb = nbformat.read(repo / "notebooks" / "pareto.ipynb", as_version=4)
+    os.environ["DSE_RESULTS"] = str(out)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(repo / "notebooks")}}).execute()
+    finally:
+        os.environ.pop("DSE_RESULTS", None)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "error"]
+    assert not errors
