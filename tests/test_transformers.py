@@ -248,6 +248,9 @@ def test_explore_plot_and_notebook_on_a_transformer(tmp_path: Path) -> None:
 
     out = tmp_path / "explore"
     res = api.explore(BERT, boards="1..4", trials=5, out=out, seed=0, trial_time_limit=10.0)
+    own = api.explore(export_transformer("llama", tmp_path), boards="1..4", trials=4,
+                      out=tmp_path / "explore_llama", seed=0, trial_time_limit=10.0)
+    assert own.n_feasible >= 2 and (tmp_path / "explore_llama" / "pareto.png").exists()
     assert res.n_trials == 5 and res.n_feasible >= 3
     for f in ("pareto.csv", "trials.csv", "pareto.png", "partition.png", "resources.png"):
         assert (out / f).stat().st_size > 0, f
@@ -265,3 +268,73 @@ def test_explore_plot_and_notebook_on_a_transformer(tmp_path: Path) -> None:
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.output_type == "error"]
     assert not errors
+
+
+def test_quantized_embedding_is_a_lookup(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    import brevitas.nn as qnn
+    from brevitas.export import export_qonnx
+    from brevitas.quant import Int8ActPerTensorFloat
+
+    class Embed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = qnn.QuantEmbedding(64, 32, weight_bit_width=4)
+            self.ln = torch.nn.LayerNorm(32)
+            self.fc = qnn.QuantLinear(32, 16, bias=True, input_quant=Int8ActPerTensorFloat)
+
+        def forward(self, ids):
+            return self.fc(self.ln(self.emb(ids)))
+
+    torch.manual_seed(0)
+    path = tmp_path / "embed.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(Embed().eval(), torch.randint(0, 64, (1, SEQ)), str(path), dynamo=False)
+    g = load_network(path)
+    (lk,) = [l for l in g.layers if l.op_type == "Lookup"]
+    a = lk.attrs
+    assert (a["NumEmbeddings"], a["EmbeddingDim"], a["EmbeddingType"]) == (64, 32, "INT4")
+    assert a["InputType"] == "UINT6" and list(a["InputShape"]) == [1, SEQ]
+    c = lk.cost()
+    assert c.cycles == SEQ and c.outstream_width == 32 * 4
+    assert g.op_counts()["LayerNorm"] == 1 and g.op_counts()["MVAU"] == 1
+
+
+def test_masked_fill_causal_mask_is_generated_in_hardware(tmp_path: Path) -> None:
+    """scores.masked_fill(mask, -inf) exports as Where: a causal mask dse leaves to the
+    attention core (mask_mode causal, nothing stored)."""
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    import brevitas.nn as qnn
+    from brevitas.export import export_qonnx
+    from brevitas.quant import Int8ActPerTensorFloat
+
+    class Attn(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = qnn.QuantLinear(16, 48, bias=False, input_quant=Int8ActPerTensorFloat)
+            self.register_buffer("mask", torch.ones(SEQ, SEQ, dtype=torch.bool).triu(1))
+
+        def forward(self, x):
+            q, k, v = self.qkv(x).split(16, dim=-1)
+            s = (q @ k.transpose(-1, -2)) * 0.25
+            s = s.masked_fill(self.mask, float("-inf"))
+            return torch.softmax(s, dim=-1) @ v
+
+    torch.manual_seed(0)
+    path = tmp_path / "where.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        export_qonnx(Attn().eval(), torch.randn(1, SEQ, 16), str(path), dynamo=False)
+    assert any(n.op_type == "Where" for n in onnx.load(str(path)).graph.node)
+    g = load_network(path)
+    (att,) = [l for l in g.layers if l.op_type == "ScaledDotProductAttention"]
+    assert att.attrs["mask_mode"] == "causal" and att.attrs["Heads"] == 1
+    # Q and K stay integer accumulators: their scales fold into the softmax dequantization
+    assert att.attrs["QType"].startswith("INT") and att.attrs["KType"].startswith("INT")
+    assert 0 < att.attrs["DequantSoftmax"] < 0.25
+    assert g.op_counts()["StreamingSplit"] == 1  # the fused QKV projection is split

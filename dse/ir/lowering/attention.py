@@ -89,20 +89,23 @@ def match_attention(lw: Lowering, qk: Any) -> dict[str, Any] | None:
 
 @rule("Where")
 def lower_where(lw: Lowering, node: Any) -> None:
-    """Where(mask, scores, -inf) inside attention: an additive mask on the scores."""
+    """Where(mask, scores, -inf) or Where(mask, -inf, scores) inside attention: an additive
+    mask on the scores (0 where the scores pass, the constant, -inf kept huge, elsewhere)."""
     cond = lw.const(node.input[0])
-    x_in = node.input[1] if node.input[1] in lw.streams else None
-    other = lw.const(node.input[2]) if x_in else None
-    if cond is None or x_in is None or other is None:
+    for si, ci, keep_when in ((1, 2, True), (2, 1, False)):
+        if node.input[si] in lw.streams and lw.const(node.input[ci]) is not None:
+            break
+    else:
         lw.unsupported_node(node, "Where on activation streams outside attention masking")
         return
-    s = lw.stream_in(node, 1, keep_layout=True, keep_attn=True)
-    if s.attn is None:
+    s = lw.stream_in(node, si, keep_layout=True, keep_attn=True)
+    if cond is None or s.attn is None:
         lw.unsupported_node(node, "Where on an activation stream outside attention masking")
         return
     c = np.asarray(cond.value, dtype=bool)
-    y = np.asarray(other.value, dtype=np.float64)
-    mask = np.where(c, 0.0, np.where(np.isfinite(y), y, NEG_INF))
+    y = np.asarray(lw.const(node.input[ci]).value, dtype=np.float64)
+    fill = np.where(np.isfinite(y), y, NEG_INF)
+    mask = np.where(c, 0.0, fill) if keep_when else np.where(c, fill, 0.0)
     lw.put(node, replace(s, b=np.asarray(s.b, dtype=np.float64) + mask, pending=True))
 
 
