@@ -176,6 +176,18 @@ def transformer_block(kind: str, batch: bool = True):
     raise ValueError(kind)
 
 
+def _trained_looking(torch, model) -> None:
+    """Non-trivial biases and norm parameters, as a trained model has (freshly initialized
+    ones are 0 and 1, which the lowering rightly drops)."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(0.1 * torch.randn(p.shape, generator=g))
+            elif p.dim() == 1:  # norm weights
+                p.copy_(0.5 + torch.rand(p.shape, generator=g))
+
+
 def export_transformer(kind: str, out_dir: Path, *, dynamo: bool = False,
                        batch: bool = True) -> Path:
     """QONNX export of a brevitas-quantized (int8 weights and inputs of every Linear) tiny
@@ -189,6 +201,7 @@ def export_transformer(kind: str, out_dir: Path, *, dynamo: bool = False,
     if path.exists():
         return path
     model, inputs = transformer_block(kind, batch)
+    _trained_looking(torch, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         q = layerwise_quantize(model.eval())

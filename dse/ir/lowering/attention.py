@@ -205,9 +205,10 @@ def emit_attention(lw: Lowering, node: Any, s: Stream) -> None:
     ql, qk_dim = q.shape[-2], q.shape[-1]
     kv, vd = v.shape[-2], v.shape[-1]
     heads = prod(q.shape[:-2])
-    if k.shape[-2:] != (kv, qk_dim) or prod(k.shape[:-2]) != heads or prod(v.shape[:-2]) != heads:
+    kv_heads = prod(k.shape[:-2])
+    if k.shape[-2:] != (kv, qk_dim) or prod(v.shape[:-2]) != kv_heads or heads % kv_heads:
         lw.unsupported_node(node, f"attention with Q {list(q.shape)}, K {list(k.shape)}, V "
-                            f"{list(v.shape)} (grouped K/V heads must be repeated to the Q heads)")
+                            f"{list(v.shape)} (K and V heads must divide the Q heads)")
         return
     mode, mtype = mask_mode(att["mask"], ql, kv)
     types = [x.dtype for x in (q, k, v)]
@@ -236,6 +237,8 @@ def emit_attention(lw: Lowering, node: Any, s: Stream) -> None:
         "AType": a_type, "OType": o_type, "AccASoftmax": "FLOAT32",
         "ActASoftmax": act_sm, "DequantSoftmax": deq, "mask_mode": mode,
     }
+    if kv_heads != heads:  # grouped-query attention: K/V heads shared by groups of Q heads
+        attrs["KVHeads"] = kv_heads
     if mode == "const" and mask_heads(att["mask"], ql, kv) > 1:
         # dse extension: one stored mask per head (finn-plus stores one for all heads)
         attrs["MaskHeads"] = mask_heads(att["mask"], ql, kv)

@@ -195,13 +195,16 @@ def attr(node: Any, name: str, default: Any = None) -> Any:
 
 class Lowering:
     def __init__(self, model: Any, *, name: str, input_dtype: str | None,
-                 minimize_bit_width: bool = True) -> None:
+                 minimize_bit_width: bool = True,
+                 symbolic: dict[str, Const] | None = None) -> None:
+        """``symbolic``: constants known only by type and shape (weights of an architecture
+        built from its config; never materialized)."""
         self.m = model
         self.minimize_bit_width = minimize_bit_width
         self.ix = ModelIndex(model)
         self.name = name
         self.input_dtype = input_dtype
-        self.consts: dict[str, Const] = {}
+        self.consts: dict[str, Const] = dict(symbolic or {})
         self.streams: dict[str, Stream] = {}
         self.layers: list[dict[str, Any]] = []
         self.tensor_dtype: dict[str, str] = {}

@@ -151,7 +151,7 @@ def lower_slice(lw: Lowering, node: Any) -> None:
         if s.cl:
             lw.tensor_cl.add(wire)
         lw.streams[u.output[0]] = Stream(wire=wire, producer=idx, dtype=s.dtype,
-                                         shape=tuple(shape), cl=s.cl)
+                                         shape=tuple(shape), cl=s.cl, a=s.a)
         if u is not node:
             lw.claimed.add(u.name)
 
