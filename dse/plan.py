@@ -120,6 +120,8 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "resources": {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram,
                           "dsp": c.dsp},
             "external_weight_bits": opt.external_weight_bits,
+            # read per frame (FINN streams external weights once per input vector)
+            "external_bits_per_frame": opt.external_weight_bits * prob.nvec[i],
             "cost_source": c.source,  # FINN's estimate, or where FINN has none dse's model
         })
     for b in {l["board"] for l in layers}:  # FINN names its nodes per board's build

@@ -19,7 +19,7 @@ import pytest
 from dse import api
 from dse.backends.finn import qonnx_split
 from dse.backends.finn.emit import HW_DOMAIN, emit
-from dse.exceptions import PlanError
+from dse.exceptions import InfeasibleError, PlanError
 from dse.plan import PartitionPlan
 from tests.conftest import shared_path
 
@@ -99,7 +99,44 @@ def test_memory_map_for_external_weights(tmp_path: Path) -> None:
     mm = json.loads((tmp_path / "board0" / "memory_map.json").read_text())
     assert {e["layer"] for e in mm["entries"]} == {l["name"] for l in ext}
     assert all(e["memory"] == "HBM" and e["offset"] % 4096 == 0 for e in mm["entries"])
+    # per pseudo-channel: every stream's channels cover its rate at the plan's fps, no channel
+    # carries more than 14.375 GB/s or holds more than 512 MB, no two streams share one
+    fps = r.plan["metrics"]["fps"]
+    load: dict[int, list] = {}
+    for l in ext:
+        mine = [e for e in mm["entries"] if e["layer"] == l["name"]]
+        need = l["external_bits_per_frame"] / 8 * fps / 1e9
+        assert sum(e["gbps"] for e in mine) == pytest.approx(need, rel=1e-3)
+        assert len(mine) >= -(-need // 14.375)
+        for e in mine:
+            load.setdefault(e["pseudo_channel"], []).append(e)
+    for ch, es in load.items():
+        assert len(es) == 1 and es[0]["gbps"] <= 14.375 + 1e-6
+        assert es[0]["bytes"] <= 512 * 2**20
     del res
+
+
+def test_memory_map_spreads_a_fast_stream_over_enough_channels() -> None:
+    """One layer reading 38.4 GB/s of weights gets 3 of U55C's 14.375 GB/s pseudo-channels
+    (it once got one), a small one its own channel, and no channel is oversubscribed."""
+    from dse.backends.finn.emit import memory_map
+    from dse.specs.memory import StreamDemand, allocate
+
+    fps = 1000.0
+    layers = [{"name": "MVAU_0", "external_weight_bits": 8 * 2**20 * 8,
+               "external_bits_per_frame": 38.4e9 * 8 / fps},
+              {"name": "MVAU_1", "external_weight_bits": 8 * 2**10,
+               "external_bits_per_frame": 1e9 * 8 / fps}]
+    names = {"MVAU_0": ("MVAU", "MVAU_rtl_0"), "MVAU_1": ("MVAU", "MVAU_rtl_1")}
+    mm = memory_map({"index": 0, "hbm": True}, layers, names, 32, 512 * 2**20, fps=fps,
+                    channel_gbps=14.375)
+    mv0 = [e for e in mm["entries"] if e["layer"] == "MVAU_0"]
+    assert len(mv0) == 3 and sum(e["gbps"] for e in mv0) == pytest.approx(38.4)
+    assert all(e["gbps"] <= 14.375 for e in mm["entries"])
+    assert len({e["pseudo_channel"] for e in mm["entries"]}) == 4
+    with pytest.raises(InfeasibleError, match="pseudo-channels"):
+        allocate([StreamDemand("big", 40 * 14.375e9, 1)], 32, 14.375e9, 512 * 2**20,
+                 efficiency=1.0)
 
 
 # --- proof 1: partitions compute what the whole network computes --------------------------

@@ -103,6 +103,10 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
     elif max(ext_ii, default=0) > max(layer_ii, link_ii):
         bottleneck = f"external memory of board {ext_ii.index(max(ext_ii))}"
     T = ii
+    for i in range(n):  # an external stream's channels cover its rate at the final II
+        u = layer_use[i]
+        if u["ext_bits"]:
+            u["ext_channels"] = p.stream_channels(boards[i], u["ext_bits"], u["ext_bpf"], T)
 
     usage = [dict.fromkeys(DIMS, 0) for _ in range(B)]
     for i in range(n):

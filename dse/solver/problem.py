@@ -185,13 +185,22 @@ class PartitionProblem:
             bpf = bits * self.nvec[i]
             out["ext_bits"] = bits
             out["ext_bpf"] = bpf
-            # weights are striped over the pseudo-channels (Coyote's default), so bandwidth is
-            # the memory's total (the ext_bpf dimension); channels are taken by capacity
-            ch = self.ext_channels(b)
-            out["ext_channels"] = max(1, ceil_div(bits, max(1, self.channel_bits(b)))) if ch \
-                else 1  # a board without external memory has 0 channels
+            # each external stream gets whole pseudo-channels covering both its bits and
+            # its rate at II T (dse.specs.memory; emit's memory map uses the same rule)
+            out["ext_channels"] = self.stream_channels(b, bits, bpf, T)
 
         return out
+
+    def stream_channels(self, b: int, bits: int, bpf: int, T: int) -> int:
+        """Pseudo-channels one external stream needs on board ``b`` at II ``T``: enough for
+        its weights (capacity) and for ``bpf`` bits per frame (bandwidth)."""
+        ch = self.ext_channels(b)
+        if not ch:
+            return 1  # a board without external memory has 0 channels: never fits
+        by_bits = ceil_div(bits, max(1, self.channel_bits(b)))
+        per_ch = math.floor(T * self.ext_bits_per_cycle(b) / ch) if T else 0
+        by_rate = ceil_div(bpf, per_ch) if per_ch else ch + 1
+        return max(1, by_bits, by_rate)
 
     def ext_cycles(self, b: int, bpf: int) -> int:
         """Cycles per frame board ``b``'s external memory needs to deliver ``bpf`` bits."""

@@ -188,26 +188,35 @@ def _with_accl(m: onnx.ModelProto, rank: int, ins: list[dict], outs: list[dict]
 
 
 def memory_map(board: Mapping[str, Any], layers: list[dict], names: Mapping[str, tuple],
-               channels: int, channel_bytes: int) -> dict[str, Any]:
-    """External weights: each layer to pseudo-channels (round robin, 4 KiB aligned)."""
-    entries = []
-    offset = [0] * max(1, channels)
-    ch = 0
+               channels: int, channel_bytes: int, fps: float = 0.0,
+               channel_gbps: float = 0.0) -> dict[str, Any]:
+    """External weights to pseudo-channels: every stream gets whole channels that cover its
+    bytes and its rate at the plan's frame rate (the solver's rule, ``dse.specs.memory``),
+    so no channel is oversubscribed. Offsets 4 KiB aligned."""
+    from dse.specs.memory import StreamDemand, allocate
+
+    demands = []
     for layer in layers:
         bits = layer.get("external_weight_bits", 0)
         if not bits:
             continue
-        nbytes = math.ceil(bits / 8)
-        if channels and offset[ch] + nbytes > channel_bytes:
-            ch = min(range(channels), key=lambda c: offset[c])
-        base = offset[ch]
-        offset[ch] = base + -(-nbytes // 4096) * 4096
-        entries.append({"layer": layer["name"], "finn_node": names[layer["name"]][1],
-                        "memory": "HBM" if board.get("hbm") else "DDR",
-                        "pseudo_channel": ch, "offset": base, "bytes": nbytes})
-        if channels:
-            ch = (ch + 1) % channels
-    return {"board": board["index"], "entries": entries}
+        bpf = layer.get("external_bits_per_frame", bits)
+        demands.append(StreamDemand(layer["name"], bpf / 8 * fps, math.ceil(bits / 8)))
+    if not demands:
+        return {"board": board["index"], "entries": []}
+    n = max(1, channels)
+    rate = channel_gbps * 1e9 if channel_gbps else float("inf")
+    m = allocate(demands, n, rate, channel_bytes if channels else 2**40, efficiency=1.0,
+                 exclusive=True)
+    entries = []
+    for d in demands:
+        for sh in m.shares[d.name]:
+            entries.append({"layer": d.name, "finn_node": names[d.name][1],
+                            "memory": "HBM" if board.get("hbm") else "DDR",
+                            "pseudo_channel": sh.channel, "offset": sh.offset,
+                            "bytes": sh.bytes, "gbps": sh.bytes_per_s / 1e9})
+    return {"board": board["index"], "entries": entries,
+            "channel_gbps": channel_gbps or None, "channel_bytes": channel_bytes}
 
 
 def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
@@ -321,7 +330,8 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         ext = memory_map({"index": k, "hbm": bool(board and board.hbm_gib)}, layers,
                          names, board.hbm_channels if board else 0,
                          int(board.hbm_channel_gib * 2**30) if board and board.hbm_channels
-                         else 2**40)
+                         else 2**40, fps=float(plan["metrics"]["fps"]),
+                         channel_gbps=board.hbm_channel_gbps if board else 0.0)
         if ext["entries"]:
             (d / "memory_map.json").write_text(dump_json(ext))
         board_dirs.append(d)
