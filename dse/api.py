@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -731,3 +732,53 @@ def finn_setup(path: str | Path | None = None, *, force: bool = False,
     from dse.backends.finn.env import setup
 
     return setup(Path(path) if path else None, progress=progress, force=force)
+
+
+@dataclass(frozen=True)
+class LLMResult:
+    plan: Any  # dse.llm.pipeline.LLMPlan
+    data: dict[str, Any]
+    out: Path | None
+
+
+def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str = "U55C",
+                 shell: str | None = None, caps: Mapping[str, float] | None = None,
+                 clock_mhz: float = 200.0, mode: str | None = None, seq: int = 128,
+                 context: int = 1024, sequences: int = 1, weights: str = "int4",
+                 acts: str = "int8", kv: str | None = None, hbm_efficiency: float = 0.9,
+                 board_files: Sequence[str | Path] = (), out: str | Path | None = None,
+                 progress: Any = None) -> LLMResult:
+    """An LLM from its architecture config (a shipped name such as ``llama2-7b`` or a Hugging
+    Face ``config.json``) over a chain of boards: split, build style, folding and metrics."""
+    from dse.exceptions import SpecError
+    from dse.llm.config import load_arch, quant_spec
+    from dse.llm.network import build_network
+    from dse.llm.pipeline import optimize_llm as _opt
+    from dse.llm.pipeline import plan_dict
+    from dse.outdir import check_out_dir, write_file_atomic
+    from dse.specs import load_catalog
+
+    if not 0 < hbm_efficiency <= 1:
+        raise SpecError(f"--hbm-efficiency {hbm_efficiency}: give a fraction in (0, 1]")
+    arch = load_arch(model)
+    q = quant_spec(weights, acts, kv)
+    mode = mode or ("encoder" if not arch.causal else "decode")
+    cat = load_catalog(board_files or ())
+    cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz)
+            for n in parse_boards(boards, board)]
+    if out is not None:
+        check_out_dir(Path(out))
+    net = build_network(arch, q, mode, seq=seq, context=context)
+    if progress:
+        progress(f"[{net.build_s:6.2f}s] {arch.name}: {net.n_blocks} blocks of "
+                 f"{len(net.stacks[0].block.layers)} HW layers ({mode}, "
+                 f"{arch.params() / 1e9:.2f} B parameters)")
+    plan = _opt(net, cfgs, sequences=sequences, efficiency=hbm_efficiency)
+    data = plan_dict(plan)
+    path = None
+    if out is not None:
+        path = Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+        write_file_atomic(path / "llm_plan.json", json.dumps(data, indent=1, sort_keys=True)
+                          + "\n")
+    return LLMResult(plan=plan, data=data, out=path)

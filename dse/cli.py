@@ -179,11 +179,71 @@ def _pct(used: int, cap: int) -> str:
     return f"{100 * used / cap:5.1f}% of cap" if cap else "  n/a"
 
 
+def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
+    from dse import api
+
+    res = api.optimize_llm(
+        args.model, boards=args.boards, board=args.board, shell=args.shell,
+        caps=api.parse_caps(args.cap), clock_mhz=args.clock_mhz, mode=args.mode,
+        seq=args.seq, context=args.context, sequences=args.sequences, weights=args.weights,
+        acts=args.acts, kv=args.kv, hbm_efficiency=args.hbm_efficiency,
+        board_files=args.board_file or (), out=args.out,
+        progress=None if (args.quiet or args.json) else progress)
+    d = res.data
+    if args.json:
+        print(json.dumps(d, indent=1, sort_keys=True))
+        return 0
+    mdl, m = d["model"], d["metrics"]
+    print(f"model    {mdl['name']} ({mdl['family']}, {mdl['params'] / 1e9:.2f} B parameters), "
+          f"{mdl['mode']}: {mdl['blocks']} blocks x {mdl['block_layers']} HW layers; weights "
+          f"{mdl['weights']}, activations {mdl['acts']}, KV {mdl['kv']}")
+    what = (f"{mdl['seq']} tokens per frame" if mdl["mode"] != "decode" else
+            f"1 token per step, {mdl['context']} cached tokens, {m['sequences']} sequence(s) "
+            "in flight")
+    print(f"frame    {what}; clock {d['clock_mhz']:g} MHz; HBM efficiency "
+          f"{d['hbm_efficiency']:g}")
+    print()
+    rows = []
+    for s in d["stages"]:
+        r, c = s["resources"], s["capacity"]
+        util = max((r[k] / c[k] for k in r if c.get(k)), default=0.0)
+        rows.append([s["index"], s["board"], f"{s['blocks'][0]}..{s['blocks'][1]}", s["style"],
+                     s["weights"], f"{s['block_ii_cycles']:,}", f"{s['frame_s'] * 1e3:.3f}",
+                     f"{s['weight_bytes'] / 2**30:.2f}", f"{s['kv_bytes'] / 2**30:.2f}",
+                     s["hbm_channels"], f"{100 * util:.0f}%", s["binding"]])
+    print(table(["board", "type", "blocks", "build", "weights", "block II", "ms/frame",
+                 "weights GiB", "KV GiB", "HBM ch", "max util", "bound by"], rows,
+                right={0, 5, 6, 7, 8, 9, 10}))
+    print()
+    if mdl["mode"] == "decode":
+        print(f"result   {m['tokens_per_s']:,.1f} tokens/s aggregate ({m['sequences']} "
+              f"sequence(s)), {m['tokens_per_s_per_sequence']:,.1f} tokens/s per sequence, "
+              f"{m['latency_per_token_s'] * 1e3:.2f} ms per token; limited by {m['binding']}")
+        print(f"bound    {m['bound_tokens_per_s']:,.1f} tokens/s = {m['bound']}; this plan "
+              f"reaches {100 * m['ratio_to_bound']:.1f}%")
+        if m.get("max_sequences_by_kv_capacity") is not None:
+            print(f"KV       {m['kv_bytes_per_sequence'] / 2**20:,.0f} MiB per sequence; the "
+                  f"HBM left after the weights holds {m['max_sequences_by_kv_capacity']:,}")
+    else:
+        print(f"result   {m['sequences_per_s']:,.1f} sequences/s ({m['tokens_per_s']:,.0f} "
+              f"tokens/s), latency {m['latency_s'] * 1e3:.2f} ms; limited by {m['binding']}")
+        if "bound_frames_per_s" in m:
+            print(f"bound    {m['bound_frames_per_s']:,.1f} sequences/s = {m['bound']}; this "
+                  f"plan reaches {100 * m['ratio_to_bound']:.1f}%")
+    if res.out:
+        print(f"plan     {res.out / 'llm_plan.json'}")
+    return 0
+
+
 def cmd_optimize(args: argparse.Namespace) -> int:
     from dse import api
+    from dse.llm.config import is_config_ref
 
     def progress(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
+
+    if is_config_ref(args.model):
+        return _optimize_llm(args, progress)
 
     res = api.optimize(
         args.model, boards=args.boards, board=args.board, shell=args.shell,
@@ -486,6 +546,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the time and outcome of every phase (also kept in plan.json)")
     s.add_argument("--emit", metavar="DIR", help="also write per-board FINN builds to DIR")
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
+    g = s.add_argument_group(
+        "LLMs from architecture configs (--model llama2-7b, bert-base, ... or config.json)")
+    g.add_argument("--mode", choices=("encoder", "prefill", "decode"),
+                   help="encoder: a sequence per frame; prefill: the prompt; decode: one token "
+                        "per step with the KV cache in HBM (default: decode for decoders, "
+                        "encoder otherwise)")
+    g.add_argument("--seq", type=int, default=128, help="tokens per frame (encoder, prefill)")
+    g.add_argument("--context", type=int, default=1024, help="cached tokens (decode)")
+    g.add_argument("--sequences", type=int, default=1,
+                   help="sequences in flight across the pipeline (decode)")
+    g.add_argument("--weights", default="int4", help="weight type, e.g. int4 (default), int8")
+    g.add_argument("--acts", default="int8", help="activation type (default int8)")
+    g.add_argument("--kv", help="KV-cache type (default: --acts)")
+    g.add_argument("--hbm-efficiency", type=float, default=0.9,
+                   help="fraction of the HBM bandwidth streams reach (default 0.9)")
     s.set_defaults(func=cmd_optimize)
 
     s = sub.add_parser("emit", help="per-board FINN build directories for a plan")

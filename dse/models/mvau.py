@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from dse.models._common import (
+    COST_FINN,
+    COST_FINN_CYCLES,
     Attrs,
     LayerCost,
     OpModel,
@@ -129,6 +131,13 @@ def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> Layer
     out_w = P * bits(a["outputDataType"])
     w_w = P * S * W if a["mem_mode"] in ("internal_decoupled", "external") else 0
     lut = 0 if impl == "rtl" else _lut_hls(a, W, A)
+    source = COST_FINN
+    if impl == "rtl" and a["mem_mode"] in ("internal_decoupled", "internal_embedded") \
+            and a["ram_style"] == "distributed":
+        # FINN's MVAU_rtl reports 0 LUT, and its weight memory with ram_style distributed
+        # is then free: dse books FINN's own LUTRAM term of the HLS model (P*S*W per 64 words)
+        lut = P * S * W * ceil_div(wmem(a), 64)
+        source = COST_FINN_CYCLES
     # the external weight stream is reported as weightstream_width; dynamic weights (the
     # attention MatMuls) arrive on a second activation stream, PE elements per cycle
     in_widths = (in_w, P * W) if a["mem_mode"] == "dynamic" else (in_w,)
@@ -145,6 +154,7 @@ def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> Layer
         weightstream_width=w_w,
         output_words=(nvec * MH // P,),
         input_words=(nvec * MW // S,),
+        source=source,
     )
 
 

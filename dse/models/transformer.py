@@ -141,8 +141,14 @@ def sdpa_estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> 
     out_words = (heads * ql * ef,)
     # dse resource model: K (transposed) and V buffers, the two matmuls' MAC lanes, a softmax
     # over KVLen/SeqFold lanes with a row buffer, and the optional constant mask
-    k_buf = buffer(kv * ef, qk // ef * kb)
-    v_buf = buffer(kv * ef, vd // ef * vb)
+    # K/V buffers hold one head group's keys and values; with the KV cache in HBM
+    # (KVCache=hbm, decode) they stream from memory and need only a FIFO
+    if a.get("KVCache") == "hbm":
+        k_buf = buffer(32, qk // ef * kb)
+        v_buf = buffer(32, vd // ef * vb)
+    else:
+        k_buf = buffer(kv * ef, qk // ef * kb)
+        v_buf = buffer(kv * ef, vd // ef * vb)
     lanes_qk = (qk // ef) * (kv // sf)
     lanes_av = (vd // ef) * (kv // sf)
     sm_lanes = kv // sf

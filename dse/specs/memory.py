@@ -62,9 +62,9 @@ class ChannelMap:
 def allocate(streams: Sequence[StreamDemand], channels: int, channel_bytes_per_s: float,
              channel_bytes: int, *, efficiency: float = DEFAULT_EFFICIENCY,
              align: int = 4096, exclusive: bool = False) -> ChannelMap:
-    """Give each stream whole channels where it needs more than one, and pack the small ones
-    together (best fit, largest first), or with ``exclusive`` give every stream channels of
-    its own (what the CP-SAT formulation assumes). Raises InfeasibleError when the channels
+    """Give each stream as many whole channels as it fills and put the rest of it, and the
+    small streams, into shared channels (best fit, largest first); with ``exclusive`` every
+    stream gets channels of its own (what the CP-SAT formulation assumes). Raises InfeasibleError when the channels
     cannot carry the streams, naming the one that does not fit."""
     usable = channel_bytes_per_s * efficiency
     free_rate = [usable] * channels
@@ -73,36 +73,42 @@ def allocate(streams: Sequence[StreamDemand], channels: int, channel_bytes_per_s
     shares: dict[str, list[Share]] = {}
     order = sorted(streams, key=lambda s: (-max(s.bytes_per_s / usable,
                                                 s.bytes / channel_bytes), s.name))
+    def put(c: int, name: str, rate: float, nbytes: int) -> None:
+        parts.append(Share(c, rate, nbytes, offset[c]))
+        free_rate[c] -= rate
+        free_bytes[c] -= nbytes
+        offset[c] += -(-nbytes // align) * align
+
     for s in order:
         need = max(s.bytes_per_s / usable, s.bytes / channel_bytes)
         parts: list[Share] = []
-        if need > 1 or exclusive:  # spread over n empty channels, equal shares
-            n = max(1, math.ceil(need - 1e-12))
+        n_own = max(1, math.ceil(need - 1e-9)) if exclusive else int(need + 1e-9)
+        rate_left, bytes_left = s.bytes_per_s, s.bytes
+        if n_own:  # whole channels of its own
             empty = [c for c in range(channels) if free_rate[c] == usable
                      and free_bytes[c] == channel_bytes]
-            if len(empty) < n:
+            if len(empty) < n_own:
                 raise InfeasibleError(
-                    f"HBM: {s.name} needs {n} pseudo-channels ({s.bytes_per_s / 1e9:.1f} GB/s, "
-                    f"{s.bytes / 2**20:.0f} MiB) but only {len(empty)} are free of "
-                    f"{channels}")
-            per_b = -(-s.bytes // n)
-            for c in empty[:n]:
-                parts.append(Share(c, s.bytes_per_s / n, per_b, offset[c]))
-                free_rate[c] -= s.bytes_per_s / n
-                free_bytes[c] -= per_b
-                offset[c] += -(-per_b // align) * align
-        else:
-            cands = [c for c in range(channels) if free_rate[c] >= s.bytes_per_s - 1e-6
-                     and free_bytes[c] >= s.bytes]
+                    f"HBM: {s.name} needs {math.ceil(need - 1e-9)} pseudo-channels "
+                    f"({s.bytes_per_s / 1e9:.1f} GB/s, {s.bytes / 2**20:.0f} MiB) but only "
+                    f"{len(empty)} of {channels} are free")
+            units = n_own if exclusive else need  # each own channel carries one unit
+            for j, c in enumerate(empty[:n_own]):
+                last = exclusive and j == n_own - 1
+                r = rate_left if last else min(rate_left, s.bytes_per_s / units)
+                nb = bytes_left if last else min(bytes_left, int(s.bytes / units))
+                put(c, s.name, r, nb)
+                rate_left -= r
+                bytes_left -= nb
+        if rate_left > 1e-6 * max(1.0, s.bytes_per_s) or bytes_left > 0:
+            cands = [c for c in range(channels) if free_rate[c] >= rate_left * (1 - 1e-9)
+                     and free_bytes[c] >= bytes_left]
             if not cands:
                 raise InfeasibleError(
-                    f"HBM: no pseudo-channel has {s.bytes_per_s / 1e9:.2f} GB/s and "
-                    f"{s.bytes / 2**20:.1f} MiB left for {s.name}")
-            c = min(cands, key=lambda c: (free_rate[c] - s.bytes_per_s, c))  # best fit
-            parts.append(Share(c, s.bytes_per_s, s.bytes, offset[c]))
-            free_rate[c] -= s.bytes_per_s
-            free_bytes[c] -= s.bytes
-            offset[c] += -(-s.bytes // align) * align
+                    f"HBM: no pseudo-channel has {rate_left / 1e9:.2f} GB/s and "
+                    f"{bytes_left / 2**20:.1f} MiB left for {s.name}")
+            put(min(cands, key=lambda c: (free_rate[c] - rate_left, c)), s.name,
+                rate_left, bytes_left)
         shares[s.name] = parts
     m = ChannelMap(channels, usable, channel_bytes, {k: tuple(v) for k, v in shares.items()})
     m.check()
