@@ -773,7 +773,7 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
         progress(f"[{net.build_s:6.2f}s] {arch.name}: {net.n_blocks} blocks of "
                  f"{len(net.stacks[0].block.layers)} HW layers ({mode}, "
                  f"{arch.params() / 1e9:.2f} B parameters)")
-    plan = _opt(net, cfgs, sequences=sequences, efficiency=hbm_efficiency)
+    plan = _opt(net, cfgs, sequences=sequences, efficiency=hbm_efficiency, prompt=seq)
     data = plan_dict(plan)
     path = None
     if out is not None:

@@ -207,7 +207,8 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
     for s in d["stages"]:
         r, c = s["resources"], s["capacity"]
         util = max((r[k] / c[k] for k in r if c.get(k)), default=0.0)
-        rows.append([s["index"], s["board"], f"{s['blocks'][0]}..{s['blocks'][1]}", s["style"],
+        rows.append([s["index"], s["board"], s["blocks"] + ("+head" if "head" in s["parts"]
+                                                           else ""), s["style"],
                      s["weights"], f"{s['block_ii_cycles']:,}", f"{s['frame_s'] * 1e3:.3f}",
                      f"{s['weight_bytes'] / 2**30:.2f}", f"{s['kv_bytes'] / 2**30:.2f}",
                      s["hbm_channels"], f"{100 * util:.0f}%", s["binding"]])
@@ -219,6 +220,8 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
         print(f"result   {m['tokens_per_s']:,.1f} tokens/s aggregate ({m['sequences']} "
               f"sequence(s)), {m['tokens_per_s_per_sequence']:,.1f} tokens/s per sequence, "
               f"{m['latency_per_token_s'] * 1e3:.2f} ms per token; limited by {m['binding']}")
+        print(f"prompt   {m['prompt_tokens']} tokens: time to first token "
+              f"{m['time_to_first_token_s'] * 1e3:,.1f} ms")
         print(f"bound    {m['bound_tokens_per_s']:,.1f} tokens/s = {m['bound']}; this plan "
               f"reaches {100 * m['ratio_to_bound']:.1f}%")
         if m.get("max_sequences_by_kv_capacity") is not None:
@@ -552,7 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoder: a sequence per frame; prefill: the prompt; decode: one token "
                         "per step with the KV cache in HBM (default: decode for decoders, "
                         "encoder otherwise)")
-    g.add_argument("--seq", type=int, default=128, help="tokens per frame (encoder, prefill)")
+    g.add_argument("--seq", type=int, default=128,
+                   help="tokens per frame (encoder, prefill); the prompt for the time to first "
+                        "token (decode)")
     g.add_argument("--context", type=int, default=1024, help="cached tokens (decode)")
     g.add_argument("--sequences", type=int, default=1,
                    help="sequences in flight across the pipeline (decode)")

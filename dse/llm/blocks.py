@@ -228,3 +228,11 @@ def t5_decoder_block(arch: Arch, quant: QuantSpec, T: int, S: int
     h2 = b.op("Add", [h1, o], [1, T, H])
     out = b.op("Add", [h2, mlp(b, arch, b.norm(arch, h2))], [1, T, H])
     return b.model([("x", [1, T, H]), ("enc", [1, S, H])], [out]), b.symbolic
+
+
+def lm_head(arch: Arch, quant: QuantSpec, T: int) -> tuple[Any, dict[str, Const]]:
+    """The final norm and the vocabulary projection of a decoder (the logits of T tokens)."""
+    b = BlockBuilder(quant)
+    b.vinfo["x"] = [1, T, arch.hidden]
+    out = b.linear(b.norm(arch, "x"), arch.hidden, arch.vocab, False)
+    return b.model([("x", [1, T, arch.hidden])], [out]), b.symbolic

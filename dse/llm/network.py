@@ -22,7 +22,7 @@ from typing import Any
 from dse.exceptions import SpecError
 from dse.ir.graph import Edge, Layer, LayerGraph
 from dse.ir.lowering import Lowering
-from dse.llm.blocks import decoder_block, t5_decoder_block
+from dse.llm.blocks import decoder_block, lm_head, t5_decoder_block
 from dse.llm.config import Arch, QuantSpec
 from dse.models._common import bits
 
@@ -82,6 +82,7 @@ class LLMNetwork:
     seq: int  # tokens per frame (1 in decode)
     context: int  # cached tokens attention reads in decode
     stacks: tuple[Stack, ...]
+    head: LayerGraph | None = None  # final norm + vocabulary projection (decoders)
     build_s: float = 0.0
     notes: tuple[str, ...] = field(default=())
 
@@ -181,8 +182,12 @@ def build_network(arch: Arch, quant: QuantSpec, mode: str = "decode", seq: int =
         m, sym = decoder_block(arch, quant, T)
         g = finish_attention(lower_block(m, sym, "block", minimize_bit_width), arch, mode, context)
         stacks.append(Stack("block", g, arch.layers))
+    head = None
+    if mode != "encoder":  # the logits of the last position (every position in prefill)
+        hm, hsym = lm_head(arch, quant, T)
+        head = lower_block(hm, hsym, "head", minimize_bit_width)
     return LLMNetwork(arch=arch, quant=quant, mode=mode, seq=T, context=context,
-                      stacks=tuple(stacks), build_s=time.perf_counter() - t0)
+                      stacks=tuple(stacks), head=head, build_s=time.perf_counter() - t0)
 
 
 def _as_encoder(arch: Arch) -> Arch:

@@ -61,7 +61,7 @@ class Stage:
     board: str
     index: int
     blocks: int
-    first_block: int
+    first_block: float  # x.5: starts with the MLP half of block x
     style: str  # spatial | rolled
     placement: str  # onchip | hbm
     point: BlockPoint
@@ -76,6 +76,8 @@ class Stage:
     binding: str
     resources: dict[str, int]
     capacity: dict[str, int]
+    extras: tuple[str, ...] = ()  # partial blocks (mlp: leading, attn: trailing) and "head"
+    hbm_map: Any = None  # dse.specs.memory.ChannelMap of the stage's external streams
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class LLMPlan:
     sequences: int
     clock_mhz: float
     efficiency: float
+    prompt: int = 128  # prompt tokens for the time to first token (decode)
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
@@ -180,63 +183,131 @@ def _nvec(block: LayerGraph) -> dict[str, int]:
     return out
 
 
+ZERO = BlockPoint(ii=0, latency=0, res=dict.fromkeys(RES, 0), ext_streams=(), folding=(),
+                  bottleneck="")
+
+
+def split_halves(block: LayerGraph) -> tuple[LayerGraph, LayerGraph]:
+    """A block cut after its first residual add: (attention half, MLP half). One stream, the
+    residual, crosses the cut."""
+    names = [l.name for l in block.layers]
+    cut = None
+    for i, l in enumerate(block.layers):
+        if l.op_type == "ElementwiseAdd" and any(e.src is None for e in block.in_edges(l.name)):
+            cut = i + 1
+            break
+    if cut is None or cut >= len(names):
+        raise InfeasibleError(f"{block.name}: no residual add to split the block at")
+    return subgraph(block, names[:cut], "attn"), subgraph(block, names[cut:], "mlp")
+
+
+def subgraph(g: LayerGraph, names: list[str], tag: str) -> LayerGraph:
+    from dse.ir.graph import Edge
+
+    keep = set(names)
+    edges = []
+    for e in g.edges:
+        src = e.src if e.src in keep else None
+        dst = e.dst if e.dst in keep else None
+        if src is None and dst is None:
+            continue
+        edges.append(Edge(tensor=e.tensor, src=src, dst=dst, dtype=e.dtype,
+                          elems_per_frame=e.elems_per_frame))
+    return LayerGraph(name=f"{g.name}.{tag}", layers=tuple(l for l in g.layers if l.name in keep),
+                      edges=tuple(edges), host_nodes=(), source_path=g.source_path,
+                      source_sha256="", minimized_bit_width=g.minimized_bit_width)
+
+
 class StageModel:
-    """Per-board stage evaluation for one network, cached per (board type, k)."""
+    """Per-board stage evaluation for one network, cached per (board type, shape)."""
 
     def __init__(self, net: LLMNetwork, sequences: int, efficiency: float) -> None:
         self.net = net
         self.S = sequences
         self.eff = efficiency
         self.block = net.stacks[0].block
-        self.nvec = _nvec(self.block)
-        self.curves: dict[tuple[str, str], list[BlockPoint]] = {}
-        self.cache: dict[tuple[str, int], Stage | None] = {}
+        self.parts: dict[str, LayerGraph] = {"block": self.block}
+        try:
+            self.parts["attn"], self.parts["mlp"] = split_halves(self.block)
+        except InfeasibleError:
+            pass
+        if net.head is not None:
+            self.parts["head"] = net.head
+        self.curves: dict[tuple[str, str, str], list[BlockPoint]] = {}
+        self.cache: dict[tuple, Stage | None] = {}
 
-    def curve(self, cfg: BoardConfig, placement: str, multi: bool) -> list[BlockPoint]:
-        key = (cfg.board.name, placement)
+    @property
+    def halves(self) -> bool:
+        return "attn" in self.parts
+
+    def curve(self, cfg: BoardConfig, placement: str, multi: bool,
+              which: str = "block") -> list[BlockPoint]:
+        key = (cfg.board.name, placement, which)
         if key not in self.curves:
             cap = cfg.capacity(multi).as_dict()
-            self.curves[key] = block_curve(self.block, cfg.board.part, placement, cap,
-                                           self.nvec)
+            g = self.parts[which]
+            self.curves[key] = block_curve(g, cfg.board.part, placement, cap, _nvec(g))
         return self.curves[key]
 
-    def stage(self, cfg: BoardConfig, k: int, multi: bool) -> Stage | None:
-        key = (cfg.board.name, k)
+    def stage(self, cfg: BoardConfig, k: int, multi: bool, last: bool = False,
+              lead: bool = False, trail: bool = False) -> Stage | None:
+        """The fastest build of ``k`` whole blocks on this board, after an MLP half
+        (``lead``) and before an attention half (``trail``) of the neighbouring blocks, with
+        the LM head if ``last``."""
+        extras = tuple(x for x, on in (("mlp", lead), ("attn", trail),
+                                       ("head", last and "head" in self.parts)) if on)
+        key = (cfg.board.name, k, extras)
         if key in self.cache:
             return self.cache[key]
         best = None
-        for style in ("spatial", "rolled"):
+        for style in ("spatial", "rolled") if k else ("spatial",):
             for placement in ("onchip", "hbm"):
                 if style == "rolled" and placement == "onchip" and k > 1:
                     continue  # iterating one block over k layers streams their weights
-                s = self._evaluate(cfg, k, style, placement, multi)
+                s = self._evaluate(cfg, k, style, placement, multi, extras)
                 if s is not None and (best is None or s.frame_s < best.frame_s * (1 - 1e-9)):
                     best = s
         self.cache[key] = best
         return best
 
+    def _extras(self, cfg: BoardConfig, placement: str, multi: bool, extras: tuple[str, ...],
+                room: dict[str, int], target: int, cap: dict[str, int]
+                ) -> list[BlockPoint] | None:
+        """A point per extra part: the cheapest that keeps pace with ``target`` cycles, else
+        the fastest that fits the resources left."""
+        norm = {d: max(1, cap.get(d, 1)) for d in RES}
+        out = []
+        room = dict(room)
+        for x in extras:
+            pts = [q for q in self.curve(cfg, placement, multi, x)
+                   if all(q.res[d] <= room[d] for d in RES)]
+            if not pts:
+                return None
+            paced = [q for q in pts if q.ii <= target]
+            q = min(paced, key=lambda q: sum(q.res[d] / norm[d] for d in RES)) if paced \
+                else pts[0]
+            out.append(q)
+            for d in RES:
+                room[d] -= q.res[d]
+        return out
+
     def _evaluate(self, cfg: BoardConfig, k: int, style: str, placement: str,
-                  multi: bool) -> Stage | None:
+                  multi: bool, extras: tuple[str, ...] = ()) -> Stage | None:
         b = cfg.board
         cap = cfg.capacity(multi).as_dict()
         f = cfg.clock_mhz * 1e6
         copies = k if style == "spatial" else 1
         kv_bits_tok = self.net.kv_bits_per_token(self.block)
         kv_cache_bytes = self.net.kv_cache_bits(self.block) // 8
+        n_kv = k + (1 if "attn" in extras else 0)  # attention layers reading the cache
         hbm_bytes = int(b.external_memory_gib * 2**30)
         hbm_Bps = b.external_memory_gbps * 1e9 * self.eff
         n_ch = max(1, b.hbm_channels or round(b.ddr_bandwidth_gbps / 19.25) if hbm_bytes else 0)
         ports = max(0, (b.hbm_channels or n_ch) - HBM_PORTS_RESERVED)
-        for p in self.curve(cfg, placement, multi):
-            if any(p.res[d] * copies > cap.get(d, 0) for d in RES):
-                continue
-            ext_w_bits = sum(s[1] for s in p.ext_streams)
-            ext_bpf = sum(s[2] for s in p.ext_streams)
-            if (ext_bpf or kv_bits_tok) and not hbm_bytes:
-                continue
-            weight_bytes = k * ext_w_bits // 8
-            kv_bytes = k * kv_cache_bytes * self.S
-            if weight_bytes + kv_bytes > hbm_bytes:
+        mains = self.curve(cfg, placement, multi) if k else [ZERO]
+        for p in mains:
+            main_res = {d: p.res[d] * copies for d in RES}
+            if any(main_res[d] > cap.get(d, 0) for d in RES):
                 continue
             if style == "spatial":  # k blocks stream into each other
                 compute_cycles = p.ii
@@ -244,25 +315,50 @@ class StageModel:
             else:  # each iteration's layers are busy for a block II
                 compute_cycles = k * (p.ii + LOOP_OVERHEAD)
                 lat_cycles = k * (max(p.ii, p.latency) + LOOP_OVERHEAD) + p.latency
+            xs = self._extras(cfg, placement, multi, extras,
+                              {d: cap.get(d, 0) - main_res[d] for d in RES},
+                              compute_cycles or 10**18, cap) if extras else []
+            if xs is None:
+                continue
+            res = {d: main_res[d] + sum(q.res[d] for q in xs) for d in RES}
+            for q in xs:  # extra parts are pipelined with the blocks
+                compute_cycles = max(compute_cycles, q.ii)
+                lat_cycles += q.latency
+            x_streams = [s for q in xs for s in q.ext_streams]
+            per = 1 if style == "spatial" else k
+            ext_w_bits = k * sum(s[1] for s in p.ext_streams) + sum(s[1] for s in x_streams)
+            ext_bpf = k * sum(s[2] for s in p.ext_streams) + sum(s[2] for s in x_streams)
+            if (ext_bpf or (kv_bits_tok and n_kv)) and not (hbm_bytes and hbm_Bps):
+                continue
+            weight_bytes = ext_w_bits // 8
+            kv_bytes = n_kv * kv_cache_bytes * self.S
+            if weight_bytes + kv_bytes > hbm_bytes:
+                continue
             compute_s = compute_cycles / f
-            bytes_frame = k * (ext_bpf + kv_bits_tok) / 8
+            bytes_frame = (ext_bpf + n_kv * kv_bits_tok) / 8
             hbm_s = bytes_frame / hbm_Bps if bytes_frame else 0.0
             # HBM pseudo-channels: one stream per external layer (per copy) and per KV cache
-            n_streams = copies * len(p.ext_streams) + (copies if kv_bits_tok else 0)
+            n_streams = copies * (len(p.ext_streams) + (1 if kv_bits_tok else 0)) \
+                + len(x_streams) + (1 if kv_bits_tok and "attn" in extras else 0)
             if n_streams > ports:
                 continue
             cmap = None
+            demands: list[StreamDemand] = []
             for slack in (1.0, 1.01, 1.03, 1.06, 1.1):  # channel packing is not fluid
                 frame_s = max(compute_s, hbm_s * slack)
                 demands = []
-                for c in range(copies):
-                    per = 1 if style == "spatial" else k
+                for c in range(copies if k else 0):
                     for name, wbits, bpf in p.ext_streams:
                         demands.append(StreamDemand(f"{c}.{name}", per * bpf / 8 / frame_s,
                                                     per * wbits // 8))
                     if kv_bits_tok:
                         demands.append(StreamDemand(f"{c}.kv", per * kv_bits_tok / 8 / frame_s,
                                                     per * kv_cache_bytes * self.S))
+                for j, (name, wbits, bpf) in enumerate(x_streams):
+                    demands.append(StreamDemand(f"x{j}.{name}", bpf / 8 / frame_s, wbits // 8))
+                if kv_bits_tok and "attn" in extras:
+                    demands.append(StreamDemand("x.kv", kv_bits_tok / 8 / frame_s,
+                                                kv_cache_bytes * self.S))
                 if not demands:
                     break
                 try:
@@ -277,9 +373,9 @@ class StageModel:
                 continue
             hbm_s = max(hbm_s, frame_s if frame_s > compute_s else 0.0)
             latency_s = max(lat_cycles / f, hbm_s)
+            slow = max([p] + xs, key=lambda q: q.ii)
             binding = ("HBM bandwidth" if hbm_s >= compute_s else
-                       f"compute ({p.bottleneck}, II {p.ii} cycles)")
-            res = {d: p.res[d] * copies for d in RES}
+                       f"compute ({slow.bottleneck}, II {slow.ii} cycles)")
             return Stage(board=b.name, index=-1, blocks=k, first_block=-1, style=style,
                          placement=placement, point=p, frame_s=frame_s, latency_s=latency_s,
                          compute_s=compute_s, hbm_s=hbm_s, hbm_bytes_per_frame=bytes_frame,
@@ -287,7 +383,8 @@ class StageModel:
                          hbm_channels=len({s.channel for v in (cmap.shares.values() if cmap
                                                                else []) for s in v}),
                          binding=binding, resources=res,
-                         capacity={d: cap.get(d, 0) for d in RES})
+                         capacity={d: cap.get(d, 0) for d in RES}, extras=extras,
+                         hbm_map=cmap)
         return None
 
 
@@ -297,7 +394,7 @@ def link_s(net: LLMNetwork) -> float:
 
 
 def optimize_llm(net: LLMNetwork, boards: list[BoardConfig], *, sequences: int = 1,
-                 efficiency: float = DEFAULT_EFFICIENCY) -> LLMPlan:
+                 efficiency: float = DEFAULT_EFFICIENCY, prompt: int = 128) -> LLMPlan:
     """The best contiguous split of the blocks over (a prefix of) the board chain."""
     if sequences < 1:
         raise InfeasibleError("--sequences must be at least 1")
@@ -305,45 +402,61 @@ def optimize_llm(net: LLMNetwork, boards: list[BoardConfig], *, sequences: int =
     N, B = net.n_blocks, len(boards)
     multi = B > 1
     INF = float("inf")
-    # dp[b][n] = (slowest stage, sum of latencies) placing the first n blocks on boards < b
-    dp = [[(INF, INF)] * (N + 1) for _ in range(B + 1)]
-    back: list[list[int]] = [[-1] * (N + 1) for _ in range(B + 1)]
+    # positions in half blocks (attention half, MLP half) when the block can be cut there
+    U = 2 if model.halves else 1
+    H = U * N
+    # dp[b][h] = (slowest stage, sum of latencies) with the first h units on boards < b
+    dp = [[(INF, INF)] * (H + 1) for _ in range(B + 1)]
+    back: list[list[int]] = [[-1] * (H + 1) for _ in range(B + 1)]
     dp[0][0] = (0.0, 0.0)
     hop = link_s(net)
+
+    def shape(h0: int, h1: int) -> tuple[int, bool, bool]:
+        if U == 1:
+            return h1 - h0, False, False
+        lead, trail = h0 % 2 == 1, h1 % 2 == 1
+        return (h1 - h0 - lead - trail) // 2, lead, trail
+
     for b in range(B):
-        for n in range(N + 1):
-            cur = dp[b][n]
+        for h0 in range(H + 1):
+            cur = dp[b][h0]
             if cur[0] == INF:
                 continue
-            if cur < dp[b + 1][n]:  # board b unused from here on
-                pass
-            for k in range(1, N - n + 1):
-                st = model.stage(boards[b], k, multi)
+            misses = 0
+            for h1 in range(h0 + 1, H + 1):
+                k, lead, trail = shape(h0, h1)
+                st = model.stage(boards[b], k, multi, last=h1 == H, lead=lead, trail=trail)
                 if st is None:
-                    break  # more blocks fit no better (resources/HBM only grow with k)
+                    misses += 1
+                    if misses > 2 * U + 1:
+                        break  # more blocks fit no better (resources/HBM only grow)
+                    continue
+                misses = 0
                 worst = max(cur[0], st.frame_s, hop if b else 0.0)
                 lat = cur[1] + st.latency_s + (hop if b else 0.0)
-                if (worst, lat) < dp[b + 1][n + k]:
-                    dp[b + 1][n + k] = (worst, lat)
-                    back[b + 1][n + k] = k
-    best_b = min((b for b in range(1, B + 1) if dp[b][N][0] < INF),
-                 key=lambda b: (dp[b][N][0], b), default=None)
+                if (worst, lat) < dp[b + 1][h1]:
+                    dp[b + 1][h1] = (worst, lat)
+                    back[b + 1][h1] = h0
+    best_b = min((b for b in range(1, B + 1) if dp[b][H][0] < INF),
+                 key=lambda b: (dp[b][H][0], b), default=None)
     if best_b is None:
         raise InfeasibleError(_why_infeasible(net, boards, model, multi))
     stages = []
-    n = N
+    h1 = H
     for b in range(best_b, 0, -1):
-        k = back[b][n]
-        st = model.stage(boards[b - 1], k, multi)
-        stages.append(_placed(st, b - 1, n - k))
-        n -= k
+        h0 = back[b][h1]
+        k, lead, trail = shape(h0, h1)
+        st = model.stage(boards[b - 1], k, multi, last=h1 == H, lead=lead, trail=trail)
+        stages.append(_placed(st, b - 1, h0 / U))
+        h1 = h0
     stages.reverse()
     plan = LLMPlan(network=net, stages=tuple(stages), sequences=sequences,
-                   clock_mhz=boards[0].clock_mhz, efficiency=efficiency)
+                   clock_mhz=boards[0].clock_mhz, efficiency=efficiency, prompt=prompt)
     return _with_metrics(plan, boards, hop)
 
 
-def _placed(st: Stage, index: int, first: int) -> Stage:
+def _placed(st: Stage, index: int, first: float) -> Stage:
+    """``first``: the stage's first block (x.5: it starts with that block's MLP half)."""
     from dataclasses import replace
 
     return replace(st, index=index, first_block=first)
@@ -360,8 +473,12 @@ def _why_infeasible(net: LLMNetwork, boards: list[BoardConfig], model: StageMode
                 + f" but the {len(boards)} board(s) have {hbm / 1e9:.1f} GB of HBM/DDR; "
                 f"use at least {math.ceil((weights + kv) / (hbm / len(boards)))} boards")
     if model.stage(boards[0], 1, multi) is None:
-        return (f"one {net.arch.name} block does not fit a {boards[0].board.name} at any "
-                "folding (resources or HBM channels); use a larger board")
+        b = boards[0].board
+        mem = (f"{b.external_memory_gib:g} GiB of HBM/DDR at {b.external_memory_gbps:g} GB/s"
+               if b.external_memory_gbps else "no HBM/DDR to stream weights or a KV cache from")
+        return (f"one {net.arch.name} block does not fit a {b.name} at any folding: its "
+                f"on-chip memory and logic are too small and it has {mem}; use an Alveo "
+                "board such as U55C")
     return (f"{net.arch.name}: its {net.n_blocks} blocks do not fit the {len(boards)} "
             "board(s); add boards")
 
@@ -389,6 +506,11 @@ def _with_metrics(plan: LLMPlan, boards: list[BoardConfig], hop: float) -> LLMPl
         bound = hbm_Bps / bytes_frame if bytes_frame else float("inf")
         if S * per_seq < throughput:
             binding = f"sequences in flight ({S}) x latency per token"
+        # the prompt streams through the same hardware one token per frame, back to back
+        # (causal attention only needs earlier tokens, which passed every layer before);
+        # each prompt token is charged the full cache read (pessimistic for short prompts)
+        m["prompt_tokens"] = plan.prompt
+        m["time_to_first_token_s"] = (plan.prompt - 1) * frame_s + latency_s
         m.update(tokens_per_s_per_sequence=per_seq, tokens_per_s=agg,
                  latency_per_token_s=latency_s, pipeline_tokens_per_s=throughput,
                  bound_tokens_per_s=bound, bound="aggregate HBM bandwidth / (weight + KV "
@@ -413,6 +535,27 @@ def _with_metrics(plan: LLMPlan, boards: list[BoardConfig], hop: float) -> LLMPl
     return replace(plan, metrics=m)
 
 
+def _channel_table(m: Any) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {"channels": m.channels, "usable_gbps_per_channel": m.channel_bytes_per_s / 1e9,
+            "bytes_per_channel": m.channel_bytes,
+            "load": [{"channel": c, "gbps": r / 1e9, "bytes": b}
+                     for c, (r, b) in enumerate(m.load()) if r or b],
+            "streams": {n: [{"channel": sh.channel, "gbps": sh.bytes_per_s / 1e9,
+                             "bytes": sh.bytes, "offset": sh.offset} for sh in parts]
+                        for n, parts in sorted(m.shares.items())}}
+
+
+def _block_range(s: Stage) -> str:
+    """E.g. "4.5-8.5": the MLP half of block 4, blocks 5-7, the attention half of block 8."""
+    first = s.first_block
+    end = first + s.blocks + (0.5 if "mlp" in s.extras else 0) + (0.5 if "attn" in s.extras
+                                                                   else 0)
+    f = (lambda x: f"{x:g}")
+    return f"{f(first)}-{f(end)}"
+
+
 def plan_dict(plan: LLMPlan) -> dict[str, Any]:
     net = plan.network
     return {
@@ -424,14 +567,16 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
         "clock_mhz": plan.clock_mhz,
         "hbm_efficiency": plan.efficiency,
         "stages": [{
-            "board": s.board, "index": s.index, "blocks": [s.first_block,
-                                                           s.first_block + s.blocks - 1],
+            "board": s.board, "index": s.index,
+            "blocks": _block_range(s),
+            "parts": list(s.extras),
             "style": s.style, "weights": s.placement, "block_ii_cycles": s.point.ii,
             "frame_s": s.frame_s, "latency_s": s.latency_s, "compute_s": s.compute_s,
             "hbm_s": s.hbm_s, "hbm_bytes_per_frame": s.hbm_bytes_per_frame,
             "weight_bytes": s.weight_bytes, "kv_bytes": s.kv_bytes,
             "hbm_channels": s.hbm_channels, "binding": s.binding, "resources": s.resources,
             "capacity": s.capacity,
+            "hbm_pseudo_channels": _channel_table(s.hbm_map),
             "folding": [{"layer": n, "impl": i, **a} for n, a, i in s.point.folding],
         } for s in plan.stages],
         "metrics": plan.metrics,

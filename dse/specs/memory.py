@@ -67,6 +67,10 @@ def allocate(streams: Sequence[StreamDemand], channels: int, channel_bytes_per_s
     stream gets channels of its own (what the CP-SAT formulation assumes). Raises InfeasibleError when the channels
     cannot carry the streams, naming the one that does not fit."""
     usable = channel_bytes_per_s * efficiency
+    if not exclusive:
+        fluid = _fluid(streams, channels, usable, channel_bytes, align)
+        if fluid is not None:
+            return fluid
     free_rate = [usable] * channels
     free_bytes = [channel_bytes] * channels
     offset = [0] * channels
@@ -112,4 +116,57 @@ def allocate(streams: Sequence[StreamDemand], channels: int, channel_bytes_per_s
         shares[s.name] = parts
     m = ChannelMap(channels, usable, channel_bytes, {k: tuple(v) for k, v in shares.items()})
     m.check()
+    return m
+
+
+def _fluid(streams: Sequence[StreamDemand], channels: int, usable: float, channel_bytes: int,
+           align: int) -> ChannelMap | None:
+    """Fill the channels one by one with fractions of streams (a fraction f of a stream
+    carries f of its rate and f of its bytes), pairing rate-heavy with byte-heavy streams so
+    that both dimensions fill: near-perfect packing whenever the totals fit. None if not."""
+    left = {s.name: 1.0 for s in streams}
+    by_name = {s.name: s for s in streams}
+    shares: dict[str, list[Share]] = {s.name: [] for s in streams}
+    for c in range(channels):
+        rate_room, byte_room = usable, float(channel_bytes)
+        offset = 0
+        while left and rate_room > 1e-9 * usable and byte_room > 1e-9 * channel_bytes:
+            # the stream whose shape best matches what this channel has room for
+            want_rate = rate_room / usable >= byte_room / channel_bytes
+
+            def score(n: str) -> float:
+                s = by_name[n]
+                r, b = s.bytes_per_s / usable, s.bytes / channel_bytes
+                return -(r - b) if want_rate else (r - b)
+
+            n = min(sorted(left), key=score)
+            s = by_name[n]
+            f = left[n]
+            if s.bytes_per_s:
+                f = min(f, rate_room / s.bytes_per_s)
+            if s.bytes:
+                f = min(f, byte_room / s.bytes)
+            if f <= 1e-12:
+                break
+            nb = int(round(s.bytes * f))
+            shares[n].append(Share(c, s.bytes_per_s * f, nb, offset))
+            offset += -(-nb // align) * align
+            rate_room -= s.bytes_per_s * f
+            byte_room -= s.bytes * f
+            left[n] -= f
+            if left[n] <= 1e-9:
+                del left[n]
+    if left:
+        return None
+    # whole bytes: rounding leftovers go to the stream's last share
+    for n, parts in shares.items():
+        diff = by_name[n].bytes - sum(p.bytes for p in parts)
+        if diff and parts:
+            last = parts[-1]
+            parts[-1] = Share(last.channel, last.bytes_per_s, last.bytes + diff, last.offset)
+    m = ChannelMap(channels, usable, channel_bytes, {k: tuple(v) for k, v in shares.items()})
+    try:
+        m.check()
+    except InfeasibleError:
+        return None
     return m

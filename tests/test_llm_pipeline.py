@@ -1,0 +1,96 @@
+"""LLM pipelines from configs: tokens/s never above the physical bound, memory-bound plans near
+it, HBM pseudo-channels never oversubscribed, both build styles chosen where they win, the
+fewest boards that hold Llama-2-70B, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dse import api
+from dse.exceptions import InfeasibleError
+
+
+@pytest.fixture(scope="module")
+def llama7b() -> dict[int, dict]:
+    return {n: api.optimize_llm("llama2-7b", boards=n, sequences=8).data for n in (1, 2, 4)}
+
+
+def test_decode_never_beats_its_bound_and_reaches_90_percent_when_memory_bound(llama7b) -> None:
+    for n, d in llama7b.items():
+        m = d["metrics"]
+        assert m["tokens_per_s"] <= m["bound_tokens_per_s"] * (1 + 1e-9), n
+        assert m["binding"] == "HBM bandwidth"
+        assert m["ratio_to_bound"] >= 0.9, (n, m["ratio_to_bound"])
+        # bytes per token: 4-bit weights of 6.74 B parameters and the KV cache
+        per_token = d["stages"][0]["hbm_bytes_per_frame"] and sum(
+            s["hbm_bytes_per_frame"] for s in d["stages"])
+        assert 3.3e9 < per_token < 3.9e9
+    t = {n: d["metrics"]["tokens_per_s"] for n, d in llama7b.items()}
+    assert t[4] / t[1] >= 3.5  # pipeline of boards, sequences in flight
+
+
+def test_hbm_pseudo_channels_are_never_oversubscribed(llama7b) -> None:
+    for d in llama7b.values():
+        for s in d["stages"]:
+            hb = s["hbm_pseudo_channels"]
+            assert hb and hb["channels"] == 32
+            for ch in hb["load"]:
+                assert ch["gbps"] <= hb["usable_gbps_per_channel"] * (1 + 1e-9)
+                assert ch["bytes"] <= hb["bytes_per_channel"]
+            # each stream's shares carry its whole rate: frame rate x bytes per frame
+            total = sum(x["gbps"] for parts in hb["streams"].values() for x in parts)
+            assert total == pytest.approx(s["hbm_bytes_per_frame"] / s["frame_s"] / 1e9,
+                                          rel=1e-6)
+            assert total <= 32 * hb["usable_gbps_per_channel"] * (1 + 1e-9)
+
+
+def test_both_build_styles_are_chosen_where_they_win() -> None:
+    # decode of a 7B model: weights must stream, one loop-rolled block per board wins
+    d = api.optimize_llm("llama2-7b", boards=2, sequences=4).data
+    assert {s["style"] for s in d["stages"]} == {"rolled"}
+    # BERT-base over 4 boards: the weights fit on chip, every block its own hardware
+    e = api.optimize_llm("bert-base", boards=4, mode="encoder").data
+    assert {s["style"] for s in e["stages"]} == {"spatial"}
+    assert {s["weights"] for s in e["stages"]} == {"onchip"}
+    assert e["metrics"]["sequences_per_s"] > 4 * api.optimize_llm(
+        "bert-base", boards=1, mode="encoder").data["metrics"]["sequences_per_s"]
+
+
+def test_llama2_70b_needs_three_u55c() -> None:
+    with pytest.raises(InfeasibleError, match="use at least 3 boards"):
+        api.optimize_llm("llama2-70b", boards=2)
+    d = api.optimize_llm("llama2-70b", boards=3, sequences=4).data
+    m = d["metrics"]
+    assert m["boards_used"] == 3 and m["ratio_to_bound"] >= 0.9
+    assert sum(s["weight_bytes"] for s in d["stages"]) == pytest.approx(34.3e9, rel=0.03)
+
+
+def test_llm_cli_writes_the_plan_and_names_the_bound(tmp_path: Path, capsys) -> None:
+    from dse.cli import main
+
+    rc = main(["optimize", "--model", "llama2-7b", "--boards", "2", "--sequences", "4",
+               "--out", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "limited by HBM bandwidth" in out and "time to first token" in out
+    plan = json.loads((tmp_path / "llm_plan.json").read_text())
+    assert plan["model"]["name"] == "llama2-7b" and len(plan["stages"]) == 2
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--model", "llama2-7b", "--mode", "encoder"], "is a decoder"),
+    (["--model", "bert-base", "--mode", "decode"], "is an encoder"),
+    (["--model", "llama2-7b", "--context", "100000"], "has 4096 positions"),
+    (["--model", "llama2-7b", "--weights", "int77"], "--weights"),
+    (["--model", "nonesuch.json"], "no such file"),
+    (["--model", "gpt2", "--board", "Pynq-Z1"], "HBM/DDR"),
+])
+def test_bad_llm_inputs_get_one_line(argv: list, match: str, capsys) -> None:
+    from dse.cli import main
+
+    rc = main(["optimize", *argv, "--quiet", "--out", "/tmp/dse-test-llm-out"])
+    err = capsys.readouterr().err
+    assert rc in (1, 2) and match in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
