@@ -365,7 +365,7 @@ class StageModel:
                     cmap = allocate(demands, b.hbm_channels or n_ch,
                                     (b.hbm_channel_gbps or b.external_memory_gbps / n_ch) * 1e9,
                                     int(hbm_bytes / (b.hbm_channels or n_ch)),
-                                    efficiency=self.eff)
+                                    efficiency=self.eff, striped=cfg.shell.name == "coyote")
                     break
                 except InfeasibleError:
                     continue

@@ -61,12 +61,17 @@ class ChannelMap:
 
 def allocate(streams: Sequence[StreamDemand], channels: int, channel_bytes_per_s: float,
              channel_bytes: int, *, efficiency: float = DEFAULT_EFFICIENCY,
-             align: int = 4096, exclusive: bool = False) -> ChannelMap:
-    """Give each stream as many whole channels as it fills and put the rest of it, and the
+             align: int = 4096, exclusive: bool = False, striped: bool = False
+             ) -> ChannelMap:
+    """``striped``: every stream spread evenly over all channels, as Coyote maps card memory
+    (``HBM_SPLIT 0``, ``shared/reference/hardware_facts.md`` §2.1); otherwise give each stream
+    as many whole channels as it fills and put the rest of it, and the
     small streams, into shared channels (best fit, largest first); with ``exclusive`` every
     stream gets channels of its own (what the CP-SAT formulation assumes). Raises InfeasibleError when the channels
     cannot carry the streams, naming the one that does not fit."""
     usable = channel_bytes_per_s * efficiency
+    if striped:  # Coyote's default: card memory striped over every pseudo-channel
+        return _striped(streams, channels, usable, channel_bytes, align)
     if not exclusive:
         fluid = _fluid(streams, channels, usable, channel_bytes, align)
         if fluid is not None:
@@ -169,4 +174,20 @@ def _fluid(streams: Sequence[StreamDemand], channels: int, usable: float, channe
         m.check()
     except InfeasibleError:
         return None
+    return m
+
+
+def _striped(streams: Sequence[StreamDemand], channels: int, usable: float,
+             channel_bytes: int, align: int) -> ChannelMap:
+    shares = {}
+    offset = [0] * channels
+    for s in streams:
+        parts = []
+        for c in range(channels):
+            nb = -(-s.bytes // channels)
+            parts.append(Share(c, s.bytes_per_s / channels, nb, offset[c]))
+            offset[c] += -(-nb // align) * align
+        shares[s.name] = tuple(parts)
+    m = ChannelMap(channels, usable, channel_bytes, shares)
+    m.check()
     return m

@@ -1,0 +1,153 @@
+"""LLMs across U55C boards, from their architecture configs (no weights):
+
+* Llama-2-7B, 4-bit weights, 8-bit activations and KV cache, decode (1,024 cached tokens),
+  on 1, 2, 4 and 8 U55C, with 1 sequence and with 8 sequences per board in flight;
+* Llama-2-70B (same quantization) on the fewest U55C that hold it;
+* BERT-base (encoder, 128 tokens per sequence) on 1 to 4 U55C.
+
+For each: tokens/s (or sequences/s), what limits it, the physical bound and the ratio to it.
+For decode the bound is the boards' aggregate HBM bandwidth (at the stated efficiency)
+divided by the weight and KV bytes one token reads. Build and solve times are wall-clock
+medians of ``--repeat`` runs in this process.
+
+    python benchmarks/llm_benchmark.py [--repeat 3]
+
+Writes results/llm_benchmark.csv and its section of results/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from dse import api  # noqa: E402
+from dse.exceptions import InfeasibleError  # noqa: E402
+
+SECTION = "## llm_benchmark.csv"
+
+
+def run(model: str, boards: int, **kw) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    d = api.optimize_llm(model, boards=boards, **kw).data
+    return d, time.perf_counter() - t0
+
+
+def row(setup: str, model: str, boards: int, d: dict, secs: list[float], **kw) -> dict:
+    m = d["metrics"]
+    decode = m["mode"] == "decode"
+    return {
+        "setup": setup, "model": model, "mode": m["mode"], "boards": boards,
+        "boards_used": m["boards_used"], "sequences": kw.get("sequences", 1),
+        "weights": d["model"]["weights"], "acts": d["model"]["acts"],
+        "builds": "/".join(sorted({s["style"] for s in d["stages"]})),
+        "throughput": round(m["tokens_per_s"] if decode else m["sequences_per_s"], 3),
+        "unit": "tokens/s" if decode else "sequences/s",
+        "per_sequence_tokens_per_s": round(m["tokens_per_s_per_sequence"], 3) if decode else "",
+        "latency_ms": round(1e3 * (m["latency_per_token_s"] if decode else m["latency_s"]), 3),
+        "ttft_ms": round(1e3 * m["time_to_first_token_s"], 1) if decode else "",
+        "bound": round(m["bound_tokens_per_s"] if decode else m.get("bound_frames_per_s", 0)
+                       or 0, 3),
+        "ratio_to_bound": round(m.get("ratio_to_bound", 0.0), 4) if m.get("ratio_to_bound")
+        else "",
+        "binding": m["binding"],
+        "hbm_efficiency": d["hbm_efficiency"],
+        "solve_s_median": round(statistics.median(secs), 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", default=str(REPO / "results"))
+    args = ap.parse_args(argv)
+    rows = []
+
+    def measure(setup: str, model: str, boards: int, **kw) -> dict:
+        secs, d = [], None
+        for _ in range(args.repeat):
+            d, s = run(model, boards, **kw)
+            secs.append(s)
+        r = row(setup, model, boards, d, secs, **kw)
+        rows.append(r)
+        print(f"{setup:12s} {model:11s} {boards} board(s) S={r['sequences']}: "
+              f"{r['throughput']:,.1f} {r['unit']} ({r['binding']}), "
+              f"{r['ratio_to_bound'] or '-'} of bound, {r['solve_s_median']} s", flush=True)
+        return r
+
+    q = dict(weights="int4", acts="int8")
+    for n in (1, 2, 4, 8):
+        measure("llama2-7b", "llama2-7b", n, sequences=1, **q)
+        measure("llama2-7b", "llama2-7b", n, sequences=8 * n, **q)
+    fewest = None
+    for n in range(1, 9):
+        try:
+            run("llama2-70b", n, sequences=1, **q)
+        except InfeasibleError as e:
+            print(f"llama2-70b   {n} board(s): {e}")
+            continue
+        fewest = n
+        break
+    if fewest:
+        measure("llama2-70b", "llama2-70b", fewest, sequences=1, **q)
+        measure("llama2-70b", "llama2-70b", fewest, sequences=4, **q)
+    for n in (1, 2, 3, 4):
+        measure("bert-base", "bert-base", n, mode="encoder", seq=128, **q)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "llm_benchmark.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    write_section(out / "README.md", readme(rows, fewest, args.repeat))
+    return 0
+
+
+def readme(rows: list[dict], fewest: int | None, repeat: int) -> str:
+    lines = [SECTION, "",
+             "`benchmarks/llm_benchmark.py`: LLMs built from their Hugging Face configs "
+             "(no weights), 4-bit weights, 8-bit activations and KV cache, U55C at 200 MHz, "
+             "HBM at 0.9 of its 460 GB/s. Decode reads 1,024 cached tokens per step; BERT-base "
+             "frames are 128-token sequences. `bound` for decode = aggregate HBM bandwidth / "
+             "(weight + KV bytes per token); for BERT with weights in HBM = HBM bandwidth / "
+             f"bytes per sequence. Solve times: medians of {repeat} runs (2-core machine).", "",
+             "| model | boards | sequences | build | throughput | per sequence | latency ms | "
+             "TTFT ms | bound | ratio | limited by | solve s |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['boards_used']}/{r['boards']} | {r['sequences']} | "
+            f"{r['builds']} | {r['throughput']:,.1f} {r['unit']} | "
+            f"{r['per_sequence_tokens_per_s'] or ''} | {r['latency_ms']} | {r['ttft_ms']} | "
+            f"{r['bound'] or ''} | {r['ratio_to_bound']} | {r['binding']} | "
+            f"{r['solve_s_median']} |")
+    lines += ["", f"Llama-2-70B needs {fewest} U55C (34 GB of 4-bit weights against 16 GB of "
+              "HBM per board). One sequence goes no faster on more boards: each token passes "
+              "every board in turn, so per-sequence speed is set by the total bytes per token "
+              "over one board's bandwidth; more boards serve more sequences at once.", ""]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace this benchmark's section of results/README.md, keep every other one."""
+    kept: list[str] = []
+    if path.is_file():
+        keep = True
+        for line in path.read_text().splitlines():
+            if line.startswith("## "):
+                keep = line.strip() != SECTION
+            if keep:
+                kept.append(line)
+    body = "\n".join(kept).rstrip("\n")
+    path.write_text(body + "\n\n" + text if body else text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
