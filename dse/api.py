@@ -745,7 +745,8 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
                  shell: str | None = None, caps: Mapping[str, float] | None = None,
                  clock_mhz: float = 200.0, mode: str | None = None, seq: int = 128,
                  context: int = 1024, sequences: int = 1, weights: str = "int4",
-                 acts: str = "int8", kv: str | None = None, hbm_efficiency: float = 0.9,
+                 acts: str = "int8", kv: str | None = None, group: int = 0,
+                 hbm_efficiency: float = 0.9,
                  board_files: Sequence[str | Path] = (), out: str | Path | None = None,
                  progress: Any = None) -> LLMResult:
     """An LLM from its architecture config (a shipped name such as ``llama2-7b`` or a Hugging
@@ -761,7 +762,7 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
     if not 0 < hbm_efficiency <= 1:
         raise SpecError(f"--hbm-efficiency {hbm_efficiency}: give a fraction in (0, 1]")
     arch = load_arch(model)
-    q = quant_spec(weights, acts, kv)
+    q = quant_spec(weights, acts, kv, group)
     mode = mode or ("encoder" if not arch.causal else "decode")
     cat = load_catalog(board_files or ())
     cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz)

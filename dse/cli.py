@@ -186,7 +186,7 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
         args.model, boards=args.boards, board=args.board, shell=args.shell,
         caps=api.parse_caps(args.cap), clock_mhz=args.clock_mhz, mode=args.mode,
         seq=args.seq, context=args.context, sequences=args.sequences, weights=args.weights,
-        acts=args.acts, kv=args.kv, hbm_efficiency=args.hbm_efficiency,
+        acts=args.acts, kv=args.kv, group=args.group, hbm_efficiency=args.hbm_efficiency,
         board_files=args.board_file or (), out=args.out,
         progress=None if (args.quiet or args.json) else progress)
     d = res.data
@@ -564,6 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--weights", default="int4", help="weight type, e.g. int4 (default), int8")
     g.add_argument("--acts", default="int8", help="activation type (default int8)")
     g.add_argument("--kv", help="KV-cache type (default: --acts)")
+    g.add_argument("--group", type=int, default=0,
+                   help="weights quantized per group of this many input channels, with a "
+                        "16-bit scale per group (default 0: per tensor)")
     g.add_argument("--hbm-efficiency", type=float, default=0.9,
                    help="fraction of the HBM bandwidth streams reach (default 0.9)")
     s.set_defaults(func=cmd_optimize)

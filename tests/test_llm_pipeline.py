@@ -94,3 +94,11 @@ def test_bad_llm_inputs_get_one_line(argv: list, match: str, capsys) -> None:
     err = capsys.readouterr().err
     assert rc in (1, 2) and match in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_group_scales_travel_with_the_weights() -> None:
+    """int4 weights with a 16-bit scale per group of 128: 16 / (128 x 4) = 3.1 % more bytes
+    per token, so a memory-bound decode is that much slower."""
+    a = api.optimize_llm("llama2-7b", boards=1).data["metrics"]
+    b = api.optimize_llm("llama2-7b", boards=1, group=128).data["metrics"]
+    assert a["tokens_per_s"] / b["tokens_per_s"] == pytest.approx(1 + 16 / 512, rel=0.01)

@@ -28,7 +28,7 @@ measured ACCL+ message time (``dse.specs.links``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dse.exceptions import InfeasibleError
@@ -235,6 +235,10 @@ class StageModel:
             self.parts["head"] = net.head
         self.curves: dict[tuple[str, str, str], list[BlockPoint]] = {}
         self.cache: dict[tuple, Stage | None] = {}
+        # per-group weight quantization: a 16-bit scale per group of input channels travels
+        # with the weights (per-tensor and per-channel scales are negligible)
+        q = net.quant
+        self.scale_factor = 1.0 + (16 / (q.group * q.weight_bits) if q.group else 0.0)
 
     @property
     def halves(self) -> bool:
@@ -325,6 +329,11 @@ class StageModel:
                 compute_cycles = max(compute_cycles, q.ii)
                 lat_cycles += q.latency
             x_streams = [s for q in xs for s in q.ext_streams]
+            if self.scale_factor != 1.0:
+                f_ = self.scale_factor
+                p = replace(p, ext_streams=tuple((n, int(w * f_), int(b_ * f_))
+                                                 for n, w, b_ in p.ext_streams))
+                x_streams = [(n, int(w * f_), int(b_ * f_)) for n, w, b_ in x_streams]
             per = 1 if style == "spatial" else k
             ext_w_bits = k * sum(s[1] for s in p.ext_streams) + sum(s[1] for s in x_streams)
             ext_bpf = k * sum(s[2] for s in p.ext_streams) + sum(s[2] for s in x_streams)
@@ -563,6 +572,7 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
         "model": {"name": net.arch.name, "family": net.arch.family, "params": net.arch.params(),
                   "mode": net.mode, "seq": net.seq, "context": net.context,
                   "weights": net.quant.weights, "acts": net.quant.acts, "kv": net.quant.kv,
+                  "group": net.quant.group,
                   "blocks": net.n_blocks, "block_layers": len(net.stacks[0].block.layers)},
         "clock_mhz": plan.clock_mhz,
         "hbm_efficiency": plan.efficiency,
