@@ -37,11 +37,6 @@ PASS_THROUGH = ("Cast", "Identity")
 NEG_INF = -1e30
 
 
-def _only_user(lw: Lowering, tensor: str) -> Any | None:
-    users = lw.ix.users.get(tensor, [])
-    return users[0] if len(users) == 1 and lw.consumers.get(tensor) == 1 else None
-
-
 def _const_operand(lw: Lowering, node: Any, t: str) -> Any:
     others = [i for i in node.input if i != t]
     return lw.const(others[0]) if len(others) == 1 else None
@@ -51,7 +46,7 @@ def match_attention(lw: Lowering, qk: Any) -> dict[str, Any] | None:
     """The nodes between Q @ K^T and @ V, or None when the MatMul is not attention."""
     t = qk.output[0]
     while True:
-        u = _only_user(lw, t)
+        u = lw.only_user(t)
         if u is None:
             return None
         if u.op_type in PASS_THROUGH + ("Mul", "Div", "Add"):
@@ -72,7 +67,7 @@ def match_attention(lw: Lowering, qk: Any) -> dict[str, Any] | None:
     t = softmax.output[0]
     quant = None
     while True:
-        u = _only_user(lw, t)
+        u = lw.only_user(t)
         if u is None:
             return None
         if u.op_type in PASS_THROUGH:

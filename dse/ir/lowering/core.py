@@ -283,6 +283,14 @@ class Lowering:
             for o in layer["outputs"]:
                 self.tensor_dtype[o] = dtype
 
+    def only_user(self, tensor: str, op_types: tuple[str, ...] | None = None) -> Any | None:
+        """The single node reading ``tensor`` (of one of ``op_types``), else None."""
+        users = self.ix.users.get(tensor, [])
+        if len(users) == 1 and self.consumers.get(tensor) == 1 and (
+                op_types is None or users[0].op_type in op_types):
+            return users[0]
+        return None
+
     def unsupported_node(self, node: Any, reason: str) -> None:
         self.unsupported.append((node.name, node.op_type, reason))
         self.poisoned.update(node.output)

@@ -49,13 +49,6 @@ def lower_layernorm(lw: Lowering, node: Any) -> None:
     lw.put(node, out)
 
 
-def _only_user(lw: Lowering, tensor: str, op_types: tuple[str, ...]) -> Any | None:
-    users = lw.ix.users.get(tensor, [])
-    if len(users) == 1 and users[0].op_type in op_types and lw.consumers.get(tensor) == 1:
-        return users[0]
-    return None
-
-
 def _scalar(lw: Lowering, t: str) -> float | None:
     c = lw.const(t)
     if c is None or c.value is None or np.asarray(c.value).size != 1:
@@ -69,7 +62,7 @@ def match_rmsnorm(lw: Lowering, pow_node: Any) -> tuple[list[Any], float, Any] |
     x = pow_node.input[0]
     if _scalar(lw, pow_node.input[1]) != 2.0:
         return None
-    rm = _only_user(lw, pow_node.output[0], ("ReduceMean",))
+    rm = lw.only_user(pow_node.output[0], ("ReduceMean",))
     if rm is None:
         return None
     rank = len(lw.shape(x))
@@ -79,18 +72,18 @@ def match_rmsnorm(lw: Lowering, pow_node: Any) -> tuple[list[Any], float, Any] |
         axes = None if c is None else [int(v) for v in np.asarray(c.value).reshape(-1)]
     if axes is None or [a % rank for a in axes] != [rank - 1]:
         return None
-    add = _only_user(lw, rm.output[0], ("Add",))
+    add = lw.only_user(rm.output[0], ("Add",))
     if add is None:
         return None
     eps = _scalar(lw, add.input[1] if add.input[0] == rm.output[0] else add.input[0])
-    sq = _only_user(lw, add.output[0], ("Sqrt",))
+    sq = lw.only_user(add.output[0], ("Sqrt",))
     if eps is None or sq is None:
         return None
-    inv = _only_user(lw, sq.output[0], ("Div", "Reciprocal"))
+    inv = lw.only_user(sq.output[0], ("Div", "Reciprocal"))
     if inv is None or (inv.op_type == "Div" and (inv.input[1] != sq.output[0]
                                                  or _scalar(lw, inv.input[0]) != 1.0)):
         return None
-    mul = _only_user(lw, inv.output[0], ("Mul",))
+    mul = lw.only_user(inv.output[0], ("Mul",))
     if mul is None or x not in mul.input:
         return None
     return [pow_node, rm, add, sq, inv, mul], eps, mul
@@ -145,19 +138,19 @@ def match_erf_gelu(lw: Lowering, erf: Any) -> tuple[str, list[Any]] | None:
     if _scalar(lw, div.input[1]) is None or abs(_scalar(lw, div.input[1]) - k) > 1e-3:
         return None
     x = div.input[0]
-    add = _only_user(lw, erf.output[0], ("Add",))
+    add = lw.only_user(erf.output[0], ("Add",))
     if add is None or _scalar(lw, [i for i in add.input if i != erf.output[0]][0]) != 1.0:
         return None
-    half = _only_user(lw, add.output[0], ("Mul",))
+    half = lw.only_user(add.output[0], ("Mul",))
     if half is None:
         return None
     other = [i for i in half.input if i != add.output[0]][0]
     mul_x = None
     if _scalar(lw, other) == 0.5:
-        mul_x = _only_user(lw, half.output[0], ("Mul",))
+        mul_x = lw.only_user(half.output[0], ("Mul",))
         nodes = [div, erf, add, half, mul_x]
     elif other == x:  # (x * (1 + erf)) * 0.5
-        mul_x = _only_user(lw, half.output[0], ("Mul",))
+        mul_x = lw.only_user(half.output[0], ("Mul",))
         nodes = [div, erf, add, half, mul_x]
         if mul_x is None or _scalar(lw, [i for i in mul_x.input if i != half.output[0]][0]) \
                 != 0.5:
@@ -184,7 +177,7 @@ def lower_erf(lw: Lowering, node: Any) -> None:
 
 @rule('Sigmoid')
 def lower_sigmoid(lw: Lowering, node: Any) -> None:
-    mul = _only_user(lw, node.output[0], ("Mul",))
+    mul = lw.only_user(node.output[0], ("Mul",))
     if mul is not None and node.input[0] in mul.input:  # SiLU: x * sigmoid(x)
         lw.claimed.add(mul.name)
         pwpolyf(lw, node, "silu", out_node=mul, sources=[node.name, mul.name])
