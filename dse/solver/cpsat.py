@@ -193,7 +193,7 @@ def solve_at(
         if len(ks[i]) == 1:
             k = ks[i][0]
             for b in range(B):
-                use = p.usage(i, k, T_use, b)
+                use = p.usage(i, k, T_use, b, T_channels=T)
                 for d in DIMS:
                     if use[d]:
                         sums[b][d].append(use[d] * z(i, b))
@@ -208,7 +208,7 @@ def solve_at(
             for k in ks[i]:
                 m.Add(sum(ys[k, b] for b in range(B)) == x[i][k])
         for (k, b), y in ys.items():
-            use = p.usage(i, k, T_use, b)
+            use = p.usage(i, k, T_use, b, T_channels=T)
             for d in DIMS:
                 if use[d]:
                     sums[b][d].append(use[d] * y)

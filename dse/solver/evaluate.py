@@ -97,6 +97,13 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
     for i in range(n):
         bpf[boards[i]] += layer_use[i]["ext_bpf"]
     ext_ii = [p.ext_cycles(b, bpf[b]) for b in range(B)]
+    # pseudo-channels: every stream needs channels for its rate, so they bound the II too
+    streams = [[] for _ in range(B)]
+    for i in range(n):
+        if layer_use[i]["ext_bits"]:
+            streams[boards[i]].append((layer_use[i]["ext_bits"], layer_use[i]["ext_bpf"]))
+    top = max(layer_ii, link_ii, max(ext_ii, default=0), ii_hint or 1)
+    ext_ii = [max(e, p.channel_cycles(b, streams[b], top)) for b, e in enumerate(ext_ii)]
     ii = max(layer_ii, link_ii, max(ext_ii, default=0), ii_hint or 1)
     if link_ii > layer_ii and link_ii >= max(ext_ii, default=0):
         bottleneck = f"link {link_bits.index(max(link_bits))}"

@@ -167,7 +167,8 @@ class PartitionProblem:
         ch = self.ext_channels(b)
         return int(board.external_memory_gib * 8 * 2**30 / ch) if ch else 0
 
-    def usage(self, i: int, k: int, T: int, b: int) -> dict[str, int]:
+    def usage(self, i: int, k: int, T: int, b: int, T_channels: int | None = None
+              ) -> dict[str, int]:
         """Resource use of option ``k`` of layer ``i`` on board ``b`` (``T``, the II, is kept
         for models whose use depends on it).
 
@@ -187,7 +188,9 @@ class PartitionProblem:
             out["ext_bpf"] = bpf
             # each external stream gets whole pseudo-channels covering both its bits and
             # its rate at II T (dse.specs.memory; emit's memory map uses the same rule)
-            out["ext_channels"] = self.stream_channels(b, bits, bpf, T)
+            # (at ``T_channels`` when given: the II a plan may be slowed to, so that a plan
+            # feasible there never needs more channels than the board has)
+            out["ext_channels"] = self.stream_channels(b, bits, bpf, T_channels or T)
 
         return out
 
@@ -201,6 +204,26 @@ class PartitionProblem:
         per_ch = math.floor(T * self.ext_bits_per_cycle(b) / ch) if T else 0
         by_rate = ceil_div(bpf, per_ch) if per_ch else ch + 1
         return max(1, by_bits, by_rate)
+
+    def channel_cycles(self, b: int, streams: list[tuple[int, int]], limit: int) -> int:
+        """The smallest II at which board ``b``'s external streams ((bits, bits per frame)
+        each) fit its pseudo-channels, searched up to ``limit``; 0 without streams."""
+        if not streams:
+            return 0
+        ch = self.ext_channels(b)
+
+        def fits(T: int) -> bool:
+            return sum(self.stream_channels(b, w, f, T) for w, f in streams) <= ch
+
+        if fits(1):
+            return 1
+        lo, hi = 1, max(2, limit)
+        if not fits(hi):
+            return hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+        return hi
 
     def ext_cycles(self, b: int, bpf: int) -> int:
         """Cycles per frame board ``b``'s external memory needs to deliver ``bpf`` bits."""
