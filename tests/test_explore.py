@@ -67,7 +67,7 @@ def test_front_dominates_every_single_configuration_run(small_run: api.ExploreRe
                   "lut": sum(b["resources"]["lut"] for b in r["boards"])}
         def no_worse(p: dict) -> bool:  # the plan rounds latency to 9 significant digits
             tol = 1e-6
-            return all(float(p[k]) >= float(single[k]) * (1 - tol) if sense == "max" else
+            return all(float(p[k]) >= float(single[k]) * (1 - tol) if sense > 0 else
                        float(p[k]) <= float(single[k]) * (1 + tol)
                        for k, sense in viz.OBJECTIVES)
 
