@@ -92,8 +92,9 @@ def transformer_block(kind: str, batch: bool = True):
     RMSNorm, rotary embeddings, causal mask, SwiGLU), gpt2 (causal, LayerNorm, GELU), t5
     (encoder block + decoder block with cross-attention, RMSNorm, relative position bias, ReLU),
     bert (MHA encoder: LayerNorm, GELU)."""
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("transformers")
+    import torch  # the test extra installs both: a missing one must fail, not skip
+    import transformers  # noqa: F401
+
     torch.manual_seed(0)
     T, d = SEQ, HIDDEN
     x = torch.randn(1, T, d) if batch else torch.randn(T, d)
