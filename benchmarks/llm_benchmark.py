@@ -136,13 +136,18 @@ def readme(rows: list[dict], fewest: int | None, repeat: int) -> str:
 
 
 def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section of results/README.md, keep every other one."""
+    write_section_named(path, SECTION, text)
+
+
+def write_section_named(path: Path, section: str, text: str) -> None:
+    """Replace one ``## `` section of results/README.md (with its ``###`` subsections),
+    keep every other one."""
     kept: list[str] = []
     if path.is_file():
         keep = True
         for line in path.read_text().splitlines():
             if line.startswith("## "):
-                keep = line.strip() != SECTION
+                keep = line.strip() != section
             if keep:
                 kept.append(line)
     body = "\n".join(kept).rstrip("\n")

@@ -748,6 +748,7 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
                  acts: str = "int8", kv: str | None = None, group: int = 0,
                  hbm_efficiency: float = 0.9,
                  board_files: Sequence[str | Path] = (), out: str | Path | None = None,
+                 prices: Mapping[str, float] | None = None, order: str = "auto",
                  progress: Any = None) -> LLMResult:
     """An LLM from its architecture config (a shipped name such as ``llama2-7b`` or a Hugging
     Face ``config.json``) over a chain of boards: split, build style, folding and metrics."""
@@ -757,16 +758,14 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
     from dse.llm.pipeline import optimize_llm as _opt
     from dse.llm.pipeline import plan_dict
     from dse.outdir import check_out_dir, write_file_atomic
-    from dse.specs import load_catalog
 
     if not 0 < hbm_efficiency <= 1:
         raise SpecError(f"--hbm-efficiency {hbm_efficiency}: give a fraction in (0, 1]")
     arch = load_arch(model)
     q = quant_spec(weights, acts, kv, group)
     mode = mode or ("encoder" if not arch.causal else "decode")
-    cat = load_catalog(board_files or ())
-    cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz)
-            for n in parse_boards(boards, board)]
+    chain = device_chain(parse_boards(boards, board), board_files, shell=shell, caps=caps,
+                         clock_mhz=clock_mhz, prices=prices)
     if out is not None:
         check_out_dir(Path(out))
     net = build_network(arch, q, mode, seq=seq, context=context)
@@ -774,7 +773,8 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
         progress(f"[{net.build_s:6.2f}s] {arch.name}: {net.n_blocks} blocks of "
                  f"{len(net.stacks[0].block.layers)} HW layers ({mode}, "
                  f"{arch.params() / 1e9:.2f} B parameters)")
-    plan = _opt(net, cfgs, sequences=sequences, efficiency=hbm_efficiency, prompt=seq)
+    plan = _opt(net, chain, sequences=sequences, efficiency=hbm_efficiency, prompt=seq,
+                order=order)
     data = plan_dict(plan)
     path = None
     if out is not None:
@@ -783,3 +783,59 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
         write_file_atomic(path / "llm_plan.json", json.dumps(data, indent=1, sort_keys=True)
                           + "\n")
     return LLMResult(plan=plan, data=data, out=path)
+
+
+def device_chain(names: list[str], board_files: Sequence[str | Path] = (), *,
+                 shell: str | None = None, caps: Mapping[str, float] | None = None,
+                 clock_mhz: float = 200.0, prices: Mapping[str, float] | None = None
+                 ) -> list[Any]:
+    """Board configs (FPGA) and devices (GPU/CPU) for a list of names, in order. FPGA boards
+    come from the board catalog, GPUs/CPUs from the device catalog; both read the user's
+    board files. ``prices``: price per hour by name (overrides the files)."""
+    from dataclasses import replace as _replace
+
+    from dse.devices import load_devices
+    from dse.exceptions import SpecError
+    from dse.specs import load_catalog
+
+    cat = load_catalog(board_files or ())
+    devs = load_devices(list(board_files or ()))
+    prices = dict(prices or {})
+    out: list[Any] = []
+    for n in names:
+        d = devs.get(n)
+        if d is not None:
+            p = prices.get(d.name, prices.get(n))
+            out.append(_replace(d, price_per_hour=p) if p is not None else d)
+            continue
+        try:
+            cfg = cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz)
+        except SpecError:
+            raise SpecError(f"--boards: {n!r} is neither a board ({', '.join(cat.boards)}) "
+                            f"nor a device ({', '.join(devs.devices)}); define it in a "
+                            "--board-file") from None
+        p = prices.get(cfg.board.name, prices.get(n))
+        if p is not None:
+            cfg = _replace(cfg, board=_replace(cfg.board, price_per_hour=p))
+        out.append(cfg)
+    return out
+
+
+def parse_prices(items: list[str] | None) -> dict[str, float]:
+    """``--price U55C=1.65,A100-80GB=3.67`` -> {name: USD per hour}."""
+    from dse.exceptions import SpecError
+
+    out: dict[str, float] = {}
+    for item in items or []:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            name, _, v = part.partition("=")
+            try:
+                val = float(v)
+            except ValueError:
+                raise SpecError(f"--price {part!r}: use NAME=USD_PER_HOUR") from None
+            if val < 0 or not name.strip():
+                raise SpecError(f"--price {part!r}: use NAME=USD_PER_HOUR (>= 0)")
+            out[name.strip()] = val
+    return out

@@ -188,6 +188,7 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
         seq=args.seq, context=args.context, sequences=args.sequences, weights=args.weights,
         acts=args.acts, kv=args.kv, group=args.group, hbm_efficiency=args.hbm_efficiency,
         board_files=args.board_file or (), out=args.out,
+        prices=api.parse_prices(args.price), order=args.board_order,
         progress=None if (args.quiet or args.json) else progress)
     d = res.data
     if args.json:
@@ -200,8 +201,8 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
     what = (f"{mdl['seq']} tokens per frame" if mdl["mode"] != "decode" else
             f"1 token per step, {mdl['context']} cached tokens, {m['sequences']} sequence(s) "
             "in flight")
-    print(f"frame    {what}; clock {d['clock_mhz']:g} MHz; HBM efficiency "
-          f"{d['hbm_efficiency']:g}")
+    clock = f"FPGA clock {d['clock_mhz']:g} MHz; " if d["clock_mhz"] else ""
+    print(f"frame    {what}; {clock}HBM efficiency {d['hbm_efficiency']:g}")
     print()
     rows = []
     for s in d["stages"]:
@@ -233,6 +234,11 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
         if "bound_frames_per_s" in m:
             print(f"bound    {m['bound_frames_per_s']:,.1f} sequences/s = {m['bound']}; this "
                   f"plan reaches {100 * m['ratio_to_bound']:.1f}%")
+    if m.get("cost_per_million_tokens") is not None:
+        print(f"cost     {m['price_per_hour']:,.2f} $/h, "
+              f"{m['cost_per_million_tokens']:,.3f} $ per million tokens")
+    if m.get("orders_tried", 0) > 1:
+        print(f"order    best of {m['orders_tried']} distinct chain orders")
     if res.out:
         print(f"plan     {res.out / 'llm_plan.json'}")
     return 0
@@ -325,11 +331,73 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explore_llm(args: argparse.Namespace, progress: Any) -> int:
+    from dse import api
+    from dse.llm.config import is_config_ref
+    from dse.llm.explore import explore_llm
+
+    if not is_config_ref(args.model):
+        raise DseError("--devices mixes GPUs and CPUs with FPGAs for LLMs: give --model an "
+                       "architecture config (e.g. llama2-7b or config.json)")
+    res = explore_llm(args.model, args.devices or f"U55C:{args.boards}", out=args.out,
+                      trials=args.trials, seed=args.seed, mode=args.mode, seq=args.seq,
+                      context=args.context, sequences=args.sequences, weights=args.weights,
+                      acts=args.acts, prices=api.parse_prices(args.price),
+                      board_files=tuple(args.board_file or ()),
+                      progress=None if args.quiet else progress)
+    rows = [[r["chain"], f"{r['tokens_per_s']:,.1f}", f"{r['latency_ms']:.2f}",
+             "" if r.get("cost_per_million_tokens") is None else
+             f"{r['cost_per_million_tokens']:.3f}", r["binding"]] for r in res["pareto"]]
+    print(table(["chain", "tokens/s", "ms/token", "$/Mtok", "limited by"], rows,
+                right={1, 2, 3}))
+    print(f"\n{len(res['trials'])} trials, {len(res['pareto'])} on the front; "
+          f"{res['out'] / 'pareto.csv'}, {res['out'] / 'pareto.png'}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from dse.devices import calibrate, load_devices, read_measurements
+
+    cat = load_devices(args.board_file or ())
+    dev = cat.get(args.device)
+    if dev is None:
+        raise DseError(f"--device {args.device!r}: unknown; known devices: "
+                       f"{', '.join(cat.devices)} (or define one in a --board-file)")
+    rows = read_measurements(args.measurements)
+    eff, err = calibrate(dev, rows)
+    print(f"device   {dev.name}: {err['rows']} measurement(s)")
+    print(f"fit      compute efficiency {eff.compute:.3f}, memory efficiency {eff.memory:.3f}, "
+          f"kernel overhead {eff.kernel_overhead_s * 1e6:.2f} us")
+    print(f"error    median {100 * err['median_rel_error']:.1f} %, worst "
+          f"{100 * err['max_rel_error']:.1f} % (defaults: median "
+          f"{100 * err['median_rel_error_before']:.1f} %, worst "
+          f"{100 * err['max_rel_error_before']:.1f} %)")
+    if args.out:
+        from dse.outdir import write_file_atomic
+
+        d = {"name": dev.name, "kind": dev.kind, "memory_gib": dev.memory_gib,
+             "memory_gbps": dev.memory_gbps, "nic_gbps": dev.nic_gbps,
+             "host_gbps": dev.host_gbps, "peak_tops": dev.peak_tops,
+             "price_per_hour": dev.price_per_hour,
+             "efficiency": {k: v for k, v in asdict(eff).items() if k != "kernels_per_block"},
+             "source": f"{dev.source}; efficiencies fitted by dse calibrate to "
+                       f"{args.measurements}"}
+        write_file_atomic(args.out, json.dumps({"devices": [d]}, indent=1) + "\n")
+        print(f"device file {args.out} (use it with --board-file)")
+    return 0
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     from dse import api
+    from dse.llm.config import is_config_ref
 
     def progress(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
+
+    if args.devices or is_config_ref(args.model):
+        return _explore_llm(args, progress)
 
     lo, _, hi = args.clock_mhz.partition("..")
     try:
@@ -567,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--group", type=int, default=0,
                    help="weights quantized per group of this many input channels, with a "
                         "16-bit scale per group (default 0: per tensor)")
+    g.add_argument("--price", action="append",
+                   help="price per hour by board/device name for the cost metric, e.g. "
+                        "U55C=1.65,A100-80GB=3.67 (or price_per_hour in a board file)")
     g.add_argument("--hbm-efficiency", type=float, default=0.9,
                    help="fraction of the HBM bandwidth streams reach (default 0.9)")
     s.set_defaults(func=cmd_optimize)
@@ -623,7 +694,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "minimize_bit_width from the weight values")
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
     s.add_argument("--quiet", action="store_true")
+    g = s.add_argument_group("LLMs over device mixes (--model llama2-7b, config.json)")
+    g.add_argument("--devices", help="device types and counts to mix, e.g. "
+                                     "U55C:0..8,A100-80GB:0..2,EPYC-9654x2:0..1")
+    g.add_argument("--mode", choices=("encoder", "prefill", "decode"))
+    g.add_argument("--seq", type=int, default=128)
+    g.add_argument("--context", type=int, default=1024)
+    g.add_argument("--sequences", type=int, default=8, help="sequences in flight (decode)")
+    g.add_argument("--weights", default="int4")
+    g.add_argument("--acts", default="int8")
+    g.add_argument("--price", action="append", help="NAME=USD_PER_HOUR, e.g. U55C=1.65")
     s.set_defaults(func=cmd_explore)
+
+    s = sub.add_parser("calibrate", help="fit a GPU/CPU's roofline efficiencies to "
+                                         "measured step times")
+    s.add_argument("--device", required=True, help="device name, e.g. A100-80GB")
+    s.add_argument("--measurements", required=True,
+                   help="CSV: params, weight_bits, tokens, attn_gops, kv_mb, act_mb, blocks, "
+                        "precision, measured_ms (one kernel step per row)")
+    s.add_argument("--board-file", action="append", help="device files (TOML or JSON)")
+    s.add_argument("--out", help="write the calibrated device as a JSON device file")
+    s.set_defaults(func=cmd_calibrate)
 
     s = sub.add_parser("plot", help="figures of an explore or optimize output directory")
     s.add_argument("dir")

@@ -23,6 +23,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from dse.exceptions import DseError, SpecError
@@ -90,6 +91,7 @@ class BoardIn(_Strict):
     shell_flow_type: Literal["vitis_alveo", "vivado_zynq"] = "vitis_alveo"
     vitis_platform: str | None = None
     source: str = ""
+    price_per_hour: float | None = Field(default=None, ge=0)
 
     @field_validator("device")
     @classmethod
@@ -113,8 +115,16 @@ class BoardFileIn(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     schema_version: StrictInt | None = None
     default_caps: dict[str, Annotated[Number, Field(gt=0, le=1)]] | None = None
-    boards: Annotated[list[BoardIn], Field(min_length=1)]
+    boards: list[BoardIn] = []
     shells: dict[str, ShellIn] = {}
+    # GPUs and CPUs (validated by dse.devices; one file may hold boards and devices)
+    devices: list[dict[str, Any]] = []
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "BoardFileIn":
+        if not self.boards and not self.devices:
+            raise ValueError("the file defines no [[boards]] and no [[devices]]")
+        return self
 
 
 # ---------------------------------------------------------------------------------------------

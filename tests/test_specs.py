@@ -93,7 +93,7 @@ def test_user_board_toml(tmp_path: Path) -> None:
          r"boards\[0\]\.device\.lut = -5: Input should be greater than or equal to 0"),
         ('{"boards": [{"name": "X", "part": "p", "device": {"lut": 5, "luts": 1}}]}',
          r"device\.luts = 1: unknown field"),
-        ('{"boards": []}', r"boards = \[\]: List should have at least 1 item"),
+        ('{"boards": []}', r"defines no \[\[boards\]\] and no \[\[devices\]\]"),
         ("{not json", "not valid JSON"),
         ('{"boards": [{"name": "X", "part": "p", "device": {"lut": 5}, "shells": ["aws"]}]}',
          "unknown shell 'aws'"),

@@ -72,7 +72,7 @@ class BlockBuilder:
         if x in self.act_quant:
             return self.act_quant[x]
         bits = int("".join(c for c in dt if c.isdigit()))
-        signed = dt.startswith("INT")
+        signed = not dt.startswith("UINT")  # FLOAT16 runs as a 16-bit integer on an FPGA
         out = self.op("Quant", [x, self.const(0.02), self.const(0.0), self.const(float(bits))],
                       self.vinfo[x], domain=QONNX, signed=int(signed), narrow=0,
                       rounding_mode="ROUND")
@@ -84,7 +84,8 @@ class BlockBuilder:
         xq = self.quant(x, self.q.acts)
         w = self.name("W")
         self.vinfo[w] = [n_in, n_out]
-        self.symbolic[w] = Const(None, self.q.weights, 0.01, None)
+        wdt = "INT16" if self.q.weights.startswith("FLOAT") else self.q.weights
+        self.symbolic[w] = Const(None, wdt, 0.01, None)
         shape = self.vinfo[x][:-1] + [n_out]
         y = self.op("MatMul", [xq, w], shape)
         if bias:  # a trained bias (non-uniform)

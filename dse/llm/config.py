@@ -230,6 +230,9 @@ def quant_spec(weights: str = "int4", acts: str = "int8", kv: str | None = None,
     out = {}
     for what, v in (("--weights", weights), ("--acts", acts), ("--kv", kv or acts)):
         name = str(v).upper()
+        if name in ("FP16", "BF16", "FLOAT16"):  # unquantized 16-bit (GPU/CPU baselines)
+            out[what] = "FLOAT16"
+            continue
         try:
             t = dtype(name)
         except Exception:

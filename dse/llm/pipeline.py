@@ -78,6 +78,10 @@ class Stage:
     capacity: dict[str, int]
     extras: tuple[str, ...] = ()  # partial blocks (mlp: leading, attn: trailing) and "head"
     hbm_map: Any = None  # dse.specs.memory.ChannelMap of the stage's external streams
+    mem_Bps: float = 0.0  # the memory bandwidth (x efficiency) behind hbm_bytes_per_frame
+    kind: str = "fpga"  # fpga | gpu | cpu
+    price_per_hour: float | None = None
+    prefill_s: float | None = None  # the prompt through this stage (None: streamed)
 
 
 @dataclass(frozen=True)
@@ -393,7 +397,8 @@ class StageModel:
                                                                else []) for s in v}),
                          binding=binding, resources=res,
                          capacity={d: cap.get(d, 0) for d in RES}, extras=extras,
-                         hbm_map=cmap)
+                         hbm_map=cmap, mem_Bps=hbm_Bps,
+                         price_per_hour=getattr(b, "price_per_hour", None))
         return None
 
 
@@ -402,14 +407,59 @@ def link_s(net: LLMNetwork) -> float:
     return message_time_s(net.seq * net.arch.hidden * 4)
 
 
-def optimize_llm(net: LLMNetwork, boards: list[BoardConfig], *, sequences: int = 1,
-                 efficiency: float = DEFAULT_EFFICIENCY, prompt: int = 128) -> LLMPlan:
-    """The best contiguous split of the blocks over (a prefix of) the board chain."""
+def optimize_llm(net: LLMNetwork, boards: list[Any], *, sequences: int = 1,
+                 efficiency: float = DEFAULT_EFFICIENCY, prompt: int = 128,
+                 order: str = "given") -> LLMPlan:
+    """The best contiguous split of the network over (a prefix of) the chain ``boards``:
+    FPGA boards (``BoardConfig``) and GPUs/CPUs (``dse.devices.Device``) in any mix. With
+    ``order="auto"`` every distinct order of the chain is tried and the best kept."""
     if sequences < 1:
         raise InfeasibleError("--sequences must be at least 1")
     model = StageModel(net, sequences, efficiency)
+    if order == "auto":
+        import itertools
+
+        names = [_name(x) for x in boards]
+        distinct = math.factorial(len(names))
+        for n in set(names):
+            distinct //= math.factorial(names.count(n))
+        if distinct <= 120:
+            perms = itertools.permutations(range(len(boards)))
+        else:  # too many: devices of one type stay together, the types in every order
+            types = list(dict.fromkeys(names))
+            perms = ([i for t in tp for i, n in enumerate(names) if n == t]
+                     for tp in itertools.permutations(types))
+        seen, best = set(), None
+        for perm in perms:
+            key = tuple(names[i] for i in perm)
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                plan = _optimize_chain(net, [boards[i] for i in perm], model, sequences,
+                                       efficiency, prompt)
+            except InfeasibleError:
+                continue
+            k = (-plan.metrics["tokens_per_s"], plan.metrics["latency_s"])
+            if best is None or k < best[0]:
+                best = (k, plan)
+        if best is None:
+            return _optimize_chain(net, list(boards), model, sequences, efficiency, prompt)
+        p = best[1]
+        return replace(p, metrics={**p.metrics, "orders_tried": len(seen)})
+    return _optimize_chain(net, list(boards), model, sequences, efficiency, prompt)
+
+
+def _name(x: Any) -> str:
+    return x.board.name if isinstance(x, BoardConfig) else x.name
+
+
+def _optimize_chain(net: LLMNetwork, boards: list[Any], model: StageModel, sequences: int,
+                    efficiency: float, prompt: int) -> LLMPlan:
+    from dse.llm.hetero import device_stage, hop_s
+
     N, B = net.n_blocks, len(boards)
-    multi = B > 1
+    multi = sum(isinstance(x, BoardConfig) for x in boards) > 1
     INF = float("inf")
     # positions in half blocks (attention half, MLP half) when the block can be cut there
     U = 2 if model.halves else 1
@@ -418,13 +468,20 @@ def optimize_llm(net: LLMNetwork, boards: list[BoardConfig], *, sequences: int =
     dp = [[(INF, INF)] * (H + 1) for _ in range(B + 1)]
     back: list[list[int]] = [[-1] * (H + 1) for _ in range(B + 1)]
     dp[0][0] = (0.0, 0.0)
-    hop = link_s(net)
+    hops = [0.0] + [hop_s(net, boards[b - 1], boards[b]) for b in range(1, B)]
 
     def shape(h0: int, h1: int) -> tuple[int, bool, bool]:
         if U == 1:
             return h1 - h0, False, False
         lead, trail = h0 % 2 == 1, h1 % 2 == 1
         return (h1 - h0 - lead - trail) // 2, lead, trail
+
+    def stage_at(b: int, h0: int, h1: int) -> Stage | None:
+        k, lead, trail = shape(h0, h1)
+        x = boards[b]
+        if isinstance(x, BoardConfig):
+            return model.stage(x, k, multi, last=h1 == H, lead=lead, trail=trail)
+        return device_stage(net, x, k, lead, trail, h1 == H, sequences, prompt)
 
     for b in range(B):
         for h0 in range(H + 1):
@@ -433,16 +490,15 @@ def optimize_llm(net: LLMNetwork, boards: list[BoardConfig], *, sequences: int =
                 continue
             misses = 0
             for h1 in range(h0 + 1, H + 1):
-                k, lead, trail = shape(h0, h1)
-                st = model.stage(boards[b], k, multi, last=h1 == H, lead=lead, trail=trail)
+                st = stage_at(b, h0, h1)
                 if st is None:
                     misses += 1
                     if misses > 2 * U + 1:
                         break  # more blocks fit no better (resources/HBM only grow)
                     continue
                 misses = 0
-                worst = max(cur[0], st.frame_s, hop if b else 0.0)
-                lat = cur[1] + st.latency_s + (hop if b else 0.0)
+                worst = max(cur[0], st.frame_s, hops[b])
+                lat = cur[1] + st.latency_s + hops[b]
                 if (worst, lat) < dp[b + 1][h1]:
                     dp[b + 1][h1] = (worst, lat)
                     back[b + 1][h1] = h0
@@ -454,14 +510,14 @@ def optimize_llm(net: LLMNetwork, boards: list[BoardConfig], *, sequences: int =
     h1 = H
     for b in range(best_b, 0, -1):
         h0 = back[b][h1]
-        k, lead, trail = shape(h0, h1)
-        st = model.stage(boards[b - 1], k, multi, last=h1 == H, lead=lead, trail=trail)
-        stages.append(_placed(st, b - 1, h0 / U))
+        stages.append(_placed(stage_at(b - 1, h0, h1), b - 1, h0 / U))
         h1 = h0
     stages.reverse()
+    fpga = [x for x in boards if isinstance(x, BoardConfig)]
     plan = LLMPlan(network=net, stages=tuple(stages), sequences=sequences,
-                   clock_mhz=boards[0].clock_mhz, efficiency=efficiency, prompt=prompt)
-    return _with_metrics(plan, boards, hop)
+                   clock_mhz=fpga[0].clock_mhz if fpga else 0.0, efficiency=efficiency,
+                   prompt=prompt)
+    return _with_metrics(plan, boards, hops)
 
 
 def _placed(st: Stage, index: int, first: float) -> Stage:
@@ -471,41 +527,44 @@ def _placed(st: Stage, index: int, first: float) -> Stage:
     return replace(st, index=index, first_block=first)
 
 
-def _why_infeasible(net: LLMNetwork, boards: list[BoardConfig], model: StageModel,
+def _why_infeasible(net: LLMNetwork, boards: list[Any], model: StageModel,
                     multi: bool) -> str:
     weights = net.n_blocks * net.block_weight_bits(model.block) / 8
     kv = net.n_blocks * net.kv_cache_bits(model.block) / 8 * model.S
-    hbm = sum(b.board.external_memory_gib * 2**30 for b in boards)
-    if weights + kv > hbm:
+    mem = sum((b.board.external_memory_gib if isinstance(b, BoardConfig) else b.memory_gib)
+              * 2**30 for b in boards)
+    names = ", ".join(sorted({_name(b) for b in boards}))
+    if weights + kv > mem:
+        per = mem / len(boards)
         return (f"{net.arch.name} needs {weights / 1e9:.1f} GB of weights"
                 + (f" + {kv / 1e9:.1f} GB of KV cache for {model.S} sequence(s)" if kv else "")
-                + f" but the {len(boards)} board(s) have {hbm / 1e9:.1f} GB of HBM/DDR; "
-                f"use at least {math.ceil((weights + kv) / (hbm / len(boards)))} boards")
-    if model.stage(boards[0], 1, multi) is None:
-        b = boards[0].board
-        mem = (f"{b.external_memory_gib:g} GiB of HBM/DDR at {b.external_memory_gbps:g} GB/s"
-               if b.external_memory_gbps else "no HBM/DDR to stream weights or a KV cache from")
+                + f" but the {len(boards)} device(s) ({names}) have {mem / 1e9:.1f} GB of "
+                f"memory; use at least {math.ceil((weights + kv) / per)} of them")
+    b0 = boards[0]
+    if isinstance(b0, BoardConfig) and model.stage(b0, 1, multi) is None:
+        b = b0.board
+        mem_s = (f"{b.external_memory_gib:g} GiB of HBM/DDR at {b.external_memory_gbps:g} GB/s"
+                 if b.external_memory_gbps else "no HBM/DDR to stream weights or a KV cache "
+                 "from")
         return (f"one {net.arch.name} block does not fit a {b.name} at any folding: its "
-                f"on-chip memory and logic are too small and it has {mem}; use an Alveo "
+                f"on-chip memory and logic are too small and it has {mem_s}; use an Alveo "
                 "board such as U55C")
     return (f"{net.arch.name}: its {net.n_blocks} blocks do not fit the {len(boards)} "
-            "board(s); add boards")
+            f"device(s) ({names}); add devices")
 
 
-def _with_metrics(plan: LLMPlan, boards: list[BoardConfig], hop: float) -> LLMPlan:
-    from dataclasses import replace
-
+def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPlan:
     net, S = plan.network, plan.sequences
     st = plan.stages
     slow = max(st, key=lambda s: s.frame_s)
-    n_hops = len(st) - 1
-    frame_s = max(max(s.frame_s for s in st), hop if n_hops else 0.0)
-    latency_s = sum(s.latency_s for s in st) + n_hops * hop
+    used_hops = hops[1:len(st)]
+    frame_s = max(max(s.frame_s for s in st), max(used_hops, default=0.0))
+    latency_s = sum(s.latency_s for s in st) + sum(used_hops)
     throughput = 1.0 / frame_s
     used = boards[: len(st)]
-    hbm_Bps = sum(b.board.external_memory_gbps for b in used) * 1e9 * plan.efficiency
+    hbm_Bps = sum(s.mem_Bps for s in st)
     bytes_frame = sum(s.hbm_bytes_per_frame for s in st)
-    binding = slow.binding if slow.frame_s >= hop or not n_hops else "link"
+    binding = slow.binding if slow.frame_s >= max(used_hops, default=0.0) else "link"
     m: dict[str, Any] = {"boards_used": len(st), "mode": net.mode, "sequences": S,
                          "latency_s": latency_s, "binding": binding,
                          "bottleneck_board": slow.index}
@@ -518,8 +577,15 @@ def _with_metrics(plan: LLMPlan, boards: list[BoardConfig], hop: float) -> LLMPl
         # the prompt streams through the same hardware one token per frame, back to back
         # (causal attention only needs earlier tokens, which passed every layer before);
         # each prompt token is charged the full cache read (pessimistic for short prompts)
+        # GPU/CPU stages run the prompt as one batched step; their sum is conservative
+        # (no overlap between stages)
         m["prompt_tokens"] = plan.prompt
-        m["time_to_first_token_s"] = (plan.prompt - 1) * frame_s + latency_s
+        if all(s.prefill_s is None for s in st):
+            m["time_to_first_token_s"] = (plan.prompt - 1) * frame_s + latency_s
+        else:
+            m["time_to_first_token_s"] = sum(
+                s.prefill_s if s.prefill_s is not None else
+                (plan.prompt - 1) * s.frame_s + s.latency_s for s in st) + sum(used_hops)
         m.update(tokens_per_s_per_sequence=per_seq, tokens_per_s=agg,
                  latency_per_token_s=latency_s, pipeline_tokens_per_s=throughput,
                  bound_tokens_per_s=bound, bound="aggregate HBM bandwidth / (weight + KV "
@@ -528,10 +594,17 @@ def _with_metrics(plan: LLMPlan, boards: list[BoardConfig], hop: float) -> LLMPl
                  kv_bytes_per_sequence=net.n_blocks * net.kv_cache_bits(
                      net.stacks[0].block) // 8)
         # sequences the KV cache room allows (HBM left after weights)
-        free = sum(b.board.external_memory_gib * 2**30 for b in used) - sum(
-            s.weight_bytes for s in st)
+        free = sum((b.board.external_memory_gib if isinstance(b, BoardConfig) else
+                    b.memory_gib) * 2**30 for b in used) - sum(s.weight_bytes for s in st)
         per = m["kv_bytes_per_sequence"]
         m["max_sequences_by_kv_capacity"] = int(free // per) if per else None
+    prices = [s.price_per_hour for s in st]
+    if all(p is not None for p in prices):
+        rate = m.get("tokens_per_s") if net.mode == "decode" else throughput * net.seq
+        m["price_per_hour"] = sum(prices)
+        m["cost_per_million_tokens"] = sum(prices) / 3600 / rate * 1e6 if rate else None
+    if net.mode == "decode":
+        pass
     else:
         m.update(frames_per_s=throughput, sequences_per_s=throughput,
                  tokens_per_s=throughput * net.seq, latency_s=latency_s)
@@ -580,6 +653,7 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
             "board": s.board, "index": s.index,
             "blocks": _block_range(s),
             "parts": list(s.extras),
+            "kind": s.kind, "price_per_hour": s.price_per_hour,
             "style": s.style, "weights": s.placement, "block_ii_cycles": s.point.ii,
             "frame_s": s.frame_s, "latency_s": s.latency_s, "compute_s": s.compute_s,
             "hbm_s": s.hbm_s, "hbm_bytes_per_frame": s.hbm_bytes_per_frame,

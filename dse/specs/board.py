@@ -68,6 +68,7 @@ class Board:
     hbm_slr: int | None = None
     shells: tuple[str, ...] = ("vitis",)
     source: str = ""
+    price_per_hour: float | None = None  # for cost objectives; set it in a board file
 
     @property
     def default_shell(self) -> str:
@@ -181,6 +182,7 @@ def board_from_dict(d: Mapping[str, Any], where: str = "board") -> Board:
         hbm_slr=layout.hbm_slr,
         shells=tuple(b.shells),
         source=b.source,
+        price_per_hour=b.price_per_hour,
     )
 
 
@@ -228,7 +230,7 @@ class Catalog:
         shells = dict(self.shells)
         for name, s in (data.get("shells") or {}).items():
             shells[name] = shell_from_dict(name, s)
-        entries = data["boards"]
+        entries = data.get("boards", [])
         for i, entry in enumerate(entries):
             b = board_from_dict(entry, f"{path}: boards[{i}]")
             for s in b.shells:
