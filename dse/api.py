@@ -361,25 +361,70 @@ def optimize(
                                   f"{', '.join(map(str, widths))} on these boards")
         return best
 
-    if board_order == "given":
-        res, tried = solve(problem, time_limit), []
-    elif board_order == "auto":
-        res, tried = solve_best_order(problem, solve, time_limit=time_limit, progress=progress)
-    else:
+    def solve_all(prob: Any, limit: float) -> tuple[Any, list]:
+        if board_order == "given":
+            return solve(prob, limit), []
+        if board_order == "auto":
+            return solve_best_order(prob, solve, time_limit=limit, progress=progress)
         raise SpecError(f"--board-order {board_order!r}: choose auto or given")
+
+    from dse.solver.slr import place
+
+    res, tried = solve_all(problem, time_limit)
+    # every Alveo board's layers must fit its SLRs (FINN's per-SLR limits, SLL wires): a
+    # board that does not gets tighter caps and the plan is solved again
+    t_slr = time.monotonic()
+    slrs = place(res.problem, res)
+    tries = 0
+    while any(x is not None and not x["feasible"] for x in slrs) and tries < 3:
+        tries += 1
+        failing = {res.problem.boards[b].board.name for b, x in enumerate(slrs)
+                   if x is not None and not x["feasible"]}
+        cfgs = [replace(c, caps={d: v * 0.92 for d, v in c.caps.items()})
+                if c.board.name in failing else c for c in cfgs]
+        if progress:
+            progress(f"[slr] {', '.join(sorted(failing))}: layers do not fit the SLRs; "
+                     f"solving again with caps x {0.92 ** tries:.2f}")
+        problem = build_problem(
+            graph, cfgs, link=problem.link, accl=problem.accl, allow_external=allow_external)
+        try:
+            res, tried = solve_all(problem, max(5.0, time_limit / 2))
+        except InfeasibleError:
+            break
+        slrs = place(res.problem, res)
+    slr_phase = ("place layers into SLRs (exact packing)", time.monotonic() - t_slr,
+                 "done" if all(x is None or x["feasible"] for x in slrs) else "unplaceable")
     plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
                      clock_mhz=clock_mhz, dse_version=__version__, seed=seed,
                      record_time=record_time, input_dtype=input_dtype,
                      minimize_bit_width=graph.minimized_bit_width, board_orders=tried,
                      phases=[("load and lower the network", t_built - t_load, "done"),
                              ("cost every folding (problem)", t_problem - t_built, "done"),
-                             *res.phases])
+                             *res.phases, slr_phase])
+    plan = attach_slrs(plan, slrs)
     plan_path = None
     if out is not None:
         with staged_dir(out) as tmp:
             plan.save(tmp / "plan.json")
         plan_path = Path(out) / "plan.json"
     return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=plan_path)
+
+
+def attach_slrs(plan: Any, slrs: list) -> Any:
+    """The SLR placement per board in the plan (``boards[i].slrs``, ``layers[j].slr``) and
+    ``metrics.placeable``."""
+    from dse.plan import PartitionPlan
+
+    d = json.loads(plan.to_json())
+    for b in d["boards"]:
+        x = slrs[b["index"]] if b["index"] < len(slrs) else None
+        b["slrs"] = x and {k: v for k, v in x.items() if k != "slr_of"}
+    for l in d["layers"]:
+        x = slrs[l["board"]] if l["board"] < len(slrs) else None
+        if x and x["feasible"]:
+            l["slr"] = x["slr_of"][l["name"]]
+    d["metrics"]["placeable"] = all(x is None or x["feasible"] for x in slrs)
+    return PartitionPlan(d)
 
 
 # ---------------------------------------------------------------------------------------------

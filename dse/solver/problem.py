@@ -15,6 +15,7 @@ from dse.ir import Layer, LayerGraph
 from dse.models import LayerCost, estimate
 from dse.models._common import bram18_table, ceil_div, part_family, prod
 from dse.models.candidates import FoldingOption, enumerate_options, prune_dominated
+from dse.solver.slr import fits_one, slr_capacities
 from dse.specs import BoardConfig
 
 ACCL_WORD_BITS = 512  # ACCL/Coyote stream words
@@ -124,11 +125,20 @@ class PartitionProblem:
     #: per board: the options' costs on that board's part ([i][k], None where the option is
     #: illegal there), or None where they are the options' own (the first board's part family)
     board_costs: tuple[tuple[tuple[LayerCost | None, ...], ...] | None, ...] = ()
+    # per board: usable resources per SLR (dse.solver.slr), None for one-die boards
+    slr_caps: tuple[list[dict[str, Any]] | None, ...] = ()
 
     def cost_on(self, i: int, k: int, b: int) -> LayerCost | None:
-        """FINN's estimate of option ``k`` of layer ``i`` on board ``b``'s part."""
+        """FINN's estimate of option ``k`` of layer ``i`` on board ``b``'s part; None where
+        it cannot be built there (other part family, or larger than any SLR of the board)."""
         table = self.board_costs[b] if b < len(self.board_costs) else None
-        return self.options[i][k].cost if table is None else table[i][k]
+        c = self.options[i][k].cost if table is None else table[i][k]
+        slrs = self.slr_caps[b] if b < len(self.slr_caps) else None
+        if c is not None and slrs is not None and not fits_one(
+                {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram, "dsp": c.dsp},
+                slrs):
+            return None
+        return c
 
     @property
     def n(self) -> int:
@@ -143,6 +153,11 @@ class PartitionProblem:
         bits, external bits read per frame (bandwidth x ``T`` cycles) and memory channels."""
         cfg = self.boards[b]
         res = cfg.capacity(self.n_boards > 1).as_dict()
+        slrs = self.slr_caps[b] if b < len(self.slr_caps) else None
+        if slrs is not None:  # no more than the SLRs hold together (FINN's per-SLR limits)
+            for d in list(res):
+                if d in slrs[0]:
+                    res[d] = min(res[d], sum(int(x[d]) for x in slrs))
         board = cfg.board
         res["ext_bits"] = int(board.external_memory_gib * 8 * 2**30)
         res["ext_bpf"] = math.floor(T * self.ext_bits_per_cycle(b)) if T else 0
@@ -413,6 +428,7 @@ def build_problem(
         edges=tuple(edges), couplings=tuple(couplings), boards=tuple(boards),
         link=link or LinkConfig(), accl=accl, clock_mhz=clock,
         allow_external=allow_external, board_costs=board_costs,
+        slr_caps=tuple(slr_capacities(c, len(boards) > 1) for c in boards),
     )
 
 

@@ -66,6 +66,7 @@ class Board:
     vitis_platform: str | None = None
     ddr_slrs: tuple[int, ...] = ()
     hbm_slr: int | None = None
+    eth_slr: int | None = None  # the SLR of the network port (FINN's platform model)
     shells: tuple[str, ...] = ("vitis",)
     source: str = ""
     price_per_hour: float | None = None  # for cost objectives; set it in a board file
@@ -180,6 +181,7 @@ def board_from_dict(d: Mapping[str, Any], where: str = "board") -> Board:
         vitis_platform=b.vitis_platform,
         ddr_slrs=tuple(layout.ddr_slrs),
         hbm_slr=layout.hbm_slr,
+        eth_slr=layout.eth_slr,
         shells=tuple(b.shells),
         source=b.source,
         price_per_hour=b.price_per_hour,

@@ -326,6 +326,17 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         }
         if board and board.vitis_platform and cfg["shell_flow_type"] == "vitis_alveo":
             cfg["vitis_platform"] = board.vitis_platform
+        slr_info = b.get("slrs") if isinstance(b, Mapping) else None
+        if slr_info and slr_info.get("feasible"):
+            from dse.solver.slr import floorplan_json
+
+            slr_of = {l["name"]: l["slr"] for l in plan["layers"]
+                      if l["board"] == k and "slr" in l}
+            names_k = {l["name"]: names[l["name"]][1] for l in layers}
+            fp = floorplan_json([{**l, "finn_name": names_k.get(l["name"])}
+                                 for l in plan["layers"] if l["board"] == k], k, slr_of)
+            (d / "floorplan.json").write_text(dump_json(fp))
+            cfg["vitis_floorplan_file"] = "floorplan.json"
         (d / "dataflow_build_config.json").write_text(dump_json(cfg))
         ext = memory_map({"index": k, "hbm": bool(board and board.hbm_gib)}, layers,
                          names, board.hbm_channels if board else 0,

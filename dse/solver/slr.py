@@ -1,0 +1,173 @@
+"""SLRs: each Alveo board modelled per super logic region, as FINN's platform model does.
+
+Per-SLR area is FINN's per-SLR table (``finn_slrs``, ``hardware_facts.md`` §1.2) less the
+shell parts in their SLR: the static region (Coyote's locked checkpoint, or nothing for the
+Vitis platforms whose table is already the dynamic region) and the HBM/DDR controller in the
+memory's SLR, the network stack and ACCL's CCLO in the network port's SLR. Caps are FINN's
+per-SLR limits for timing closure (LUT 0.7, FF 0.5, BRAM18/URAM/DSP 0.8) and Elastic-DF's
+rule that the mean of the BRAM, URAM and DSP utilization stays <= 0.7.
+
+Every layer sits in one SLR: a folding larger than the largest SLR is not legal
+(``PartitionProblem.cost_on``). ``pack`` is the independent placement of a plan's layers into
+a board's SLRs (exact, CP-SAT bin packing, with the SLL wires between adjacent SLRs: the
+padded widths of the streams that cross a boundary, against its SLL count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SLR_CAPS = {"lut": 0.7, "ff": 0.5, "bram18": 0.8, "uram": 0.8, "dsp": 0.8}
+MEAN_CAP = 0.7  # Elastic-DF: mean of BRAM18, URAM and DSP utilization per SLR
+SLL_PER_BOUNDARY = 23_040  # Vivado's "SLR1<->SLR0 ... Available 23040" on U55C
+DIMS = ("lut", "ff", "bram18", "uram", "dsp")
+
+
+def slr_capacities(cfg: Any, multi_board: bool) -> list[dict[str, int]] | None:
+    """Usable resources per SLR after the shell and FINN's per-SLR caps; None for boards
+    without a per-SLR table (one die: the board capacity is the SLR)."""
+    b = cfg.board
+    if not b.finn_slrs or b.slrs < 2:
+        return None
+    area = [dict(r.as_dict()) for r in b.finn_slrs]
+    shell = cfg.shell
+    parts: list[tuple[int, Any]] = []
+    if shell.name != "vitis":  # FINN's table is the Vitis dynamic region; others sit in it
+        parts.append((0, shell.base))
+    if b.hbm_gib or b.ddr_gib:
+        mem_slr = b.hbm_slr if b.hbm_slr is not None else (b.ddr_slrs[0] if b.ddr_slrs else 0)
+        parts.append((mem_slr, shell.memory_controller))
+    if multi_board:
+        eth = getattr(b, "eth_slr", None)
+        eth = eth if eth is not None else len(area) - 1
+        parts.append((eth, shell.network))
+        parts.append((eth, shell.cclo))
+    for s, r in parts:
+        s = min(s, len(area) - 1)
+        for d, v in r.as_dict().items():
+            if d in area[s]:
+                area[s][d] = max(0, area[s][d] - v)
+    caps = {d: min(float(cfg.caps.get(d, 1.0)), SLR_CAPS[d]) for d in DIMS}
+    return [{d: int(a.get(d, 0) * caps[d]) for d in DIMS} | {"_area": a} for a in area]
+
+
+def fits_one(use: dict[str, int], slrs: list[dict[str, Any]]) -> bool:
+    """Whether one layer fits some SLR on its own."""
+    return any(all(use.get(d, 0) <= s[d] for d in DIMS) and _mean_ok(use, s) for s in slrs)
+
+
+def _mean_ok(use: dict[str, int], s: dict[str, Any]) -> bool:
+    a = s["_area"]
+    fr = [use.get(d, 0) / a[d] for d in ("bram18", "uram", "dsp") if a.get(d)]
+    return not fr or sum(fr) / len(fr) <= MEAN_CAP + 1e-9
+
+
+@dataclass(frozen=True)
+class Packing:
+    feasible: bool
+    slr_of: dict[str, int]
+    usage: list[dict[str, int]]
+    sll: list[int]  # padded stream bits crossing each boundary
+    status: str
+
+
+def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, int]],
+         slrs: list[dict[str, Any]], *, time_limit: float = 10.0,
+         sll_limit: int = SLL_PER_BOUNDARY) -> Packing:
+    """Place ``layers`` (name, resources) into ``slrs``: every SLR within its caps and the
+    mean rule, every boundary within its SLL wires (``edges``: src, dst, padded width).
+    Any feasible placement is kept (the SLL limit is a constraint, not an objective)."""
+    from ortools.sat.python import cp_model
+
+    S = len(slrs)
+    m = cp_model.CpModel()
+    names = [n for n, _ in layers]
+    y = {(n, s): m.NewBoolVar(f"y_{i}_{s}") for i, n in enumerate(names) for s in range(S)}
+    for n in names:
+        m.AddExactlyOne(y[n, s] for s in range(S))
+    use = dict(layers)
+    for s in range(S):
+        for d in DIMS:
+            m.Add(sum(use[n].get(d, 0) * y[n, s] for n in names) <= slrs[s][d])
+        a = slrs[s]["_area"]
+        ds = [d for d in ("bram18", "uram", "dsp") if a.get(d)]
+        if ds:  # mean utilization <= 0.7, scaled to integers
+            scale = 1
+            for d in ds:
+                scale *= a[d]
+            m.Add(sum(use[n].get(d, 0) * (scale // a[d]) * y[n, s] for n in names for d in ds)
+                  <= int(MEAN_CAP * len(ds) * scale))
+    # prefix indicators p[n, k] = 1 if n sits in an SLR <= k; a stream crosses boundary k
+    # when its ends differ there
+    crossing = []
+    for k in range(S - 1):
+        terms = []
+        for u, v, w in edges:
+            if u not in use or v not in use:
+                continue
+            pu = sum(y[u, s] for s in range(k + 1))
+            pv = sum(y[v, s] for s in range(k + 1))
+            c = m.NewBoolVar(f"c_{u}_{v}_{k}")
+            m.Add(c >= pu - pv)
+            m.Add(c >= pv - pu)
+            terms.append(w * c)
+        m.Add(sum(terms) <= sll_limit)
+        crossing.append(terms)
+    solver = cp_model.CpSolver()  # feasibility: any placement within the caps and SLL wires
+    solver.parameters.max_time_in_seconds = time_limit
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = 0
+    st = solver.Solve(m)
+    name = solver.StatusName(st)
+    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Packing(False, {}, [], [], name)
+    slr_of = {n: next(s for s in range(S) if solver.Value(y[n, s])) for n in names}
+    usage = [{d: sum(use[n].get(d, 0) for n in names if slr_of[n] == s) for d in DIMS}
+             for s in range(S)]
+    sll = [sum(w for u, v, w in edges if u in slr_of and v in slr_of
+               and min(slr_of[u], slr_of[v]) <= k < max(slr_of[u], slr_of[v]))
+           for k in range(S - 1)]
+    return Packing(True, slr_of, usage, sll, name)
+
+
+def place(problem: Any, result: Any, time_limit: float = 10.0) -> list[dict[str, Any] | None]:
+    """The SLR placement of every board of a solved plan (None for one-die boards)."""
+    out: list[dict[str, Any] | None] = []
+    boards = list(result.boards)
+    for b in range(problem.n_boards):
+        slrs = problem.slr_caps[b] if b < len(problem.slr_caps) else None
+        idx = [i for i in range(problem.n) if boards[i] == b]
+        if slrs is None or not idx:
+            out.append(None)
+            continue
+        layers = []
+        width: dict[str, int] = {}
+        for i in idx:
+            c = problem.cost_on(i, result.choice[i], b)
+            name = problem.order[i]
+            layers.append((name, {"lut": c.lut, "ff": c.ff, "bram18": c.bram18,
+                                  "uram": c.uram, "dsp": c.dsp}))
+            width[name] = max(c.outstream_widths_padded or (0,))
+        on = {problem.order[i] for i in idx}
+        edges = [(problem.order[e.u], problem.order[e.v], width[problem.order[e.u]])
+                 for e in problem.edges
+                 if problem.order[e.u] in on and problem.order[e.v] in on]
+        p = pack(layers, edges, slrs, time_limit=time_limit)
+        out.append({"feasible": p.feasible, "status": p.status, "slr_of": p.slr_of,
+                    "usage": p.usage, "sll_bits": p.sll, "sll_limit": SLL_PER_BOUNDARY,
+                    "capacity": [{d: s[d] for d in DIMS} for s in slrs]})
+    return out
+
+
+def floorplan_json(plan_layers: list[dict[str, Any]], board: int,
+                   slr_of: dict[str, int]) -> dict[str, Any]:
+    """FINN's ``vitis_floorplan_file`` for one board: per node its SLR, partition and device
+    (``Defaults`` keeps every other node's choice to Vitis)."""
+    fp: dict[str, Any] = {"Defaults": {}}
+    for l in plan_layers:
+        if l["board"] == board and l["name"] in slr_of:
+            fp[l.get("finn_name") or l["name"]] = {"slr": int(slr_of[l["name"]]),
+                                                   "partition_id": 0, "device_id": board,
+                                                   "mem_port": ""}
+    return fp
