@@ -36,3 +36,31 @@ def finn_env() -> Path:
                 pytest.fail(f"cannot create the finn-plus environment: {e}")
             pytest.skip(f"no finn-plus environment: {e}")
     return env
+
+
+def run_notebook(name: str, env: dict[str, str]) -> tuple[list, list]:
+    """Execute notebooks/<name> (committed without outputs) with ``env`` set; returns
+    (error outputs, PNG outputs)."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    repo = Path(__file__).resolve().parents[1]
+    nb = nbformat.read(repo / "notebooks" / name, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
+        "commit the notebook without outputs"
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(repo / "notebooks")}}).execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    return ([o for o in outs if o.output_type == "error"],
+            [o for o in outs if "image/png" in o.get("data", {})])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from dse.exceptions import InfeasibleError, SpecError
 from dse.llm.config import load_arch, quant_spec
 from dse.llm.hetero import hop_s
 from dse.llm.network import build_network
+from tests.conftest import run_notebook
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -173,22 +173,8 @@ def test_predictions_against_published_gpu_latencies() -> None:
             assert abs(p["error"]) <= 0.15, p
 
 
-def test_study_notebook_runs(tmp_path: Path) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
+def test_study_notebook_runs() -> None:
     study = REPO / "results" / "llm_study"
     assert (study / "study.csv").exists(), "run benchmarks/llm_study.py"
-    nb = nbformat.read(REPO / "notebooks" / "llm_pipelines.ipynb", as_version=4)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
-    os.environ["DSE_STUDY"] = str(study)
-    try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
-    finally:
-        os.environ.pop("DSE_STUDY", None)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error"]
-    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if "image/png" in o.get("data", {})]
+    errors, images = run_notebook("llm_pipelines.ipynb", {"DSE_STUDY": str(study)})
     assert not errors and len(images) == 2

@@ -16,7 +16,7 @@ from onnx import TensorProto, helper
 from dse.exceptions import UnsupportedLayerError
 from dse.ir import load_network
 from dse.models._common import COST_FINN
-from tests.conftest import shared_path
+from tests.conftest import run_notebook, shared_path
 from tests.networks import SEQ, export_transformer
 
 BERT = shared_path("models", "bert_tiny_2l_w4a8.onnx")
@@ -239,11 +239,6 @@ def test_emit_refuses_what_finn_plus_cannot_lower(finn_env: Path, tmp_path: Path
 
 def test_explore_plot_and_notebook_on_a_transformer(tmp_path: Path) -> None:
     """explore, plot and the notebook on bert_tiny over 1..4 U55C."""
-    import os
-
-    import nbformat
-    from nbclient import NotebookClient
-
     from dse import api, viz
 
     out = tmp_path / "explore"
@@ -257,16 +252,7 @@ def test_explore_plot_and_notebook_on_a_transformer(tmp_path: Path) -> None:
     plan = viz.best_plan(viz.load_results(out))
     assert any(l["op_type"] == "ScaledDotProductAttention" for l in plan["layers"])
     assert {l["cost_source"] for l in plan["layers"]} >= {COST_FINN, "dse model"}
-    repo = Path(__file__).resolve().parents[1]
-    nb = nbformat.read(repo / "notebooks" / "pareto.ipynb", as_version=4)
-    os.environ["DSE_RESULTS"] = str(out)
-    try:
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(repo / "notebooks")}}).execute()
-    finally:
-        os.environ.pop("DSE_RESULTS", None)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error"]
+    errors, _ = run_notebook("pareto.ipynb", {"DSE_RESULTS": str(out)})
     assert not errors
 
 
