@@ -115,11 +115,17 @@ def _device(d: dict[str, Any], where: str) -> Device:
     return dev
 
 
+# short names people type
+ALIASES = {"a100": "A100-80GB", "h100": "H100", "epyc": "EPYC-9654x2", "xeon": "Xeon-8480x2",
+           "4090": "RTX4090", "rtx-4090": "RTX4090"}
+
+
 @dataclass
 class DeviceCatalog:
     devices: dict[str, Device] = field(default_factory=dict)
 
     def get(self, name: str) -> Device | None:
+        name = ALIASES.get(name.lower(), name)
         return self.devices.get(name) or next(
             (d for k, d in self.devices.items() if k.lower() == name.lower()), None)
 
