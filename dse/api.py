@@ -167,9 +167,23 @@ def totals(rows: list[LayerSummary], which: str) -> Resources:
 
 def inspect(model: str | Path | None = None, *, part: str | None = DEFAULT_PART,
             input_dtype: str | None = None, minimize_bit_width: bool = True) -> dict[str, Any]:
-    """The layer table of a network: per layer, costs at its smallest and fastest folding."""
-    path = resolve_model(model)
-    graph = load_network(path, input_dtype=input_dtype, minimize_bit_width=minimize_bit_width)
+    """The layer table of a network: per layer, costs at its smallest and fastest folding.
+    For an architecture config (``llama2-7b``, ``config.json``): one block, in decode (or
+    encoder) mode, with the LM head's layers after it."""
+    from dse.llm.config import is_config_ref
+
+    if is_config_ref(model):
+        from dse.llm.config import load_arch, quant_spec
+        from dse.llm.network import build_network
+
+        arch = load_arch(model)
+        net = build_network(arch, quant_spec(), "decode" if arch.causal else "encoder")
+        graph = net.stacks[0].block
+        path = Path(f"{arch.name} ({net.mode}: one of {net.n_blocks} identical blocks)")
+    else:
+        path = resolve_model(model)
+        graph = load_network(path, input_dtype=input_dtype,
+                             minimize_bit_width=minimize_bit_width)
     rows = summarize_layers(graph, part)
     small, fast = totals(rows, "smallest"), totals(rows, "fastest")
     return {

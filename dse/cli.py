@@ -56,7 +56,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=1, sort_keys=True))
         return 0
     g = res["graph"]
-    print(f"model   {res['model']}  (sha256 {res['sha256'][:12]})")
+    sha = f"  (sha256 {res['sha256'][:12]})" if res['sha256'] else ""
+    print(f"model   {res['model']}{sha}")
     print(f"part    {res['part']}  (FINN estimates; cycles per frame, BRAM in RAMB18 units)")
     print(f"layers  {len(rows)} HW layers, {len(g.edges)} streams; "
           + ", ".join(f"{op} x{n}" for op, n in g.op_counts().items()))

@@ -116,3 +116,12 @@ def test_llama2_70b_builds_in_seconds_without_weights() -> None:
     (att,) = [l for l in net.stacks[0].block.layers if l.op_type == "ScaledDotProductAttention"]
     assert att.attrs["KVHeads"] == 8 and att.attrs["Heads"] == 64
     assert att.attrs["KVLen"] == 4096 and att.attrs["KVCache"] == "hbm"
+
+
+def test_inspect_shows_one_block_of_a_config(capsys) -> None:
+    from dse.cli import main
+
+    assert main(["inspect", "--model", "llama2-7b"]) == 0
+    out = capsys.readouterr().out
+    assert "one of 32 identical blocks" in out and "ScaledDotProductAttention_0" in out
+    assert "MW=4096 MH=11008" not in out and "MW=4096 MH=4096" in out
