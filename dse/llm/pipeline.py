@@ -95,8 +95,23 @@ class LLMPlan:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _block_options(block: LayerGraph, part: str, placement: str
+def board_capacity(cfg: BoardConfig, multi: bool) -> tuple[dict[str, int], list | None]:
+    """(what a board's layers may use, its per-SLR capacities): the board's caps, bounded by
+    the sum of its SLRs (dse.solver.slr), as the CNN solver books them."""
+    from dse.solver.slr import slr_capacities
+
+    cap = cfg.capacity(multi).as_dict()
+    slrs = slr_capacities(cfg, multi)
+    if slrs is not None:
+        for d in RES:
+            cap[d] = min(cap.get(d, 0), sum(int(x[d]) for x in slrs))
+    return cap, slrs
+
+
+def _block_options(block: LayerGraph, part: str, placement: str, slrs: list | None = None
                    ) -> list[list[FoldingOption]]:
+    from dse.solver.slr import fits_one
+
     out = []
     for l in block.layers:
         opts = enumerate_options(l.specialized_op_type, l.finn_attrs(), part=part,
@@ -109,8 +124,11 @@ def _block_options(block: LayerGraph, part: str, placement: str
             want_ext = placement == "hbm"
             keep = [o for o in opts if bool(o.external_weight_bits) == want_ext]
             opts = keep or opts
+        if slrs is not None:  # every layer sits in one SLR
+            opts = [o for o in opts if fits_one({d: getattr(o.cost, d) for d in RES}, slrs)]
         if not opts:
-            raise InfeasibleError(f"layer {l.name} ({l.op_type}): no legal folding")
+            raise InfeasibleError(f"layer {l.name} ({l.op_type}): no legal folding fits one "
+                                  "SLR of this board")
         out.append(sorted(opts, key=lambda o: o.cost.cycles))
     return out
 
@@ -144,9 +162,9 @@ def _latency(block: LayerGraph, fills: dict[str, int]) -> int:
 
 
 def block_curve(block: LayerGraph, part: str, placement: str, cap: dict[str, int],
-                nvec: dict[str, int]) -> list[BlockPoint]:
+                nvec: dict[str, int], slrs: list | None = None) -> list[BlockPoint]:
     """The block's cheapest folding at every II a folding can give (fastest first)."""
-    opts = _block_options(block, part, placement)
+    opts = _block_options(block, part, placement, slrs)
     norm = {d: max(1, cap.get(d, 1)) for d in RES}
     iis = sorted({o.cost.cycles for os_ in opts for o in os_ if o.cost.cycles >= max(
         os_[0].cost.cycles for os_ in opts)})
@@ -252,9 +270,13 @@ class StageModel:
               which: str = "block") -> list[BlockPoint]:
         key = (cfg.board.name, placement, which)
         if key not in self.curves:
-            cap = cfg.capacity(multi).as_dict()
+            cap, slrs = board_capacity(cfg, multi)
             g = self.parts[which]
-            self.curves[key] = block_curve(g, cfg.board.part, placement, cap, _nvec(g))
+            try:
+                self.curves[key] = block_curve(g, cfg.board.part, placement, cap, _nvec(g),
+                                               slrs)
+            except InfeasibleError:  # some layer fits no SLR with this weight placement
+                self.curves[key] = []
         return self.curves[key]
 
     def stage(self, cfg: BoardConfig, k: int, multi: bool, last: bool = False,
@@ -302,7 +324,7 @@ class StageModel:
     def _evaluate(self, cfg: BoardConfig, k: int, style: str, placement: str,
                   multi: bool, extras: tuple[str, ...] = ()) -> Stage | None:
         b = cfg.board
-        cap = cfg.capacity(multi).as_dict()
+        cap, _ = board_capacity(cfg, multi)
         f = cfg.clock_mhz * 1e6
         copies = k if style == "spatial" else 1
         kv_bits_tok = self.net.kv_bits_per_token(self.block)
