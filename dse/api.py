@@ -335,6 +335,9 @@ def optimize(
         check_out_dir(out)
     cat = load_catalog(board_files or ())
     names = parse_boards(boards, board)
+    if any("@" in n for n in names):
+        raise SpecError("--boards NAME@MHZ (a clock per board) is supported for LLM configs; "
+                        "for ONNX models every board runs at --clock-mhz")
     cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz) for n in names]
     path = resolve_model(model)
     t_load = time.monotonic()
@@ -862,13 +865,23 @@ def device_chain(names: list[str], board_files: Sequence[str | Path] = (), *,
     prices = dict(prices or {})
     out: list[Any] = []
     for n in names:
+        clock = clock_mhz
+        if "@" in n:  # NAME@MHZ: this board's own clock
+            n, _, mhz = n.partition("@")
+            try:
+                clock = float(mhz)
+            except ValueError:
+                raise SpecError(f"--boards {n}@{mhz}: give the clock in MHz, e.g. "
+                                "U55C@250") from None
+            if not 10 <= clock <= 1000:
+                raise SpecError(f"--boards {n}@{mhz}: clock must be 10 .. 1000 MHz")
         d = devs.get(n)
         if d is not None:
             p = prices.get(d.name, prices.get(n))
             out.append(_replace(d, price_per_hour=p) if p is not None else d)
             continue
         try:
-            cfg = cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz)
+            cfg = cat.configure(n, shell=shell, caps=caps, clock_mhz=clock)
         except SpecError:
             raise SpecError(f"--boards: {n!r} is neither a board ({', '.join(cat.boards)}) "
                             f"nor a device ({', '.join(devs.devices)}); define it in a "

@@ -178,3 +178,16 @@ def test_study_notebook_runs() -> None:
     assert (study / "study.csv").exists(), "run benchmarks/llm_study.py"
     errors, images = run_notebook("llm_pipelines.ipynb", {"DSE_STUDY": str(study)})
     assert not errors and len(images) == 2
+
+
+def test_each_fpga_board_has_its_own_clock() -> None:
+    """U55C@250 beside U280@200: each stage runs at its board's clock; a faster clock makes
+    a compute-bound stage faster, never a memory-bound one."""
+    d = api.optimize_llm("gpt2", boards="U55C@250,U55C@125", sequences=8).data
+    clocks = [s["clock_mhz"] for s in d["stages"]]
+    assert clocks == [250.0, 125.0][:len(clocks)]
+    one_fast = api.optimize_llm("gpt2", boards="U55C@300", sequences=8).data["metrics"]
+    one_slow = api.optimize_llm("gpt2", boards="U55C@150", sequences=8).data["metrics"]
+    assert one_fast["tokens_per_s"] >= one_slow["tokens_per_s"]
+    with pytest.raises(SpecError, match="MHz"):
+        api.optimize_llm("gpt2", boards="U55C@fast")

@@ -82,6 +82,7 @@ class Stage:
     kind: str = "fpga"  # fpga | gpu | cpu
     price_per_hour: float | None = None
     prefill_s: float | None = None  # the prompt through this stage (None: streamed)
+    clock_mhz: float = 0.0  # this board's clock (FPGA stages)
 
 
 @dataclass(frozen=True)
@@ -419,7 +420,7 @@ class StageModel:
                                                                else []) for s in v}),
                          binding=binding, resources=res,
                          capacity={d: cap.get(d, 0) for d in RES}, extras=extras,
-                         hbm_map=cmap, mem_Bps=hbm_Bps,
+                         hbm_map=cmap, mem_Bps=hbm_Bps, clock_mhz=cfg.clock_mhz,
                          price_per_hour=getattr(b, "price_per_hour", None))
         return None
 
@@ -676,6 +677,7 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
             "blocks": _block_range(s),
             "parts": list(s.extras),
             "kind": s.kind, "price_per_hour": s.price_per_hour,
+            "clock_mhz": s.clock_mhz or None,
             "style": s.style, "weights": s.placement, "block_ii_cycles": s.point.ii,
             "frame_s": s.frame_s, "latency_s": s.latency_s, "compute_s": s.compute_s,
             "hbm_s": s.hbm_s, "hbm_bytes_per_frame": s.hbm_bytes_per_frame,
