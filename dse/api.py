@@ -811,7 +811,7 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
                  hbm_efficiency: float = 0.9,
                  board_files: Sequence[str | Path] = (), out: str | Path | None = None,
                  prices: Mapping[str, float] | None = None, order: str = "auto",
-                 progress: Any = None) -> LLMResult:
+                 topology: str = "chain", progress: Any = None) -> LLMResult:
     """An LLM from its architecture config (a shipped name such as ``llama2-7b`` or a Hugging
     Face ``config.json``) over a chain of boards: split, build style, folding and metrics."""
     from dse.exceptions import SpecError
@@ -835,8 +835,10 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
         progress(f"[{net.build_s:6.2f}s] {arch.name}: {net.n_blocks} blocks of "
                  f"{len(net.stacks[0].block.layers)} HW layers ({mode}, "
                  f"{arch.params() / 1e9:.2f} B parameters)")
+    if topology not in ("chain", "switch"):
+        raise SpecError(f"--topology {topology!r}: choose chain or switch")
     plan = _opt(net, chain, sequences=sequences, efficiency=hbm_efficiency, prompt=seq,
-                order=order)
+                order=order, topology=topology)
     data = plan_dict(plan)
     path = None
     if out is not None:

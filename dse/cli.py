@@ -189,7 +189,7 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
         seq=args.seq, context=args.context, sequences=args.sequences, weights=args.weights,
         acts=args.acts, kv=args.kv, group=args.group, hbm_efficiency=args.hbm_efficiency,
         board_files=args.board_file or (), out=args.out,
-        prices=api.parse_prices(args.price), order=args.board_order,
+        prices=api.parse_prices(args.price), order=args.board_order, topology=args.topology,
         progress=None if (args.quiet or args.json) else progress)
     d = res.data
     if args.json:

@@ -191,3 +191,18 @@ def test_each_fpga_board_has_its_own_clock() -> None:
     assert one_fast["tokens_per_s"] >= one_slow["tokens_per_s"]
     with pytest.raises(SpecError, match="MHz"):
         api.optimize_llm("gpt2", boards="U55C@fast")
+
+
+def test_switch_topology_adds_a_traversal_per_hop() -> None:
+    from dse.llm.hetero import SWITCH_S
+    from dse.specs import default_catalog
+
+    net = build_network(load_arch("llama2-7b"), quant_spec(), "decode")
+    u = default_catalog().configure("U55C")
+    gpu = load_devices().get("A100")
+    for a, b in ((u, u), (u, gpu), (gpu, gpu)):
+        assert hop_s(net, a, b, "switch") == pytest.approx(hop_s(net, a, b) + SWITCH_S)
+    chain = api.optimize_llm("llama2-7b", boards="U55C,U55C", sequences=1).data["metrics"]
+    sw = api.optimize_llm("llama2-7b", boards="U55C,U55C", sequences=1,
+                          topology="switch").data["metrics"]
+    assert sw["latency_per_token_s"] == pytest.approx(chain["latency_per_token_s"] + SWITCH_S)

@@ -26,23 +26,26 @@ from dse.specs.board import BoardConfig
 from dse.specs.links import message_time_s
 
 TCP_H2H = ((512, 65e-6), (4 << 20, 65e-6 + (4 << 20) * 8 / 40e9))
+SWITCH_S = 1e-6  # port-to-port latency of a 100 GbE switch (assumption, cut-through class)
 FPGA_HOST_DMA_GBPS = 12.0
 STAGING_S = 10e-6
 
 
-def hop_s(net: LLMNetwork, a: Any, b: Any) -> float:
-    """Time to move one frame's activations (FLOAT32 residual stream) from ``a`` to ``b``."""
+def hop_s(net: LLMNetwork, a: Any, b: Any, topology: str = "chain") -> float:
+    """Time to move one frame's activations (FLOAT32 residual stream) from ``a`` to ``b``:
+    a direct cable in a chain, one switch traversal more in a switch topology."""
     nbytes = net.seq * net.arch.hidden * 4
+    sw = SWITCH_S if topology == "switch" else 0.0
     fa, fb = isinstance(a, BoardConfig), isinstance(b, BoardConfig)
     if fa and fb:
-        return message_time_s(nbytes)
+        return message_time_s(nbytes) + sw
     t = message_time_s(nbytes, TCP_H2H)
     for x in (a, b):
         if isinstance(x, BoardConfig):  # host staging on the FPGA side
             t += nbytes / (FPGA_HOST_DMA_GBPS * 1e9) + STAGING_S
         elif x.kind == "gpu":  # GPU <-> host memory <-> NIC
             t += nbytes / (x.host_gbps * 1e9) + STAGING_S
-    return t
+    return t + sw
 
 
 def _part_params(net: LLMNetwork, k: int, lead: bool, trail: bool, last: bool

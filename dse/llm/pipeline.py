@@ -432,7 +432,7 @@ def link_s(net: LLMNetwork) -> float:
 
 def optimize_llm(net: LLMNetwork, boards: list[Any], *, sequences: int = 1,
                  efficiency: float = DEFAULT_EFFICIENCY, prompt: int = 128,
-                 order: str = "given") -> LLMPlan:
+                 order: str = "given", topology: str = "chain") -> LLMPlan:
     """The best contiguous split of the network over (a prefix of) the chain ``boards``:
     FPGA boards (``BoardConfig``) and GPUs/CPUs (``dse.devices.Device``) in any mix. With
     ``order="auto"`` every distinct order of the chain is tried and the best kept."""
@@ -460,17 +460,18 @@ def optimize_llm(net: LLMNetwork, boards: list[Any], *, sequences: int = 1,
             seen.add(key)
             try:
                 plan = _optimize_chain(net, [boards[i] for i in perm], model, sequences,
-                                       efficiency, prompt)
+                                       efficiency, prompt, topology)
             except InfeasibleError:
                 continue
             k = (-plan.metrics["tokens_per_s"], plan.metrics["latency_s"])
             if best is None or k < best[0]:
                 best = (k, plan)
         if best is None:
-            return _optimize_chain(net, list(boards), model, sequences, efficiency, prompt)
+            return _optimize_chain(net, list(boards), model, sequences, efficiency, prompt,
+                                   topology)
         p = best[1]
         return replace(p, metrics={**p.metrics, "orders_tried": len(seen)})
-    return _optimize_chain(net, list(boards), model, sequences, efficiency, prompt)
+    return _optimize_chain(net, list(boards), model, sequences, efficiency, prompt, topology)
 
 
 def _name(x: Any) -> str:
@@ -478,7 +479,7 @@ def _name(x: Any) -> str:
 
 
 def _optimize_chain(net: LLMNetwork, boards: list[Any], model: StageModel, sequences: int,
-                    efficiency: float, prompt: int) -> LLMPlan:
+                    efficiency: float, prompt: int, topology: str = "chain") -> LLMPlan:
     from dse.llm.hetero import device_stage, hop_s
 
     N, B = net.n_blocks, len(boards)
@@ -491,7 +492,7 @@ def _optimize_chain(net: LLMNetwork, boards: list[Any], model: StageModel, seque
     dp = [[(INF, INF)] * (H + 1) for _ in range(B + 1)]
     back: list[list[int]] = [[-1] * (H + 1) for _ in range(B + 1)]
     dp[0][0] = (0.0, 0.0)
-    hops = [0.0] + [hop_s(net, boards[b - 1], boards[b]) for b in range(1, B)]
+    hops = [0.0] + [hop_s(net, boards[b - 1], boards[b], topology) for b in range(1, B)]
 
     def shape(h0: int, h1: int) -> tuple[int, bool, bool]:
         if U == 1:
