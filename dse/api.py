@@ -312,8 +312,14 @@ def optimize(
     workers: int = 1,
     record_time: bool = True,
     progress: Any = None,
+    replicas: int | str = 1,
 ) -> OptimizeResult:
-    """Choose every layer's folding and board to maximize FPS; write ``out/plan.json``."""
+    """Choose every layer's folding and board to maximize FPS; write ``out/plan.json``.
+
+    ``replicas``: data-parallel copies of the whole pipeline over the boards offered
+    (``"auto"``: the best count; each copy is solved exactly on its share of the boards)."""
+    if replicas != 1:
+        return _optimize_replicas(locals())
     from dse import __version__
     from dse.exceptions import InfeasibleError, SpecError
     from dse.outdir import check_out_dir, staged_dir
@@ -425,6 +431,78 @@ def optimize(
             plan.save(tmp / "plan.json")
         plan_path = Path(out) / "plan.json"
     return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=plan_path)
+
+
+HOST_DMA_GBPS = 12.0  # host <-> FPGA DMA per board (Coyote XDMA, PCIe Gen3 x16 class)
+
+
+def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
+    """Replicas of the whole pipeline: for each count r, the best plan on n // r boards,
+    r times its FPS, bounded by each replica's host I/O (inputs in, outputs out over its
+    first/last board's DMA). The best total wins; fewer boards break ties."""
+    from dse.exceptions import InfeasibleError, SpecError
+    from dse.plan import PartitionPlan
+
+    names = parse_boards(kw["boards"], kw["board"])
+    if len(set(names)) != 1:
+        raise SpecError("--replicas needs identical boards (a count with --board, or one "
+                        "name repeated)")
+    n = len(names)
+    want = kw["replicas"]
+    if want == "auto":
+        counts = [r for r in range(1, n + 1) if n // r >= 1]
+    else:
+        try:
+            r0 = int(want)
+        except (TypeError, ValueError):
+            raise SpecError(f"--replicas {want!r}: give a count or auto") from None
+        if not 1 <= r0 <= n:
+            raise SpecError(f"--replicas {r0}: give 1 to {n} (the boards offered)")
+        counts = [r0]
+    best = None
+    seen: dict[int, Any] = {}
+    for r in counts:
+        per = n // r
+        if per in seen:
+            res = seen[per]
+        else:
+            sub = {**kw, "replicas": 1, "boards": per, "board": names[0], "out": None,
+                   "time_limit": max(5.0, kw["time_limit"] / max(1, len(set(n // c for c in
+                                                                               counts))))}
+            try:
+                res = optimize(**sub)
+            except InfeasibleError:
+                continue
+            seen[per] = res
+        m = res.plan["metrics"]
+        g = res.graph
+        in_bits = sum(e.bits_per_frame for e in g.edges if e.src is None)
+        out_bits = sum(e.bits_per_frame for e in g.edges if e.dst is None)
+        host_fps = HOST_DMA_GBPS * 8e9 / max(1, in_bits, out_bits)
+        each = min(m["fps"], host_fps)
+        total = r * each
+        key = (total, -r * m["boards_used"])
+        if best is None or key > best[0]:
+            bound = "host I/O" if host_fps < m["fps"] else "the replica's own pipeline"
+            best = (key, r, res, each, total, bound, host_fps)
+    if best is None:
+        raise InfeasibleError(f"no replica count of {', '.join(map(str, counts))} fits "
+                              f"{n} x {names[0]}")
+    _, r, res, each, total, bound, host_fps = best
+    d = json.loads(res.plan.to_json())
+    d["metrics"]["replicas"] = {"count": r, "fps_per_replica": each, "fps_total": total,
+                                "boards_used_total": r * d["metrics"]["boards_used"],
+                                "host_io_fps_per_replica": host_fps, "bound": bound,
+                                "counts_tried": counts}
+    plan = PartitionPlan(d)
+    plan_path = None
+    if kw["out"] is not None:
+        from dse.outdir import staged_dir
+
+        with staged_dir(kw["out"]) as tmp:
+            plan.save(tmp / "plan.json")
+        plan_path = Path(kw["out"]) / "plan.json"
+    return replace(res, plan=plan, plan_path=plan_path)
 
 
 def attach_slrs(plan: Any, slrs: list) -> Any:

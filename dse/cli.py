@@ -266,6 +266,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         board_files=args.board_file, out=args.out, seed=args.seed, workers=args.workers,
         record_time=not args.reproducible,
         progress=None if (args.quiet or args.json) else progress,
+        replicas=args.replicas,
     )
     plan = res.plan
     if args.emit:
@@ -315,6 +316,12 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     print()
     print(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles at {d['clock_mhz']:g} "
           f"MHz, bottleneck {m['bottleneck']}), latency {m['latency_s'] * 1e3:.4g} ms")
+    rep = m.get("replicas")
+    if rep:
+        print(f"replicas {rep['count']} copies of this {m['boards_used']}-board pipeline: "
+              f"{rep['fps_total']:,.1f} fps in total on {rep['boards_used_total']} boards "
+              f"({rep['fps_per_replica']:,.1f} each, limited by {rep['bound']}; host I/O "
+              f"allows {rep['host_io_fps_per_replica']:,.0f} per copy)")
     if s.get("board_orders"):
         tried = ", ".join(f"{t['order']} {t['fps']:,.0f}" if t["fps"] is not None else
                           f"{t['order']} infeasible" for t in s["board_orders"])
@@ -618,6 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the time and outcome of every phase (also kept in plan.json)")
     s.add_argument("--emit", metavar="DIR", help="also write per-board FINN builds to DIR")
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
+    s.add_argument("--replicas", default="1",
+                   help="data-parallel copies of the pipeline over the boards: a count, or "
+                        "auto (the best; each copy solved on its share). Default 1")
     g = s.add_argument_group(
         "LLMs from architecture configs (--model llama2-7b, bert-base, ... or config.json)")
     g.add_argument("--mode", choices=("encoder", "prefill", "decode"),

@@ -92,3 +92,29 @@ def test_emit_writes_finns_floorplan(tmp_path: Path) -> None:
     assert len(nodes) == len(r.plan["layers"])
     assert all(set(v) == {"slr", "partition_id", "device_id", "mem_port"} for v in nodes.values())
     assert {v["slr"] for v in nodes.values()} <= {0, 1, 2}
+
+
+def test_replicas_scale_throughput_and_name_their_bound() -> None:
+    """Data-parallel copies of the whole pipeline: MobileNetV1 fits one U55C at its best II,
+    so n boards give n copies; each copy's host I/O (inputs in, outputs out) is its bound."""
+    fps = {}
+    for n in (1, 2, 4):
+        res = api.optimize(shared_path("models", "mobilenetv1_w4a4.onnx"), boards=n,
+                           board="U55C", input_dtype="UINT8", time_limit=20,
+                           record_time=False, replicas="auto")
+        rep = res.plan["metrics"]["replicas"]
+        assert rep["count"] * res.plan["metrics"]["boards_used"] <= n
+        assert rep["fps_total"] == pytest.approx(rep["count"] * rep["fps_per_replica"])
+        assert rep["fps_per_replica"] <= rep["host_io_fps_per_replica"] + 1e-6
+        assert rep["bound"] in ("host I/O", "the replica's own pipeline")
+        fps[n] = rep["fps_total"]
+    for n in (2, 4):
+        assert fps[n] >= 0.9 * n * fps[1], fps
+
+
+def test_replicas_need_identical_boards() -> None:
+    from dse.exceptions import SpecError
+
+    with pytest.raises(SpecError, match="identical boards"):
+        api.optimize(shared_path("models", "tfc_w1a1.onnx"), boards="U55C,U280",
+                     replicas="auto", time_limit=5, record_time=False)
