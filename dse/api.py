@@ -318,7 +318,7 @@ def optimize(
 
     ``replicas``: data-parallel copies of the whole pipeline over the boards offered
     (``"auto"``: the best count; each copy is solved exactly on its share of the boards)."""
-    if replicas != 1:
+    if str(replicas).strip() not in ("1", ""):
         return _optimize_replicas(locals())
     from dse import __version__
     from dse.exceptions import InfeasibleError, SpecError
