@@ -415,8 +415,10 @@ def optimize(
         except InfeasibleError:
             break
         slrs = place(res.problem, res)
+    unplaced = [b for b, x in enumerate(slrs) if x is not None and not x["feasible"]]
     slr_phase = ("place layers into SLRs (exact packing)", time.monotonic() - t_slr,
-                 "done" if all(x is None or x["feasible"] for x in slrs) else "unplaceable")
+                 "done" if not unplaced else
+                 f"board(s) {', '.join(map(str, unplaced))} do not fit their SLRs")
     plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
                      clock_mhz=clock_mhz, dse_version=__version__, seed=seed,
                      record_time=record_time, input_dtype=input_dtype,

@@ -316,6 +316,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     print()
     print(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles at {d['clock_mhz']:g} "
           f"MHz, bottleneck {m['bottleneck']}), latency {m['latency_s'] * 1e3:.4g} ms")
+    if m.get("placeable") is False:
+        bad = [b["index"] for b in d["boards"] if b.get("slrs") and not b["slrs"]["feasible"]]
+        print(f"warning  board(s) {', '.join(map(str, bad))}: the layers do not fit its SLRs "
+              "under FINN's per-SLR limits; FINN would not place this plan (add boards or "
+              "lower the caps)")
     rep = m.get("replicas")
     if rep:
         print(f"replicas {rep['count']} copies of this {m['boards_used']}-board pipeline: "

@@ -64,3 +64,23 @@ def run_notebook(name: str, env: dict[str, str]) -> tuple[list, list]:
     outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     return ([o for o in outs if o.output_type == "error"],
             [o for o in outs if "image/png" in o.get("data", {})])
+
+
+@pytest.fixture(autouse=True)
+def _every_alveo_plan_is_placed(monkeypatch: pytest.MonkeyPatch):
+    """Every plan a test gets from dse.api.optimize is checked by the independent per-SLR
+    check of tests/test_slr.py (FINN's raw per-SLR table and limits, not dse's packer)."""
+    from dse import api
+
+    real = api.optimize
+
+    def checked(*args, **kwargs):
+        res = real(*args, **kwargs)
+        from tests.test_slr import check_placed
+
+        if res.plan["metrics"].get("placeable") is not False:  # flagged plans are reported
+            check_placed(res.plan.data)
+        return res
+
+    monkeypatch.setattr(api, "optimize", checked)
+    yield

@@ -118,3 +118,18 @@ def test_replicas_need_identical_boards() -> None:
     with pytest.raises(SpecError, match="identical boards"):
         api.optimize(shared_path("models", "tfc_w1a1.onnx"), boards="U55C,U280",
                      replicas="auto", time_limit=5, record_time=False)
+
+
+def test_a_plan_that_cannot_be_placed_says_so(capsys) -> None:
+    """Caps so small that no split of the layers fits the SLRs: the plan is flagged
+    (metrics.placeable false) and the output warns in one line."""
+    from dse.cli import main
+
+    hw = shared_path("models", "finn_hw", "tfc_w1a1", "tfc_w1a1_hw_generic.onnx")
+    rc = main(["optimize", "--model", str(hw), "--boards", "1", "--board", "U55C",
+               "--cap", "bram18=0.0001,uram=0.0001,lut=0.002", "--time-limit", "10",
+               "--quiet", "--out", "/tmp/dse-test-unplaceable"])
+    out = capsys.readouterr().out
+    plan = json.loads(Path("/tmp/dse-test-unplaceable/plan.json").read_text())
+    assert rc == 0 and plan["metrics"]["placeable"] is False
+    assert "do not fit its SLRs" in out
