@@ -125,6 +125,8 @@ def plots(rows: list[dict], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from dse.llm.explore import dominates
+
     ok = [r for r in rows if r["feasible"]]
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
     for model in ("llama2-7b", "llama2-13b", "bloom-7b1", "gpt2-xl"):
@@ -147,11 +149,8 @@ def plots(rows: list[dict], out: Path) -> None:
     for r in sel:
         ax.annotate(r["setup"], (r["tokens_per_s"], r["cost_per_million_tokens"]), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
-    front = [r for r in sel if not any(
-        o["tokens_per_s"] >= r["tokens_per_s"] and o["cost_per_million_tokens"] <=
-        r["cost_per_million_tokens"] and o is not r and (
-            o["tokens_per_s"] > r["tokens_per_s"] or o["cost_per_million_tokens"] <
-            r["cost_per_million_tokens"]) for o in sel)]
+    keys = [("tokens_per_s", 1), ("cost_per_million_tokens", -1)]
+    front = [r for r in sel if not any(dominates(o, r, keys) for o in sel)]
     front.sort(key=lambda r: r["tokens_per_s"])
     ax.plot([r["tokens_per_s"] for r in front], [r["cost_per_million_tokens"] for r in front],
             "-", c="#d1495b", label="Pareto front")

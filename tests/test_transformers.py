@@ -324,3 +324,39 @@ def test_masked_fill_causal_mask_is_generated_in_hardware(tmp_path: Path) -> Non
     assert att.attrs["QType"].startswith("INT") and att.attrs["KType"].startswith("INT")
     assert 0 < att.attrs["DequantSoftmax"] < 0.25
     assert g.op_counts()["StreamingSplit"] == 1  # the fused QKV projection is split
+
+
+def test_erf_gelu_pattern_is_one_pwpolyf(tmp_path: Path) -> None:
+    """x / sqrt(2) -> Erf -> + 1 -> * 0.5 -> * x (GELU as older exporters write it) on a
+    quantized MatMul's output becomes one PWPolyF gelu, all five nodes its sources."""
+    def c(name, v):
+        return helper.make_tensor(name, TensorProto.FLOAT, np.shape(v), np.ravel(v).tolist())
+
+    W = np.ones((8, 8)) * 0.1
+    inits = [c("s", 0.05), c("z", 0.0), c("b8", 8.0), c("W", W), c("sq2", 1.4142135),
+             c("one", 1.0), c("half", 0.5)]
+    nodes = [
+        helper.make_node("Quant", ["x", "s", "z", "b8"], ["xq"], name="Qx", signed=1,
+                         narrow=0, rounding_mode="ROUND", domain="qonnx.custom_op.general"),
+        helper.make_node("Quant", ["W", "s", "z", "b8"], ["Wq"], name="QW", signed=1,
+                         narrow=0, rounding_mode="ROUND", domain="qonnx.custom_op.general"),
+        helper.make_node("MatMul", ["xq", "Wq"], ["h"], name="mm"),
+        helper.make_node("Div", ["h", "sq2"], ["d"], name="div"),
+        helper.make_node("Erf", ["d"], ["e"], name="erf"),
+        helper.make_node("Add", ["e", "one"], ["a"], name="add"),
+        helper.make_node("Mul", ["a", "half"], ["m"], name="half"),
+        helper.make_node("Mul", ["h", "m"], ["y"], name="mulx"),
+    ]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                     [1, 4, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8])],
+                          inits)
+    path = tmp_path / "erf_gelu.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                                  helper.make_opsetid(
+                                                      "qonnx.custom_op.general", 1)]), path)
+    graph = load_network(path)
+    (pw,) = [l for l in graph.layers if l.op_type == "PWPolyF"]
+    assert pw.attrs["func"] == "gelu" and pw.attrs["NumChannels"] == 8
+    # the loader names nodes as qonnx GiveUniqueNodeNames does
+    assert set(pw.source_nodes) == {"Div_0", "Erf_0", "Add_0", "Mul_0", "Mul_1"}

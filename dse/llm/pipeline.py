@@ -546,8 +546,6 @@ def _optimize_chain(net: LLMNetwork, boards: list[Any], model: StageModel, seque
 
 def _placed(st: Stage, index: int, first: float) -> Stage:
     """``first``: the stage's first block (x.5: it starts with that block's MLP half)."""
-    from dataclasses import replace
-
     return replace(st, index=index, first_block=first)
 
 
@@ -627,9 +625,7 @@ def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPla
         rate = m.get("tokens_per_s") if net.mode == "decode" else throughput * net.seq
         m["price_per_hour"] = sum(prices)
         m["cost_per_million_tokens"] = sum(prices) / 3600 / rate * 1e6 if rate else None
-    if net.mode == "decode":
-        pass
-    else:
+    if net.mode != "decode":
         m.update(frames_per_s=throughput, sequences_per_s=throughput,
                  tokens_per_s=throughput * net.seq, latency_s=latency_s)
         if bytes_frame:

@@ -234,9 +234,9 @@ def emit_attention(lw: Lowering, node: Any, s: Stream) -> None:
     }
     if kv_heads != heads:  # grouped-query attention: K/V heads shared by groups of Q heads
         attrs["KVHeads"] = kv_heads
-    if mode == "const" and mask_heads(att["mask"], ql, kv) > 1:
-        # dse extension: one stored mask per head (finn-plus stores one for all heads)
-        attrs["MaskHeads"] = mask_heads(att["mask"], ql, kv)
+    n_masks = mask_heads(att["mask"], ql, kv) if mode == "const" else 1
+    if n_masks > 1:  # dse extension: one stored mask per head (finn-plus stores one for all)
+        attrs["MaskHeads"] = n_masks
     inputs = [q.wire, k.wire, v.wire]
     shape = lw.shape(node.output[0])
     idx = lw.add_layer("ScaledDotProductAttention", attrs, inputs, node, o_type, prod(shape))

@@ -19,7 +19,7 @@ from dse.models._common import prod
 
 
 def norm_layer(lw: Lowering, node: Any, x_input: int, sources: list[str], eps: float,
-               rms: bool, gamma: Any = 1.0, beta: Any = 0.0) -> None:
+               rms: bool, gamma: Any = 1.0, beta: Any = 0.0) -> Any:
     s = lw.flush(lw.stream_in(node, x_input), node, to_hw=True, force=True)
     shape = s.shape
     attrs = {"SIMD": 1, "ifm_dim": list(shape) if s.cl or len(shape) != 4 else
@@ -104,8 +104,16 @@ def lower_pow(lw: Lowering, node: Any) -> None:
 # -- activations ----------------------------------------------------------------------------
 
 def pwpolyf(lw: Lowering, node: Any, func: str, out_node: Any | None = None,
-            sources: list[str] | None = None) -> None:
-    s = lw.flush(lw.stream_in(node), node, to_hw=True, force=True)
+            sources: list[str] | None = None, x: str | None = None) -> None:
+    """``x``: the activation the function applies to, when it is not ``node``'s input (the
+    GELU pattern starts before its Erf)."""
+    if x is None:
+        s = lw.stream_in(node)
+    else:
+        s = lw.streams.get(x)
+        if s is None:
+            raise KeyError(f"input {x!r} is not an activation stream")
+    s = lw.flush(s, node, to_hw=True, force=True)
     if not s.dtype.startswith("FLOAT"):
         lw.unsupported_node(node, f"{node.op_type} on an integer stream (finn-plus's PWPolyF "
                             "takes FLOAT32; quantized activations should be thresholds)")
@@ -170,9 +178,7 @@ def lower_erf(lw: Lowering, node: Any) -> None:
         return
     x, nodes = m
     lw.claimed.update(n.name for n in nodes[2:])
-    fake = type("N", (), {"input": [x], "output": node.output, "name": node.name,
-                          "op_type": "Erf"})()
-    pwpolyf(lw, fake, "gelu", out_node=nodes[-1], sources=[n.name for n in nodes])
+    pwpolyf(lw, node, "gelu", out_node=nodes[-1], sources=[n.name for n in nodes], x=x)
 
 
 @rule('Sigmoid')
