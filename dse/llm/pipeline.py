@@ -99,14 +99,10 @@ class LLMPlan:
 def board_capacity(cfg: BoardConfig, multi: bool) -> tuple[dict[str, int], list | None]:
     """(what a board's layers may use, its per-SLR capacities): the board's caps, bounded by
     the sum of its SLRs (dse.solver.slr), as the CNN solver books them."""
-    from dse.solver.slr import slr_capacities
+    from dse.solver.slr import bound_by_slrs, slr_capacities
 
-    cap = cfg.capacity(multi).as_dict()
     slrs = slr_capacities(cfg, multi)
-    if slrs is not None:
-        for d in RES:
-            cap[d] = min(cap.get(d, 0), sum(int(x[d]) for x in slrs))
-    return cap, slrs
+    return bound_by_slrs(cfg.capacity(multi).as_dict(), slrs), slrs
 
 
 def _block_options(block: LayerGraph, part: str, placement: str, slrs: list | None = None

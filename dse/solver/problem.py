@@ -15,7 +15,7 @@ from dse.ir import Layer, LayerGraph
 from dse.models import LayerCost, estimate
 from dse.models._common import bram18_table, ceil_div, part_family, prod
 from dse.models.candidates import FoldingOption, enumerate_options, prune_dominated
-from dse.solver.slr import fits_one, slr_capacities
+from dse.solver.slr import bound_by_slrs, fits_one, slr_capacities
 from dse.specs import BoardConfig
 
 ACCL_WORD_BITS = 512  # ACCL/Coyote stream words
@@ -152,12 +152,8 @@ class PartitionProblem:
         """Per-dimension capacity of board ``b`` at II ``T``: FPGA resources, external memory
         bits, external bits read per frame (bandwidth x ``T`` cycles) and memory channels."""
         cfg = self.boards[b]
-        res = cfg.capacity(self.n_boards > 1).as_dict()
-        slrs = self.slr_caps[b] if b < len(self.slr_caps) else None
-        if slrs is not None:  # no more than the SLRs hold together (FINN's per-SLR limits)
-            for d in list(res):
-                if d in slrs[0]:
-                    res[d] = min(res[d], sum(int(x[d]) for x in slrs))
+        res = bound_by_slrs(cfg.capacity(self.n_boards > 1).as_dict(),
+                            self.slr_caps[b] if b < len(self.slr_caps) else None)
         board = cfg.board
         res["ext_bits"] = int(board.external_memory_gib * 8 * 2**30)
         res["ext_bpf"] = math.floor(T * self.ext_bits_per_cycle(b)) if T else 0

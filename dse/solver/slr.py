@@ -52,6 +52,14 @@ def slr_capacities(cfg: Any, multi_board: bool) -> list[dict[str, int]] | None:
     return [{d: int(a.get(d, 0) * caps[d]) for d in DIMS} | {"_area": a} for a in area]
 
 
+def bound_by_slrs(cap: dict[str, int], slrs: list[dict[str, Any]] | None) -> dict[str, int]:
+    """A board's capacity, no more than its SLRs hold together."""
+    if slrs is None:
+        return cap
+    return {d: (min(v, sum(int(x[d]) for x in slrs)) if d in DIMS else v)
+            for d, v in cap.items()}
+
+
 def fits_one(use: dict[str, int], slrs: list[dict[str, Any]]) -> bool:
     """Whether one layer fits some SLR on its own."""
     return any(all(use.get(d, 0) <= s[d] for d in DIMS) and _mean_ok(use, s) for s in slrs)
