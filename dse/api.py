@@ -232,7 +232,7 @@ def boards(board_files: list[str] | None = None) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 # optimize
 
-STRATEGIES = ("joint", "setfolding", "two-stage")
+STRATEGIES = ("joint", "setfolding", "two-stage", "elastic-df")
 
 
 WWIDTH_SEARCH = (36, 64, 128, 256)  # SetFolding's mvau_wwidth_max values the baselines try
@@ -313,11 +313,15 @@ def optimize(
     record_time: bool = True,
     progress: Any = None,
     replicas: int | str = 1,
+    board_configs: Sequence[Any] | None = None,
 ) -> OptimizeResult:
     """Choose every layer's folding and board to maximize FPS; write ``out/plan.json``.
 
     ``replicas``: data-parallel copies of the whole pipeline over the boards offered
-    (``"auto"``: the best count; each copy is solved exactly on its share of the boards)."""
+    (``"auto"``: the best count; each copy is solved exactly on its share of the boards, or
+    on one SLR group of a board when several copies share it).
+    ``board_configs``: boards already configured (``Catalog.configure``), in place of
+    ``boards``/``board``/``shell``/``caps``/``clock_mhz``."""
     if str(replicas).strip() not in ("1", ""):
         return _optimize_replicas(locals())
     from dse import __version__
@@ -339,12 +343,12 @@ def optimize(
         rx_buffers=rx_buffers, seed=seed, workers=workers, mvau_wwidth_max=mvau_wwidth_max))
     if out is not None:
         check_out_dir(out)
-    cat = load_catalog(board_files or ())
-    names = parse_boards(boards, board)
-    if any("@" in n for n in names):
-        raise SpecError("--boards NAME@MHZ (a clock per board) is supported for LLM configs; "
-                        "for ONNX models every board runs at --clock-mhz")
-    cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=clock_mhz) for n in names]
+    if board_configs:
+        cfgs = list(board_configs)
+    else:
+        cat = load_catalog(board_files or ())
+        cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=mhz)
+                for n, mhz in (split_clock(x, clock_mhz) for x in parse_boards(boards, board))]
     path = resolve_model(model)
     t_load = time.monotonic()
     graph = load_network(path, input_dtype=input_dtype, minimize_bit_width=minimize_bit_width)
@@ -393,40 +397,61 @@ def optimize(
 
     from dse.solver.slr import place
 
-    res, tried = solve_all(problem, time_limit)
-    # every Alveo board's layers must fit its SLRs (FINN's per-SLR limits, SLL wires): a
-    # board that does not gets tighter caps and the plan is solved again
+    t_solve = time.monotonic()
+    # the time limit covers the whole run: loading and costing come out of it
+    res, tried = solve_all(problem, max(1.0, time_limit - (t_solve - t_load)))
+    # every Alveo board's layers must fit its SLRs (FINN's per-SLR limits, SLL wires): the
+    # boards are solved with their SLRs' sum as capacity and packed afterwards; a board that
+    # does not pack is solved again with its SLRs modelled one by one (lazily: most boards
+    # pack, and the per-SLR model is three times the size)
     t_slr = time.monotonic()
     slrs = place(res.problem, res)
-    tries = 0
-    while any(x is not None and not x["feasible"] for x in slrs) and tries < 3:
-        tries += 1
+    resolved: list[str] = []
+    board_level_bound = max([res.fps_bound] + [t["bound_fps"] for t in tried
+                                               if t.get("bound_fps")])
+    while True:
         failing = {res.problem.boards[b].board.name for b, x in enumerate(slrs)
                    if x is not None and not x["feasible"]}
-        cfgs = [replace(c, caps={d: v * 0.92 for d, v in c.caps.items()})
-                if c.board.name in failing else c for c in cfgs]
-        if progress:
-            progress(f"[slr] {', '.join(sorted(failing))}: layers do not fit the SLRs; "
-                     f"solving again with caps x {0.92 ** tries:.2f}")
-        problem = build_problem(
-            graph, cfgs, link=problem.link, accl=problem.accl, allow_external=allow_external)
-        try:
-            res, tried = solve_all(problem, max(5.0, time_limit / 2))
-        except InfeasibleError:
+        if not failing or failing <= problem.slr_split:
             break
+        problem = replace(problem, slr_split=problem.slr_split | failing)
+        resolved.extend(sorted(failing - set(resolved)))
+        if progress:
+            progress(f"[slr] {', '.join(sorted(failing))}: the layers do not pack into the "
+                     "SLRs; solving again with each SLR placed by the solver")
+        left = time_limit - (time.monotonic() - t_load)
+        try:
+            res, tried = solve_all(problem, max(2.0, left))
+        except InfeasibleError as e:
+            raise InfeasibleError(
+                f"no plan places every layer into the SLRs of {', '.join(sorted(failing))} "
+                f"(FINN's per-SLR limits LUT 0.7, FF 0.5, BRAM/URAM/DSP 0.8, the mean rule, "
+                f"SLL wires): {e}") from None
         slrs = place(res.problem, res)
     unplaced = [b for b, x in enumerate(slrs) if x is not None and not x["feasible"]]
-    slr_phase = ("place layers into SLRs (exact packing)", time.monotonic() - t_slr,
+    slr_phase = ("place layers into SLRs" + (f" (per-SLR re-solve: {', '.join(resolved)})"
+                                              if resolved else " (exact packing)"),
+                 time.monotonic() - t_slr,
                  "done" if not unplaced else
                  f"board(s) {', '.join(map(str, unplaced))} do not fit their SLRs")
     plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
-                     clock_mhz=clock_mhz, dse_version=__version__, seed=seed,
+                     clock_mhz=res.problem.clock_mhz, dse_version=__version__, seed=seed,
                      record_time=record_time, input_dtype=input_dtype,
                      minimize_bit_width=graph.minimized_bit_width, board_orders=tried,
                      phases=[("load and lower the network", t_built - t_load, "done"),
                              ("cost every folding (problem)", t_problem - t_built, "done"),
                              *res.phases, slr_phase])
     plan = attach_slrs(plan, slrs)
+    if resolved:
+        from dse.plan import PartitionPlan
+
+        d = json.loads(plan.to_json())
+        d["solver"]["slr_model"] = {
+            "per_slr_boards": resolved,
+            "note": "these boards' layers follow their SLRs in order (SLR0, SLR1, ...); status "
+                    "and bound hold for such plans; bound_fps_any_floorplan holds for any",
+            "bound_fps_any_floorplan": round(board_level_bound, 3)}
+        plan = PartitionPlan(d)
     plan_path = None
     if out is not None:
         with staged_dir(out) as tmp:
@@ -439,63 +464,86 @@ HOST_DMA_GBPS = 12.0  # host <-> FPGA DMA per board (Coyote XDMA, PCIe Gen3 x16 
 
 
 def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
-    """Replicas of the whole pipeline: for each count r, the best plan on n // r boards,
-    r times its FPS, bounded by each replica's host I/O (inputs in, outputs out over its
-    first/last board's DMA). The best total wins; fewer boards break ties."""
+    """Data-parallel replicas of the whole pipeline on ``n`` identical boards. A replica is
+    either a chain of ``n // r`` whole boards, or one of ``k`` SLR groups of a board (``r = n
+    k``: Elastic-DF's per-SLR replicas; each replica is solved on the least of the groups, so
+    one design fits all of them, with a 1/k share of the board's memory). Each replica's FPS
+    is bounded by its host I/O: the inputs in and outputs out over its board's DMA, shared by
+    the replicas on that board. The best total wins; fewer boards break ties."""
     from dse.exceptions import InfeasibleError, SpecError
     from dse.plan import PartitionPlan
+    from dse.solver.slr import slice_config, slice_factors
+    from dse.specs import load_catalog
 
     names = parse_boards(kw["boards"], kw["board"])
     if len(set(names)) != 1:
         raise SpecError("--replicas needs identical boards (a count with --board, or one "
                         "name repeated)")
     n = len(names)
+    name0, mhz0 = split_clock(names[0], kw["clock_mhz"])
+    cfg = load_catalog(kw["board_files"] or ()).configure(
+        name0, shell=kw["shell"], caps=kw["caps"], clock_mhz=mhz0)
+    slices = slice_factors(cfg)
+    # (replicas, whole boards per replica, replicas per board)
+    layouts = [(r, n // r, 1) for r in range(1, n + 1)] + [(n * k, 1, k) for k in slices]
     want = kw["replicas"]
-    if want == "auto":
-        counts = [r for r in range(1, n + 1) if n // r >= 1]
-    else:
+    if want != "auto":
         try:
             r0 = int(want)
         except (TypeError, ValueError):
             raise SpecError(f"--replicas {want!r}: give a count or auto") from None
-        if not 1 <= r0 <= n:
-            raise SpecError(f"--replicas {r0}: give 1 to {n} (the boards offered)")
-        counts = [r0]
+        if not any(r == r0 for r, _, _ in layouts):
+            raise SpecError(f"--replicas {r0}: give 1 to {n} (whole boards each) or "
+                            f"{', '.join(str(n * k) for k in slices) or 'no more'} (one SLR "
+                            f"group each) for {n} x {names[0]}")
+        layouts = [x for x in layouts if x[0] == r0]
+    shapes = sorted({(per, k) for _, per, k in layouts})
+    budget = max(5.0, kw["time_limit"] / max(1, len(shapes)))
     best = None
-    seen: dict[int, Any] = {}
-    for r in counts:
-        per = n // r
-        if per in seen:
-            res = seen[per]
-        else:
+    seen: dict[tuple[int, int], Any] = {}
+    tried = []
+    for r, per, k in layouts:
+        if (per, k) not in seen:
             sub = {**kw, "replicas": 1, "boards": per, "board": names[0], "out": None,
-                   "time_limit": max(5.0, kw["time_limit"] / max(1, len(set(n // c for c in
-                                                                               counts))))}
+                   "time_limit": budget,
+                   "board_configs": [slice_config(cfg, k)] if k > 1 else None}
             try:
-                res = optimize(**sub)
-            except InfeasibleError:
-                continue
-            seen[per] = res
+                seen[per, k] = optimize(**sub)
+            except InfeasibleError as e:
+                seen[per, k] = e
+        res = seen[per, k]
+        if isinstance(res, InfeasibleError):
+            tried.append({"replicas": r, "boards_each": per, "per_board": k, "fps": None,
+                          "reason": str(res)[:200]})
+            continue
         m = res.plan["metrics"]
         g = res.graph
         in_bits = sum(e.bits_per_frame for e in g.edges if e.src is None)
         out_bits = sum(e.bits_per_frame for e in g.edges if e.dst is None)
-        host_fps = HOST_DMA_GBPS * 8e9 / max(1, in_bits, out_bits)
+        host_fps = HOST_DMA_GBPS / k * 8e9 / max(1, in_bits, out_bits)
         each = min(m["fps"], host_fps)
         total = r * each
-        key = (total, -r * m["boards_used"])
+        used = r * m["boards_used"] if k == 1 else n
+        tried.append({"replicas": r, "boards_each": per, "per_board": k,
+                      "fps": round(total, 3)})
+        key = (total, -used)
         if best is None or key > best[0]:
             bound = "host I/O" if host_fps < m["fps"] else "the replica's own pipeline"
-            best = (key, r, res, each, total, bound, host_fps)
+            best = (key, r, k, res, each, total, bound, host_fps, used)
     if best is None:
-        raise InfeasibleError(f"no replica count of {', '.join(map(str, counts))} fits "
-                              f"{n} x {names[0]}")
-    _, r, res, each, total, bound, host_fps = best
+        raise InfeasibleError(f"no replica layout fits {n} x {names[0]}: "
+                              + "; ".join(t["reason"] for t in tried if t.get("reason"))[:400])
+    _, r, k, res, each, total, bound, host_fps, used = best
     d = json.loads(res.plan.to_json())
-    d["metrics"]["replicas"] = {"count": r, "fps_per_replica": each, "fps_total": total,
-                                "boards_used_total": r * d["metrics"]["boards_used"],
+    d["metrics"]["replicas"] = {"count": r, "per_board": k, "fps_per_replica": each,
+                                "fps_total": total, "boards_used_total": used,
                                 "host_io_fps_per_replica": host_fps, "bound": bound,
-                                "counts_tried": counts}
+                                "counts_tried": [t["replicas"] for t in tried], "tried": tried}
+    if k > 1:  # replica j sits in SLR group j % k of board j // k
+        g = len(res.plan["boards"][0].get("slrs", {}).get("capacity", [])) or 1
+        d["metrics"]["replicas"]["slices"] = [
+            {"replica": j, "board": j // k, "slrs": list(range((j % k) * g, (j % k + 1) * g))}
+            for j in range(r)]
     plan = PartitionPlan(d)
     plan_path = None
     if kw["out"] is not None:
@@ -929,6 +977,22 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
     return LLMResult(plan=plan, data=data, out=path)
 
 
+def split_clock(name: str, default_mhz: float) -> tuple[str, float]:
+    """``NAME@MHZ`` (a board's own clock) -> (NAME, MHz); a bare name keeps the default."""
+    from dse.exceptions import SpecError
+
+    if "@" not in name:
+        return name, default_mhz
+    n, _, mhz = name.partition("@")
+    try:
+        clock = float(mhz)
+    except ValueError:
+        raise SpecError(f"--boards {n}@{mhz}: give the clock in MHz, e.g. U55C@250") from None
+    if not 10 <= clock <= 1000:
+        raise SpecError(f"--boards {n}@{mhz}: clock must be 10 .. 1000 MHz")
+    return n, clock
+
+
 def device_chain(names: list[str], board_files: Sequence[str | Path] = (), *,
                  shell: str | None = None, caps: Mapping[str, float] | None = None,
                  clock_mhz: float = 200.0, prices: Mapping[str, float] | None = None
@@ -947,16 +1011,7 @@ def device_chain(names: list[str], board_files: Sequence[str | Path] = (), *,
     prices = dict(prices or {})
     out: list[Any] = []
     for n in names:
-        clock = clock_mhz
-        if "@" in n:  # NAME@MHZ: this board's own clock
-            n, _, mhz = n.partition("@")
-            try:
-                clock = float(mhz)
-            except ValueError:
-                raise SpecError(f"--boards {n}@{mhz}: give the clock in MHz, e.g. "
-                                "U55C@250") from None
-            if not 10 <= clock <= 1000:
-                raise SpecError(f"--boards {n}@{mhz}: clock must be 10 .. 1000 MHz")
+        n, clock = split_clock(n, clock_mhz)
         d = devs.get(n)
         if d is not None:
             p = prices.get(d.name, prices.get(n))

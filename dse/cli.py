@@ -597,7 +597,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="utilization caps, e.g. lut=0.8,bram18=0.9 (default FINN's)")
     s.add_argument("--clock-mhz", type=float, default=200.0)
     s.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
-    s.add_argument("--strategy", default="joint", choices=("joint", "setfolding", "two-stage"))
+    s.add_argument("--strategy", default="joint",
+                   choices=("joint", "setfolding", "two-stage", "elastic-df"),
+                   help="joint (default): folding, boards and SLRs solved together; setfolding: "
+                   "FINN's SetFolding + an even split; two-stage: SetFolding + fewest boards; "
+                   "elastic-df: SetFolding + Elastic-DF's placement (use --replicas for its "
+                   "replicas)")
     s.add_argument("--topology", default="chain", choices=("chain", "switch"))
     s.add_argument("--link-gbps", type=float, default=None,
                    help="link line rate (default: the boards' network port, 100 on Alveo)")

@@ -138,6 +138,7 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "name": cfg.board.name,
             "part": cfg.board.part,
             "shell": cfg.shell.name,
+            "clock_mhz": cfg.clock_mhz,
             "caps": dict(sorted(cfg.caps.items())),
             "capacity": {k: ev.capacity[b][k] for k in ("lut", "ff", "bram18", "uram", "dsp")},
             "resources": {k: ev.usage[b][k] for k in ("lut", "ff", "bram18", "uram", "dsp")},

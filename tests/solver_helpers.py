@@ -17,7 +17,8 @@ from dse.specs.board import board_from_dict
 
 
 def board(name: str = "T", lut: int = 100, bram18: int = 100, dsp: int = 100,
-          hbm_gib: float = 0.0, hbm_gbps: float = 0.0, channels: int = 0) -> BoardConfig:
+          hbm_gib: float = 0.0, hbm_gbps: float = 0.0, channels: int = 0,
+          clock_mhz: float = 100.0) -> BoardConfig:
     b = board_from_dict({"name": name, "part": "xcu55c-fsvh2892-2L-e", "shells": ["zynq"],
                          "device": {"lut": lut, "ff": 10**9, "bram18": bram18, "uram": 0,
                                     "dsp": dsp},
@@ -26,7 +27,7 @@ def board(name: str = "T", lut: int = 100, bram18: int = 100, dsp: int = 100,
                          "shell_flow_type": "vivado_zynq"})
     caps = dict.fromkeys(("lut", "ff", "bram18", "uram", "dsp"), 1.0)
     return BoardConfig(board=b, shell=default_catalog().shell("zynq"), caps=caps,
-                       clock_mhz=100.0)
+                       clock_mhz=clock_mhz)
 
 
 def option(cycles: int, lut: int, bram18: int = 0, dsp: int = 0, ext_bits: int = 0,
@@ -67,7 +68,8 @@ def problem(options: Sequence[Sequence[FoldingOption]],
         options=tuple(tuple(o) for o in options), weight_bits=tuple(0 for _ in range(n)),
         nvec=tuple(1 for _ in range(n)), edges=tuple(pedges), couplings=tuple(couplings),
         boards=tuple(boards or [board()]), link=link or LinkConfig(),
-        accl=accl or AcclConfig(sender_frame_buffer=False), clock_mhz=100.0,
+        accl=accl or AcclConfig(sender_frame_buffer=False),
+        clock_mhz=max(c.clock_mhz for c in boards) if boards else 100.0,
     )
 
 

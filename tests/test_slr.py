@@ -120,16 +120,119 @@ def test_replicas_need_identical_boards() -> None:
                      replicas="auto", time_limit=5, record_time=False)
 
 
-def test_a_plan_that_cannot_be_placed_says_so(capsys) -> None:
-    """Caps so small that no split of the layers fits the SLRs: the plan is flagged
-    (metrics.placeable false) and the output warns in one line."""
-    from dse.cli import main
+# --- the per-SLR model (boards in ``slr_split``): exact against brute force ----------------
 
-    hw = shared_path("models", "finn_hw", "tfc_w1a1", "tfc_w1a1_hw_generic.onnx")
-    rc = main(["optimize", "--model", str(hw), "--boards", "1", "--board", "U55C",
-               "--cap", "bram18=0.0001,uram=0.0001,lut=0.002", "--time-limit", "10",
-               "--quiet", "--out", "/tmp/dse-test-unplaceable"])
-    out = capsys.readouterr().out
-    plan = json.loads(Path("/tmp/dse-test-unplaceable/plan.json").read_text())
-    assert rc == 0 and plan["metrics"]["placeable"] is False
-    assert "do not fit its SLRs" in out
+
+def _slr_table(luts: list[int], bram: int = 40) -> list[dict]:
+    """SLR capacities as dse.solver.slr builds them (``_area`` for the mean rule)."""
+    return [{"lut": lut, "ff": 10**9, "bram18": bram, "uram": 0, "dsp": 100,
+             "_area": {"lut": lut, "ff": 10**9, "bram18": bram * 2, "uram": 0, "dsp": 1000}}
+            for lut in luts]
+
+
+def _layer_use(p, i: int, k: int) -> dict:
+    return {d: getattr(p.options[i][k].cost, d) for d in DIMS}
+
+
+def _split_brute_force(p, sll: int, chain: bool) -> int | None:
+    """Smallest II over every choice and placement of layers into (board, SLR) bins, checked
+    by the board-level evaluator, the per-SLR caps, the mean rule and the SLL wires.
+    ``chain``: the bins in chain order (the solver's model: a stream counts at every SLR
+    boundary between its ends' bins); else any SLR per layer (the real rule: streams between
+    layers of the board count)."""
+    import itertools
+
+    from dse.solver.evaluate import evaluate
+    from dse.solver.slr import check_assignment
+
+    bins = [(b, s) for b in range(p.n_boards) for s in range(len(p.slr_caps[b]))]
+    best = None
+    for choice in itertools.product(*(range(len(o)) for o in p.options)):
+        places = (itertools.combinations_with_replacement(range(len(bins)), p.n) if chain
+                  else itertools.product(range(len(bins)), repeat=p.n))
+        for at in places:
+            boards = [bins[a][0] for a in at]
+            if boards[0] != 0 or boards != sorted(boards) or (chain and at[0] != 0):
+                continue
+            ev = evaluate(p, choice, boards)
+            if not ev.feasible or (best is not None and ev.ii_cycles >= best):
+                continue
+            ok = True
+            for b in range(p.n_boards):
+                idx = [i for i in range(p.n) if boards[i] == b]
+                layers = [(p.order[i], _layer_use(p, i, choice[i])) for i in idx]
+                slr_of = {p.order[i]: bins[at[i]][1] for i in idx}
+                edges = [] if chain else [(p.order[e.u], p.order[e.v], 8) for e in p.edges]
+                ok = ok and not check_assignment(layers, edges, p.slr_caps[b], slr_of,
+                                                 sll_limit=sll)
+                for l, (bb, s) in enumerate(bins):
+                    if chain and bb == b and s > 0:
+                        ok = ok and sum(8 for e in p.edges if at[e.u] < l <= at[e.v]) <= sll
+            if ok:
+                best = ev.ii_cycles
+    return best
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_per_slr_model_is_exact_for_slr_chains(seed: int, monkeypatch) -> None:
+    """The solver's plans on split boards are legal (any placement's rules), never slower
+    than the best plan whose SLRs follow the chain, never faster than the best of any."""
+    import random
+    from dataclasses import replace
+
+    import dse.solver.cpsat as cpsat
+    import dse.solver.slr as slr
+    from dse.exceptions import InfeasibleError
+    from dse.solver.search import solve_joint
+    from tests.solver_helpers import board, option, problem
+
+    rng = random.Random(seed)
+    n = rng.randint(2, 4)
+    opts = [[option(cycles=rng.randint(1, 30) * 10, lut=rng.randint(5, 50),
+                    bram18=rng.randint(0, 30), tag=j) for j in range(rng.randint(1, 3))]
+            for _ in range(n)]
+    edges = [(i, i + 1, 64) for i in range(n - 1)]
+    if n >= 3 and rng.random() < 0.5:
+        edges.append((0, n - 1, 64))
+    nb = rng.randint(1, 2)
+    p = problem(opts, edges, [board("S", lut=200, bram18=200) for _ in range(nb)])
+    tables = [_slr_table([rng.randint(30, 70) for _ in range(rng.randint(2, 3))])
+              for _ in range(nb)]
+    p = replace(p, slr_caps=tuple(tables), slr_split=frozenset({"S"}))
+    sll = rng.choice([8, 16, 23_040])
+    monkeypatch.setattr(cpsat, "SLL_PER_BOUNDARY", sll)
+    monkeypatch.setattr(slr, "SLL_PER_BOUNDARY", sll)
+    chain, anywhere = _split_brute_force(p, sll, True), _split_brute_force(p, sll, False)
+    try:
+        r = solve_joint(p, time_limit=20, workers=1, secondary=False)
+    except InfeasibleError:
+        assert chain is None
+        return
+    assert anywhere is not None and anywhere <= r.ii_cycles
+    assert chain is None or r.ii_cycles <= chain
+    assert r.slrs is not None
+    for b in range(p.n_boards):
+        idx = [i for i in range(p.n) if r.boards[i] == b]
+        layers = [(p.order[i], _layer_use(p, i, r.choice[i])) for i in idx]
+        on = {p.order[i] for i in idx}
+        edges = [(p.order[e.u], p.order[e.v], 8) for e in p.edges
+                 if p.order[e.u] in on and p.order[e.v] in on]
+        assert not slr.check_assignment(layers, edges, p.slr_caps[b],
+                                        {p.order[i]: r.slrs[i] for i in idx}, sll_limit=sll)
+
+
+def test_a_board_that_does_not_pack_is_solved_per_slr() -> None:
+    """ResNet-10 on 4 U55C: the board-level optimum (3 boards at II 8,192) cannot be packed
+    into the SLRs; the plan is solved again with the SLRs modelled, and it places: every
+    layer's SLR follows the chain on each board, and the any-floorplan bound is kept."""
+    res = api.optimize(shared_path("models", "resnet10_cifar_w4a4.onnx"), boards=4,
+                       board="U55C", input_dtype="INT8", time_limit=60, record_time=False)
+    plan = res.plan.data
+    assert plan["metrics"]["placeable"] is True
+    m = plan["solver"]["slr_model"]
+    assert m["per_slr_boards"] == ["U55C"]
+    assert m["bound_fps_any_floorplan"] >= plan["metrics"]["fps"]
+    for b in plan["boards"]:
+        slrs = [l["slr"] for l in plan["layers"] if l["board"] == b["index"]]
+        assert slrs == sorted(slrs)
+    assert check_placed(plan) == plan["metrics"]["boards_used"]

@@ -27,7 +27,8 @@ def instances(draw):
     # HBM of 1e-6 GiB (8.6 kbit) at 0.001..0.004 GB/s: 80..320 bits per 100 MHz cycle
     boards = [board(f"B{b}", lut=draw(st.integers(40, 120)), bram18=draw(st.integers(20, 60)),
                     hbm_gib=draw(st.sampled_from([0.0, 1e-6, 1e-5])),
-                    hbm_gbps=draw(st.sampled_from([0.001, 0.004])), channels=2)
+                    hbm_gbps=draw(st.sampled_from([0.001, 0.004])), channels=2,
+                    clock_mhz=draw(st.sampled_from([100.0, 100.0, 75.0, 130.0])))
               for b in range(n_boards)]
     # slow links so that link traffic matters: 0.5..2 Gb/s at 100 MHz = 5..20 bits per cycle
     link = LinkConfig(bandwidth_gbps=draw(st.sampled_from([0.5, 1.0, 2.0])), efficiency=1.0,

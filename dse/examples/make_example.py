@@ -168,6 +168,85 @@ def build_resnet(blocks: tuple[int, ...] = (3, 4, 6, 3),
     return model
 
 
+def _head(b: _Builder, x: str, c: int, size: int, name: str, image: int,
+          classes: int = 10) -> onnx.ModelProto:
+    """Average pooling, Trunc and the 8-bit classifier; the model around the nodes."""
+    x = b.node("AveragePool", [x], kernel_shape=[size, size], strides=[size, size])
+    nm = f"Trunc_{b.count.get('Trunc', 0)}"
+    tr = [x] + [b.const(nm, np.array(v)) for v in (0.1, 0.0, 10.0, 1.0, 8.0)]
+    x = b.node("Trunc", tr, QONNX_DOMAIN, rounding_mode="FLOOR", signed=0, narrow=0)
+    x = b.node("Reshape", [x, b.const("Reshape_0", np.array([1, c]))])
+    for i in b.inits:
+        if i.name.startswith("Reshape_0"):
+            i.CopyFrom(numpy_helper.from_array(np.array([1, c], dtype=np.int64), i.name))
+    x = b.node("MatMul", [x, b.weight((c, classes), 8)])
+    b.nodes[-1].output[0] = "global_out"
+    graph = helper.make_graph(
+        b.nodes, name,
+        [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, 3, image, image])],
+        [helper.make_tensor_value_info("global_out", TensorProto.FLOAT, [1, classes])],
+        initializer=b.inits,
+    )
+    model = helper.make_model(graph, producer_name="dse.examples.make_example",
+                              opset_imports=[helper.make_opsetid("", 13),
+                                             helper.make_opsetid(QONNX_DOMAIN, 1)])
+    model.ir_version = 8
+    return model
+
+
+def build_bottleneck_resnet(blocks: tuple[int, ...] = (3, 4, 6, 3),
+                            widths: tuple[int, ...] = (64, 128, 256, 512), expansion: int = 4,
+                            seed: int = 0, image: int = 32) -> onnx.ModelProto:
+    """A ResNet-50-class 4-bit network (bottleneck blocks 1x1 -> 3x3 -> 1x1 x ``expansion``,
+    projection shortcuts where the shape changes), CIFAR-style stem; for scale benchmarks."""
+    b = _Builder(seed)
+    x = b.quant("global_in", 8, True, 1.0 / 128)
+    c = widths[0]
+    x = b.act(b.conv(x, 3, c, 3, pad=1, bits=8), c)
+    size = image
+    for stage, (n_blocks, w) in enumerate(zip(blocks, widths)):
+        for blk in range(n_blocks):
+            stride = 2 if (stage > 0 and blk == 0) else 1
+            out = w * expansion
+            y = b.act(b.conv(x, c, w, 1), w)
+            y = b.act(b.conv(y, w, w, 3, stride=stride, pad=1), w)
+            y = b.quant(b.bn(b.conv(y, w, out, 1), out), 4, False, 0.1)
+            sc = (b.quant(b.bn(b.conv(x, c, out, 1, stride=stride), out), 4, False, 0.1)
+                  if stride != 1 or c != out else x)
+            x = b.quant(b.node("Relu", [b.node("Add", [y, sc])]), 4, False, 0.1)
+            c = out
+            size //= stride
+    return _head(b, x, c, size, "resnet50_class_w4a4", image)
+
+
+def build_mbconv_net(stages: tuple[tuple[int, int, int, int], ...] = (
+        (16, 1, 1, 1), (24, 2, 2, 3), (40, 3, 2, 3), (80, 4, 2, 6), (96, 4, 1, 6),
+        (192, 4, 2, 6), (320, 1, 1, 6)), seed: int = 0, image: int = 224
+                     ) -> onnx.ModelProto:
+    """A ProxylessNAS/MobileNetV2-class 4-bit network at 224 x 224: per stage (channels,
+    blocks, stride, expansion) inverted-residual blocks (1x1 expand, 3x3 depthwise, 1x1
+    project, identity shortcut where the shape holds); for scale benchmarks."""
+    b = _Builder(seed)
+    x = b.quant("global_in", 8, True, 1.0 / 128)
+    c = 32
+    x = b.act(b.conv(x, 3, c, 3, stride=2, pad=1, bits=8), c)
+    size = image // 2
+    for out, n_blocks, stride0, t in stages:
+        for blk in range(n_blocks):
+            stride = stride0 if blk == 0 else 1
+            h = c * t
+            y = b.act(b.conv(x, c, h, 1), h) if t != 1 else x
+            y = b.act(b.conv(y, h, h, 3, stride=stride, pad=1, group=h), h)
+            y = b.quant(b.bn(b.conv(y, h, out, 1), out), 4, True, 0.1)
+            if stride == 1 and c == out:
+                y = b.quant(b.node("Add", [y, x]), 4, True, 0.1)
+            x = y
+            c = out
+            size //= stride
+    x = b.act(b.conv(x, c, 1280, 1), 1280)
+    return _head(b, x, 1280, size, "mbconv_224_w4a4", image, classes=1000)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0]) if argv else Path(__file__).with_name("cnv_small_w4a4.onnx")

@@ -3,8 +3,17 @@
 * ``setfolding``: FINN's SetFolding at a target, then an even contiguous split (boards get
   equal shares of the capacity-weighted resources). The target is searched: the best FPS at
   which that recipe yields a legal plan.
-* ``two-stage``: SetFolding first, then the best placement of that fixed folding (the
-  Elastic-DF approach; here exact, by CP-SAT), again at the best target that yields a plan.
+* ``two-stage``: SetFolding first, then the fewest boards for that fixed folding (exact, by
+  CP-SAT), again at the best target that yields a plan.
+* ``elastic-df``: Elastic-DF's placement of SetFolding's folding (Alonso et al., "Elastic-DF",
+  ACM TRETS 2021; finn-experimental ``analysis/partitioning.py``, finn_cost_formulas.md 7):
+  every layer in one (board, SLR) node, FINN's per-SLR limits, the mean of BRAM/URAM/DSP
+  utilization <= 0.7, SLL wires per SLR boundary, link bandwidth, and its objective, the
+  fewest weighted crossings (1 per SLR boundary, 10 per board hop). Its replicas come from
+  ``dse optimize --replicas``. Elastic-DF's ILP may put a layer in any SLR; here the SLRs
+  follow the chain, as in dse's own per-SLR model.
+
+All three only accept plans whose every Alveo board places into its SLRs.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from dse.solver.evaluate import evaluate
 from dse.solver.problem import DIMS, PartitionProblem
 from dse.solver.search import SolveResult
 from dse.solver.setfolding import set_folding
+from dse.solver.slr import assign
 
 Progress = Callable[[str], None]
 
@@ -77,8 +87,11 @@ def solve_baseline(
     mvau_wwidth_max: int = 36,
 ) -> SolveResult:
     """Best plan the baseline recipe finds, searching SetFolding's target."""
-    if strategy not in ("setfolding", "two-stage"):
+    if strategy not in ("setfolding", "two-stage", "elastic-df"):
         raise ValueError(strategy)
+    # a recipe's plan must place: every board with SLRs is placed per SLR
+    problem = replace(problem, slr_split=frozenset(
+        c.board.name for b, c in enumerate(problem.boards) if problem.slr_caps[b]))
     t0 = time.monotonic()
     log: list[str] = []
     part = problem.boards[0].board.part
@@ -99,17 +112,18 @@ def solve_baseline(
                 for nb in range(1, problem.n_boards + 1):
                     boards = even_split(fixed, nb)
                     ev = evaluate(fixed, choice, boards)
-                    if ev.feasible:
-                        res = (fixed, choice, boards, ev)
+                    slrs = assign(fixed, choice, boards) if ev.feasible else None
+                    if ev.feasible and slrs is not None:
+                        res = (fixed, choice, boards, ev, slrs)
                         break
             else:
                 budget = max(0.5, (time_limit - (time.monotonic() - t0)) / 8)
-                r = solve_at(fixed, ii, objective="boards", time_limit=budget,
-                             workers=workers, seed=seed)
+                r = solve_at(fixed, ii, objective="boards" if strategy == "two-stage"
+                             else "crossings", time_limit=budget, workers=workers, seed=seed)
                 if r.choice is not None:
                     ev = evaluate(fixed, r.choice, r.boards)
                     if ev.feasible:
-                        res = (fixed, r.choice, r.boards, ev)
+                        res = (fixed, r.choice, r.boards, ev, r.slrs)
         cache[idx] = res
         return res
 
@@ -124,7 +138,7 @@ def solve_baseline(
             hi = mid
         else:
             lo = mid + 1
-    fixed, choice, boards, ev = attempt(hi)
+    fixed, choice, boards, ev, slrs = attempt(hi)
     msg = f"{strategy}: target {cands[hi]:,} cycles -> II {ev.ii_cycles:,} ({ev.fps:,.0f} fps)"
     log.append(msg)
     if progress:
@@ -132,4 +146,4 @@ def solve_baseline(
     return SolveResult(strategy=strategy, status="FEASIBLE", choice=tuple(choice),
                        boards=tuple(boards), evaluation=ev, ii_cycles=ev.ii_cycles,
                        ii_bound=ev.ii_cycles, wall_s=time.monotonic() - t0, log=tuple(log),
-                       problem=fixed)
+                       problem=fixed, slrs=tuple(slrs) if slrs else None)

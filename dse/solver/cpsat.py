@@ -8,6 +8,11 @@ Variables
   ``x[i][k]``: layer i uses option k (only options with cycles <= T, resource-Pareto at T).
   ``y[i][k][b]``: option k of layer i on board b (exact via both marginals).
 
+Boards named in ``problem.slr_split`` are modelled per SLR: each of their SLRs is a bin of the
+chain (SLR0, SLR1, ... in order), with its own caps and Elastic-DF's mean rule, and the streams
+that cross an SLR boundary (their producer's padded width, as chosen) within its SLL wires. The
+staircase then runs over bins; boards are groups of consecutive bins.
+
 At a fixed II every constraint is linear; the optimal II is found by the caller's search over
 the finite set of values it can take, which gives a proven bound (see ``search.py``).
 """
@@ -21,7 +26,8 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from dse.models.candidates import FoldingOption, prune_dominated
-from dse.solver.problem import DIMS, PartitionProblem, frame_buffer_bram18
+from dse.solver.problem import DIMS, RES, UNBUILDABLE, PartitionProblem, frame_buffer_bram18
+from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
 
 STATUS = {
     cp_model.OPTIMAL: "OPTIMAL",
@@ -41,6 +47,7 @@ class AtResult:
     bound: float | None
     wall_s: float
     core: tuple[str, ...] = ()  # with explain=True and INFEASIBLE: limits that cannot all hold
+    slrs: list[int | None] | None = None  # per layer: its SLR where the board is split
 
 
 def options_at(problem: PartitionProblem, T: int) -> list[list[int]]:
@@ -100,7 +107,8 @@ def solve_at(
     """Find a plan with II <= ``T``; optionally minimize boards used or resources.
 
     ``objective``: "none" (feasibility), "boards" (fewest boards), "resources" (least
-    capacity-weighted resources, then fewest cut bits), "ii" (the smallest II in
+    capacity-weighted resources, then fewest cut bits), "crossings" (Elastic-DF's: streams
+    crossing an SLR boundary cost 1, a board boundary 10), "ii" (the smallest II in
     [``ii_low``, ``T``] the links allow with the options that meet ``T``), with ``max_boards``
     boards at most. External-memory bandwidth is booked at ``ii_low`` in "ii" mode (the most it
     can be in the range), else at ``T``.
@@ -147,23 +155,39 @@ def solve_at(
             guarded(m.Add(expr * bpc.denominator <= bpc.numerator * ii), label)
             guarded(m.Add(expr <= rx * 8), label + " ")
 
-    # board staircase
+    # bins: one per board, or one per SLR of a split board, in chain order
+    split = [p.split_slrs(b) for b in range(B)]
+    bins: list[tuple[int, int | None]] = []
+    first_bin: list[int] = []
+    for b in range(B):
+        first_bin.append(len(bins))
+        bins.extend([(b, s) for s in range(len(split[b]))] if split[b] else [(b, None)])
+    L = len(bins)
+    first_bin.append(L)
+
+    # staircase over bins: u[i][l] = layer i sits in bin >= l
     u: list[list] = []
     for i in range(n):
         row: list = [1]
-        for b in range(1, B):
-            row.append(0 if i == 0 else m.NewBoolVar(f"u{i}_{b}"))
+        for l in range(1, L):
+            row.append(0 if i == 0 else m.NewBoolVar(f"u{i}_{l}"))
         row.append(0)
         u.append(row)
     for i in range(1, n):
-        for b in range(1, B):
+        for l in range(1, L):
             if i > 1:
-                m.AddImplication(u[i - 1][b], u[i][b])
-            if b > 1:
-                m.AddImplication(u[i][b], u[i][b - 1])
+                m.AddImplication(u[i - 1][l], u[i][l])
+            if l > 1:
+                m.AddImplication(u[i][l], u[i][l - 1])
 
-    def z(i: int, b: int):
-        return u[i][b] - u[i][b + 1]
+    def ub(i: int, b: int):  # layer i sits on board >= b
+        return u[i][first_bin[b]]
+
+    def z(i: int, b: int):  # layer i on board b
+        return ub(i, b) - ub(i, b + 1)
+
+    def zl(i: int, l: int):  # layer i in bin l
+        return u[i][l] - u[i][l + 1]
 
     # option choice
     x: list[dict[int, object]] = []
@@ -174,10 +198,11 @@ def solve_at(
             xi = {k: m.NewBoolVar(f"x{i}_{k}") for k in ks[i]}
             m.AddExactlyOne(xi.values())
             x.append(xi)
-    if ii is not None:  # the II is at least every chosen option's cycles
+    if ii is not None and not p.mixed_clocks:  # the II is at least every option's cycles
         for i in range(n):
             m.Add(sum(p.options[i][k].cost.cycles * (x[i][k] if not isinstance(x[i][k], int)
                                                     else 1) for k in ks[i]) <= ii)
+    at_ii: list = []  # with a clock per board: (cycles on the bin's board, indicator)
     for c in p.couplings:
         keys = {c.producer_keys[k] for k in ks[c.producer]} | {
             c.consumer_keys[k] for k in ks[c.consumer]}
@@ -189,29 +214,87 @@ def solve_at(
     # per-board resource sums
     caps = [p.capacity(b, T) for b in range(B)]
     sums: list[dict[str, list]] = [{d: [] for d in DIMS} for _ in range(B)]
+    slr_sums: list[dict[str, list]] = [{d: [] for d in RES + ("mean",)} for _ in range(L)]
+
+    def book(i: int, k: int, l: int, var: Any) -> None:
+        b, s = bins[l]
+        use = p.usage(i, k, T_use, b, T_channels=T)
+        cyc = p.cycles_on(i, k, b)
+        if use["lut"] >= UNBUILDABLE or cyc > T:  # not buildable there, or too slow there
+            if isinstance(var, int):
+                if var:
+                    m.AddBoolOr([])  # the layer's only place: no plan
+            else:
+                m.Add(var == 0)
+            return
+        if ii is not None and p.mixed_clocks:
+            at_ii.append((i, cyc, var))
+        for d in DIMS:
+            if use[d]:
+                sums[b][d].append(use[d] * var)
+        if s is not None:
+            for d in RES:
+                if use[d]:
+                    slr_sums[l][d].append(use[d] * var)
+            units, _ = mean_units(use, split[b][s])
+            if units:
+                slr_sums[l]["mean"].append(units * var)
+
     for i in range(n):
         if len(ks[i]) == 1:
-            k = ks[i][0]
-            for b in range(B):
-                use = p.usage(i, k, T_use, b, T_channels=T)
-                for d in DIMS:
-                    if use[d]:
-                        sums[b][d].append(use[d] * z(i, b))
+            for l in range(L):
+                book(i, ks[i][0], l, zl(i, l))
             continue
         ys = {}
         for k in ks[i]:
-            for b in range(B):
-                ys[k, b] = m.NewBoolVar(f"y{i}_{k}_{b}") if B > 1 else x[i][k]
-        if B > 1:
-            for b in range(B):
-                m.Add(sum(ys[k, b] for k in ks[i]) == z(i, b))
+            for l in range(L):
+                ys[k, l] = m.NewBoolVar(f"y{i}_{k}_{l}") if L > 1 else x[i][k]
+        if L > 1:
+            for l in range(L):
+                m.Add(sum(ys[k, l] for k in ks[i]) == zl(i, l))
             for k in ks[i]:
-                m.Add(sum(ys[k, b] for b in range(B)) == x[i][k])
-        for (k, b), y in ys.items():
-            use = p.usage(i, k, T_use, b, T_channels=T)
-            for d in DIMS:
-                if use[d]:
-                    sums[b][d].append(use[d] * y)
+                m.Add(sum(ys[k, l] for l in range(L)) == x[i][k])
+        for (k, l), y in ys.items():
+            book(i, k, l, y)
+
+    if at_ii:  # the II is at least every layer's cycles on its board's clock
+        per: dict[int, list] = {}
+        for i, cyc, var in at_ii:
+            per.setdefault(i, []).append(cyc * var)
+        for terms in per.values():
+            m.Add(sum(terms) <= ii)
+
+    # split boards: every SLR within its caps and the mean rule, every SLR boundary within
+    # its SLL wires (each crossing stream at its producer's padded width, as chosen)
+    for l, (b, s) in enumerate(bins):
+        if s is None:
+            continue
+        cap = split[b][s]
+        for d in RES + ("mean",):
+            if slr_sums[l][d]:
+                lim = mean_units({}, cap)[1] if d == "mean" else cap[d]
+                what = "mean BRAM/URAM/DSP units" if d == "mean" else d.upper()
+                guarded(m.Add(sum(slr_sums[l][d]) <= lim),
+                        f"board {b} ({p.boards[b].board.name}) SLR{s}: {what} at most {lim:,}")
+        if s == 0:
+            continue
+        terms = []
+        for e in p.edges:
+            cross = u[e.v][l] - u[e.u][l]
+            widths = {k: _out_width(p.cost_on(e.u, k, b)) for k in ks[e.u]}
+            wmax = max(widths.values())
+            if not wmax:
+                continue
+            if len(set(widths.values())) == 1 or isinstance(x[e.u][ks[e.u][0]], int):
+                terms.append(wmax * cross)
+                continue
+            t = m.NewIntVar(0, wmax, f"sll{e.u}_{e.v}_{l}")
+            m.Add(t >= sum(w * x[e.u][k] for k, w in widths.items()) - wmax * (1 - cross))
+            terms.append(t)
+        if terms:
+            guarded(m.Add(sum(terms) <= SLL_PER_BOUNDARY),
+                    f"board {b} ({p.boards[b].board.name}) SLR{s - 1}<->SLR{s}: at most "
+                    f"{SLL_PER_BOUNDARY:,} SLL wires")
 
     # links and ACCL
     link_cap = p.link_cap_bits(T)
@@ -225,11 +308,11 @@ def solve_at(
                 label = (f"stream {p.order[e.u]} -> {p.order[e.v]} stays on one board (one "
                          f"frame, {e.link_bits // 8:,} B, {why})")
                 for b in range(1, B):
-                    guarded(m.Add(u[e.v][b] == u[e.u][b]), label)
+                    guarded(m.Add(ub(e.v, b) == ub(e.u, b)), label)
         fb = {ei: frame_buffer_bram18(e.bits) for ei, e in enumerate(p.edges)}
         if p.link.topology == "chain":
             for b in range(1, B):
-                terms = [(e.link_bits, u[e.v][b] - u[e.u][b]) for e in p.edges
+                terms = [(e.link_bits, ub(e.v, b) - ub(e.u, b)) for e in p.edges
                          if e.link_bits]
                 if terms:
                     link_ok(sum(w * t for w, t in terms))
@@ -237,14 +320,14 @@ def solve_at(
                 if p.accl.sender_frame_buffer:
                     for ei, e in enumerate(p.edges):
                         if fb[ei]:
-                            sums[b - 1]["bram18"].append(fb[ei] * (u[e.v][b] - u[e.u][b]))
+                            sums[b - 1]["bram18"].append(fb[ei] * (ub(e.v, b) - ub(e.u, b)))
         else:
             for a in range(B):
                 out_terms, in_terms = [], []
                 for ei, e in enumerate(p.edges):
                     o = m.NewBoolVar(f"out{ei}_{a}")
                     if a + 1 < B:
-                        m.Add(o >= z(e.u, a) + u[e.v][a + 1] - 1)
+                        m.Add(o >= z(e.u, a) + ub(e.v, a + 1) - 1)
                     else:
                         m.Add(o == 0)
                     out_terms.append(e.link_bits * o)
@@ -253,7 +336,7 @@ def solve_at(
                         sums[a]["bram18"].append(fb[ei] * o)
                     if a > 0:
                         r = m.NewBoolVar(f"in{ei}_{a}")
-                        m.Add(r >= z(e.v, a) - u[e.u][a])
+                        m.Add(r >= z(e.v, a) - ub(e.u, a))
                         in_terms.append(e.link_bits * r)
                 link_ok(sum(out_terms))
                 if in_terms:
@@ -262,7 +345,7 @@ def solve_at(
             if e.skip and fb[ei]:
                 for b in range(1, B):
                     r = m.NewBoolVar(f"skip{ei}_{b}")
-                    m.Add(r >= z(e.v, b) - u[e.u][b])
+                    m.Add(r >= z(e.v, b) - ub(e.u, b))
                     sums[b]["bram18"].append(fb[ei] * r)
     for b in range(B):
         for d in DIMS:
@@ -280,8 +363,11 @@ def solve_at(
     # objective
     if objective == "ii":
         m.Minimize(ii)
+    elif objective == "crossings" and L > 1:  # Elastic-DF's: 1 per SLR crossed, 10 per link
+        m.Minimize(sum((10 if bins[l][0] != bins[l - 1][0] else 1) * (u[e.v][l] - u[e.u][l])
+                       for l in range(1, L) for e in p.edges))
     elif objective == "boards" and B > 1:
-        m.Minimize(sum(u[n - 1][b] for b in range(1, B)))
+        m.Minimize(sum(ub(n - 1, b) for b in range(1, B)))
     elif objective == "resources":
         tot = {d: max(c[d] for c in caps) for d in DIMS}
         terms = []
@@ -298,14 +384,18 @@ def solve_at(
             m.Minimize(sum(terms))
 
     if hint is not None:
-        hc, hb = hint
+        hc, hb = hint[0], hint[1]
+        hs = hint[2] if len(hint) > 2 and hint[2] else None
         for i in range(n):
             for k, var in x[i].items():
                 if not isinstance(var, int):
                     m.AddHint(var, int(hc[i] == k))
-            for b in range(1, B):
-                if not isinstance(u[i][b], int):
-                    m.AddHint(u[i][b], int(hb[i] >= b))
+            for l in range(1, L):
+                b, s = bins[l]
+                if isinstance(u[i][l], int) or (s and (hs is None or hs[i] is None)):
+                    continue  # no hint for a split board's SLRs without a placement
+                at = (hb[i], hs[i] if hs is not None and hs[i] is not None else 0)
+                m.AddHint(u[i][l], int(at >= (b, s or 0)))
 
     solver = cp_model.CpSolver()
     prm = solver.parameters
@@ -340,7 +430,13 @@ def solve_at(
         return v if isinstance(v, int) else int(solver.Value(v))
 
     choice = [next(k for k, var in x[i].items() if val(var)) for i in range(n)]
-    boards = [sum(val(u[i][b]) for b in range(1, B)) for i in range(n)]
+    at = [bins[sum(val(u[i][l]) for l in range(1, L))] for i in range(n)]
+    boards = [b for b, _ in at]
+    slrs = [s for _, s in at] if any(split) else None
     obj = solver.ObjectiveValue() if objective != "none" else None
     bnd = solver.BestObjectiveBound() if objective != "none" else None
-    return AtResult(name, choice, boards, obj, bnd, solver.WallTime())
+    return AtResult(name, choice, boards, obj, bnd, solver.WallTime(), slrs=slrs)
+
+
+def _out_width(c: Any) -> int:
+    return max(c.outstream_widths_padded or (0,)) if c is not None else 0

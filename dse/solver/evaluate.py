@@ -62,7 +62,7 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
             viol.append(f"{p.order[c.producer]} SIMD/parallel_window must match "
                         f"{p.order[c.consumer]} PE (FINN's depthwise rule)")
     # layer II
-    cyc = [p.options[i][choice[i]].cost.cycles for i in range(n)]
+    cyc = [p.cycles_on(i, choice[i], min(max(boards[i], 0), B - 1)) for i in range(n)]
     layer_ii = max(cyc) if cyc else 1
     bottleneck = p.order[cyc.index(layer_ii)] if cyc else ""
 
@@ -160,7 +160,7 @@ def latency(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[i
     p = problem
     f = p.clock_mhz * 1e6
     rate = float(p.link.bits_per_cycle(p.clock_mhz)) * f
-    dist = [p.options[i][choice[i]].cost.cycles / f for i in range(p.n)]
+    dist = [p.cycles_on(i, choice[i], boards[i]) / f for i in range(p.n)]
     best = list(dist)
     incoming: dict[int, list[int]] = {}
     for ei, e in enumerate(p.edges):

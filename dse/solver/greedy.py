@@ -153,7 +153,8 @@ def _pack(problem: PartitionProblem, choice: Sequence[int], T: int, B: int) -> l
     i = 0
     while i < n:
         u = p.usage(i, choice[i], T, b)
-        if all(acc[d] + u[d] <= caps[b][d] for d in DIMS):
+        if p.cycles_on(i, choice[i], b) <= T and all(acc[d] + u[d] <= caps[b][d]
+                                                     for d in DIMS):
             for d in DIMS:
                 acc[d] += u[d]
             boards[i] = b

@@ -120,13 +120,22 @@ class PartitionProblem:
     boards: tuple[BoardConfig, ...]
     link: LinkConfig
     accl: AcclConfig
-    clock_mhz: float
+    clock_mhz: float  # the fastest board's clock: the II's unit
     allow_external: bool = True
     #: per board: the options' costs on that board's part ([i][k], None where the option is
     #: illegal there), or None where they are the options' own (the first board's part family)
     board_costs: tuple[tuple[tuple[LayerCost | None, ...], ...] | None, ...] = ()
     # per board: usable resources per SLR (dse.solver.slr), None for one-die boards
     slr_caps: tuple[list[dict[str, Any]] | None, ...] = ()
+    #: names of the boards whose SLRs the CP-SAT model places layers into (each SLR a bin of
+    #: the chain); the others are bounded by their SLRs' sum and packed afterwards
+    slr_split: frozenset[str] = frozenset()
+
+    def split_slrs(self, b: int) -> list[dict[str, Any]] | None:
+        """Board ``b``'s SLR capacities when the solver places its layers into SLRs."""
+        if self.boards[b].board.name not in self.slr_split:
+            return None
+        return self.slr_caps[b] if b < len(self.slr_caps) else None
 
     def cost_on(self, i: int, k: int, b: int) -> LayerCost | None:
         """FINN's estimate of option ``k`` of layer ``i`` on board ``b``'s part; None where
@@ -139,6 +148,19 @@ class PartitionProblem:
                 slrs):
             return None
         return c
+
+    def cycles_on(self, i: int, k: int, b: int) -> int:
+        """Cycles per frame of option ``k`` of layer ``i`` on board ``b``, in cycles of the
+        fastest board's clock (``clock_mhz``): a board at a slower clock takes longer."""
+        c = self.options[i][k].cost.cycles
+        f = self.boards[b].clock_mhz if b < len(self.boards) else self.clock_mhz
+        if f >= self.clock_mhz:
+            return c
+        return -(-c * Fraction(str(self.clock_mhz)) // Fraction(str(f)))
+
+    @property
+    def mixed_clocks(self) -> bool:
+        return len({c.clock_mhz for c in self.boards}) > 1
 
     @property
     def n(self) -> int:
@@ -263,6 +285,9 @@ class PartitionProblem:
     def candidate_iis(self) -> list[int]:
         """Every value the optimal II can take: option cycles and link cycles of cut sets."""
         vals = {o.cost.cycles for opts in self.options for o in opts}
+        if self.mixed_clocks:
+            vals |= {self.cycles_on(i, k, b) for i, opts in enumerate(self.options)
+                     for k in range(len(opts)) for b in range(self.n_boards)}
         vals |= {self.link_cycles(e.link_bits) for e in self.edges}
         for i, opts in enumerate(self.options):  # external weights' bandwidth
             for o in opts:
@@ -325,11 +350,8 @@ def build_problem(
     """Enumerate and cost every layer's legal foldings once, prune, and build the tables."""
     if not boards:
         raise SpecError("give at least one board")
-    clocks = {b.clock_mhz for b in boards}
-    if len(clocks) != 1:
-        raise SpecError("all boards of one pipeline must run at one clock; got "
-                        f"{sorted(clocks)} MHz")
-    clock = clocks.pop()
+    # each board runs at its own clock; the II is counted in cycles of the fastest one
+    clock = max(b.clock_mhz for b in boards)
     part = boards[0].board.part
     order = [l.name for l in graph.layers]  # stored in topological order
     pos = {n: i for i, n in enumerate(order)}

@@ -23,6 +23,7 @@ from dse.solver.cpsat import solve_at
 from dse.solver.evaluate import Evaluation, evaluate
 from dse.solver.greedy import greedy, proven_infeasible
 from dse.solver.problem import PartitionProblem
+from dse.solver.slr import assign
 
 Progress = Callable[[str], None]
 
@@ -42,6 +43,8 @@ class SolveResult:
     #: (phase, seconds, outcome): what each phase of the search did and whether the time
     #: limit cut it short
     phases: tuple[tuple[str, float, str], ...] = field(default=())
+    #: per layer: its SLR on the boards whose SLRs the solver placed (``slr_split``), else None
+    slrs: tuple[int | None, ...] | None = None
 
     def option(self, i: int):
         assert self.problem is not None
@@ -140,11 +143,18 @@ def solve_joint(
         raise InfeasibleError(explain_infeasible(problem))
     say(f"bound: II >= {cands[lo]:,} cycles ({f / cands[lo]:,.0f} fps) from resource sums")
 
-    # upper bound from the greedy heuristic
-    found: dict[int, tuple[list[int], list[int]]] = {}
+    # upper bound from the greedy heuristic (on split boards, only a plan that packs into
+    # their SLRs counts)
+    found: dict[int, tuple] = {}
+    split = any(problem.split_slrs(b) for b in range(problem.n_boards))
 
     def greedy_ok(i: int) -> bool:
         r = greedy(problem, cands[i])
+        if r is not None and split:
+            slrs = assign(problem, r[0], r[1])
+            r = None if slrs is None else (r[0], r[1], slrs)
+        elif r is not None:
+            r = (r[0], r[1], None)
         if r is not None:
             found[i] = r
         return r is not None
@@ -163,7 +173,7 @@ def solve_joint(
             raise InfeasibleError(
                 f"no plan found within {time_limit:g} s (CP-SAT {r.status}); "
                 "raise --time-limit or add boards")
-        hi, best = top - 1, (r.choice, r.boards)
+        hi, best = top - 1, (r.choice, r.boards, r.slrs)
     proven = lo
     phase("bounds and greedy", "done")
 
@@ -177,7 +187,7 @@ def solve_joint(
         T = cands[mid]
         r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed, hint=best)
         if r.choice is not None:
-            hi, best = mid, (r.choice, r.boards)
+            hi, best = mid, (r.choice, r.boards, r.slrs)
             say(f"CP-SAT: II {T:,} cycles feasible ({f / T:,.0f} fps)")
         elif r.status == "INFEASIBLE":
             search_lo = mid + 1
@@ -195,8 +205,13 @@ def solve_joint(
         ii_lb = cands[hi - 1] + 1  # link and memory-bandwidth sums can land between candidates
 
     # the optimum may lie strictly between two candidates when several streams share a link
-    # or a memory: minimize the II itself over (previous candidate, T]
-    if hi > 0 and left() > 0.5:
+    # or a memory: minimize the II itself over (previous candidate, T]; not when some layer
+    # cannot run faster than T in any folding (T is then proven)
+    floor = max(min(o.cost.cycles for o in opts) for opts in problem.options)
+    if hi > 0 and T <= floor:
+        ii_lb = T
+        phase("II between candidates", f"skipped: no layer folds faster than {floor:,} cycles")
+    elif hi > 0 and left() > 0.5:
         lo_T = cands[hi - 1] + 1
         r = solve_at(problem, T, objective="ii", ii_low=lo_T, time_limit=max(0.5, left() * 0.3),
                      workers=workers, seed=seed, hint=best)
@@ -204,7 +219,7 @@ def solve_joint(
             T_new = int(round(r.objective))
             if T_new < T:
                 say(f"CP-SAT: links allow II {T_new:,} cycles")
-            T, best = T_new, (r.choice, r.boards)
+            T, best = T_new, (r.choice, r.boards, r.slrs)
             if proven >= hi:  # everything below lo_T is proven impossible
                 ii_lb = T if r.status == "OPTIMAL" else max(lo_T, int(-(-r.bound // 1)))
         phase("II between candidates", "done" if r.status == "OPTIMAL" else
@@ -228,7 +243,7 @@ def solve_joint(
         r = solve_at(problem, T, objective="boards", time_limit=max(0.5, left() * 0.45),
                      workers=workers, seed=seed, hint=best, on_solution=reporter("boards"))
         if r.choice is not None:
-            best = (r.choice, r.boards)
+            best = (r.choice, r.boards, r.slrs)
             say(f"fewest boards at II {T:,}: {max(r.boards) + 1} ({r.status})")
         phase("fewest boards", "done" if r.status == "OPTIMAL" else
               f"cut short by the time limit ({r.status})")
@@ -240,7 +255,7 @@ def solve_joint(
                      time_limit=max(0.5, left() * 0.9), workers=workers, seed=seed, hint=best,
                      on_solution=reporter("resources"))
         if r.choice is not None:
-            best = (r.choice, r.boards)
+            best = (r.choice, r.boards, r.slrs)
             say(f"least resources on {used} board(s) ({r.status})")
         phase("least resources", "done" if r.status == "OPTIMAL" else
               f"cut short by the time limit ({r.status})")
@@ -258,4 +273,4 @@ def solve_joint(
                        boards=tuple(best[1]), evaluation=ev, ii_cycles=ev.ii_cycles,
                        ii_bound=ii_lb,
                        wall_s=time.monotonic() - t0, log=tuple(log), problem=problem,
-                       phases=tuple(phases))
+                       phases=tuple(phases), slrs=tuple(best[2]) if best[2] else None)

@@ -110,8 +110,27 @@ def _one_pass(graph: LayerGraph, target: int, wmax: int, strict: bool, part: str
             if src is not None and graph.layer(src).op_type == "ConvolutionInputGenerator":
                 swg = graph.layer(src)
                 fold[src]["SIMD"] = f["PE"]
+                # finn-plus 1.6.1: the depthwise SWG replays its window once per channel
+                # fold, so it may be slower than its consumer (a global pooling window):
+                # the shared PE/SIMD keeps rising until the SWG meets the target too
+                if not fast(swg):
+                    for d in divisors(int(a["Channels"])):
+                        if d <= f["PE"]:
+                            continue
+                        f["PE"] = fold[src]["SIMD"] = d
+                        if fast(swg):
+                            break
                 if _impl(swg, part) == "rtl":
                     fold[src]["parallel_window"] = int(f.get("SIMD", 1) > 1)
+        elif op in ("StreamingConcat", "StreamingSplit"):
+            # finn-plus walks the channels' common divisors and stops at cycles < target
+            # (strictly, unlike its other walks)
+            per = [int(c) for c in a["ChannelsPerStream"]]
+            common = [d for d in divisors(math.gcd(*per))]
+            for d in common:
+                f["SIMD"] = d
+                if _cycles(layer, f, part) < target:
+                    break
         elif op in SIMD_OPS:
             if op == "ConvolutionInputGenerator" and int(a.get("depthwise", 0)):
                 continue  # its consumer sets it

@@ -24,11 +24,11 @@ SLL_PER_BOUNDARY = 23_040  # Vivado's "SLR1<->SLR0 ... Available 23040" on U55C
 DIMS = ("lut", "ff", "bram18", "uram", "dsp")
 
 
-def slr_capacities(cfg: Any, multi_board: bool) -> list[dict[str, int]] | None:
-    """Usable resources per SLR after the shell and FINN's per-SLR caps; None for boards
-    without a per-SLR table (one die: the board capacity is the SLR)."""
+def slr_areas(cfg: Any, multi_board: bool) -> list[dict[str, int]] | None:
+    """Each SLR's area less the shell parts that sit in it; None for boards without a
+    per-SLR table (one die: the board capacity is the SLR)."""
     b = cfg.board
-    if not b.finn_slrs or b.slrs < 2:
+    if not b.finn_slrs or (b.slrs < 2 and b.slice_of < 2):
         return None
     area = [dict(r.as_dict()) for r in b.finn_slrs]
     shell = cfg.shell
@@ -48,8 +48,50 @@ def slr_capacities(cfg: Any, multi_board: bool) -> list[dict[str, int]] | None:
         for d, v in r.as_dict().items():
             if d in area[s]:
                 area[s][d] = max(0, area[s][d] - v)
+    return area
+
+
+def slr_capacities(cfg: Any, multi_board: bool) -> list[dict[str, int]] | None:
+    """Usable resources per SLR after the shell and FINN's per-SLR caps; None for boards
+    without a per-SLR table (one die: the board capacity is the SLR)."""
+    area = slr_areas(cfg, multi_board)
+    if area is None:
+        return None
     caps = {d: min(float(cfg.caps.get(d, 1.0)), SLR_CAPS[d]) for d in DIMS}
     return [{d: int(a.get(d, 0) * caps[d]) for d in DIMS} | {"_area": a} for a in area]
+
+
+def slice_factors(cfg: Any) -> list[int]:
+    """How many replicas one board can hold side by side, each in its own group of SLRs
+    (Elastic-DF's per-SLR replicas): the divisors of its SLR count above 1."""
+    n = cfg.board.slrs if cfg.board.finn_slrs else 1
+    return [k for k in range(2, n + 1) if n % k == 0]
+
+
+def slice_config(cfg: Any, k: int) -> Any:
+    """One of ``k`` equal slices of a board for one replica: each slice is a group of
+    consecutive SLRs, with the elementwise least area over the groups (net of the shell parts
+    in them, so that one design fits every slice), a 1/k share of the external memory (its
+    capacity, bandwidth and channels) and the board's host DMA shared the same way."""
+    from dataclasses import replace
+
+    from dse.specs.resources import Resources
+
+    b = cfg.board
+    area = slr_areas(cfg, False)
+    if area is None or len(area) % k:
+        raise ValueError(f"{b.name} has no {k} equal SLR groups")
+    g = len(area) // k
+    rows = tuple(Resources(**{d: min(area[j * g + s][d] for j in range(k)) for d in DIMS})
+                 for s in range(g))
+    zero = Resources()
+    shell = replace(cfg.shell, base=zero, memory_controller=zero, ddr_controller=zero,
+                    network=zero, cclo=zero)
+    board = replace(b, slrs=g, finn_slrs=rows, device=Resources.total(rows),
+                    hbm_gib=b.hbm_gib / k, hbm_bandwidth_gbps=b.hbm_bandwidth_gbps / k,
+                    hbm_channels=b.hbm_channels // k, ddr_gib=b.ddr_gib / k,
+                    ddr_bandwidth_gbps=b.ddr_bandwidth_gbps / k, slice_of=k)
+    return replace(cfg, board=board, shell=shell)
 
 
 def bound_by_slrs(cap: dict[str, int], slrs: list[dict[str, Any]] | None) -> dict[str, int]:
@@ -71,6 +113,53 @@ def _mean_ok(use: dict[str, int], s: dict[str, Any]) -> bool:
     return not fr or sum(fr) / len(fr) <= MEAN_CAP + 1e-9
 
 
+MEAN_SCALE = 1_000_000  # the mean rule in integers: per-mille-of-a-thousand units
+
+
+def mean_units(use: dict[str, int], s: dict[str, Any]) -> tuple[int, int]:
+    """The mean rule as an integer sum: (this layer's units, the SLR's allowance). Units are
+    rounded up, so a sum within the allowance keeps the exact mean within ``MEAN_CAP``."""
+    a = s["_area"]
+    ds = [d for d in ("bram18", "uram", "dsp") if a.get(d)]
+    units = sum(-(-use.get(d, 0) * MEAN_SCALE // a[d]) for d in ds)
+    return units, int(MEAN_CAP * len(ds) * MEAN_SCALE)
+
+
+def check_assignment(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, int]],
+                     slrs: list[dict[str, Any]], slr_of: dict[str, int], *,
+                     sll_limit: int | None = None) -> list[str]:
+    """What a given placement of ``layers`` into ``slrs`` breaks (empty: it is legal): the
+    caps and the mean rule per SLR, the SLL wires per boundary."""
+    sll_limit = SLL_PER_BOUNDARY if sll_limit is None else sll_limit
+    bad: list[str] = []
+    S = len(slrs)
+    for n, _ in layers:
+        if not 0 <= slr_of.get(n, -1) < S:
+            bad.append(f"layer {n} has no SLR")
+    if bad:
+        return bad
+    for s in range(S):
+        on = [u for n, u in layers if slr_of[n] == s]
+        for d in DIMS:
+            used = sum(u.get(d, 0) for u in on)
+            if used > slrs[s][d]:
+                bad.append(f"SLR{s}: {d.upper()} {used:,} > {slrs[s][d]:,}")
+        total = {d: sum(u.get(d, 0) for u in on) for d in DIMS}
+        if not _mean_ok(total, slrs[s]):
+            bad.append(f"SLR{s}: mean BRAM/URAM/DSP utilization above {MEAN_CAP:g}")
+    for k, bits in enumerate(sll_bits(edges, slr_of, S)):
+        if bits > sll_limit:
+            bad.append(f"SLR{k}<->SLR{k + 1}: {bits:,} SLL wires > {sll_limit:,}")
+    return bad
+
+
+def sll_bits(edges: list[tuple[str, str, int]], slr_of: dict[str, int], S: int) -> list[int]:
+    """Padded stream bits crossing each SLR boundary (edges between placed layers)."""
+    return [sum(w for u, v, w in edges if u in slr_of and v in slr_of
+                and min(slr_of[u], slr_of[v]) <= k < max(slr_of[u], slr_of[v]))
+            for k in range(S - 1)]
+
+
 @dataclass(frozen=True)
 class Packing:
     feasible: bool
@@ -82,12 +171,13 @@ class Packing:
 
 def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, int]],
          slrs: list[dict[str, Any]], *, time_limit: float = 10.0,
-         sll_limit: int = SLL_PER_BOUNDARY) -> Packing:
+         sll_limit: int | None = None) -> Packing:
     """Place ``layers`` (name, resources) into ``slrs``: every SLR within its caps and the
     mean rule, every boundary within its SLL wires (``edges``: src, dst, padded width).
     Any feasible placement is kept (the SLL limit is a constraint, not an objective)."""
     from ortools.sat.python import cp_model
 
+    sll_limit = SLL_PER_BOUNDARY if sll_limit is None else sll_limit
     S = len(slrs)
     m = cp_model.CpModel()
     names = [n for n, _ in layers]
@@ -133,38 +223,73 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
     slr_of = {n: next(s for s in range(S) if solver.Value(y[n, s])) for n in names}
     usage = [{d: sum(use[n].get(d, 0) for n in names if slr_of[n] == s) for d in DIMS}
              for s in range(S)]
-    sll = [sum(w for u, v, w in edges if u in slr_of and v in slr_of
-               and min(slr_of[u], slr_of[v]) <= k < max(slr_of[u], slr_of[v]))
-           for k in range(S - 1)]
-    return Packing(True, slr_of, usage, sll, name)
+    return Packing(True, slr_of, usage, sll_bits(edges, slr_of, S), name)
+
+
+def board_layers(problem: Any, choice: Any, boards: Any, b: int
+                 ) -> tuple[list[tuple[str, dict[str, int]]], list[tuple[str, str, int]]]:
+    """Board ``b``'s layers (name, resources on its part) and the streams between them
+    (src, dst, the producer's padded output width) in a plan."""
+    layers = []
+    width: dict[str, int] = {}
+    for i in range(problem.n):
+        if boards[i] != b:
+            continue
+        c = problem.cost_on(i, choice[i], b)
+        name = problem.order[i]
+        layers.append((name, {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram,
+                              "dsp": c.dsp}))
+        width[name] = max(c.outstream_widths_padded or (0,))
+    edges = [(problem.order[e.u], problem.order[e.v], width[problem.order[e.u]])
+             for e in problem.edges
+             if problem.order[e.u] in width and problem.order[e.v] in width]
+    return layers, edges
 
 
 def place(problem: Any, result: Any, time_limit: float = 10.0) -> list[dict[str, Any] | None]:
-    """The SLR placement of every board of a solved plan (None for one-die boards)."""
+    """The SLR placement of every board of a solved plan (None for one-die boards): the
+    solver's own where it chose the SLRs (checked here), else an exact packing."""
     out: list[dict[str, Any] | None] = []
     boards = list(result.boards)
+    chosen = getattr(result, "slrs", None) or ()
     for b in range(problem.n_boards):
         slrs = problem.slr_caps[b] if b < len(problem.slr_caps) else None
         idx = [i for i in range(problem.n) if boards[i] == b]
         if slrs is None or not idx:
             out.append(None)
             continue
-        layers = []
-        width: dict[str, int] = {}
-        for i in idx:
-            c = problem.cost_on(i, result.choice[i], b)
-            name = problem.order[i]
-            layers.append((name, {"lut": c.lut, "ff": c.ff, "bram18": c.bram18,
-                                  "uram": c.uram, "dsp": c.dsp}))
-            width[name] = max(c.outstream_widths_padded or (0,))
-        on = {problem.order[i] for i in idx}
-        edges = [(problem.order[e.u], problem.order[e.v], width[problem.order[e.u]])
-                 for e in problem.edges
-                 if problem.order[e.u] in on and problem.order[e.v] in on]
-        p = pack(layers, edges, slrs, time_limit=time_limit)
+        layers, edges = board_layers(problem, result.choice, boards, b)
+        given = {problem.order[i]: chosen[i] for i in idx
+                 if i < len(chosen) and chosen[i] is not None}
+        if len(given) == len(idx) and not check_assignment(layers, edges, slrs, given):
+            use = dict(layers)
+            p = Packing(True, given, [{d: sum(use[n][d] for n in given if given[n] == s)
+                                       for d in DIMS} for s in range(len(slrs))],
+                        sll_bits(edges, given, len(slrs)), "SOLVER")
+        else:
+            p = pack(layers, edges, slrs, time_limit=time_limit)
         out.append({"feasible": p.feasible, "status": p.status, "slr_of": p.slr_of,
                     "usage": p.usage, "sll_bits": p.sll, "sll_limit": SLL_PER_BOUNDARY,
                     "capacity": [{d: s[d] for d in DIMS} for s in slrs]})
+    return out
+
+
+def assign(problem: Any, choice: Any, boards: Any, time_limit: float = 5.0
+           ) -> list[int | None] | None:
+    """An SLR per layer for the boards whose SLRs the solver models (``split_slrs``), by
+    exact packing; None when one of them cannot be packed."""
+    out: list[int | None] = [None] * problem.n
+    for b in range(problem.n_boards):
+        slrs = problem.split_slrs(b)
+        if slrs is None or b not in boards:
+            continue
+        layers, edges = board_layers(problem, choice, boards, b)
+        p = pack(layers, edges, slrs, time_limit=time_limit)
+        if not p.feasible:
+            return None
+        for i in range(problem.n):
+            if boards[i] == b:
+                out[i] = p.slr_of[problem.order[i]]
     return out
 
 

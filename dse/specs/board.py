@@ -70,6 +70,9 @@ class Board:
     shells: tuple[str, ...] = ("vitis",)
     source: str = ""
     price_per_hour: float | None = None  # for cost objectives; set it in a board file
+    #: > 1: this is one of that many equal SLR groups of the board, holding one replica
+    #: (``dse.solver.slr.slice_config``)
+    slice_of: int = 1
 
     @property
     def default_shell(self) -> str:

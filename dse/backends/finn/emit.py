@@ -310,7 +310,7 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         board = catalog.board(b["name"]) if b["name"] in catalog.boards else None
         cfg = {
             "output_dir": "output",
-            "synth_clk_period_ns": round(1000.0 / clock, 6),
+            "synth_clk_period_ns": round(1000.0 / b.get("clock_mhz", clock), 6),
             "board": board.finn_board if board else b["name"],
             "fpga_part": b["part"],
             "shell_flow_type": board.shell_flow_type if board else "vitis_alveo",
