@@ -293,8 +293,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     for b in d["boards"]:
         ls = [l for l in d["layers"] if l["board"] == b["index"]]
         r, c = b["resources"], b["capacity"]
+        clk = (f" at {b['clock_mhz']:g} MHz" if b.get("clock_mhz") not in (None, d["clock_mhz"])
+               else "")
         print(f"board {b['index']}  {b['name']} ({b['shell']} shell): {len(ls)} layers "
-              f"{ls[0]['name']} .. {ls[-1]['name']}, II {b['ii_cycles']:,} cycles")
+              f"{ls[0]['name']} .. {ls[-1]['name']}, II {b['ii_cycles']:,} cycles{clk}")
         if b["index"] == 0:
             print("    resource   used / cap (= (device - shell) x FINN's utilization cap)")
         for k in ("lut", "ff", "bram18", "uram", "dsp"):
@@ -322,7 +324,13 @@ def cmd_optimize(args: argparse.Namespace) -> int:
               "under FINN's per-SLR limits; FINN would not place this plan (add boards or "
               "lower the caps)")
     rep = m.get("replicas")
-    if rep:
+    if rep and rep.get("per_board", 1) > 1:
+        print(f"replicas {rep['count']} copies of this pipeline, {rep['per_board']} per board "
+              f"(one SLR group each): {rep['fps_total']:,.1f} fps in total on "
+              f"{rep['boards_used_total']} board(s) ({rep['fps_per_replica']:,.1f} each, "
+              f"limited by {rep['bound']}; host I/O allows "
+              f"{rep['host_io_fps_per_replica']:,.0f} per copy)")
+    elif rep:
         print(f"replicas {rep['count']} copies of this {m['boards_used']}-board pipeline: "
               f"{rep['fps_total']:,.1f} fps in total on {rep['boards_used_total']} boards "
               f"({rep['fps_per_replica']:,.1f} each, limited by {rep['bound']}; host I/O "
@@ -590,7 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("optimize", help="joint folding + multi-board partition (CP-SAT)")
     s.add_argument("--model", help="QONNX / FINN-ONNX file (default: the bundled example)")
     s.add_argument("--boards", default="1",
-                   help="number of boards (of --board) or a list, e.g. U55C,U55C,U280")
+                   help="number of boards (of --board) or a list, e.g. U55C,U55C,U280; "
+                        "NAME@MHZ gives a board its own clock (U55C@250,U280@200)")
     s.add_argument("--board", default="U55C", help="board type for a count (default U55C)")
     s.add_argument("--shell", help="shell profile: coyote, vitis or zynq (default per board)")
     s.add_argument("--cap", action="append",
@@ -636,8 +645,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--emit", metavar="DIR", help="also write per-board FINN builds to DIR")
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
     s.add_argument("--replicas", default="1",
-                   help="data-parallel copies of the pipeline over the boards: a count, or "
-                        "auto (the best; each copy solved on its share). Default 1")
+                   help="data-parallel copies of the pipeline: a count, or auto (the best). "
+                        "Each copy gets whole boards, or one SLR group of a board (3 per "
+                        "U55C, as Elastic-DF replicates). Default 1")
     g = s.add_argument_group(
         "LLMs from architecture configs (--model llama2-7b, bert-base, ... or config.json)")
     g.add_argument("--mode", choices=("encoder", "prefill", "decode"),

@@ -236,3 +236,55 @@ def test_a_board_that_does_not_pack_is_solved_per_slr() -> None:
         slrs = [l["slr"] for l in plan["layers"] if l["board"] == b["index"]]
         assert slrs == sorted(slrs)
     assert check_placed(plan) == plan["metrics"]["boards_used"]
+
+
+def test_replicas_per_slr_group_share_a_board() -> None:
+    """Three replicas on one U55C, one per SLR: each is solved on the least of the three SLR
+    groups (net of the shell), with a third of the HBM, and placed in one SLR; its host I/O
+    is a third of the board's DMA."""
+    res = api.optimize(shared_path("models", "mobilenetv1_w4a4.onnx"), boards=1, board="U55C",
+                       input_dtype="UINT8", time_limit=30, record_time=False, replicas=3)
+    plan = res.plan.data
+    rep = plan["metrics"]["replicas"]
+    assert rep["count"] == 3 and rep["per_board"] == 3 and rep["boards_used_total"] == 1
+    assert [s["slrs"] for s in rep["slices"]] == [[0], [1], [2]]
+    assert rep["fps_total"] == pytest.approx(3 * rep["fps_per_replica"])
+    g = res.graph
+    io_bits = max(sum(e.bits_per_frame for e in g.edges if e.src is None),
+                  sum(e.bits_per_frame for e in g.edges if e.dst is None))
+    assert rep["host_io_fps_per_replica"] == pytest.approx(api.HOST_DMA_GBPS / 3 * 8e9 / io_bits)
+    b = plan["boards"][0]
+    assert b["slrs"]["feasible"] and len(b["slrs"]["capacity"]) == 1
+    # one SLR holds the replica: a third of the board's SLR sum at most
+    from dse.solver.slr import slr_capacities
+    from dse.specs import default_catalog
+
+    full = slr_capacities(default_catalog().configure("U55C"), False)
+    for d in ("lut", "bram18", "uram", "dsp"):
+        assert b["resources"][d] <= min(s[d] for s in full)
+    with pytest.raises(Exception, match="one SLR group each"):
+        api.optimize(shared_path("models", "tfc_w1a1.onnx"), boards=1, board="U55C",
+                     time_limit=5, record_time=False, replicas=2)
+
+
+def test_elastic_df_places_setfoldings_folding_into_slrs() -> None:
+    """The Elastic-DF baseline: SetFolding's folding (at the best mvau_wwidth_max and target),
+    every layer in one SLR, its plan placeable; joint is never slower."""
+    from dse.ir import load_network
+    from dse.solver.setfolding import set_folding
+
+    path = shared_path("models", "cnv_w1a1.onnx")
+    e = api.optimize(path, boards=2, board="U55C", strategy="elastic-df", time_limit=30,
+                     record_time=False)
+    j = api.optimize(path, boards=2, board="U55C", time_limit=30, record_time=False)
+    assert e.plan["metrics"]["placeable"] and e.plan["solver"]["strategy"] == "elastic-df"
+    assert j.plan["metrics"]["fps"] >= e.plan["metrics"]["fps"]
+    assert all("slr" in l for l in e.plan["layers"])
+    log = " ".join(e.result.log)
+    target = int(log.split("target ")[1].split(" cycles")[0].replace(",", ""))
+    w = int(log.split("mvau_wwidth_max ")[1].split()[0])
+    fold = set_folding(load_network(path), target, mvau_wwidth_max=w,
+                       part="xcu55c-fsvh2892-2L-e")
+    for l in e.plan["layers"]:
+        for k, v in fold[l["name"]].items():
+            assert l["folding"][k] == v, (l["name"], k)

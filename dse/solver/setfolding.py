@@ -4,10 +4,14 @@ Per layer in graph order: MVAUs walk SIMD over the divisors of MW (stop when fas
 revert one step when W*SIMD exceeds ``mvau_wwidth_max``), then PE over the divisors of MH;
 PE-folded ops walk PE; depthwise consumers (VVAU, Pool) walk PE (then VVAU SIMD) and set their
 SWG's SIMD; SIMD-folded ops walk SIMD (an RTL SWG switches to parallel_window at SIMD = C).
-With two-pass relaxation a second pass targets the slowest layer of the first. As in finn-plus,
-DuplicateStreams is left alone (finn-plus's ResNet-10 build stops at a PE=1 DuplicateStreams,
-65,536 cycles, finn_plus_notes.md). SetFolding never
-touches ram_style, mem_mode or resType and never looks at resources (finn_cost_formulas.md 5).
+With two-pass relaxation a second pass targets the slowest layer of the first. Rules that
+finn-plus 1.6.1 adds and dse follows: an HLS MVAU's PE stops where its weight stream would pass
+AP_INT_MAX_W (8,191 bits); a depthwise SWG slower than the target raises the PE/SIMD it shares
+with its consumer; StreamingConcat/Split walk their channels' common divisors (stopping at
+``< target``); a PE op without NumChannels (Reshape) walks its output's last dimension;
+HWSoftmax is left alone. SetFolding never touches ram_style, mem_mode or resType and never
+looks at resources (finn_cost_formulas.md 5). tests/test_setfolding_sweep.py checks every
+attribute against finn-plus's own SetFolding on 168 settings of the shared models.
 
 finn-plus stops a walk at ``cycles <= target`` (FINN main/dev at ``<``; ``strict=True``).
 """
@@ -22,7 +26,8 @@ from dse.models import estimate
 from dse.models._common import bits, divisors, prod
 from dse.models.registry import default_impl, normalize_attrs
 
-PE_OPS = ("Thresholding", "GlobalAccPool", "AddStreams", "ChannelwiseOp")
+MAX_AP_INT_W = 8191  # finn.util.basic.MAX_ALLOWED_AP_INT_W (HLS ap_int width limit)
+PE_OPS = ("Thresholding", "GlobalAccPool", "AddStreams", "ChannelwiseOp", "DuplicateStreams")
 SIMD_OPS = ("FMPadding", "FMPadding_Pixel", "DownSampler", "ConvolutionInputGenerator")
 
 
@@ -86,7 +91,22 @@ def _one_pass(graph: LayerGraph, target: int, wmax: int, strict: bool, part: str
                     f["SIMD"] = prev
                     break
                 prev = d
-            walk(layer, "PE", int(a["MH"]))
+            if a.get("mem_mode", "internal_decoupled") == "internal_decoupled":
+                # finn-plus: PE stops where the weight stream (PE x SIMD x W / TH bits) would
+                # exceed AP_INT_MAX_W (HLS: revert one step; RTL: allowed, FINN only warns)
+                hls = _impl(layer, part) == "hls"
+                th = int(a.get("TH", 1) or 1)
+                prev = 1
+                for d in divisors(int(a["MH"])):
+                    f["PE"] = d
+                    if hls and d * f["SIMD"] * W // th > MAX_AP_INT_W:
+                        f["PE"] = prev
+                        break
+                    if fast(layer):
+                        break
+                    prev = d
+            else:
+                walk(layer, "PE", int(a["MH"]))
         elif op in PE_OPS:
             walk(layer, "PE", int(a["NumChannels"]))
         elif op.startswith("Elementwise") and _impl(layer, part) == "hls":
@@ -94,12 +114,8 @@ def _one_pass(graph: LayerGraph, target: int, wmax: int, strict: bool, part: str
         elif op == "LabelSelect":
             walk(layer, "PE", int(a["Labels"]))
         elif op == "Reshape":
-            # finn-plus's treatment of Reshape/HWSoftmax is unverified; folding them like the
-            # other PE/SIMD ops can only make this baseline stronger
-            walk(layer, "PE", math.gcd(int(list(a["inp_shape"])[-1]),
-                                       int(list(a["out_shape"])[-1])))
-        elif op == "HWSoftmax":
-            walk(layer, "SIMD", int(list(a["ifm_dim"])[-1]))
+            # finn-plus: a PE op without NumChannels walks its output's last dimension
+            walk(layer, "PE", int(list(a["out_shape"])[-1]))
         elif op in ("VVAU", "Pool"):
             if op == "VVAU":
                 f["SIMD"] = 1

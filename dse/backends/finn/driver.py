@@ -8,6 +8,9 @@ Commands
   to_finn QONNX OUT      FINN's ConvertQONNXtoFINN (QONNX -> FINN-ONNX, MultiThreshold form)
   estimate QONNX OUT FPS FINN's default estimate-only flow (SetFolding to FPS, bit-width
                          minimization, estimate reports) on a QONNX model; OUT/folded.onnx
+  setfolding HW OUT.json SPEC.json   FINN's SetFolding on a specialized HW-layer graph for
+                         every [target_cycles, mvau_wwidth_max] in SPEC; the folding
+                         attributes and expected cycles per node, per setting
 
 Without Vivado, FINN's builder cannot even be imported; two monkeypatches (no FINN file is
 changed) make its estimate-only flow run: the XSI simulator is declared absent, and the final
@@ -137,6 +140,44 @@ def cmd_estimate(src: Path, out: Path, target_fps: int) -> dict:
             "report_dir": str(out / "report")}
 
 
+FOLD_ATTRS = ("PE", "SIMD", "parallel_window", "ram_style", "mem_mode", "resType")
+
+
+def cmd_setfolding(src: Path, out: Path, spec: Path) -> dict:
+    _prepare()
+    from finn.transformation.fpgadataflow.set_folding import SetFolding
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+
+    runs = []
+    for target, wmax in json.loads(spec.read_text()):
+        m = ModelWrapper(str(src)).transform(SetFolding(
+            target_cycles_per_frame=int(target), mvau_wwidth_max=int(wmax),
+            two_pass_relaxation=True))
+        fold, cycles = {}, {}
+        for node in m.graph.node:
+            try:
+                inst = getCustomOp(node)
+            except Exception:
+                continue
+            attrs = {}
+            for a in FOLD_ATTRS:
+                try:
+                    attrs[a] = inst.get_nodeattr(a)
+                except Exception:
+                    continue
+            fold[node.name] = {k: (v.decode() if isinstance(v, bytes) else v)
+                               for k, v in attrs.items()}
+            try:
+                cycles[node.name] = int(inst.get_exp_cycles())
+            except Exception:
+                pass
+        runs.append({"target_cycles": int(target), "mvau_wwidth_max": int(wmax),
+                     "folding": fold, "cycles": cycles})
+    out.write_text(json.dumps({"model": src.name, "runs": runs}, indent=1, sort_keys=True))
+    return {"ok": True, "path": str(out), "runs": len(runs)}
+
+
 def cmd_to_finn(src: Path, out: Path) -> dict:
     _prepare()
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
@@ -156,6 +197,8 @@ def main(argv: list[str]) -> int:
             res = cmd_lower(Path(argv[1]), Path(argv[2]))
         elif argv[0] == "estimate":
             res = cmd_estimate(Path(argv[1]), Path(argv[2]), int(argv[3]))
+        elif argv[0] == "setfolding":
+            res = cmd_setfolding(Path(argv[1]), Path(argv[2]), Path(argv[3]))
         elif argv[0] == "to_finn":
             res = cmd_to_finn(Path(argv[1]), Path(argv[2]))
         elif argv[0] == "exec":
