@@ -1,8 +1,22 @@
-"""Benchmark: joint optimizer vs FINN SetFolding + even split vs two-stage, on every shared model.
+"""Benchmark: dse's joint plans vs FINN's real best (SetFolding at its best mvau_wwidth_max +
+Elastic-DF's placement and replicas), side by side in one run, on 1, 2, 4 and 8 U55C.
 
-For each model in ../shared/models and 1, 2, 4 and 8 U55C boards it runs the three strategies
-with the same boards, caps and time limit and records FPS, II, status, gap and solve time.
-Writes results/optimize_benchmark.csv and results/README.md (with the medians).
+Every model in ../shared/models plus a CIFAR-style 4-bit ResNet-18 built here
+(``dse.examples.make_example.build_resnet``), through ``dse.api.optimize`` exactly as the CLI
+runs it (SLR placement included; every plan is checked placeable), each strategy with
+``replicas="auto"``:
+
+* ``joint``: folding, boards and SLRs solved together (CP-SAT, proven bound), with replicas
+  of whole-board chains or of SLR groups, chosen jointly;
+* ``elastic-df``: SetFolding (target and mvau_wwidth_max 36..256 searched, as finn-plus users
+  do) + Elastic-DF's placement (per-SLR limits, mean rule, SLL wires, fewest weighted
+  crossings) + its replicas.
+
+Also the time of ``dse optimize`` end to end (a fresh process, as a user runs it) on
+MobileNetV1 over 4 U55C, median of 3, with its phases.
+
+Writes results/optimize_benchmark.csv, results/optimize_timing.csv and the sections of
+results/README.md.
 
     python benchmarks/optimize_benchmark.py [--shared ../shared] [--time-limit 60] [--boards 1,2,4,8]
 """
@@ -14,7 +28,9 @@ import csv
 import json
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -22,163 +38,148 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dse import __version__  # noqa: E402
+import onnx  # noqa: E402
+
+from dse import __version__, api  # noqa: E402
+from dse.examples.make_example import build_resnet  # noqa: E402
 from dse.exceptions import DseError, InfeasibleError  # noqa: E402
-from dse.ir import load_network  # noqa: E402
-from dse.solver.baselines import solve_baseline  # noqa: E402
-from dse.solver.problem import build_problem  # noqa: E402
-from dse.solver.search import solve_joint  # noqa: E402
-from dse.specs import default_catalog  # noqa: E402
 
 #: networks whose first conv reads the float image: declared 8-bit, as in finn_plus_notes.md
 INPUT_DTYPE = {"mobilenetv1_w4a4": "UINT8", "resnet10_cifar_w4a4": "INT8"}
-FIELDS = ["model", "layers", "boards", "strategy", "status", "fps", "ii_cycles", "bound_fps",
-          "gap", "boards_used", "wall_s", "error"]
+STRATEGIES = ("joint", "elastic-df")
+FIELDS = ["model", "layers", "boards", "strategy", "fps", "scale", "replicas", "per_board",
+          "fps_per_replica", "bound", "boards_used", "placeable", "status", "gap",
+          "mvau_wwidth_max", "wall_s", "phases", "error"]
 
 
-def run(shared: Path, time_limit: float, board_counts: list[int], out_dir: Path) -> list[dict]:
-    models = json.loads((shared / "models" / "models.json").read_text())["models"]
-    cat = default_catalog()
-    rows: list[dict] = []
-    for m in models:
-        name = m["name"]
-        path = shared / "models" / m["file"]
-        try:
-            graph = load_network(path, input_dtype=INPUT_DTYPE.get(name))
-        except DseError as e:
-            rows.append({"model": name, "error": str(e).split(":")[-1].strip()[:120]})
-            print(f"{name}: not mappable ({type(e).__name__})", flush=True)
-            continue
-        for nb in board_counts:
-            boards = [cat.configure("U55C") for _ in range(nb)]
+def models(shared: Path, tmp: Path) -> list[tuple[str, Path]]:
+    out = [(m["name"], shared / "models" / m["file"])
+           for m in json.loads((shared / "models" / "models.json").read_text())["models"]]
+    r18 = tmp / "resnet18_cifar_w4a4.onnx"
+    onnx.save(build_resnet(blocks=(2, 2, 2, 2), widths=(64, 128, 256, 512)), str(r18))
+    INPUT_DTYPE.setdefault("resnet18_cifar_w4a4", None)
+    return out + [("resnet18_cifar_w4a4", r18)]
+
+
+def one(path: Path, name: str, n: int, strategy: str, time_limit: float) -> dict:
+    row: dict = {"model": name, "boards": n, "strategy": strategy}
+    t0 = time.monotonic()
+    try:
+        r = api.optimize(path, boards=n, board="U55C", input_dtype=INPUT_DTYPE.get(name),
+                         strategy=strategy, time_limit=time_limit, replicas="auto", workers=1,
+                         seed=0)
+    except InfeasibleError as e:
+        row.update(status="INFEASIBLE", error=str(e)[:200])
+        return row
+    p = r.plan
+    m, s = p["metrics"], p["solver"]
+    rep = m.get("replicas") or {}
+    log = " ".join(r.result.log)
+    row.update(
+        layers=len(r.graph), fps=round(rep.get("fps_total", m["fps"]), 2),
+        replicas=rep.get("count", 1), per_board=rep.get("per_board", 1),
+        fps_per_replica=round(rep.get("fps_per_replica", m["fps"]), 2),
+        bound=rep.get("bound", m["bottleneck"]),
+        boards_used=rep.get("boards_used_total", m["boards_used"]),
+        placeable=m["placeable"], status=s["status"], gap=s["gap"],
+        mvau_wwidth_max=(log.split("mvau_wwidth_max ")[1].split()[0]
+                         if "mvau_wwidth_max " in log else ""),
+        wall_s=round(time.monotonic() - t0, 2),
+        phases=json.dumps([[ph["phase"], ph["wall_s"], ph["outcome"]] for ph in s["phases"]]))
+    return row
+
+
+def timing(shared: Path, runs: int = 3) -> list[dict]:
+    """``dse optimize`` end to end in a fresh process: MobileNetV1 on 4 U55C."""
+    out = []
+    model = shared / "models" / "mobilenetv1_w4a4.onnx"
+    for k in range(runs):
+        with tempfile.TemporaryDirectory() as d:
             t0 = time.monotonic()
-            problem = build_problem(graph, boards)
-            build_s = time.monotonic() - t0
-            for strategy in ("joint", "two-stage", "setfolding"):
-                row = {"model": name, "layers": len(graph), "boards": nb, "strategy": strategy}
-                try:
-                    if strategy == "joint":
-                        r = solve_joint(problem, time_limit=time_limit, workers=1, seed=0)
-                    else:
-                        r = solve_baseline(problem, strategy, time_limit=time_limit, workers=1,
-                                           seed=0)
-                    row.update(status=r.status, fps=round(r.fps, 2), ii_cycles=r.ii_cycles,
-                               bound_fps=round(r.fps_bound, 2) if strategy == "joint" else "",
-                               gap=round(r.gap, 6) if strategy == "joint" else "",
-                               boards_used=r.evaluation.boards_used, wall_s=round(r.wall_s, 2))
-                except InfeasibleError as e:
-                    row.update(status="INFEASIBLE", error=str(e)[:160])
-                rows.append(row)
-                print(f"{name:28s} {nb} x U55C {strategy:10s} {row.get('status', ''):10s} "
-                      f"{row.get('fps', ''):>12} fps  {row.get('wall_s', '')} s "
-                      f"(problem built in {build_s:.1f} s)", flush=True)
-    return rows
+            subprocess.run([sys.executable, "-m", "dse", "optimize", "--model", str(model),
+                            "--input-dtype", "UINT8", "--boards", "4", "--board", "U55C",
+                            "--quiet", "--out", d], check=True, capture_output=True)
+            wall = time.monotonic() - t0
+            plan = json.loads((Path(d) / "plan.json").read_text())
+        ph = {x["phase"]: x["wall_s"] for x in plan["solver"]["phases"]}
+        out.append({"run": k, "wall_s": round(wall, 2), "fps": plan["metrics"]["fps"],
+                    "status": plan["solver"]["status"], "phases": json.dumps(ph)})
+        print(f"timing run {k}: {wall:.1f} s end to end, {plan['metrics']['fps']:,.0f} fps",
+              flush=True)
+    return out
 
 
-def summarize(rows: list[dict], time_limit: float, board_counts: list[int]) -> tuple[str, dict]:
-    by = {}
+def add_scale(rows: list[dict]) -> None:
+    one_board = {(r["model"], r["strategy"]): r["fps"] for r in rows
+                 if r["boards"] == 1 and r.get("fps")}
     for r in rows:
-        if r.get("fps"):
-            by[(r["model"], r["boards"], r["strategy"])] = r
-    ratios, ratios_sf = [], []
-    joint_times, gaps = [], []
-    for (model, nb, s), r in by.items():
-        if s != "joint":
-            continue
-        joint_times.append(r["wall_s"])
-        gaps.append(r["gap"])
-        two = by.get((model, nb, "two-stage"))
-        sf = by.get((model, nb, "setfolding"))
-        if two:
-            ratios.append(r["fps"] / two["fps"])
-        if sf:
-            ratios_sf.append(r["fps"] / sf["fps"])
-    stats = {
-        "runs": len(rows),
-        "joint_runs": len(joint_times),
-        "median_joint_over_two_stage": statistics.median(ratios) if ratios else None,
-        "median_joint_over_setfolding": statistics.median(ratios_sf) if ratios_sf else None,
-        "min_joint_over_two_stage": min(ratios) if ratios else None,
-        "max_joint_wall_s": max(joint_times) if joint_times else None,
-        "median_joint_wall_s": statistics.median(joint_times) if joint_times else None,
-        "max_gap": max(gaps) if gaps else None,
-        "proven_optimal": sum(1 for (m, n, s), r in by.items() if s == "joint" and
-                              r["status"] == "OPTIMAL"),
-    }
-    return _readme(stats, rows, time_limit, board_counts), stats
+        base = one_board.get((r["model"], r["strategy"]))
+        if r.get("fps") and base:
+            r["scale"] = round(r["fps"] / base, 3)
 
 
-def _readme(stats: dict, rows: list[dict], time_limit: float, board_counts: list[int]) -> str:
+def _f(v, nd: int = 3) -> str:
+    return "-" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+
+def readme(rows: list[dict], tim: list[dict], time_limit: float, counts: list[int]) -> str:
+    by = {(r["model"], r["boards"], r["strategy"]): r for r in rows if r.get("fps")}
+    ratios = [by[m, n, "joint"]["fps"] / by[m, n, "elastic-df"]["fps"]
+              for (m, n, s) in by if s == "joint" and (m, n, "elastic-df") in by]
+    joint = [r for r in rows if r["strategy"] == "joint" and r.get("fps")]
     lines = [
-        "# Results",
-        "",
-        "## optimize_benchmark.csv",
-        "",
+        "# Results", "",
+        "## optimize_benchmark.csv", "",
         f"`python benchmarks/optimize_benchmark.py --time-limit {time_limit:g}` on this machine "
-        f"({platform.machine()}, Python {platform.python_version()}, dse {__version__}): every "
-        f"model in `../shared/models`, {', '.join(map(str, board_counts))} U55C boards (Coyote "
-        "shell, FINN caps, 200 MHz), three strategies at equal boards, caps and time limit:",
-        "",
-        "* `joint`: dse's CP-SAT folding + placement with a proven bound;",
-        "* `two-stage`: FINN SetFolding (mvau_wwidth_max 36, two-pass relaxation), then the best "
-        "placement of that folding (exact, CP-SAT), at the best SetFolding target;",
-        "* `setfolding`: FINN SetFolding plus an even contiguous split.",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        f"| runs (model x boards x strategy) | {stats['runs']} |",
-        f"| median FPS ratio joint / two-stage | {_f(stats['median_joint_over_two_stage'])} |",
-        f"| minimum FPS ratio joint / two-stage | {_f(stats['min_joint_over_two_stage'])} |",
-        f"| median FPS ratio joint / setfolding | {_f(stats['median_joint_over_setfolding'])} |",
-        f"| joint runs proven optimal | {stats['proven_optimal']} of {stats['joint_runs']} |",
-        f"| largest joint gap | {_f(stats['max_gap'])} |",
-        f"| joint solve time, median / max | {_f(stats['median_joint_wall_s'])} s / "
-        f"{_f(stats['max_joint_wall_s'])} s |",
-        "",
-        "Not mappable: " + ", ".join(sorted({r['model'] for r in rows if r.get('error') and
-                                             not r.get('strategy')})) + " (FINN cannot map it "
-        "either).",
-        "",
-        "Baselines are FINN's own recipe (finn-plus semantics, reproduced exactly on the "
-        "finn_hw models); for layers whose SetFolding treatment in finn-plus is unverified "
-        "(Reshape, HWSoftmax) the baseline folds them like other PE/SIMD ops, which can only "
-        "favour it. On the MLPs (tfc/sfc) both reach the same II; the gains are on the CNNs.",
-        "",
-        "Why joint wins: SetFolding caps MVAU SIMD at 36 weight bits per PE and never trades "
-        "memory styles or resources; on the 4-bit ResNet and MobileNet that caps the pipeline "
-        "well below what the boards hold. The joint optimizer picks PE/SIMD, memory style, "
-        "resType and mem_mode per layer together with the cut points, under the same limits.",
-        "",
+        f"({platform.machine()}, {platform.python_version()}, dse {__version__}, 2 cores, one "
+        f"CP-SAT worker): every model in `../shared/models` and a CIFAR-style 4-bit ResNet-18, "
+        f"on {', '.join(map(str, counts))} U55C (Coyote, FINN caps, 200 MHz), both strategies "
+        "side by side in one run, through `dse.api.optimize` with `replicas=auto`:", "",
+        "* `joint`: dse's folding + boards + SLRs (CP-SAT, proven bound) and replicas (whole "
+        "boards or SLR groups), chosen together;",
+        "* `elastic-df`: FINN's real best: SetFolding (target and mvau_wwidth_max 36..256 "
+        "searched) + Elastic-DF's placement (per-SLR limits, mean rule, SLL wires, fewest "
+        "weighted crossings) + its replicas.", "",
+        "`scale` = FPS(n boards) / FPS(1 board) of the same strategy. Every plan is placeable "
+        "(`placeable` column; the tests check each independently).", "",
+        "| measure | value |", "|---|---|",
+        f"| runs (model x boards x strategy) | {len(rows)} |",
+        f"| median FPS ratio joint / elastic-df | {_f(statistics.median(ratios) if ratios else None)} |",
+        f"| minimum FPS ratio joint / elastic-df | {_f(min(ratios) if ratios else None)} |",
+        f"| joint runs proven optimal (per replica) | "
+        f"{sum(r['status'] == 'OPTIMAL' for r in joint)} of {len(joint)} |",
+        f"| plans not placeable | {sum(1 for r in rows if r.get('placeable') is False)} |",
+        "", "Scaling (FPS and FPS(n)/FPS(1)):", "",
+        "| model | strategy | " + " | ".join(f"{n} boards" for n in counts) + " |",
+        "|---|---|" + "---|" * len(counts),
     ]
-    scale = REPO / "results" / "scale_benchmark.csv"
-    if scale.is_file():
-        with scale.open() as f:
-            srows = list(csv.DictReader(f))
-        lines += [
-            "## scale_benchmark.csv",
-            "",
-            "`python benchmarks/scale_benchmark.py`: CIFAR-style 4-bit ResNet-34 graphs "
-            "(`dse.examples.make_example.build_resnet`, 157 HW layers, 172 streams) on 2, 4 and 8 "
-            "U55C boards, 60 s limit, one CP-SAT worker. Target: optimal or gap <= 1 % in 60 s.",
-            "",
-            "| network | boards | status | fps | gap | solve s |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in srows:
-            lines.append(f"| {r['network']} | {r['boards']} | {r['status']} | "
-                         f"{float(r['fps']):,.0f} | {float(r['gap']):.4f} | {r['solve_s']} |")
-        lines += ["", "The solve time includes the lexicographic phases (fewest boards, then "
-                  "least resources) that use the time left; the optimal II itself is proven "
-                  "within the first seconds (see the progress log of `dse optimize`).", ""]
+    for m in sorted({r["model"] for r in rows}):
+        for s in STRATEGIES:
+            cells = []
+            for n in counts:
+                r = by.get((m, n, s))
+                cells.append(f"{r['fps']:,.0f} ({r.get('scale', 1.0):.2f}x, {r['replicas']}"
+                             f"{'/SLR' if r['per_board'] > 1 else ''} rep.)" if r else "-")
+            lines.append(f"| {m} | {s} | " + " | ".join(cells) + " |")
+    if tim:
+        walls = [t["wall_s"] for t in tim]
+        ph = json.loads(tim[walls.index(statistics.median(walls))]["phases"])
+        lines += ["", "## optimize_timing.csv", "",
+                  "`dse optimize --model mobilenetv1_w4a4.onnx --input-dtype UINT8 --boards 4` "
+                  "in a fresh process (imports included), target <= 10 s on 2 cores: median "
+                  f"**{statistics.median(walls):.1f} s** of {len(walls)} runs "
+                  f"({', '.join(f'{w:.1f}' for w in walls)} s). Phases of the median run:", "",
+                  "| phase | s |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in ph.items()]
+    lines.append("")
     return "\n".join(lines)
 
 
-OWN_SECTIONS = ("## optimize_benchmark.csv", "## scale_benchmark.csv")
+OWN_SECTIONS = ("## optimize_benchmark.csv", "## optimize_timing.csv")
 
 
 def write_readme(path: Path, text: str) -> None:
-    """Replace this benchmark's sections of results/README.md, keeping the others (written
-    by the other benchmarks) after them."""
+    """Replace this benchmark's sections of results/README.md, keeping the others."""
     others: list[str] = []
     if path.is_file():
         keep = False
@@ -191,20 +192,11 @@ def write_readme(path: Path, text: str) -> None:
                                                 else ""))
 
 
-def _parse(v: str):
-    if v in ("", None):
-        return ""
-    try:
-        return int(v)
-    except ValueError:
-        try:
-            return float(v)
-        except ValueError:
-            return v
-
-
-def _f(x) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
+def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
 
 
 def main() -> int:
@@ -212,32 +204,38 @@ def main() -> int:
     ap.add_argument("--shared", default=str(REPO.parent / "shared"))
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--boards", default="1,2,4,8")
+    ap.add_argument("--models", help="comma-separated subset")
     ap.add_argument("--out", default=str(REPO / "results"))
-    ap.add_argument("--summarize-only", action="store_true",
-                    help="rewrite results/README.md from the existing CSVs")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     counts = [int(x) for x in args.boards.split(",")]
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.summarize_only:
-        with (out / "optimize_benchmark.csv").open() as f:
-            rows = [{k: (_parse(v) if k not in ("model", "strategy", "status", "error") else v)
-                     for k, v in r.items()} for r in csv.DictReader(f)]
-        text, stats = summarize(rows, args.time_limit, counts)
-        write_readme(out / "README.md", text)
-        print(json.dumps(stats, indent=1))
-        return 0
-    rows = run(Path(args.shared), args.time_limit, counts, out)
-    with (out / "optimize_benchmark.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
-    text, stats = summarize(rows, args.time_limit, counts)
-    write_readme(out / "README.md", text)
-    print(json.dumps(stats, indent=1))
+    out.mkdir(exist_ok=True)
+    shared = Path(args.shared)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as t:
+        for name, path in models(shared, Path(t)):
+            if args.models and name not in args.models.split(","):
+                continue
+            for n in counts:
+                for s in STRATEGIES:
+                    try:
+                        row = one(path, name, n, s, args.time_limit)
+                    except DseError as e:  # not mappable: said once per model
+                        row = {"model": name, "boards": n, "strategy": s,
+                               "error": str(e)[:200]}
+                    rows.append(row)
+                    print(f"{name:28s} {n} x U55C {s:10s} {row.get('fps', ''):>12} fps "
+                          f"{row.get('replicas', '')} rep. {row.get('wall_s', '')} s "
+                          f"{row.get('error', '')[:80]}", flush=True)
+                add_scale(rows)
+                write_csv(out / "optimize_benchmark.csv", rows, FIELDS)
+    tim = timing(shared)
+    write_csv(out / "optimize_timing.csv", tim, ["run", "wall_s", "fps", "status", "phases"])
+    write_readme(out / "README.md", readme(rows, tim, args.time_limit, counts))
+    print(f"wrote {out / 'optimize_benchmark.csv'}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -146,4 +146,6 @@ def solve_baseline(
     return SolveResult(strategy=strategy, status="FEASIBLE", choice=tuple(choice),
                        boards=tuple(boards), evaluation=ev, ii_cycles=ev.ii_cycles,
                        ii_bound=ev.ii_cycles, wall_s=time.monotonic() - t0, log=tuple(log),
-                       problem=fixed, slrs=tuple(slrs) if slrs else None)
+                       problem=fixed, slrs=tuple(slrs) if slrs else None,
+                       phases=((f"{strategy}: SetFolding target search and placement",
+                                round(time.monotonic() - t0, 3), "done"),))

@@ -33,19 +33,11 @@ def proven_infeasible(problem: PartitionProblem, T: int, n_boards: int | None = 
         if not ks:
             return (f"layer {p.order[i]} cannot run faster than "
                     f"{min(o.cost.cycles for o in p.options[i]):,} cycles per frame")
-        fits_somewhere = False
-        for k in ks:
-            for b in range(B):
-                u = p.usage(i, k, T, b)
-                if all(u[d] <= caps[b][d] for d in DIMS):
-                    fits_somewhere = True
-                    break
-            if fits_somewhere:
-                break
-        if not fits_somewhere:
+        uses = [(b, p.usage(i, k, T, b)) for k in ks for b in range(B)]
+        if not any(all(u[d] <= caps[b][d] for d in DIMS) for b, u in uses):
             return _layer_fits_nowhere(p, i, ks, T, caps)
         for d in RES:  # the least any board can spend on this layer (parts may differ)
-            mins[d] += min(p.usage(i, k, T, b)[d] for k in ks for b in range(B))
+            mins[d] += min(u[d] for _, u in uses)
     for d in RES:
         if mins[d] > total[d]:
             return (f"the network needs at least {mins[d]:,} {d.upper()} at its smallest "

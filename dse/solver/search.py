@@ -237,6 +237,22 @@ def solve_joint(
 
         return on_solution
 
+    if secondary and problem.n_boards > 1 and max(best[1]) > 0:
+        # fewer boards by the greedy packing first: a plan on one board needs no CP-SAT
+        for k in range(1, max(best[1]) + 1):
+            g = greedy(problem, T, n_boards=k)
+            slrs = assign(problem, g[0], g[1]) if g is not None and split else None
+            if g is not None and (slrs is not None or not split):
+                best = (g[0], g[1], slrs)
+                say(f"greedy: II {T:,} on {k} board(s)")
+                break
+    if secondary and problem.n_boards > 1 and max(best[1]) > 0 and left() > 1.0:
+        # one board is the least there is: a small model (no cut points) settles it fast
+        r = solve_at(problem, T, max_boards=1, time_limit=min(2.0, left() * 0.2),
+                     workers=workers, seed=seed)
+        if r.choice is not None:
+            best = (r.choice, r.boards, r.slrs)
+            say(f"one board suffices at II {T:,}")
     if secondary and problem.n_boards > 1 and max(best[1]) == 0:
         phase("fewest boards", "skipped: the plan already uses one board")
     elif secondary and problem.n_boards > 1 and left() > 0.5:
