@@ -442,15 +442,19 @@ def optimize(
                              ("cost every folding (problem)", t_problem - t_built, "done"),
                              *res.phases, slr_phase])
     plan = attach_slrs(plan, slrs)
-    if resolved:
+    split = sorted(set(resolved) | set(res.problem.slr_split))
+    if split:
         from dse.plan import PartitionPlan
 
+        any_ii = getattr(res, "ii_bound_any_floorplan", None)
+        any_fps = (res.evaluation.fps * res.ii_cycles / any_ii if any_ii
+                   else board_level_bound)
         d = json.loads(plan.to_json())
         d["solver"]["slr_model"] = {
-            "per_slr_boards": resolved,
+            "per_slr_boards": split,
             "note": "these boards' layers follow their SLRs in order (SLR0, SLR1, ...); status "
                     "and bound hold for such plans; bound_fps_any_floorplan holds for any",
-            "bound_fps_any_floorplan": round(board_level_bound, 3)}
+            "bound_fps_any_floorplan": round(max(any_fps, d["metrics"]["fps"]), 3)}
         plan = PartitionPlan(d)
     plan_path = None
     if out is not None:

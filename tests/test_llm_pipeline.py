@@ -102,3 +102,33 @@ def test_group_scales_travel_with_the_weights() -> None:
     a = api.optimize_llm("llama2-7b", boards=1).data["metrics"]
     b = api.optimize_llm("llama2-7b", boards=1, group=128).data["metrics"]
     assert a["tokens_per_s"] / b["tokens_per_s"] == pytest.approx(1 + 16 / 512, rel=0.01)
+
+
+def test_every_fpga_stage_places_into_its_slrs(llama7b) -> None:
+    """Each U55C stage's layers (every block copy, partial block and head) sit in one SLR
+    each, checked here with FINN's raw per-SLR table and limits (tests/test_slr.py)."""
+    from tests.test_slr import DIMS, FINN_SLRS, LIMITS
+
+    bert = api.optimize_llm("bert-base", boards=4, mode="encoder").data
+    checked = 0
+    for d in [*llama7b.values(), bert]:
+        for s in d["stages"]:
+            if s["kind"] != "fpga":
+                continue
+            t = s["slrs"]
+            assert t and t["feasible"]
+            assert all(x <= t["sll_limit"] for x in t["sll_bits"])
+            for k, area in enumerate(FINN_SLRS[s["board"]]):
+                used = [sum(l["resources"][dim] for l in t["layers"] if l["slr"] == k)
+                        for dim in DIMS]
+                for u, a, lim in zip(used, area, LIMITS):
+                    assert u <= a * lim + 1e-6
+            # every layer of the stage is placed: block copies x block layers + extra parts
+            per_block = d["model"]["block_layers"]
+            copies = 1 if s["style"] == "rolled" else len(
+                {l["layer"].split(".")[0] for l in t["layers"]
+                 if l["layer"].startswith("block")})
+            assert sum(l["layer"].startswith("block") for l in t["layers"]) \
+                == copies * per_block
+            checked += 1
+    assert checked >= 8

@@ -54,6 +54,8 @@ class BlockPoint:
     ext_streams: tuple[tuple[str, int, int], ...]  # (layer, weight bits, bits per frame)
     folding: tuple[tuple[str, dict[str, Any], str], ...]  # (layer, attrs, impl)
     bottleneck: str
+    #: per layer: (name, its resources, padded output width), for the SLR placement
+    layers: tuple[tuple[str, dict[str, int], int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class Stage:
     price_per_hour: float | None = None
     prefill_s: float | None = None  # the prompt through this stage (None: streamed)
     clock_mhz: float = 0.0  # this board's clock (FPGA stages)
+    slrs: Any = None  # dse.solver.slr.Packing of the stage's layers (boards with SLRs)
+    #: (part.layer, resources, SLR) per layer of the stage, where the board has SLRs
+    slr_layers: tuple[tuple[str, dict[str, int], int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,7 @@ def block_curve(block: LayerGraph, part: str, placement: str, cap: dict[str, int
         res = dict.fromkeys(RES, 0)
         streams = []
         folding = []
+        per_layer = []
         fills = {}
         worst = ("", 0)
         for l, os_ in zip(block.layers, opts):
@@ -186,11 +192,13 @@ def block_curve(block: LayerGraph, part: str, placement: str, cap: dict[str, int
                 streams.append((l.name, o.external_weight_bits,
                                 o.external_weight_bits * nvec[l.name]))
             folding.append((l.name, dict(o.attrs), o.impl))
+            per_layer.append((l.name, {d: getattr(o.cost, d) for d in RES},
+                              max(o.cost.outstream_widths_padded or (0,))))
             fills[l.name] = fill_cycles(l, o.cost)
             if o.cost.cycles > worst[1]:
                 worst = (l.name, o.cost.cycles)
         points.append(BlockPoint(ii, _latency(block, fills), res, tuple(streams),
-                                 tuple(folding), worst[0]))
+                                 tuple(folding), worst[0], tuple(per_layer)))
     return points
 
 
@@ -254,6 +262,7 @@ class StageModel:
             self.parts["head"] = net.head
         self.curves: dict[tuple[str, str, str], list[BlockPoint]] = {}
         self.cache: dict[tuple, Stage | None] = {}
+        self.packs: dict[tuple, Any] = {}
         # per-group weight quantization: a 16-bit scale per group of input channels travels
         # with the weights (per-tensor and per-channel scales are negligible)
         q = net.quant
@@ -318,10 +327,33 @@ class StageModel:
                 room[d] -= q.res[d]
         return out
 
+    def _slr_pack(self, where: tuple, slrs: list, parts: list[tuple[str, BlockPoint]]
+                  ) -> Any:
+        """Every layer of the stage's parts (block copies, then extra parts, in chain order)
+        in one SLR (dse.solver.slr.pack: per-SLR caps, mean rule, SLL wires)."""
+        from dse.solver.slr import pack
+
+        key = (where, tuple((tag, q.ii, len(q.layers)) for tag, q in parts))
+        if key not in self.packs:
+            layers, edges, prev = [], [], None
+            for tag, q in parts:
+                graph = self.parts["block" if tag.startswith("block") else tag]
+                width = {n: w for n, _, w in q.layers}
+                names = {n: f"{tag}.{n}" for n, _, _ in q.layers}
+                layers += [(names[n], r) for n, r, _ in q.layers]
+                edges += [(names[e.src], names[e.dst], width[e.src]) for e in graph.edges
+                          if e.src in names and e.dst in names]
+                if prev is not None and q.layers:
+                    edges.append((prev[0], names[q.layers[0][0]], prev[1]))
+                if q.layers:
+                    prev = (names[q.layers[-1][0]], q.layers[-1][2])
+            self.packs[key] = pack(layers, edges, slrs, time_limit=5.0)
+        return self.packs[key]
+
     def _evaluate(self, cfg: BoardConfig, k: int, style: str, placement: str,
                   multi: bool, extras: tuple[str, ...] = ()) -> Stage | None:
         b = cfg.board
-        cap, _ = board_capacity(cfg, multi)
+        cap, slrs = board_capacity(cfg, multi)
         f = cfg.clock_mhz * 1e6
         copies = k if style == "spatial" else 1
         kv_bits_tok = self.net.kv_bits_per_token(self.block)
@@ -403,6 +435,15 @@ class StageModel:
                     continue
             if demands and cmap is None:
                 continue
+            placed, slr_layers = None, ()
+            if slrs is not None:  # every layer in one SLR, each SLR within FINN's limits
+                parts = [(f"block{c}", p) for c in range(copies if k else 0)]
+                parts += [(x, q) for x, q in zip(extras, xs)]
+                placed = self._slr_pack((b.name, b.part, multi, placement), slrs, parts)
+                if not placed.feasible:
+                    continue
+                slr_layers = tuple((f"{tag}.{n}", r, placed.slr_of[f"{tag}.{n}"])
+                                   for tag, q in parts for n, r, _ in q.layers)
             hbm_s = max(hbm_s, frame_s if frame_s > compute_s else 0.0)
             latency_s = max(lat_cycles / f, hbm_s)
             slow = max([p] + xs, key=lambda q: q.ii)
@@ -417,7 +458,8 @@ class StageModel:
                          binding=binding, resources=res,
                          capacity={d: cap.get(d, 0) for d in RES}, extras=extras,
                          hbm_map=cmap, mem_Bps=hbm_Bps, clock_mhz=cfg.clock_mhz,
-                         price_per_hour=getattr(b, "price_per_hour", None))
+                         price_per_hour=getattr(b, "price_per_hour", None), slrs=placed,
+                         slr_layers=slr_layers)
         return None
 
 
@@ -654,6 +696,18 @@ def _block_range(s: Stage) -> str:
     return f"{f(first)}-{f(end)}"
 
 
+def _slr_table(s: Stage) -> dict[str, Any] | None:
+    """Where each of the stage's layers sits (part.layer -> SLR), per-SLR use and SLL bits."""
+    from dse.solver.slr import SLL_PER_BOUNDARY
+
+    p = s.slrs
+    if p is None:
+        return None
+    return {"feasible": p.feasible, "usage": p.usage, "sll_bits": p.sll,
+            "sll_limit": SLL_PER_BOUNDARY,
+            "layers": [{"layer": n, "slr": slr, "resources": r} for n, r, slr in s.slr_layers]}
+
+
 def plan_dict(plan: LLMPlan) -> dict[str, Any]:
     net = plan.network
     return {
@@ -679,6 +733,7 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
             "capacity": s.capacity,
             "hbm_pseudo_channels": _channel_table(s.hbm_map),
             "folding": [{"layer": n, "impl": i, **a} for n, a, i in s.point.folding],
+            "slrs": _slr_table(s),
         } for s in plan.stages],
         "metrics": plan.metrics,
     }

@@ -165,20 +165,32 @@ def solve_at(
     L = len(bins)
     first_bin.append(L)
 
-    # staircase over bins: u[i][l] = layer i sits in bin >= l
+    # staircase over bins: u[i][l] = layer i sits in bin >= l; the bins a layer can reach
+    # are bounded by the least resources of the layers before it (they must fit the bins
+    # before) and after it (they must fit the bins after)
+    # (not when explaining: the bounds would hide the capacity limits the reason names)
+    lo_bin, hi_bin = (_bin_range(p, ks, bins, T) if not explain and only is None
+                      else ([0] * n, [L - 1] * n))
     u: list[list] = []
     for i in range(n):
         row: list = [1]
         for l in range(1, L):
-            row.append(0 if i == 0 else m.NewBoolVar(f"u{i}_{l}"))
+            if i == 0 or l > hi_bin[i]:
+                row.append(0)
+            elif l <= lo_bin[i]:
+                row.append(1)
+            else:
+                row.append(m.NewBoolVar(f"u{i}_{l}"))
         row.append(0)
         u.append(row)
+    if any(lo_bin[i] > hi_bin[i] for i in range(n)):
+        return AtResult("INFEASIBLE", None, None, None, None, 0.0)
     for i in range(1, n):
         for l in range(1, L):
             if i > 1:
-                m.AddImplication(u[i - 1][l], u[i][l])
+                _implies(m, u[i - 1][l], u[i][l])
             if l > 1:
-                m.AddImplication(u[i][l], u[i][l - 1])
+                _implies(m, u[i][l], u[i][l - 1])
 
     def ub(i: int, b: int):  # layer i sits on board >= b
         return u[i][first_bin[b]]
@@ -436,6 +448,58 @@ def solve_at(
     obj = solver.ObjectiveValue() if objective != "none" else None
     bnd = solver.BestObjectiveBound() if objective != "none" else None
     return AtResult(name, choice, boards, obj, bnd, solver.WallTime(), slrs=slrs)
+
+
+def _implies(m: Any, a: Any, b: Any) -> None:
+    """a => b for literals or the constants 0/1 the bin bounds fix."""
+    if isinstance(a, int) and isinstance(b, int):
+        if a and not b:
+            m.AddBoolOr([])
+    elif isinstance(a, int):
+        if a:
+            m.Add(b == 1)
+    elif isinstance(b, int):
+        if not b:
+            m.Add(a == 0)
+    else:
+        m.AddImplication(a, b)
+
+
+def _bin_range(p: PartitionProblem, ks: list[list[int]], bins: list[tuple[int, int | None]],
+               T: int) -> tuple[list[int], list[int]]:
+    """Per layer, the first and last bin it can sit in: the layers up to it need at least
+    their least resources (any option meeting ``T``, any board) in the bins up to its own,
+    and the layers from it on in the bins from its own."""
+    n, L = p.n, len(bins)
+    caps = []
+    for b, s in bins:
+        c = p.split_slrs(b)[s] if s is not None else p.capacity(b, T)
+        caps.append([int(c[d]) for d in RES])
+    boards = sorted({b for b, _ in bins})
+    least = []
+    for i in range(n):
+        row = [min(u[d] for k in ks[i] for b in boards
+                   for u in (p.usage(i, k, T, b),)) for d in RES]
+        least.append(row)
+    R = len(RES)
+
+    def cum(rows: list[list[int]]) -> list[list[int]]:
+        out, acc = [], [0] * R
+        for r in rows:
+            acc = [a + x for a, x in zip(acc, r)]
+            out.append(acc)
+        return out
+
+    pre, cap_pre = cum(least), cum(caps)
+    suf = cum(least[::-1])[::-1]
+    cap_suf = cum(caps[::-1])[::-1]
+    lo, hi = [], []
+    for i in range(n):
+        lo.append(next((l for l in range(L) if all(pre[i][d] <= cap_pre[l][d]
+                                                   for d in range(R))), L))
+        hi.append(next((l for l in range(L - 1, -1, -1) if all(suf[i][d] <= cap_suf[l][d]
+                                                               for d in range(R))), -1))
+    return lo, hi
 
 
 def _out_width(c: Any) -> int:

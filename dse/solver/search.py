@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dse.exceptions import InfeasibleError
 from dse.solver.cpsat import solve_at
 from dse.solver.evaluate import Evaluation, evaluate
 from dse.solver.greedy import greedy, proven_infeasible
 from dse.solver.problem import PartitionProblem
-from dse.solver.slr import assign
+from dse.solver.slr import board_layers, chain_pack, pack
 
 Progress = Callable[[str], None]
 
@@ -45,6 +45,9 @@ class SolveResult:
     phases: tuple[tuple[str, float, str], ...] = field(default=())
     #: per layer: its SLR on the boards whose SLRs the solver placed (``slr_split``), else None
     slrs: tuple[int | None, ...] | None = None
+    #: the II bound proven before any board was modelled SLR by SLR: it holds for every
+    #: floorplan (``ii_bound`` then holds for plans whose SLRs follow the chain)
+    ii_bound_any_floorplan: int | None = None
 
     def option(self, i: int):
         assert self.problem is not None
@@ -143,21 +146,48 @@ def solve_joint(
         raise InfeasibleError(explain_infeasible(problem))
     say(f"bound: II >= {cands[lo]:,} cycles ({f / cands[lo]:,.0f} fps) from resource sums")
 
-    # upper bound from the greedy heuristic (on split boards, only a plan that packs into
-    # their SLRs counts)
+    # Every plan must place into its boards' SLRs. Boards are first solved with their SLRs'
+    # sum as capacity (a relaxation: its infeasibility proofs hold for the SLRs too) and each
+    # plan is packed into the SLRs; a board type whose plan does not pack is from then on
+    # modelled SLR by SLR (``slr_split``) and the same II is asked again (lazy constraints).
+    def accept(choice, boards, slrs) -> list | None:
+        nonlocal problem
+        out = list(slrs) if slrs else [None] * problem.n
+        bad = set()
+        for b in sorted(set(boards)):
+            caps = problem.slr_caps[b] if b < len(problem.slr_caps) else None
+            idx = [i for i in range(problem.n) if boards[i] == b]
+            if caps is None or all(out[i] is not None for i in idx):
+                continue
+            layers, edges = board_layers(problem, choice, boards, b)
+            # in chain order where it fits (what the per-SLR model describes), else anyhow
+            at = chain_pack(layers, edges, caps)
+            if at is None:
+                pk = pack(layers, edges, caps, time_limit=min(5.0, max(0.5, left() * 0.05)))
+                if not pk.feasible:
+                    bad.add(problem.boards[b].board.name)
+                    continue
+                at = pk.slr_of
+            for i in idx:
+                out[i] = at[problem.order[i]]
+        if bad - problem.slr_split:
+            if not problem.slr_split:
+                relaxed[0] = cands[proven_at[0]]
+            problem = replace(problem, slr_split=problem.slr_split | bad)
+            say(f"{', '.join(sorted(bad))}: the layers do not pack into the SLRs; from now on "
+                "each SLR is placed by the solver")
+        return None if bad else out
+
     found: dict[int, tuple] = {}
-    split = any(problem.split_slrs(b) for b in range(problem.n_boards))
+    relaxed: list[int | None] = [None]  # the bound proven before the first split
+    proven_at = [lo]
 
     def greedy_ok(i: int) -> bool:
         r = greedy(problem, cands[i])
-        if r is not None and split:
-            slrs = assign(problem, r[0], r[1])
-            r = None if slrs is None else (r[0], r[1], slrs)
-        elif r is not None:
-            r = (r[0], r[1], None)
-        if r is not None:
-            found[i] = r
-        return r is not None
+        slrs = accept(r[0], r[1], None) if r is not None else None
+        if slrs is not None:
+            found[i] = (r[0], r[1], slrs)
+        return slrs is not None
 
     hi = _first(lo, top, greedy_ok)
     if hi < top:
@@ -169,11 +199,18 @@ def solve_joint(
                      seed=seed)
         if r.status == "INFEASIBLE":
             raise InfeasibleError(explain_infeasible(problem))
-        if r.choice is None:
+        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+        if slrs is None and r.choice is not None:  # solve again with the SLRs modelled
+            r = solve_at(problem, cands[-1], time_limit=max(1.0, left() * 0.5),
+                         workers=workers, seed=seed)
+            slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+        if r.status == "INFEASIBLE":
+            raise InfeasibleError(explain_infeasible(problem))
+        if slrs is None:
             raise InfeasibleError(
                 f"no plan found within {time_limit:g} s (CP-SAT {r.status}); "
                 "raise --time-limit or add boards")
-        hi, best = top - 1, (r.choice, r.boards, r.slrs)
+        hi, best = top - 1, (r.choice, r.boards, slrs)
     proven = lo
     phase("bounds and greedy", "done")
 
@@ -186,12 +223,16 @@ def solve_joint(
         mid = (search_lo + hi) // 2
         T = cands[mid]
         r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed, hint=best)
+        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+        if r.choice is not None and slrs is None:
+            continue  # the same II again, with the SLRs of the boards that did not pack
         if r.choice is not None:
-            hi, best = mid, (r.choice, r.boards, r.slrs)
+            hi, best = mid, (r.choice, r.boards, slrs)
             say(f"CP-SAT: II {T:,} cycles feasible ({f / T:,.0f} fps)")
         elif r.status == "INFEASIBLE":
             search_lo = mid + 1
             proven = max(proven, mid + 1)
+            proven_at[0] = proven
             say(f"CP-SAT: II {T:,} proven impossible")
         else:
             search_lo = mid + 1
@@ -215,11 +256,12 @@ def solve_joint(
         lo_T = cands[hi - 1] + 1
         r = solve_at(problem, T, objective="ii", ii_low=lo_T, time_limit=max(0.5, left() * 0.3),
                      workers=workers, seed=seed, hint=best)
-        if r.choice is not None and r.objective is not None:
+        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+        if slrs is not None and r.objective is not None:
             T_new = int(round(r.objective))
             if T_new < T:
                 say(f"CP-SAT: links allow II {T_new:,} cycles")
-            T, best = T_new, (r.choice, r.boards, r.slrs)
+            T, best = T_new, (r.choice, r.boards, slrs)
             if proven >= hi:  # everything below lo_T is proven impossible
                 ii_lb = T if r.status == "OPTIMAL" else max(lo_T, int(-(-r.bound // 1)))
         phase("II between candidates", "done" if r.status == "OPTIMAL" else
@@ -241,8 +283,8 @@ def solve_joint(
         # fewer boards by the greedy packing first: a plan on one board needs no CP-SAT
         for k in range(1, max(best[1]) + 1):
             g = greedy(problem, T, n_boards=k)
-            slrs = assign(problem, g[0], g[1]) if g is not None and split else None
-            if g is not None and (slrs is not None or not split):
+            slrs = accept(g[0], g[1], None) if g is not None else None
+            if slrs is not None:
                 best = (g[0], g[1], slrs)
                 say(f"greedy: II {T:,} on {k} board(s)")
                 break
@@ -250,16 +292,18 @@ def solve_joint(
         # one board is the least there is: a small model (no cut points) settles it fast
         r = solve_at(problem, T, max_boards=1, time_limit=min(2.0, left() * 0.2),
                      workers=workers, seed=seed)
-        if r.choice is not None:
-            best = (r.choice, r.boards, r.slrs)
+        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+        if slrs is not None:
+            best = (r.choice, r.boards, slrs)
             say(f"one board suffices at II {T:,}")
     if secondary and problem.n_boards > 1 and max(best[1]) == 0:
         phase("fewest boards", "skipped: the plan already uses one board")
     elif secondary and problem.n_boards > 1 and left() > 0.5:
         r = solve_at(problem, T, objective="boards", time_limit=max(0.5, left() * 0.45),
                      workers=workers, seed=seed, hint=best, on_solution=reporter("boards"))
-        if r.choice is not None:
-            best = (r.choice, r.boards, r.slrs)
+        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+        if slrs is not None:
+            best = (r.choice, r.boards, slrs)
             say(f"fewest boards at II {T:,}: {max(r.boards) + 1} ({r.status})")
         phase("fewest boards", "done" if r.status == "OPTIMAL" else
               f"cut short by the time limit ({r.status})")
@@ -270,8 +314,9 @@ def solve_joint(
         r = solve_at(problem, T, objective="resources", max_boards=used,
                      time_limit=max(0.5, left() * 0.9), workers=workers, seed=seed, hint=best,
                      on_solution=reporter("resources"))
-        if r.choice is not None:
-            best = (r.choice, r.boards, r.slrs)
+        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+        if slrs is not None:
+            best = (r.choice, r.boards, slrs)
             say(f"least resources on {used} board(s) ({r.status})")
         phase("least resources", "done" if r.status == "OPTIMAL" else
               f"cut short by the time limit ({r.status})")
@@ -289,4 +334,5 @@ def solve_joint(
                        boards=tuple(best[1]), evaluation=ev, ii_cycles=ev.ii_cycles,
                        ii_bound=ii_lb,
                        wall_s=time.monotonic() - t0, log=tuple(log), problem=problem,
-                       phases=tuple(phases), slrs=tuple(best[2]) if best[2] else None)
+                       phases=tuple(phases), slrs=tuple(best[2]) if best[2] else None,
+                       ii_bound_any_floorplan=min(relaxed[0], ii_lb) if relaxed[0] else None)

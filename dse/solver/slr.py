@@ -246,6 +246,45 @@ def board_layers(problem: Any, choice: Any, boards: Any, b: int
     return layers, edges
 
 
+def chain_pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, int]],
+               slrs: list[dict[str, Any]], *, sll_limit: int | None = None
+               ) -> dict[str, int] | None:
+    """The layers, in their pipeline order, cut into consecutive SLRs (SLR0 first): each
+    SLR is filled as far as its caps, the mean rule and the SLL wires at the cut allow. The
+    placement the solver's per-SLR model describes; None when this greedy fill fails."""
+    sll_limit = SLL_PER_BOUNDARY if sll_limit is None else sll_limit
+    names = [n for n, _ in layers]
+    pos = {n: i for i, n in enumerate(names)}
+    cross = [0] * (len(names) + 1)  # padded bits over a cut before position c
+    for u, v, w in edges:
+        if u in pos and v in pos:
+            for c in range(min(pos[u], pos[v]) + 1, max(pos[u], pos[v]) + 1):
+                cross[c] += w
+    out: dict[str, int] = {}
+    start, s = 0, 0
+    while start < len(names):
+        if s >= len(slrs):
+            return None
+        total = dict.fromkeys(DIMS, 0)
+        end = start
+        while end < len(names):
+            use = layers[end][1]
+            nxt = {d: total[d] + use.get(d, 0) for d in DIMS}
+            if any(nxt[d] > slrs[s][d] for d in DIMS) or not _mean_ok(nxt, slrs[s]):
+                break
+            total, end = nxt, end + 1
+        if end < len(names):  # cut where the SLL wires allow, at or before ``end``
+            while end > start and cross[end] > sll_limit:
+                end -= 1
+        if end == start and start < len(names):
+            s += 1  # nothing fits here (or no legal cut): the next SLR
+            continue
+        for i in range(start, end):
+            out[names[i]] = s
+        start, s = end, s + 1
+    return out
+
+
 def place(problem: Any, result: Any, time_limit: float = 10.0) -> list[dict[str, Any] | None]:
     """The SLR placement of every board of a solved plan (None for one-die boards): the
     solver's own where it chose the SLRs (checked here), else an exact packing."""
