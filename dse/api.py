@@ -442,7 +442,9 @@ def optimize(
                              ("cost every folding (problem)", t_problem - t_built, "done"),
                              *res.phases, slr_phase])
     plan = attach_slrs(plan, slrs)
-    split = sorted(set(resolved) | set(res.problem.slr_split))
+    split = sorted(set(resolved) | {x if isinstance(x, str) else
+                                     f"{res.problem.boards[x].board.name} (board {x})"
+                                     for x in res.problem.slr_split})
     if split:
         from dse.plan import PartitionPlan
 

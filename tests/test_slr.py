@@ -230,7 +230,7 @@ def test_a_board_that_does_not_pack_is_solved_per_slr() -> None:
     plan = res.plan.data
     assert plan["metrics"]["placeable"] is True
     m = plan["solver"]["slr_model"]
-    assert m["per_slr_boards"] == ["U55C"]
+    assert m["per_slr_boards"] and all(x.startswith("U55C") for x in m["per_slr_boards"])
     assert m["bound_fps_any_floorplan"] >= plan["metrics"]["fps"]
     for b in plan["boards"]:
         slrs = [l["slr"] for l in plan["layers"] if l["board"] == b["index"]]

@@ -50,8 +50,10 @@ class AtResult:
     slrs: list[int | None] | None = None  # per layer: its SLR where the board is split
 
 
-def options_at(problem: PartitionProblem, T: int) -> list[list[int]]:
-    """Per layer, the option indices that meet ``T`` and are not dominated in resources."""
+def options_at(problem: PartitionProblem, T: int, *, keep_faster: bool = False
+               ) -> list[list[int]]:
+    """Per layer, the option indices that meet ``T`` and are not dominated in resources
+    (``keep_faster``: every option that meets ``T``; an II below ``T`` may need them)."""
     coupled: dict[int, list[tuple]] = {}
     for c in problem.couplings:
         coupled[c.producer] = list(c.producer_keys)
@@ -59,6 +61,9 @@ def options_at(problem: PartitionProblem, T: int) -> list[list[int]]:
     out = []
     for i, opts in enumerate(problem.options):
         ks = [k for k, o in enumerate(opts) if o.cost.cycles <= T]
+        if keep_faster:
+            out.append(ks)
+            continue
         groups: dict[tuple, list[int]] = {}
         for k in ks:
             groups.setdefault(tuple(coupled[i][k]) if i in coupled else (), []).append(k)
@@ -103,12 +108,14 @@ def solve_at(
     ii_low: int | None = None,
     explain: bool = False,
     only: frozenset[str] | None = None,
+    fix_boards: Sequence[int] | None = None,
 ) -> AtResult:
     """Find a plan with II <= ``T``; optionally minimize boards used or resources.
 
     ``objective``: "none" (feasibility), "boards" (fewest boards), "resources" (least
     capacity-weighted resources, then fewest cut bits), "crossings" (Elastic-DF's: streams
-    crossing an SLR boundary cost 1, a board boundary 10), "ii" (the smallest II in
+    crossing an SLR boundary cost 1, a board boundary 10), "balance" (the fullest board's
+    fill as low as it goes: boards that leave room pack into their SLRs), "ii" (the smallest II in
     [``ii_low``, ``T``] the links allow with the options that meet ``T``), with ``max_boards``
     boards at most. External-memory bandwidth is booked at ``ii_low`` in "ii" mode (the most it
     can be in the range), else at ``T``.
@@ -116,12 +123,19 @@ def solve_at(
     ``explain``: every board-capacity and link limit is guarded by an assumption literal; an
     infeasible answer then carries CP-SAT's infeasible subset of them (``core``), by name.
     With ``only``, every guarded limit not named in it is left out (to shrink the subset).
+
+    ``fix_boards``: every layer stays on the board given (the cuts are fixed): what is left
+    is each board's foldings and, on split boards, its SLRs (a repair of a plan whose
+    layers do not pack).
     """
     p = problem
     n = p.n
     B = min(p.n_boards, max_boards or p.n_boards)
     m = cp_model.CpModel()
-    ks = options_at(p, T)
+    # minimizing the II over a range of candidates needs the faster options too
+    wide = objective == "ii" and (ii_low or 1) <= max(
+        (o.cost.cycles for opts in p.options for o in opts if o.cost.cycles < T), default=0)
+    ks = options_at(p, T, keep_faster=wide)
     if any(not k for k in ks):
         return AtResult("INFEASIBLE", None, None, None, None, 0.0)
     T_use = T  # the II at which external bandwidth is booked
@@ -175,7 +189,10 @@ def solve_at(
     for i in range(n):
         row: list = [1]
         for l in range(1, L):
-            if i == 0 or l > hi_bin[i]:
+            b_l, s_l = bins[l]
+            if fix_boards is not None and (b_l != fix_boards[i] or not s_l):
+                row.append(int(fix_boards[i] >= b_l))  # another board, or a board boundary
+            elif i == 0 or l > hi_bin[i]:
                 row.append(0)
             elif l <= lo_bin[i]:
                 row.append(1)
@@ -227,6 +244,16 @@ def solve_at(
     caps = [p.capacity(b, T) for b in range(B)]
     sums: list[dict[str, list]] = [{d: [] for d in DIMS} for _ in range(B)]
     slr_sums: list[dict[str, list]] = [{d: [] for d in RES + ("mean",)} for _ in range(L)]
+    # boards bounded by their SLRs' sum (not split): valid bin-packing cuts from the dual
+    # feasible functions f_k(x) = floor((k + 1) x) / k (Fekete and Schepers 2001): a layer
+    # that needs x of an SLR's capacity C counts floor((k + 1) x / C); the layers of a board
+    # with S SLRs count at most k S. Big layers that cannot share an SLR are caught here.
+    dff: list[dict[tuple[str, int], list]] = [{} for _ in range(B)]
+    dff_cap: list[dict[str, int]] = []
+    for b in range(B):
+        sl = p.slr_caps[b] if b < len(p.slr_caps) and not split[b] else None
+        dff_cap.append({d: max(c[d] for c in sl) for d in RES} | {
+            "mean": mean_units({}, sl[0])[1]} if sl else {})
 
     def book(i: int, k: int, l: int, var: Any) -> None:
         b, s = bins[l]
@@ -244,6 +271,15 @@ def solve_at(
         for d in DIMS:
             if use[d]:
                 sums[b][d].append(use[d] * var)
+        if dff_cap[b]:
+            sl = p.slr_caps[b]
+            size = {d: use[d] for d in RES}
+            size["mean"] = min(mean_units(use, c)[0] for c in sl)
+            for d, C in dff_cap[b].items():
+                for kk in (1, 2, 3):
+                    c = (kk + 1) * size[d] // C if C else 0
+                    if c:
+                        dff[b].setdefault((d, kk), []).append(c * var)
         if s is not None:
             for d in RES:
                 if use[d]:
@@ -253,21 +289,34 @@ def solve_at(
                 slr_sums[l]["mean"].append(units * var)
 
     for i in range(n):
+        reach = [l for l in range(L) if not (isinstance(zl(i, l), int) and not zl(i, l))]
         if len(ks[i]) == 1:
-            for l in range(L):
+            for l in reach:
                 book(i, ks[i][0], l, zl(i, l))
             continue
         ys = {}
         for k in ks[i]:
-            for l in range(L):
-                ys[k, l] = m.NewBoolVar(f"y{i}_{k}_{l}") if L > 1 else x[i][k]
-        if L > 1:
-            for l in range(L):
+            for l in reach:
+                ys[k, l] = m.NewBoolVar(f"y{i}_{k}_{l}") if len(reach) > 1 else x[i][k]
+        if len(reach) > 1:
+            for l in reach:
                 m.Add(sum(ys[k, l] for k in ks[i]) == zl(i, l))
             for k in ks[i]:
-                m.Add(sum(ys[k, l] for l in range(L)) == x[i][k])
+                m.Add(sum(ys[k, l] for l in reach) == x[i][k])
         for (k, l), y in ys.items():
             book(i, k, l, y)
+
+    for b in range(B):
+        S = len(p.slr_caps[b]) if dff_cap[b] else 0
+        for (d, kk), terms in dff[b].items():
+            m.Add(sum(terms) <= kk * S)
+
+    # symmetry: of two alike boards in a row, the first is used before the second
+    for b in range(B - 1):
+        a, c = p.boards[b], p.boards[b + 1]
+        if (a == c and bool(split[b]) == bool(split[b + 1])
+                and not isinstance(ub(n - 1, b + 1), int)):
+            m.Add(sum(z(i, b) for i in range(n)) >= ub(n - 1, b + 1))
 
     if at_ii:  # the II is at least every layer's cycles on its board's clock
         per: dict[int, list] = {}
@@ -375,6 +424,13 @@ def solve_at(
     # objective
     if objective == "ii":
         m.Minimize(ii)
+    elif objective == "balance":  # the fullest board's fill, in per mille of its capacity
+        M = m.NewIntVar(0, 1000, "fill")
+        for b in range(B):
+            for d in RES:
+                if sums[b][d] and caps[b][d]:
+                    m.Add(1000 * sum(sums[b][d]) <= M * caps[b][d])
+        m.Minimize(M)
     elif objective == "crossings" and L > 1:  # Elastic-DF's: 1 per SLR crossed, 10 per link
         m.Minimize(sum((10 if bins[l][0] != bins[l - 1][0] else 1) * (u[e.v][l] - u[e.u][l])
                        for l in range(1, L) for e in p.edges))

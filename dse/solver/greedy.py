@@ -168,6 +168,103 @@ def _pack(problem: PartitionProblem, choice: Sequence[int], T: int, B: int) -> l
     return boards
 
 
+def _pack_bins(problem: PartitionProblem, choice: Sequence[int], T: int, B: int
+               ) -> tuple[list[int], list[int | None]] | None:
+    """Contiguous packing into bins: each SLR of a board with SLRs is one (its caps and the
+    mean rule; a cut inside a board within the SLL wires), other boards are one; cuts between
+    boards at the furthest legal point. Board-level limits (external memory) per board."""
+    from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
+
+    p = problem
+    n = p.n
+    bins: list[tuple[int, int | None]] = []
+    for b in range(B):
+        caps = p.slr_caps[b] if b < len(p.slr_caps) else None
+        bins += [(b, s) for s in range(len(caps))] if caps else [(b, None)]
+    width = [max(p.options[i][choice[i]].cost.outstream_widths_padded or (0,)) for i in range(n)]
+    cross_bits = [0] * (n + 1)
+    cross_w = [0] * (n + 1)
+    blocked = [False] * (n + 1)
+    for e in p.edges:
+        for c in range(e.u + 1, e.v + 1):
+            cross_bits[c] += e.link_bits
+            cross_w[c] += width[e.u]
+            if not p.cuttable(e):
+                blocked[c] = True
+    link_cap = p.link_cap_bits(T)
+    rx = p.rx_capacity_bytes()
+    board_cut = [c > 0 and not blocked[c] and cross_bits[c] <= link_cap and
+                 cross_bits[c] // 8 <= rx for c in range(n + 1)]
+    slr_cut = [cross_w[c] <= SLL_PER_BOUNDARY for c in range(n + 1)]
+    bcaps = [p.capacity(b, T) for b in range(B)]
+    boards, slrs = [0] * n, [None] * n
+    seg_start = [0] * len(bins)
+
+    def fits(j: int, lo: int, hi: int) -> bool:
+        """Layers lo..hi-1 in bin j (and the board's other bins' layers so far)."""
+        b, s = bins[j]
+        if any(p.cycles_on(i, choice[i], b) > T for i in range(lo, hi)):
+            return False
+        first = next(x for x in range(len(bins)) if bins[x][0] == b)
+        start_b = seg_start[first] if first < j else lo
+        tot = dict.fromkeys(DIMS, 0)
+        for i in range(start_b, hi):
+            u = p.usage(i, choice[i], T, b)
+            for d in DIMS:
+                tot[d] += u[d]
+        if any(tot[d] > bcaps[b][d] for d in DIMS):
+            return False
+        if s is None:
+            return True
+        cap = p.slr_caps[b][s]
+        t = dict.fromkeys(RES, 0)
+        units = 0
+        for i in range(lo, hi):
+            u = p.usage(i, choice[i], T, b)
+            for d in RES:
+                t[d] += u[d]
+            units += mean_units(u, cap)[0]
+        return all(t[d] <= cap[d] for d in RES) and units <= mean_units({}, cap)[1]
+
+    j, lo = 0, 0
+    while lo < n:
+        if j >= len(bins):
+            return None
+        seg_start[j] = lo
+        hi = lo
+        while hi < n and fits(j, lo, hi + 1):
+            hi += 1
+        if hi < n:  # the next layer does not fit: cut at a legal point
+            nxt_board = j + 1 < len(bins) and bins[j + 1][0] != bins[j][0]
+            legal = board_cut if (nxt_board or j + 1 >= len(bins)) else slr_cut
+            while hi > lo and not legal[hi]:
+                hi -= 1
+        for i in range(lo, hi):
+            boards[i], slrs[i] = bins[j]
+        lo = hi
+        j += 1
+    return boards, slrs
+
+
+def greedy_slrs(problem: PartitionProblem, T: int, n_boards: int | None = None
+                ) -> tuple[list[int], list[int], list[int | None]] | None:
+    """Like :func:`greedy`, packing SLR by SLR: (choice, boards, SLR per layer) or None."""
+    B = n_boards or problem.n_boards
+    base = _weights(problem, B, T)
+    for w in [base] + [dict(base, **{d: base[d] * 4.0}) for d in ("lut", "bram18", "dsp",
+                                                                   "uram")]:
+        choice = _pick(problem, T, w)
+        if choice is None:
+            return None
+        packed = _pack_bins(problem, choice, T, B)
+        if packed is None:
+            continue
+        ev = evaluate(problem, choice, packed[0], ii_hint=T)
+        if ev.feasible and ev.ii_cycles <= T:
+            return choice, packed[0], packed[1]
+    return None
+
+
 def greedy(problem: PartitionProblem, T: int, n_boards: int | None = None
            ) -> tuple[list[int], list[int]] | None:
     """A feasible (choice, boards) reaching II <= ``T``, or None if the heuristic fails."""

@@ -140,6 +140,10 @@ def evaluate_config(graph: LayerGraph, catalog: Catalog, cfg: dict[str, Any],
     plan = make_plan(res, model_path=graph.source_path, model_sha256=graph.source_sha256,
                      clock_mhz=cfg["clock_mhz"], dse_version=__version__, seed=seed,
                      record_time=False, minimize_bit_width=graph.minimized_bit_width)
+    from dse.api import attach_slrs
+    from dse.solver.slr import place
+
+    plan = attach_slrs(plan, place(res.problem, res))  # the search placed every SLR already
     attrs = {"status": res.status, "gap": res.gap, "ii_cycles": res.ii_cycles,
              "wall_s": round(res.wall_s, 3), "board_names": ",".join(cfg["boards"]),
              "bottleneck": ev.bottleneck, "plan": plan.to_json()}

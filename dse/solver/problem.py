@@ -127,13 +127,14 @@ class PartitionProblem:
     board_costs: tuple[tuple[tuple[LayerCost | None, ...], ...] | None, ...] = ()
     # per board: usable resources per SLR (dse.solver.slr), None for one-die boards
     slr_caps: tuple[list[dict[str, Any]] | None, ...] = ()
-    #: names of the boards whose SLRs the CP-SAT model places layers into (each SLR a bin of
-    #: the chain); the others are bounded by their SLRs' sum and packed afterwards
-    slr_split: frozenset[str] = frozenset()
+    #: the boards (by name, or by index in this chain) whose SLRs the CP-SAT model places
+    #: layers into (each SLR a bin of the chain); the others are bounded by their SLRs' sum
+    #: and packed afterwards
+    slr_split: frozenset[str | int] = frozenset()
 
     def split_slrs(self, b: int) -> list[dict[str, Any]] | None:
         """Board ``b``'s SLR capacities when the solver places its layers into SLRs."""
-        if self.boards[b].board.name not in self.slr_split:
+        if b not in self.slr_split and self.boards[b].board.name not in self.slr_split:
             return None
         return self.slr_caps[b] if b < len(self.slr_caps) else None
 

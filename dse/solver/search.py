@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from dse.exceptions import InfeasibleError
 from dse.solver.cpsat import solve_at
 from dse.solver.evaluate import Evaluation, evaluate
-from dse.solver.greedy import greedy, proven_infeasible
+from dse.solver.greedy import greedy, greedy_slrs, proven_infeasible
 from dse.solver.problem import PartitionProblem
 from dse.solver.slr import board_layers, chain_pack, pack
 
@@ -150,7 +150,11 @@ def solve_joint(
     # sum as capacity (a relaxation: its infeasibility proofs hold for the SLRs too) and each
     # plan is packed into the SLRs; a board type whose plan does not pack is from then on
     # modelled SLR by SLR (``slr_split``) and the same II is asked again (lazy constraints).
-    def accept(choice, boards, slrs) -> list | None:
+    def accept(choice, boards, slrs, T: int | None = None, mark: bool = True
+               ) -> tuple | None:
+        """The plan (choice, boards, SLR per layer) placed into its boards' SLRs, or None.
+        A board that does not pack is first repaired at ``T``: same cuts, foldings chosen
+        again with the SLRs modelled; failing that, it is modelled per SLR from then on."""
         nonlocal problem
         out = list(slrs) if slrs else [None] * problem.n
         bad = set()
@@ -165,29 +169,56 @@ def solve_joint(
             if at is None:
                 pk = pack(layers, edges, caps, time_limit=min(5.0, max(0.5, left() * 0.05)))
                 if not pk.feasible:
-                    bad.add(problem.boards[b].board.name)
+                    bad.add(b)
                     continue
                 at = pk.slr_of
             for i in idx:
                 out[i] = at[problem.order[i]]
-        if bad - problem.slr_split:
+        if bad and T is not None and left() > 1.0 and not balancing[0]:
+            # the same II with the boards as evenly filled as they go: room to pack
+            balancing[0] = True
+            r = solve_at(problem, T, objective="balance", hint=(choice, boards, slrs),
+                         time_limit=min(5.0, max(0.5, left() * 0.1)), workers=workers,
+                         seed=seed)
+            got = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+            balancing[0] = False
+            if got is not None:
+                say(f"board(s) {', '.join(map(str, sorted(bad)))}: filled more evenly to fit "
+                    "the SLRs")
+                return got
+        if bad and T is not None and left() > 1.0:
+            every = frozenset(b for b in range(problem.n_boards) if problem.slr_caps[b])
+            r = solve_at(replace(problem, slr_split=problem.slr_split | every), T,
+                         fix_boards=boards, hint=(choice, boards),
+                         time_limit=min(5.0, max(0.5, left() * 0.1)), workers=workers,
+                         seed=seed)
+            if r.choice is not None:
+                say(f"board(s) {', '.join(map(str, sorted(bad)))}: foldings chosen again to "
+                    "fit the SLRs, same cuts")
+                return r.choice, r.boards, r.slrs
+        if mark and bad - problem.slr_split:
             if not problem.slr_split:
                 relaxed[0] = cands[proven_at[0]]
             problem = replace(problem, slr_split=problem.slr_split | bad)
-            say(f"{', '.join(sorted(bad))}: the layers do not pack into the SLRs; from now on "
-                "each SLR is placed by the solver")
-        return None if bad else out
+            names = ", ".join(f"{b} ({problem.boards[b].board.name})" for b in sorted(bad))
+            say(f"board(s) {names}: the layers do not pack into the SLRs; from now on each "
+                "SLR is placed by the solver")
+        return None if bad else (choice, boards, out)
 
     found: dict[int, tuple] = {}
     relaxed: list[int | None] = [None]  # the bound proven before the first split
+    balancing = [False]
     proven_at = [lo]
 
     def greedy_ok(i: int) -> bool:
         r = greedy(problem, cands[i])
-        slrs = accept(r[0], r[1], None) if r is not None else None
-        if slrs is not None:
-            found[i] = (r[0], r[1], slrs)
-        return slrs is not None
+        plan = accept(r[0], r[1], None, mark=False) if r is not None else None
+        if plan is None and any(problem.slr_caps):  # fill SLR by SLR instead
+            g = greedy_slrs(problem, cands[i])
+            plan = accept(*g, mark=False) if g is not None else None
+        if plan is not None:
+            found[i] = plan
+        return plan is not None
 
     hi = _first(lo, top, greedy_ok)
     if hi < top:
@@ -199,18 +230,19 @@ def solve_joint(
                      seed=seed)
         if r.status == "INFEASIBLE":
             raise InfeasibleError(explain_infeasible(problem))
-        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
-        if slrs is None and r.choice is not None:  # solve again with the SLRs modelled
+        plan = (accept(r.choice, r.boards, r.slrs, cands[-1]) if r.choice is not None
+                else None)
+        if plan is None and r.choice is not None:  # solve again with the SLRs modelled
             r = solve_at(problem, cands[-1], time_limit=max(1.0, left() * 0.5),
                          workers=workers, seed=seed)
-            slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+            plan = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
         if r.status == "INFEASIBLE":
             raise InfeasibleError(explain_infeasible(problem))
-        if slrs is None:
+        if plan is None:
             raise InfeasibleError(
                 f"no plan found within {time_limit:g} s (CP-SAT {r.status}); "
                 "raise --time-limit or add boards")
-        hi, best = top - 1, (r.choice, r.boards, slrs)
+        hi, best = top - 1, plan
     proven = lo
     phase("bounds and greedy", "done")
 
@@ -223,11 +255,11 @@ def solve_joint(
         mid = (search_lo + hi) // 2
         T = cands[mid]
         r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed, hint=best)
-        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
-        if r.choice is not None and slrs is None:
+        plan = accept(r.choice, r.boards, r.slrs, T) if r.choice is not None else None
+        if r.choice is not None and plan is None:
             continue  # the same II again, with the SLRs of the boards that did not pack
-        if r.choice is not None:
-            hi, best = mid, (r.choice, r.boards, slrs)
+        if plan is not None:
+            hi, best = mid, plan
             say(f"CP-SAT: II {T:,} cycles feasible ({f / T:,.0f} fps)")
         elif r.status == "INFEASIBLE":
             search_lo = mid + 1
@@ -256,12 +288,13 @@ def solve_joint(
         lo_T = cands[hi - 1] + 1
         r = solve_at(problem, T, objective="ii", ii_low=lo_T, time_limit=max(0.5, left() * 0.3),
                      workers=workers, seed=seed, hint=best)
-        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
-        if slrs is not None and r.objective is not None:
+        plan = (accept(r.choice, r.boards, r.slrs, int(round(r.objective)))
+                if r.choice is not None and r.objective is not None else None)
+        if plan is not None:
             T_new = int(round(r.objective))
             if T_new < T:
                 say(f"CP-SAT: links allow II {T_new:,} cycles")
-            T, best = T_new, (r.choice, r.boards, slrs)
+            T, best = T_new, plan
             if proven >= hi:  # everything below lo_T is proven impossible
                 ii_lb = T if r.status == "OPTIMAL" else max(lo_T, int(-(-r.bound // 1)))
         phase("II between candidates", "done" if r.status == "OPTIMAL" else
@@ -283,27 +316,29 @@ def solve_joint(
         # fewer boards by the greedy packing first: a plan on one board needs no CP-SAT
         for k in range(1, max(best[1]) + 1):
             g = greedy(problem, T, n_boards=k)
-            slrs = accept(g[0], g[1], None) if g is not None else None
-            if slrs is not None:
-                best = (g[0], g[1], slrs)
+            plan = accept(g[0], g[1], None, mark=False) if g is not None else None
+            if plan is not None:
+                best = plan
                 say(f"greedy: II {T:,} on {k} board(s)")
                 break
     if secondary and problem.n_boards > 1 and max(best[1]) > 0 and left() > 1.0:
         # one board is the least there is: a small model (no cut points) settles it fast
         r = solve_at(problem, T, max_boards=1, time_limit=min(2.0, left() * 0.2),
                      workers=workers, seed=seed)
-        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
-        if slrs is not None:
-            best = (r.choice, r.boards, slrs)
+        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False) if r.choice is not None
+                else None)
+        if plan is not None:
+            best = plan
             say(f"one board suffices at II {T:,}")
     if secondary and problem.n_boards > 1 and max(best[1]) == 0:
         phase("fewest boards", "skipped: the plan already uses one board")
     elif secondary and problem.n_boards > 1 and left() > 0.5:
         r = solve_at(problem, T, objective="boards", time_limit=max(0.5, left() * 0.45),
                      workers=workers, seed=seed, hint=best, on_solution=reporter("boards"))
-        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
-        if slrs is not None:
-            best = (r.choice, r.boards, slrs)
+        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False) if r.choice is not None
+                else None)
+        if plan is not None:
+            best = plan
             say(f"fewest boards at II {T:,}: {max(r.boards) + 1} ({r.status})")
         phase("fewest boards", "done" if r.status == "OPTIMAL" else
               f"cut short by the time limit ({r.status})")
@@ -314,9 +349,10 @@ def solve_joint(
         r = solve_at(problem, T, objective="resources", max_boards=used,
                      time_limit=max(0.5, left() * 0.9), workers=workers, seed=seed, hint=best,
                      on_solution=reporter("resources"))
-        slrs = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
-        if slrs is not None:
-            best = (r.choice, r.boards, slrs)
+        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False) if r.choice is not None
+                else None)
+        if plan is not None:
+            best = plan
             say(f"least resources on {used} board(s) ({r.status})")
         phase("least resources", "done" if r.status == "OPTIMAL" else
               f"cut short by the time limit ({r.status})")
