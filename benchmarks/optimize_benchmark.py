@@ -128,7 +128,6 @@ def readme(rows: list[dict], tim: list[dict], time_limit: float, counts: list[in
               for (m, n, s) in by if s == "joint" and (m, n, "elastic-df") in by]
     joint = [r for r in rows if r["strategy"] == "joint" and r.get("fps")]
     lines = [
-        "# Results", "",
         "## optimize_benchmark.csv", "",
         f"`python benchmarks/optimize_benchmark.py --time-limit {time_limit:g}` on this machine "
         f"({platform.machine()}, {platform.python_version()}, dse {__version__}, 2 cores, one "
@@ -178,18 +177,37 @@ def readme(rows: list[dict], tim: list[dict], time_limit: float, counts: list[in
 OWN_SECTIONS = ("## optimize_benchmark.csv", "## optimize_timing.csv")
 
 
-def write_readme(path: Path, text: str) -> None:
-    """Replace this benchmark's sections of results/README.md, keeping the others."""
-    others: list[str] = []
-    if path.is_file():
-        keep = False
-        for line in path.read_text().splitlines():
+def write_readme(path: Path, text: str, sections: tuple[str, ...] = OWN_SECTIONS) -> None:
+    """Put ``text`` (a "# Results" header and/or "## ..." sections) into results/README.md:
+    each of ``sections`` replaced where it stands (the first one's place, if it was there),
+    every other section kept as it is."""
+    def split(t: str) -> list[tuple[str, list[str]]]:
+        out: list[tuple[str, list[str]]] = [("", [])]
+        for line in t.splitlines():
             if line.startswith("## "):
-                keep = line.strip() not in OWN_SECTIONS
-            if keep:
-                others.append(line)
-    path.write_text(text.rstrip("\n") + "\n" + ("\n" + "\n".join(others) + "\n" if others
-                                                else ""))
+                out.append((line.strip(), [line]))
+            else:
+                out[-1][1].append(line)
+        return out
+
+    new = split(text)
+    head = new[0][1]
+    mine = [(n, ls + [""] if ls and ls[-1].strip() else ls) for n, ls in new[1:]]
+    old = split(path.read_text()) if path.is_file() else [("", [])]
+    body: list[str] = [*(head if any(l.strip() for l in head) else old[0][1])]
+    placed = False
+    for name, lines in old[1:]:
+        if name in sections:
+            if not placed:
+                for _, ls in mine:
+                    body += ls
+                placed = True
+            continue
+        body += lines
+    if not placed:
+        for _, ls in mine:
+            body += ls
+    path.write_text("\n".join(body).rstrip("\n") + "\n")
 
 
 def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:

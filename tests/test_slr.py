@@ -223,8 +223,8 @@ def test_per_slr_model_is_exact_for_slr_chains(seed: int, monkeypatch) -> None:
 
 def test_a_board_that_does_not_pack_is_solved_per_slr() -> None:
     """ResNet-10 on 4 U55C: the board-level optimum (3 boards at II 8,192) cannot be packed
-    into the SLRs; the plan is solved again with the SLRs modelled, and it places: every
-    layer's SLR follows the chain on each board, and the any-floorplan bound is kept."""
+    into the SLRs; boards that do not pack are modelled per SLR, and the plan places: on
+    those boards every layer's SLR follows the chain, and the any-floorplan bound is kept."""
     res = api.optimize(shared_path("models", "resnet10_cifar_w4a4.onnx"), boards=4,
                        board="U55C", input_dtype="INT8", time_limit=60, record_time=False)
     plan = res.plan.data
@@ -232,9 +232,12 @@ def test_a_board_that_does_not_pack_is_solved_per_slr() -> None:
     m = plan["solver"]["slr_model"]
     assert m["per_slr_boards"] and all(x.startswith("U55C") for x in m["per_slr_boards"])
     assert m["bound_fps_any_floorplan"] >= plan["metrics"]["fps"]
-    for b in plan["boards"]:
+    split = {int(x.split("board ")[1].rstrip(")")) for x in m["per_slr_boards"]
+             if "board " in x}
+    for b in plan["boards"]:  # a board the solver placed per SLR follows the chain
         slrs = [l["slr"] for l in plan["layers"] if l["board"] == b["index"]]
-        assert slrs == sorted(slrs)
+        if b["index"] in split:
+            assert slrs == sorted(slrs)
     assert check_placed(plan) == plan["metrics"]["boards_used"]
 
 

@@ -387,14 +387,29 @@ def build_problem(
 
     options: list[tuple[FoldingOption, ...]] = []
     family_costs: dict[str, list[tuple[LayerCost | None, ...]]] = {f: [] for f in other_parts}
+    # layers alike in every attribute (a ResNet's repeated blocks) share their costed options
+    seen: dict[Any, list[FoldingOption]] = {}
+    recosted: dict[int, list[LayerCost | None]] = {}
     for i, l in enumerate(layers):
-        opts = enumerate_options(l.specialized_op_type, l.finn_attrs(), impl=l.impl, part=part,
-                                 weight_bits=l.weight_bits, allow_external=allow_external)
+        try:
+            key = (l.specialized_op_type, l.impl, l.weight_bits,
+                   tuple(sorted(l.attrs.items())))
+            hash(key)
+        except TypeError:
+            key = ("layer", i)
+        if key not in seen:
+            seen[key] = enumerate_options(l.specialized_op_type, l.finn_attrs(), impl=l.impl,
+                                          part=part, weight_bits=l.weight_bits,
+                                          allow_external=allow_external)
+        opts = seen[key]
         if option_filter is not None:
             opts = [o for o in opts if option_filter(l.name, o)]
         if not opts:
             raise InfeasibleError(f"layer {l.name} ({l.op_type}) has no legal folding left")
-        others = {id(o): [recost(l, o, prt) for prt in other_parts.values()] for o in opts}
+        for o in opts:
+            if id(o) not in recosted:
+                recosted[id(o)] = [recost(l, o, prt) for prt in other_parts.values()]
+        others = {id(o): recosted[id(o)] for o in opts}
 
         def extra(group: list[FoldingOption]) -> list[tuple[int, ...]] | None:
             if not other_parts:
