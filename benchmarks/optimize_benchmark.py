@@ -127,6 +127,7 @@ def readme(rows: list[dict], tim: list[dict], time_limit: float, counts: list[in
     ratios = [by[m, n, "joint"]["fps"] / by[m, n, "elastic-df"]["fps"]
               for (m, n, s) in by if s == "joint" and (m, n, "elastic-df") in by]
     joint = [r for r in rows if r["strategy"] == "joint" and r.get("fps")]
+    diff = [x for x in ratios if abs(x - 1) > 1e-6]
     lines = [
         "## optimize_benchmark.csv", "",
         f"`python benchmarks/optimize_benchmark.py --time-limit {time_limit:g}` on this machine "
@@ -145,6 +146,9 @@ def readme(rows: list[dict], tim: list[dict], time_limit: float, counts: list[in
         f"| runs (model x boards x strategy) | {len(rows)} |",
         f"| median FPS ratio joint / elastic-df | {_f(statistics.median(ratios) if ratios else None)} |",
         f"| minimum FPS ratio joint / elastic-df | {_f(min(ratios) if ratios else None)} |",
+        "| FPS ratio joint / elastic-df where they differ, median (min .. max) | "
+        + (f"{statistics.median(diff):.2f} ({min(diff):.2f} .. {max(diff):.2f}), "
+           f"{len(diff)} of {len(ratios)} pairs |" if diff else "- |"),
         f"| joint runs proven optimal (per replica) | "
         f"{sum(r['status'] == 'OPTIMAL' for r in joint)} of {len(joint)} |",
         f"| plans not placeable | {sum(1 for r in rows if r.get('placeable') is False)} |",
@@ -157,7 +161,8 @@ def readme(rows: list[dict], tim: list[dict], time_limit: float, counts: list[in
             cells = []
             for n in counts:
                 r = by.get((m, n, s))
-                cells.append(f"{r['fps']:,.0f} ({r.get('scale', 1.0):.2f}x, {r['replicas']}"
+                sc = f"{r['scale']:.2f}x" if r and r.get("scale") not in (None, "") else "-"
+                cells.append(f"{r['fps']:,.0f} ({sc}, {r['replicas']}"
                              f"{'/SLR' if r['per_board'] > 1 else ''} rep.)" if r else "-")
             lines.append(f"| {m} | {s} | " + " | ".join(cells) + " |")
     if tim:
@@ -210,6 +215,18 @@ def write_readme(path: Path, text: str, sections: tuple[str, ...] = OWN_SECTIONS
     path.write_text("\n".join(body).rstrip("\n") + "\n")
 
 
+def _num(v: str):
+    """A CSV cell back as int, float, bool or str ('' stays '')."""
+    if v in ("True", "False"):
+        return v == "True"
+    for t in (int, float):
+        try:
+            return t(v)
+        except ValueError:
+            pass
+    return v
+
+
 def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
@@ -224,8 +241,19 @@ def main() -> int:
     ap.add_argument("--boards", default="1,2,4,8")
     ap.add_argument("--models", help="comma-separated subset")
     ap.add_argument("--out", default=str(REPO / "results"))
+    ap.add_argument("--readme-only", action="store_true",
+                    help="rewrite the README sections from the CSVs in --out")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
+    if args.readme_only:
+        out = Path(args.out)
+        rows = [{k: _num(v) for k, v in r.items()}
+                for r in csv.DictReader((out / "optimize_benchmark.csv").open())]
+        tim = [{k: _num(v) if k != "phases" else v for k, v in r.items()}
+               for r in csv.DictReader((out / "optimize_timing.csv").open())]
+        counts = sorted({r["boards"] for r in rows})
+        write_readme(out / "README.md", readme(rows, tim, args.time_limit, counts))
+        return 0
     counts = [int(x) for x in args.boards.split(",")]
     out = Path(args.out)
     out.mkdir(exist_ok=True)

@@ -399,7 +399,8 @@ def optimize(
 
     t_solve = time.monotonic()
     # the time limit covers the whole run: loading and costing come out of it
-    res, tried = solve_all(problem, max(1.0, time_limit - (t_solve - t_load)))
+    # (3 % and half a second are kept for the SLR check and the plan)
+    res, tried = solve_all(problem, max(1.0, 0.97 * (time_limit - (t_solve - t_load)) - 0.5))
     # every Alveo board's layers must fit its SLRs (FINN's per-SLR limits, SLL wires): the
     # boards are solved with their SLRs' sum as capacity and packed afterwards; a board that
     # does not pack is solved again with its SLRs modelled one by one (lazily: most boards
