@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import lzma
 import subprocess
 import sys
 import tempfile
@@ -21,20 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from dse.backends.finn.env import env_python, require  # noqa: E402
+from tests.networks import finn_hw_model  # noqa: E402
 
 #: per model: FINN's own target (fps at 200 MHz, index.json) times these factors
 FACTORS = (1 / 16, 1 / 4, 1, 4, 16, 64)
 WIDTHS = (36, 64, 128, 256)
 CLOCK = 200e6
-
-
-def specialized(folder: Path, tmp: Path) -> Path:
-    src = next(folder.glob("*_hw_specialized.onnx*"))
-    if src.suffix == ".xz":
-        dst = tmp / src.stem
-        dst.write_bytes(lzma.open(src).read())
-        return dst
-    return src
 
 
 def main() -> int:
@@ -55,7 +46,7 @@ def main() -> int:
             if not e["ok"]:
                 continue
             folder = shared / "models" / "finn_hw" / e["name"]
-            hw = specialized(folder, tmp)
+            hw = finn_hw_model(folder, "specialized", tmp)
             spec = [[max(1, int(CLOCK / (e["target_fps"] * f))), w]
                     for f in FACTORS for w in WIDTHS]
             (tmp / "spec.json").write_text(json.dumps(spec))

@@ -137,12 +137,8 @@ def plots(rows: list[dict], out: Path) -> None:
             ax.plot(*zip(*pts), "o-", label=f"{model} (U55C)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("U55C boards")
-    ax.set_ylabel("aggregate tokens/s (decode, 8 sequences per board)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "throughput_vs_devices.png", dpi=130)
-    plt.close(fig)
+    _save(fig, ax, "U55C boards", "aggregate tokens/s (decode, 8 sequences per board)",
+          out / "throughput_vs_devices.png")
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
     sel = [r for r in ok if r["model"] == "llama2-7b" and r["cost_per_million_tokens"] != ""]
     ax.scatter([r["tokens_per_s"] for r in sel], [r["cost_per_million_tokens"] for r in sel])
@@ -154,11 +150,18 @@ def plots(rows: list[dict], out: Path) -> None:
     front.sort(key=lambda r: r["tokens_per_s"])
     ax.plot([r["tokens_per_s"] for r in front], [r["cost_per_million_tokens"] for r in front],
             "-", c="#d1495b", label="Pareto front")
-    ax.set_xlabel("Llama-2-7B aggregate tokens/s")
-    ax.set_ylabel("$ per million tokens (assumed prices)")
+    _save(fig, ax, "Llama-2-7B aggregate tokens/s", "$ per million tokens (assumed prices)",
+          out / "cost_pareto.png")
+
+
+def _save(fig, ax, xlabel: str, ylabel: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "cost_pareto.png", dpi=130)
+    fig.savefig(path, dpi=130)
     plt.close(fig)
 
 

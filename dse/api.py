@@ -14,6 +14,7 @@ from dse.exceptions import DseError
 from dse.ir import LayerGraph, load_network
 from dse.models import estimate
 from dse.models.candidates import FoldingOption, enumerate_options
+from dse.solver import STRATEGIES
 from dse.specs import Resources, default_catalog
 
 #: Attributes that are memory/implementation style, not parallelism.
@@ -232,7 +233,6 @@ def boards(board_files: list[str] | None = None) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------
 # optimize
 
-STRATEGIES = ("joint", "setfolding", "two-stage", "elastic-df")
 
 
 WWIDTH_SEARCH = (36, 64, 128, 256)  # SetFolding's mvau_wwidth_max values the baselines try
@@ -402,37 +402,12 @@ def optimize(
     # (3 % and half a second are kept for the SLR check and the plan)
     res, tried = solve_all(problem, max(1.0, 0.97 * (time_limit - (t_solve - t_load)) - 0.5))
     # every Alveo board's layers must fit its SLRs (FINN's per-SLR limits, SLL wires): the
-    # boards are solved with their SLRs' sum as capacity and packed afterwards; a board that
-    # does not pack is solved again with its SLRs modelled one by one (lazily: most boards
-    # pack, and the per-SLR model is three times the size)
+    # search places each plan it keeps (dse.solver.search, lazily per SLR); this checks the
+    # placement independently of how it was found, and flags a plan that does not fit
     t_slr = time.monotonic()
     slrs = place(res.problem, res)
-    resolved: list[str] = []
-    board_level_bound = max([res.fps_bound] + [t["bound_fps"] for t in tried
-                                               if t.get("bound_fps")])
-    while True:
-        failing = {res.problem.boards[b].board.name for b, x in enumerate(slrs)
-                   if x is not None and not x["feasible"]}
-        if not failing or failing <= problem.slr_split:
-            break
-        problem = replace(problem, slr_split=problem.slr_split | failing)
-        resolved.extend(sorted(failing - set(resolved)))
-        if progress:
-            progress(f"[slr] {', '.join(sorted(failing))}: the layers do not pack into the "
-                     "SLRs; solving again with each SLR placed by the solver")
-        left = time_limit - (time.monotonic() - t_load)
-        try:
-            res, tried = solve_all(problem, max(2.0, left))
-        except InfeasibleError as e:
-            raise InfeasibleError(
-                f"no plan places every layer into the SLRs of {', '.join(sorted(failing))} "
-                f"(FINN's per-SLR limits LUT 0.7, FF 0.5, BRAM/URAM/DSP 0.8, the mean rule, "
-                f"SLL wires): {e}") from None
-        slrs = place(res.problem, res)
     unplaced = [b for b, x in enumerate(slrs) if x is not None and not x["feasible"]]
-    slr_phase = ("place layers into SLRs" + (f" (per-SLR re-solve: {', '.join(resolved)})"
-                                              if resolved else " (exact packing)"),
-                 time.monotonic() - t_slr,
+    slr_phase = ("place layers into SLRs (exact packing)", time.monotonic() - t_slr,
                  "done" if not unplaced else
                  f"board(s) {', '.join(map(str, unplaced))} do not fit their SLRs")
     plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
@@ -443,15 +418,14 @@ def optimize(
                              ("cost every folding (problem)", t_problem - t_built, "done"),
                              *res.phases, slr_phase])
     plan = attach_slrs(plan, slrs)
-    split = sorted(set(resolved) | {x if isinstance(x, str) else
-                                     f"{res.problem.boards[x].board.name} (board {x})"
-                                     for x in res.problem.slr_split})
+    split = sorted(x if isinstance(x, str) else f"{res.problem.boards[x].board.name} (board {x})"
+                   for x in res.problem.slr_split)
     if split:
         from dse.plan import PartitionPlan
 
         any_ii = getattr(res, "ii_bound_any_floorplan", None)
-        any_fps = (res.evaluation.fps * res.ii_cycles / any_ii if any_ii
-                   else board_level_bound)
+        any_fps = (res.evaluation.fps * res.ii_cycles / any_ii if any_ii else
+                   max([res.fps_bound] + [t["bound_fps"] for t in tried if t.get("bound_fps")]))
         d = json.loads(plan.to_json())
         d["solver"]["slr_model"] = {
             "per_slr_boards": split,

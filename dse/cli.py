@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 
 from dse import __version__
 from dse.exceptions import DseError
+from dse.solver import STRATEGIES
 
 
 def cost_tag(source: str) -> str:
@@ -607,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clock-mhz", type=float, default=200.0)
     s.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
     s.add_argument("--strategy", default="joint",
-                   choices=("joint", "setfolding", "two-stage", "elastic-df"),
+                   choices=STRATEGIES,
                    help="joint (default): folding, boards and SLRs solved together; setfolding: "
                    "FINN's SetFolding + an even split; two-stage: SetFolding + fewest boards; "
                    "elastic-df: SetFolding + Elastic-DF's placement (use --replicas for its "

@@ -17,6 +17,20 @@ BNN_PYNQ = {
 }
 
 
+def finn_hw_model(folder: Path, stage: str, tmp: Path) -> Path:
+    """``<model>_hw_<stage>.onnx`` in a ``shared/models/finn_hw`` folder (stage: generic,
+    specialized or folded), decompressed into ``tmp`` when it is stored as ``.xz``."""
+    import lzma
+
+    for cand in sorted(folder.glob(f"*_hw_{stage}.onnx*")):
+        if cand.suffix == ".xz":
+            out = tmp / cand.stem
+            out.write_bytes(lzma.open(cand).read())
+            return out
+        return cand
+    raise FileNotFoundError(f"no *_hw_{stage}.onnx in {folder}")
+
+
 def export_bnn_pynq(name: str, out_dir: Path) -> Path:
     """QONNX export (TorchScript exporter, qonnx-cleaned) of a bnn_pynq model, seed 0."""
     torch = pytest.importorskip("torch")

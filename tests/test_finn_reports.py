@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import lzma
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from dse.ir import load_network
 from dse.models._common import COST_FINN
 from tests.conftest import shared_path
+from tests.networks import finn_hw_model
 
 
 def _folded_models() -> list[str]:
@@ -19,13 +19,7 @@ def _folded_models() -> list[str]:
 
 
 def _folded(name: str, tmp: Path) -> Path:
-    folder = shared_path("models", "finn_hw", name)
-    cand = next(folder.glob("*_hw_folded.onnx*"))
-    if cand.suffix == ".xz":
-        out = tmp / cand.stem
-        out.write_bytes(lzma.open(cand).read())
-        return out
-    return cand
+    return finn_hw_model(shared_path("models", "finn_hw", name), "folded", tmp)
 
 
 @pytest.mark.parametrize("name", _folded_models())

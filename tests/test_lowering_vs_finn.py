@@ -9,7 +9,6 @@ lowering: every attribute but the folding must equal FINN's, layer by layer in F
 from __future__ import annotations
 
 import json
-import lzma
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from dse.ir import load_network
 from tests.conftest import shared_path
+from tests.networks import finn_hw_model
 
 KEYS = {
     "MVAU": ("MW", "MH", "numInputVectors", "inputDataType", "weightDataType", "outputDataType",
@@ -46,14 +46,7 @@ def _lowered_models() -> list[dict]:
 
 
 def _generic_path(entry: dict, tmp: Path, stage: str = "generic") -> Path:
-    folder = shared_path("models", "finn_hw", entry["name"])
-    for cand in folder.glob(f"*_hw_{stage}.onnx*"):
-        if cand.suffix == ".xz":
-            out = tmp / cand.stem
-            out.write_bytes(lzma.open(cand).read())
-            return out
-        return cand
-    pytest.fail(f"no *_hw_{stage}.onnx in {folder}")
+    return finn_hw_model(shared_path("models", "finn_hw", entry["name"]), stage, tmp)
 
 
 def _signature(layers) -> Counter:

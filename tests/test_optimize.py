@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import lzma
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from dse.ir import load_network
 from dse.plan import PartitionPlan
 from dse.solver.setfolding import set_folding
 from tests.conftest import shared_path
+from tests.networks import finn_hw_model
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +128,7 @@ def _index() -> list[dict]:
 @pytest.mark.parametrize("entry", _index(), ids=lambda e: e["name"])
 def test_setfolding_reproduces_finn_plus(entry: dict, tmp_path: Path) -> None:
     folder = shared_path("models", "finn_hw", entry["name"])
-    src = next(folder.glob("*_hw_specialized.onnx*"))
-    if src.suffix == ".xz":
-        (tmp_path / src.stem).write_bytes(lzma.open(src).read())
-        src = tmp_path / src.stem
-    g = load_network(src)
+    g = load_network(finn_hw_model(folder, "specialized", tmp_path))
     ref = json.loads((folder / "auto_folding_config.json").read_text())
     fold = set_folding(g, int(200e6 / entry["target_fps"]), part="xcu55c-fsvh2892-2L-e")
     compared = 0

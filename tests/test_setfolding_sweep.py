@@ -6,7 +6,6 @@ benchmarks/finn_setfolding_sweep.py)."""
 from __future__ import annotations
 
 import json
-import lzma
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from dse.ir import load_network
 from dse.solver.setfolding import set_folding
 from tests.conftest import shared_path
+from tests.networks import finn_hw_model
 
 SWEEP = json.loads((Path(__file__).parent / "data" / "finn_plus_setfolding_sweep.json")
                    .read_text())
@@ -21,12 +21,8 @@ PART = "xcu55c-fsvh2892-2L-e"
 
 
 def _graph(name: str, tmp: Path):
-    folder = shared_path("models", "finn_hw", name)
-    src = next(folder.glob("*_hw_specialized.onnx*"))
-    if src.suffix == ".xz":
-        (tmp / src.stem).write_bytes(lzma.open(src).read())
-        src = tmp / src.stem
-    return load_network(src)
+    return load_network(finn_hw_model(shared_path("models", "finn_hw", name), "specialized",
+                                      tmp))
 
 
 @pytest.mark.parametrize("name", sorted(SWEEP["models"]))

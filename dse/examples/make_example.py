@@ -145,27 +145,7 @@ def build_resnet(blocks: tuple[int, ...] = (3, 4, 6, 3),
             x = b.quant(b.node("Relu", [b.node("Add", [y, sc])]), 4, False, 0.1)
             c = w
             size //= stride
-    x = b.node("AveragePool", [x], kernel_shape=[size, size], strides=[size, size])
-    nm = f"Trunc_{b.count.get('Trunc', 0)}"
-    tr = [x] + [b.const(nm, np.array(v)) for v in (0.1, 0.0, 10.0, 1.0, 8.0)]
-    x = b.node("Trunc", tr, QONNX_DOMAIN, rounding_mode="FLOOR", signed=0, narrow=0)
-    x = b.node("Reshape", [x, b.const("Reshape_0", np.array([1, c]))])
-    for i in b.inits:
-        if i.name.startswith("Reshape_0"):
-            i.CopyFrom(numpy_helper.from_array(np.array([1, c], dtype=np.int64), i.name))
-    x = b.node("MatMul", [x, b.weight((c, 10), 8)])
-    b.nodes[-1].output[0] = "global_out"
-    graph = helper.make_graph(
-        b.nodes, "resnet_cifar_w4a4",
-        [helper.make_tensor_value_info("global_in", TensorProto.FLOAT, [1, 3, image, image])],
-        [helper.make_tensor_value_info("global_out", TensorProto.FLOAT, [1, 10])],
-        initializer=b.inits,
-    )
-    model = helper.make_model(graph, producer_name="dse.examples.make_example",
-                              opset_imports=[helper.make_opsetid("", 13),
-                                             helper.make_opsetid(QONNX_DOMAIN, 1)])
-    model.ir_version = 8
-    return model
+    return _head(b, x, c, size, "resnet_cifar_w4a4", image)
 
 
 def _head(b: _Builder, x: str, c: int, size: int, name: str, image: int,

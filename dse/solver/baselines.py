@@ -112,8 +112,10 @@ def solve_baseline(
                 for nb in range(1, problem.n_boards + 1):
                     boards = even_split(fixed, nb)
                     ev = evaluate(fixed, choice, boards)
-                    slrs = assign(fixed, choice, boards) if ev.feasible else None
-                    if ev.feasible and slrs is not None:
+                    if not ev.feasible:
+                        continue
+                    slrs, bad = assign(fixed, choice, boards)
+                    if not bad:
                         res = (fixed, choice, boards, ev, slrs)
                         break
             else:

@@ -197,66 +197,59 @@ def _pack_bins(problem: PartitionProblem, choice: Sequence[int], T: int, B: int
                  cross_bits[c] // 8 <= rx for c in range(n + 1)]
     slr_cut = [cross_w[c] <= SLL_PER_BOUNDARY for c in range(n + 1)]
     bcaps = [p.capacity(b, T) for b in range(B)]
-    boards, slrs = [0] * n, [None] * n
-    seg_start = [0] * len(bins)
-
-    def fits(j: int, lo: int, hi: int) -> bool:
-        """Layers lo..hi-1 in bin j (and the board's other bins' layers so far)."""
-        b, s = bins[j]
-        if any(p.cycles_on(i, choice[i], b) > T for i in range(lo, hi)):
-            return False
-        first = next(x for x in range(len(bins)) if bins[x][0] == b)
-        start_b = seg_start[first] if first < j else lo
-        tot = dict.fromkeys(DIMS, 0)
-        for i in range(start_b, hi):
-            u = p.usage(i, choice[i], T, b)
-            for d in DIMS:
-                tot[d] += u[d]
-        if any(tot[d] > bcaps[b][d] for d in DIMS):
-            return False
-        if s is None:
-            return True
-        cap = p.slr_caps[b][s]
-        t = dict.fromkeys(RES, 0)
-        units = 0
-        for i in range(lo, hi):
-            u = p.usage(i, choice[i], T, b)
-            for d in RES:
-                t[d] += u[d]
-            units += mean_units(u, cap)[0]
-        return all(t[d] <= cap[d] for d in RES) and units <= mean_units({}, cap)[1]
-
+    boards: list[int] = [0] * n
+    slrs: list[int | None] = [None] * n
+    committed = [dict.fromkeys(DIMS, 0) for _ in range(B)]  # earlier bins' layers, per board
     j, lo = 0, 0
     while lo < n:
         if j >= len(bins):
             return None
-        seg_start[j] = lo
+        b, s = bins[j]
+        cap = p.slr_caps[b][s] if s is not None else None
+        allowance = mean_units({}, cap)[1] if cap is not None else 0
+        tot, res, units = dict(committed[b]), dict.fromkeys(RES, 0), 0
         hi = lo
-        while hi < n and fits(j, lo, hi + 1):
-            hi += 1
+        while hi < n and p.cycles_on(hi, choice[hi], b) <= T:  # grow the bin layer by layer
+            u = p.usage(hi, choice[hi], T, b)
+            nxt = {d: tot[d] + u[d] for d in DIMS}
+            if any(nxt[d] > bcaps[b][d] for d in DIMS):
+                break
+            if cap is not None:
+                r = {d: res[d] + u[d] for d in RES}
+                m = units + mean_units(u, cap)[0]
+                if any(r[d] > cap[d] for d in RES) or m > allowance:
+                    break
+                res, units = r, m
+            tot, hi = nxt, hi + 1
         if hi < n:  # the next layer does not fit: cut at a legal point
             nxt_board = j + 1 < len(bins) and bins[j + 1][0] != bins[j][0]
             legal = board_cut if (nxt_board or j + 1 >= len(bins)) else slr_cut
             while hi > lo and not legal[hi]:
                 hi -= 1
         for i in range(lo, hi):
-            boards[i], slrs[i] = bins[j]
+            boards[i], slrs[i] = b, s
+            for d, v in p.usage(i, choice[i], T, b).items():
+                committed[b][d] += v
         lo = hi
         j += 1
     return boards, slrs
 
 
-def greedy_slrs(problem: PartitionProblem, T: int, n_boards: int | None = None
-                ) -> tuple[list[int], list[int], list[int | None]] | None:
-    """Like :func:`greedy`, packing SLR by SLR: (choice, boards, SLR per layer) or None."""
-    B = n_boards or problem.n_boards
+def _variants(problem: PartitionProblem, B: int, T: int) -> list[dict[str, float]]:
+    """Scarcity weights, then each of LUT, BRAM, DSP and URAM made four times dearer."""
     base = _weights(problem, B, T)
-    for w in [base] + [dict(base, **{d: base[d] * 4.0}) for d in ("lut", "bram18", "dsp",
-                                                                   "uram")]:
+    return [base] + [dict(base, **{d: base[d] * 4.0}) for d in ("lut", "bram18", "dsp", "uram")]
+
+
+def _first_feasible(problem: PartitionProblem, T: int, B: int, pack
+                    ) -> tuple[list[int], list[int], list[int | None] | None] | None:
+    """Per weighting, the cheapest options and a packing ``pack`` (-> (boards, SLRs) or
+    None); the first plan the evaluator accepts at II <= ``T``."""
+    for w in _variants(problem, B, T):
         choice = _pick(problem, T, w)
         if choice is None:
             return None
-        packed = _pack_bins(problem, choice, T, B)
+        packed = pack(problem, choice, T, B)
         if packed is None:
             continue
         ev = evaluate(problem, choice, packed[0], ii_hint=T)
@@ -265,24 +258,18 @@ def greedy_slrs(problem: PartitionProblem, T: int, n_boards: int | None = None
     return None
 
 
+def greedy_slrs(problem: PartitionProblem, T: int, n_boards: int | None = None
+                ) -> tuple[list[int], list[int], list[int | None]] | None:
+    """Like :func:`greedy`, packing SLR by SLR: (choice, boards, SLR per layer) or None."""
+    return _first_feasible(problem, T, n_boards or problem.n_boards, _pack_bins)
+
+
 def greedy(problem: PartitionProblem, T: int, n_boards: int | None = None
            ) -> tuple[list[int], list[int]] | None:
     """A feasible (choice, boards) reaching II <= ``T``, or None if the heuristic fails."""
-    B = n_boards or problem.n_boards
-    base = _weights(problem, B, T)
-    variants = [base]
-    for d in ("lut", "bram18", "dsp", "uram"):
-        w = dict(base)
-        w[d] *= 4.0
-        variants.append(w)
-    for w in variants:
-        choice = _pick(problem, T, w)
-        if choice is None:
-            return None
-        boards = _pack(problem, choice, T, B)
-        if boards is None:
-            continue
-        ev = evaluate(problem, choice, boards, ii_hint=T)
-        if ev.feasible and ev.ii_cycles <= T:
-            return choice, boards
-    return None
+    def pack(p: PartitionProblem, choice: Sequence[int], T: int, B: int):
+        boards = _pack(p, choice, T, B)
+        return None if boards is None else (boards, None)
+
+    r = _first_feasible(problem, T, n_boards or problem.n_boards, pack)
+    return None if r is None else (r[0], r[1])

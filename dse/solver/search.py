@@ -23,7 +23,7 @@ from dse.solver.cpsat import solve_at
 from dse.solver.evaluate import Evaluation, evaluate
 from dse.solver.greedy import greedy, greedy_slrs, proven_infeasible
 from dse.solver.problem import PartitionProblem
-from dse.solver.slr import board_layers, chain_pack, pack
+from dse.solver.slr import assign
 
 Progress = Callable[[str], None]
 
@@ -156,24 +156,8 @@ def solve_joint(
         A board that does not pack is first repaired at ``T``: same cuts, foldings chosen
         again with the SLRs modelled; failing that, it is modelled per SLR from then on."""
         nonlocal problem
-        out = list(slrs) if slrs else [None] * problem.n
-        bad = set()
-        for b in sorted(set(boards)):
-            caps = problem.slr_caps[b] if b < len(problem.slr_caps) else None
-            idx = [i for i in range(problem.n) if boards[i] == b]
-            if caps is None or all(out[i] is not None for i in idx):
-                continue
-            layers, edges = board_layers(problem, choice, boards, b)
-            # in chain order where it fits (what the per-SLR model describes), else anyhow
-            at = chain_pack(layers, edges, caps)
-            if at is None:
-                pk = pack(layers, edges, caps, time_limit=min(5.0, max(0.5, left() * 0.05)))
-                if not pk.feasible:
-                    bad.add(b)
-                    continue
-                at = pk.slr_of
-            for i in idx:
-                out[i] = at[problem.order[i]]
+        out, bad = assign(problem, choice, boards, slrs,
+                          time_limit=min(5.0, max(0.5, left() * 0.05)))
         if bad and T is not None and left() > 1.0 and not balancing[0]:
             # the same II with the boards as evenly filled as they go: room to pack
             balancing[0] = True

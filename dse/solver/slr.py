@@ -313,23 +313,29 @@ def place(problem: Any, result: Any, time_limit: float = 10.0) -> list[dict[str,
     return out
 
 
-def assign(problem: Any, choice: Any, boards: Any, time_limit: float = 5.0
-           ) -> list[int | None] | None:
-    """An SLR per layer for the boards whose SLRs the solver models (``split_slrs``), by
-    exact packing; None when one of them cannot be packed."""
-    out: list[int | None] = [None] * problem.n
-    for b in range(problem.n_boards):
-        slrs = problem.split_slrs(b)
-        if slrs is None or b not in boards:
+def assign(problem: Any, choice: Any, boards: Any, slrs: Any = None, *,
+           time_limit: float = 5.0) -> tuple[list[int | None], set[int]]:
+    """An SLR per layer: kept from ``slrs`` where given; on every other board with SLRs the
+    layers placed in chain order where that fits (what the solver's per-SLR model
+    describes), else by exact packing. Also the boards that cannot be packed."""
+    out: list[int | None] = list(slrs) if slrs else [None] * problem.n
+    bad: set[int] = set()
+    for b in sorted(set(boards)):
+        caps = problem.slr_caps[b] if b < len(problem.slr_caps) else None
+        idx = [i for i in range(problem.n) if boards[i] == b]
+        if caps is None or all(out[i] is not None for i in idx):
             continue
         layers, edges = board_layers(problem, choice, boards, b)
-        p = pack(layers, edges, slrs, time_limit=time_limit)
-        if not p.feasible:
-            return None
-        for i in range(problem.n):
-            if boards[i] == b:
-                out[i] = p.slr_of[problem.order[i]]
-    return out
+        at = chain_pack(layers, edges, caps)
+        if at is None:
+            p = pack(layers, edges, caps, time_limit=time_limit)
+            if not p.feasible:
+                bad.add(b)
+                continue
+            at = p.slr_of
+        for i in idx:
+            out[i] = at[problem.order[i]]
+    return out, bad
 
 
 def floorplan_json(plan_layers: list[dict[str, Any]], board: int,
