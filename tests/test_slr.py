@@ -291,3 +291,18 @@ def test_elastic_df_places_setfoldings_folding_into_slrs() -> None:
     for l in e.plan["layers"]:
         for k, v in fold[l["name"]].items():
             assert l["folding"][k] == v, (l["name"], k)
+
+
+def test_a_slice_of_a_board_solves_to_a_proof() -> None:
+    """A third of U55C's HBM is 153.33... GB/s: its rate must stay a small exact fraction
+    (460/3), or CP-SAT's coefficients overflow (MODEL_INVALID) and the II goes unproven."""
+    from fractions import Fraction
+
+    from dse.solver.problem import exact
+
+    assert exact(460 / 3) == Fraction(460, 3) and exact(0.88) == Fraction(22, 25)
+    res = api.optimize(shared_path("models", "cnv_w1a1.onnx"), boards=1, board="U55C",
+                       time_limit=30, record_time=False, replicas=3)
+    s = res.plan["solver"]
+    assert s["status"] == "OPTIMAL", s["phases"]
+    assert not any("MODEL_INVALID" in p["outcome"] for p in s["phases"])

@@ -47,8 +47,7 @@ class LinkConfig:
 
     def bits_per_cycle(self, clock_mhz: float) -> Fraction:
         """Payload bits one link moves per clock cycle, as an exact fraction."""
-        return (Fraction(str(self.bandwidth_gbps)) * Fraction(str(self.efficiency)) * 1000
-                / Fraction(str(clock_mhz)))
+        return exact(self.bandwidth_gbps) * exact(self.efficiency) * 1000 / exact(clock_mhz)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +71,12 @@ class AcclConfig:
     def rx_capacity_bytes(self, world_size: int) -> int:
         count = self.rx_buffer_count if self.rx_buffer_count is not None else world_size + 2
         return count * self.rx_buffer_bytes
+
+
+def exact(x: float) -> Fraction:
+    """A rate or clock as the exact fraction it was meant to be: 153.33333333333334 GB/s (a
+    third of 460) is 460/3. Small denominators keep CP-SAT's coefficients within int64."""
+    return Fraction(str(x)).limit_denominator(10**6)
 
 
 def padded_bits(bits: int) -> int:
@@ -157,7 +162,7 @@ class PartitionProblem:
         f = self.boards[b].clock_mhz if b < len(self.boards) else self.clock_mhz
         if f >= self.clock_mhz:
             return c
-        return -(-c * Fraction(str(self.clock_mhz)) // Fraction(str(f)))
+        return -(-c * exact(self.clock_mhz) // exact(f))
 
     @property
     def mixed_clocks(self) -> bool:
@@ -193,8 +198,7 @@ class PartitionProblem:
 
     def ext_bits_per_cycle(self, b: int) -> Fraction:
         """External-memory bits board ``b`` reads per clock cycle (GB/s -> bits/cycle)."""
-        gbps = Fraction(str(self.boards[b].board.external_memory_gbps))
-        return gbps * 8000 / Fraction(str(self.clock_mhz))
+        return exact(self.boards[b].board.external_memory_gbps) * 8000 / exact(self.clock_mhz)
 
     def channel_bits(self, b: int) -> int:
         board = self.boards[b].board
