@@ -314,6 +314,9 @@ def optimize(
     progress: Any = None,
     replicas: int | str = 1,
     board_configs: Sequence[Any] | None = None,
+    segment_replicas: bool = False,
+    graph: LayerGraph | None = None,
+    start: Any = None,
 ) -> OptimizeResult:
     """Choose every layer's folding and board to maximize FPS; write ``out/plan.json``.
 
@@ -321,7 +324,14 @@ def optimize(
     (``"auto"``: the best count; each copy is solved exactly on its share of the boards, or
     on one SLR group of a board when several copies share it).
     ``board_configs``: boards already configured (``Catalog.configure``), in place of
-    ``boards``/``board``/``shell``/``caps``/``clock_mhz``."""
+    ``boards``/``board``/``shell``/``caps``/``clock_mhz``.
+    ``segment_replicas``: every board of the chain may run as several identical copies (a
+    stage of r boards takes every r-th frame), the copies chosen with everything else within
+    the boards offered (identical boards); ``replicas="segments"`` does this and reports the
+    host I/O bound.
+    ``graph``: the network already loaded (``load_network`` of ``model``).
+    ``start``: a plan to start from, as (SolveResult, copies per board): used where its
+    layers' options are this instance's (the same network and board type)."""
     if str(replicas).strip() not in ("1", ""):
         return _optimize_replicas(locals())
     from dse import __version__
@@ -351,7 +361,9 @@ def optimize(
                 for n, mhz in (split_clock(x, clock_mhz) for x in parse_boards(boards, board))]
     path = resolve_model(model)
     t_load = time.monotonic()
-    graph = load_network(path, input_dtype=input_dtype, minimize_bit_width=minimize_bit_width)
+    if graph is None:
+        graph = load_network(path, input_dtype=input_dtype,
+                             minimize_bit_width=minimize_bit_width)
     t_built = time.monotonic()
     accl_kw: dict[str, Any] = {}
     if rx_buffer_bytes is not None:
@@ -366,12 +378,24 @@ def optimize(
         link=LinkConfig(bandwidth_gbps=link_gbps, efficiency=link_efficiency, topology=topology),
         accl=AcclConfig(**accl_kw), allow_external=allow_external,
     )
+    if segment_replicas and len(cfgs) > 1:
+        if len({(c.board.name, c.clock_mhz, c.shell.name) for c in cfgs}) != 1:
+            raise SpecError("segment replicas need identical boards (a count with --board, "
+                            "or one name repeated, one clock)")
+        if strategy != "joint":
+            raise SpecError(f"--strategy {strategy}: segment replicas are the joint "
+                            "solver's; the baselines copy whole pipelines (--replicas auto)")
+        problem = replace(problem, max_replicas=len(cfgs))
     t_problem = time.monotonic()
 
     def solve(prob: Any, limit: float) -> Any:
         if strategy == "joint":
+            seed_plan = None
+            if start is not None and start[0].problem is not None and (
+                    start[0].problem.options == prob.options):
+                seed_plan = (start[0].choice, start[0].boards, start[1])
             return solve_joint(prob, time_limit=limit, workers=workers, seed=seed,
-                               progress=progress)
+                               progress=progress, start=seed_plan)
         widths = [mvau_wwidth_max] if mvau_wwidth_max else list(WWIDTH_SEARCH)
         best = None
         for w in widths:  # the baselines search SetFolding's knob as finn-plus users do
@@ -445,17 +469,29 @@ HOST_DMA_GBPS = 12.0  # host <-> FPGA DMA per board (Coyote XDMA, PCIe Gen3 x16 
 
 
 def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
-    """Data-parallel replicas of the whole pipeline on ``n`` identical boards. A replica is
-    either a chain of ``n // r`` whole boards, or one of ``k`` SLR groups of a board (``r = n
-    k``: Elastic-DF's per-SLR replicas; each replica is solved on the least of the groups, so
-    one design fits all of them, with a 1/k share of the board's memory). Each replica's FPS
-    is bounded by its host I/O: the inputs in and outputs out over its board's DMA, shared by
-    the replicas on that board. The best total wins; fewer boards break ties."""
+    """Data-parallel replicas on ``n`` identical boards, in three layouts:
+
+    - ``r`` copies of the whole pipeline, each a chain of ``n // r`` boards;
+    - ``n k`` copies, ``k`` per board, one SLR group each (Elastic-DF's per-SLR replicas;
+      each copy is solved on the least of the groups, so one design fits all of them, with a
+      1/k share of the board's memory);
+    - segment replicas: one chain whose boards each run as ``r_b`` identical copies (a
+      stage of ``r_b`` boards takes every ``r_b``-th frame), the copies chosen by the joint
+      solver with everything else (``optimize(segment_replicas=True)``).
+
+    Each layout's FPS is bounded by its host I/O: the inputs in and outputs out over the
+    DMA of the boards that hold the first and last layers, shared by the copies on a board.
+    The network is loaded once. The best total wins; fewer boards break ties, then the
+    simpler layout (whole pipelines first)."""
     from dse.exceptions import InfeasibleError, SpecError
+    from dse.outdir import check_out_dir
     from dse.plan import PartitionPlan
     from dse.solver.slr import slice_config, slice_factors
     from dse.specs import load_catalog
 
+    t0 = time.monotonic()
+    if kw["out"] is not None:
+        check_out_dir(kw["out"])
     names = parse_boards(kw["boards"], kw["board"])
     if len(set(names)) != 1:
         raise SpecError("--replicas needs identical boards (a count with --board, or one "
@@ -465,61 +501,93 @@ def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
     cfg = load_catalog(kw["board_files"] or ()).configure(
         name0, shell=kw["shell"], caps=kw["caps"], clock_mhz=mhz0)
     slices = slice_factors(cfg)
-    # (replicas, whole boards per replica, replicas per board)
-    layouts = [(r, n // r, 1) for r in range(1, n + 1)] + [(n * k, 1, k) for k in slices]
-    want = kw["replicas"]
-    if want != "auto":
+    # (replicas, whole boards per replica, replicas per board, segment replicas)
+    layouts = ([(r, n // r, 1, False) for r in range(1, n + 1)]
+               + [(n * k, 1, k, False) for k in slices]
+               + ([(1, n, 1, True)] if n > 1 else []))
+    want = str(kw["replicas"]).strip()
+    if want == "segments":
+        if n < 2:
+            raise SpecError("--replicas segments: give at least 2 boards (a stage's copies "
+                            "are boards)")
+        layouts = [x for x in layouts if x[3]]
+    elif want != "auto":
         try:
             r0 = int(want)
         except (TypeError, ValueError):
-            raise SpecError(f"--replicas {want!r}: give a count or auto") from None
-        if not any(r == r0 for r, _, _ in layouts):
+            raise SpecError(f"--replicas {want!r}: give a count, auto or segments") from None
+        if not any(r == r0 and not seg for r, _, _, seg in layouts):
             raise SpecError(f"--replicas {r0}: give 1 to {n} (whole boards each) or "
                             f"{', '.join(str(n * k) for k in slices) or 'no more'} (one SLR "
-                            f"group each) for {n} x {names[0]}")
-        layouts = [x for x in layouts if x[0] == r0]
-    shapes = sorted({(per, k) for _, per, k in layouts})
-    budget = max(5.0, kw["time_limit"] / max(1, len(shapes)))
+                            f"group each) for {n} x {names[0]}, or auto or segments")
+        layouts = [x for x in layouts if x[0] == r0 and not x[3]]
+    graph = kw.get("graph") or load_network(
+        resolve_model(kw["model"]), input_dtype=kw["input_dtype"],
+        minimize_bit_width=kw["minimize_bit_width"])
+    in_bits = max(1, sum(e.bits_per_frame for e in graph.edges if e.src is None))
+    out_bits = max(1, sum(e.bits_per_frame for e in graph.edges if e.dst is None))
+    shapes = sorted({(per, k, seg) for _, per, k, seg in layouts})
+    # the time limit covers the whole run: loading once, then an equal share per layout
+    budget = max(5.0, (kw["time_limit"] - (time.monotonic() - t0)) / max(1, len(shapes)))
     best = None
-    seen: dict[tuple[int, int], Any] = {}
+    seen: dict[tuple[int, int, bool], Any] = {}
     tried = []
-    for r, per, k in layouts:
-        if (per, k) not in seen:
+    for r, per, k, seg in layouts:
+        if (per, k, seg) not in seen:
             sub = {**kw, "replicas": 1, "boards": per, "board": names[0], "out": None,
-                   "time_limit": budget,
+                   "time_limit": budget, "graph": graph, "segment_replicas": seg,
                    "board_configs": [slice_config(cfg, k)] if k > 1 else None}
+            if seg:  # start from the best chain of whole-pipeline copies (>= 2 boards each)
+                # (its boards, each as n // used copies: solved with the multi-board
+                # shell, so the plan holds in the segment model too)
+                chains = [(n // x.plan["metrics"]["boards_used"] * x.plan["metrics"]["fps"],
+                           x.plan["metrics"]["boards_used"], x)
+                          for (p_, k_, s_), x in seen.items()
+                          if p_ >= 2 and k_ == 1 and not s_ and not isinstance(x, Exception)]
+                if chains:
+                    _, used_, x = max(chains, key=lambda c: c[0])
+                    sub["start"] = (x.result, [n // used_] * used_)
             try:
-                seen[per, k] = optimize(**sub)
+                seen[per, k, seg] = optimize(**sub)
             except InfeasibleError as e:
-                seen[per, k] = e
-        res = seen[per, k]
+                seen[per, k, seg] = e
+        res = seen[per, k, seg]
+        entry: dict[str, Any] = {"replicas": r, "boards_each": per, "per_board": k}
+        if seg:
+            entry = {"layout": "segments", "boards": n}
         if isinstance(res, InfeasibleError):
-            tried.append({"replicas": r, "boards_each": per, "per_board": k, "fps": None,
-                          "reason": str(res)[:200]})
+            tried.append({**entry, "fps": None, "reason": str(res)[:200]})
             continue
         m = res.plan["metrics"]
-        g = res.graph
-        in_bits = sum(e.bits_per_frame for e in g.edges if e.src is None)
-        out_bits = sum(e.bits_per_frame for e in g.edges if e.dst is None)
-        host_fps = HOST_DMA_GBPS / k * 8e9 / max(1, in_bits, out_bits)
+        if seg:  # the first and last boards' copies share the host I/O
+            stage = [b["replicas"] for b in res.plan["boards"]]
+            host_fps = HOST_DMA_GBPS * 8e9 * min(stage[0] / in_bits, stage[-1] / out_bits)
+            used = m["boards_used_total"]
+            entry["stage_copies"] = stage
+        else:
+            host_fps = HOST_DMA_GBPS / k * 8e9 / max(in_bits, out_bits)
+            used = r * m["boards_used"] if k == 1 else n
         each = min(m["fps"], host_fps)
         total = r * each
-        used = r * m["boards_used"] if k == 1 else n
-        tried.append({"replicas": r, "boards_each": per, "per_board": k,
-                      "fps": round(total, 3)})
+        tried.append({**entry, "fps": round(total, 3)})
         key = (total, -used)
         if best is None or key > best[0]:
             bound = "host I/O" if host_fps < m["fps"] else "the replica's own pipeline"
-            best = (key, r, k, res, each, total, bound, host_fps, used)
+            best = (key, r, k, seg, res, each, total, bound, host_fps, used)
     if best is None:
         raise InfeasibleError(f"no replica layout fits {n} x {names[0]}: "
                               + "; ".join(t["reason"] for t in tried if t.get("reason"))[:400])
-    _, r, k, res, each, total, bound, host_fps, used = best
+    _, r, k, seg, res, each, total, bound, host_fps, used = best
     d = json.loads(res.plan.to_json())
-    d["metrics"]["replicas"] = {"count": r, "per_board": k, "fps_per_replica": each,
-                                "fps_total": total, "boards_used_total": used,
-                                "host_io_fps_per_replica": host_fps, "bound": bound,
-                                "counts_tried": [t["replicas"] for t in tried], "tried": tried}
+    d["metrics"]["replicas"] = {
+        "layout": "segments" if seg else ("slr_groups" if k > 1 else "pipelines"),
+        "count": r, "per_board": k, "fps_per_replica": each, "fps_total": total,
+        "boards_used_total": used, "host_io_fps_per_replica": host_fps, "bound": bound,
+        "counts_tried": [t["replicas"] for t in tried if "replicas" in t], "tried": tried}
+    if seg:
+        d["metrics"]["replicas"]["stage_copies"] = [b["replicas"] for b in d["boards"]]
+        if bound == "the replica's own pipeline":
+            d["metrics"]["replicas"]["bound"] = "the pipeline (with its stages' copies)"
     if k > 1:  # replica j sits in SLR group j % k of board j // k
         g = len(res.plan["boards"][0].get("slrs", {}).get("capacity", [])) or 1
         d["metrics"]["replicas"]["slices"] = [

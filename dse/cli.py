@@ -288,7 +288,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         more = f" and {len(hosts) - 4} more" if len(hosts) > 4 else ""
         print(f"host     {listed}{more} stay(s) on the host: {hosts[0].reason}")
     print(f"boards   {d['boards_offered']} offered ({', '.join(sorted(set(names)))}), "
-          f"{m['boards_used']} used; clock {d['clock_mhz']:g} MHz; {d['topology']} topology; "
+          f"{m['boards_used']} used"
+          f"{' (' + str(m['boards_used_total']) + ' with copies)' if m.get('boards_used_total', 0) > m['boards_used'] else ''}"
+          f"; clock {d['clock_mhz']:g} MHz; {d['topology']} topology; "
           f"strategy {s['strategy']}")
     print()
     for b in d["boards"]:
@@ -296,8 +298,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         r, c = b["resources"], b["capacity"]
         clk = (f" at {b['clock_mhz']:g} MHz" if b.get("clock_mhz") not in (None, d["clock_mhz"])
                else "")
+        copies = (f", as {b['replicas']} copies (ranks {b['ranks'][0]}..{b['ranks'][-1]}: "
+                  f"{b['ii_cycles'] / b['replicas']:,.0f} cycles per frame together)"
+                  if b.get("replicas", 1) > 1 else "")
         print(f"board {b['index']}  {b['name']} ({b['shell']} shell): {len(ls)} layers "
-              f"{ls[0]['name']} .. {ls[-1]['name']}, II {b['ii_cycles']:,} cycles{clk}")
+              f"{ls[0]['name']} .. {ls[-1]['name']}, II {b['ii_cycles']:,} cycles{clk}{copies}")
         if b["index"] == 0:
             print("    resource   used / cap (= (device - shell) x FINN's utilization cap)")
         for k in ("lut", "ff", "bram18", "uram", "dsp"):
@@ -325,7 +330,12 @@ def cmd_optimize(args: argparse.Namespace) -> int:
               "under FINN's per-SLR limits; FINN would not place this plan (add boards or "
               "lower the caps)")
     rep = m.get("replicas")
-    if rep and rep.get("per_board", 1) > 1:
+    if rep and rep.get("layout") == "segments":
+        print(f"replicas board copies {'/'.join(map(str, rep['stage_copies']))} along the "
+              f"chain (a board of r copies takes every r-th frame): {rep['fps_total']:,.1f} "
+              f"fps on {rep['boards_used_total']} board(s), limited by {rep['bound']}; host "
+              f"I/O allows {rep['host_io_fps_per_replica']:,.0f}")
+    elif rep and rep.get("per_board", 1) > 1:
         print(f"replicas {rep['count']} copies of this pipeline, {rep['per_board']} per board "
               f"(one SLR group each): {rep['fps_total']:,.1f} fps in total on "
               f"{rep['boards_used_total']} board(s) ({rep['fps_per_replica']:,.1f} each, "
@@ -646,9 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--emit", metavar="DIR", help="also write per-board FINN builds to DIR")
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
     s.add_argument("--replicas", default="1",
-                   help="data-parallel copies of the pipeline: a count, or auto (the best). "
-                        "Each copy gets whole boards, or one SLR group of a board (3 per "
-                        "U55C, as Elastic-DF replicates). Default 1")
+                   help="data-parallel copies: a count of whole-pipeline copies (each on "
+                        "whole boards, or one SLR group of a board: 3 per U55C, as Elastic-DF "
+                        "replicates); segments (each board of the chain may run as several "
+                        "copies, e.g. a slow first stage on 3 boards, chosen by the solver); "
+                        "or auto (the best of all). Default 1")
     g = s.add_argument_group(
         "LLMs from architecture configs (--model llama2-7b, bert-base, ... or config.json)")
     g.add_argument("--mode", choices=("encoder", "prefill", "decode"),

@@ -132,6 +132,8 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
     boards = []
     used = ev.boards_used
     fps = ev.fps
+    reps = list(ev.replicas or (1,) * used)[:used]
+    first_rank = [sum(reps[:b]) for b in range(used)]
     for b, cfg in enumerate(prob.boards[:used]):
         boards.append({
             "index": b,
@@ -152,6 +154,10 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
                 "channels": ev.usage[b]["ext_channels"],
                 "capacity_channels": ev.capacity[b]["ext_channels"]},
             "ii_cycles": max([l["cycles"] for l in layers if l["board"] == b] or [0]),
+            # segment replicas: this board's design runs on ``replicas`` boards, copy j
+            # taking frames j, j + r, ... (ACCL ranks ``ranks``)
+            "replicas": reps[b],
+            "ranks": list(range(first_rank[b], first_rank[b] + reps[b])),
         })
     cuts = []
     for ei in ev.cut_edges:
@@ -164,8 +170,14 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "accl_words_per_frame": e.link_bits // 512, "skip": e.skip,
         })
     link_cap = float(prob.link.bits_per_cycle(prob.clock_mhz)) * ev.ii_cycles
+
+    def share(li: int) -> int:  # the copies a link's frames are spread over
+        if prob.link.topology == "switch":
+            return reps[li % len(prob.boards)] if li % len(prob.boards) < used else 1
+        return min(reps[li], reps[li + 1]) if li + 1 < used else 1
+
     links = [{"index": li, "bits_per_frame": bits,
-              "utilization": round(bits / link_cap, 6) if link_cap else 0.0}
+              "utilization": round(bits / (link_cap * share(li)), 6) if link_cap else 0.0}
              for li, bits in enumerate(ev.link_bits)
              if prob.link.topology == "switch" or li < max(used - 1, 0)]
     fps = ev.fps
@@ -200,6 +212,7 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "latency_s": float(f"{ev.latency_s:.9g}"),
             "bottleneck": ev.bottleneck,
             "boards_used": used,
+            "boards_used_total": sum(reps),  # every copy counted (segment replicas)
         },
         "solver": {
             "strategy": result.strategy,

@@ -98,3 +98,22 @@ def solve_or_none(p: PartitionProblem, **kw) -> int | None:
                            secondary=kw.pop("secondary", False), **kw).ii_cycles
     except InfeasibleError:
         return None
+
+
+def brute_force_replicas(p: PartitionProblem) -> int | None:
+    """Like :func:`brute_force` with segment replicas: every board of the chain in use runs
+    as 1.. copies, all copies within the boards offered."""
+    best = None
+    n, B = p.n, p.n_boards
+    placements = [c for c in itertools.combinations_with_replacement(range(B), n)
+                  if c[0] == 0]
+    for choice in itertools.product(*(range(len(o)) for o in p.options)):
+        for boards in placements:
+            used = max(boards) + 1
+            for reps in itertools.product(range(1, min(B, p.max_replicas) + 1), repeat=used):
+                if sum(reps) > B:
+                    continue
+                ev = evaluate(p, choice, boards, replicas=reps)
+                if ev.feasible and (best is None or ev.ii_cycles < best):
+                    best = ev.ii_cycles
+    return best

@@ -48,19 +48,23 @@ class AtResult:
     wall_s: float
     core: tuple[str, ...] = ()  # with explain=True and INFEASIBLE: limits that cannot all hold
     slrs: list[int | None] | None = None  # per layer: its SLR where the board is split
+    replicas: list[int] | None = None  # per board: its copies (segment replicas)
 
 
 def options_at(problem: PartitionProblem, T: int, *, keep_faster: bool = False
                ) -> list[list[int]]:
     """Per layer, the option indices that meet ``T`` and are not dominated in resources
-    (``keep_faster``: every option that meets ``T``; an II below ``T`` may need them)."""
+    (``keep_faster``: every option that meets ``T``; an II below ``T`` may need them).
+    With segment replicas an option meets ``T`` on a board of ``ceil(cycles / T)`` copies
+    or more: that count joins the resources in the dominance test."""
+    R = problem.max_replicas
     coupled: dict[int, list[tuple]] = {}
     for c in problem.couplings:
         coupled[c.producer] = list(c.producer_keys)
         coupled[c.consumer] = list(c.consumer_keys)
     out = []
     for i, opts in enumerate(problem.options):
-        ks = [k for k, o in enumerate(opts) if o.cost.cycles <= T]
+        ks = [k for k, o in enumerate(opts) if o.cost.cycles <= T * R]
         if keep_faster:
             out.append(ks)
             continue
@@ -74,7 +78,8 @@ def options_at(problem: PartitionProblem, T: int, *, keep_faster: bool = False
             # dominance on resources only: cycles no longer matter once <= T; on every part
             flat = [_as_resource_option(opts[k]) for k in idx]
             extra = [tuple(v for t in tables for v in _resource_vector(t[i][k]))
-                     for k in idx] if tables else None
+                     + ((-(-opts[k].cost.cycles // T),) if R > 1 else ())
+                     for k in idx] if tables or R > 1 else None
             keep = {id(o) for o in prune_dominated(flat, extra)}
             kept.extend(k for k, o in zip(idx, flat) if id(o) in keep)
         out.append(sorted(kept))
@@ -109,6 +114,7 @@ def solve_at(
     explain: bool = False,
     only: frozenset[str] | None = None,
     fix_boards: Sequence[int] | None = None,
+    max_total: int | None = None,
 ) -> AtResult:
     """Find a plan with II <= ``T``; optionally minimize boards used or resources.
 
@@ -127,6 +133,12 @@ def solve_at(
     ``fix_boards``: every layer stays on the board given (the cuts are fixed): what is left
     is each board's foldings and, on split boards, its SLRs (a repair of a plan whose
     layers do not pack).
+
+    With ``problem.max_replicas`` > 1 every board of the chain also chooses how many
+    identical copies it runs as (segment replicas): ``wr[b][r]`` = board b runs as r copies;
+    a layer meets ``T`` on it when its cycles are at most ``r T``; the streams across a
+    boundary are spread over the copies on both sides, each copy's memory serves 1/r of the
+    frames, and all copies together (``max_total``, else the boards offered) fit the boards.
     """
     p = problem
     n = p.n
@@ -145,6 +157,7 @@ def solve_at(
         ii = m.NewIntVar(lo, T, "ii")
         T_use = lo
     bpc = p.link.bits_per_cycle(p.clock_mhz)
+    R = p.max_replicas
 
     guards: list[tuple[Any, str]] = []
 
@@ -158,12 +171,18 @@ def solve_at(
 
     n_links = [0]
 
-    def link_ok(expr) -> None:
-        """Traffic ``expr`` (bits per frame) fits one link at the plan's II."""
+    def link_ok(expr, sides: Sequence[int] = ()) -> None:
+        """Traffic ``expr`` (bits per frame) fits one link at the plan's II (with replicas:
+        the link of each copy of the boards in ``sides``, which carries 1/r of the frames)."""
         label = (f"link {n_links[0]}: at most {min(link_cap, rx * 8):,} bits per frame "
                  f"({p.link.bandwidth_gbps:g} Gb/s at II {T:,}, ACCL receive buffers)")
         n_links[0] += 1
-        if ii is None:
+        if R > 1:
+            for b in sides:
+                rhs = bpc.numerator * (P[b] if ii is not None else T * reps[b])
+                guarded(m.Add(expr * bpc.denominator <= rhs), label)
+            guarded(m.Add(expr <= rx * 8), label + " ")
+        elif ii is None:
             guarded(m.Add(expr <= min(link_cap, rx * 8)), label)
         else:
             guarded(m.Add(expr * bpc.denominator <= bpc.numerator * ii), label)
@@ -218,6 +237,28 @@ def solve_at(
     def zl(i: int, l: int):  # layer i in bin l
         return u[i][l] - u[i][l + 1]
 
+    # segment replicas: wr[b][r] = board b runs as r copies (exactly one r where it is used)
+    wr: list[dict[int, Any]] = []
+    reps: list[Any] = []  # per board: its copies (0 where unused)
+    P: list[Any] = []  # per board: II x copies (in "ii" mode)
+    if R > 1:
+        for b in range(B):
+            used = 1 if b == 0 else ub(n - 1, b)
+            wb = {r: m.NewBoolVar(f"w{b}_{r}") for r in range(1, R + 1)} if not (
+                isinstance(used, int) and not used) else {}
+            if wb:
+                m.Add(sum(wb.values()) == used)
+            wr.append(wb)
+            reps.append(sum(r * v for r, v in wb.items()) if wb else 0)
+        m.Add(sum(reps) <= min(p.n_boards, max_total or p.n_boards))
+        if ii is not None:
+            for b in range(B):
+                rb = m.NewIntVar(0, R, f"r{b}")
+                m.Add(rb == reps[b])
+                pb = m.NewIntVar(0, R * T, f"p{b}")
+                m.AddMultiplicationEquality(pb, [ii, rb])
+                P.append(pb)
+
     # option choice
     x: list[dict[int, object]] = []
     for i in range(n):
@@ -227,7 +268,7 @@ def solve_at(
             xi = {k: m.NewBoolVar(f"x{i}_{k}") for k in ks[i]}
             m.AddExactlyOne(xi.values())
             x.append(xi)
-    if ii is not None and not p.mixed_clocks:  # the II is at least every option's cycles
+    if ii is not None and not p.mixed_clocks and R == 1:  # II >= every option's cycles
         for i in range(n):
             m.Add(sum(p.options[i][k].cost.cycles * (x[i][k] if not isinstance(x[i][k], int)
                                                     else 1) for k in ks[i]) <= ii)
@@ -249,6 +290,7 @@ def solve_at(
     # that needs x of an SLR's capacity C counts floor((k + 1) x / C); the layers of a board
     # with S SLRs count at most k S. Big layers that cannot share an SLR are caught here.
     dff: list[dict[tuple[str, int], list]] = [{} for _ in range(B)]
+    chan: list[dict[int, list]] = [{} for _ in range(B)]  # replicas: channels per copy count
     dff_cap: list[dict[str, int]] = []
     for b in range(B):
         sl = p.slr_caps[b] if b < len(p.slr_caps) and not split[b] else None
@@ -259,18 +301,29 @@ def solve_at(
         b, s = bins[l]
         use = p.usage(i, k, T_use, b, T_channels=T)
         cyc = p.cycles_on(i, k, b)
-        if use["lut"] >= UNBUILDABLE or cyc > T:  # not buildable there, or too slow there
+        if use["lut"] >= UNBUILDABLE or cyc > T * R:  # not buildable there, or too slow
             if isinstance(var, int):
                 if var:
                     m.AddBoolOr([])  # the layer's only place: no plan
             else:
                 m.Add(var == 0)
             return
-        if ii is not None and p.mixed_clocks:
+        if R > 1:  # on a board of enough copies: cycles <= r T (r II in "ii" mode)
+            q = -(-cyc // T)
+            if q > 1:
+                m.Add(sum(v for r, v in wr[b].items() if r >= q) >= var)
+            if ii is not None:
+                m.Add(P[b] >= cyc * var)
+        elif ii is not None and p.mixed_clocks:
             at_ii.append((i, cyc, var))
         for d in DIMS:
-            if use[d]:
+            if use[d] and not (R > 1 and d == "ext_channels"):
                 sums[b][d].append(use[d] * var)
+        if R > 1 and use["ext_channels"]:  # a copy of r streams at r T: its channels then
+            bits = p.options[i][k].external_weight_bits
+            for r in wr[b]:
+                chan[b].setdefault(r, []).append(
+                    p.stream_channels(b, bits, bits * p.nvec[i], r * T) * var)
         if dff_cap[b]:
             sl = p.slr_caps[b]
             size = {d: use[d] for d in RES}
@@ -307,6 +360,13 @@ def solve_at(
             book(i, k, l, y)
 
     for b in range(B):
+        for r, terms in chan[b].items():
+            cap_ch = p.ext_channels(b)
+            ct = m.Add(sum(terms) <= cap_ch)
+            ct.OnlyEnforceIf(wr[b][r])
+            guarded(ct,
+                    f"board {b} ({p.boards[b].board.name}) as {r} copies: memory channels "
+                    f"at most {cap_ch:,}")
         S = len(p.slr_caps[b]) if dff_cap[b] else 0
         for (d, kk), terms in dff[b].items():
             m.Add(sum(terms) <= kk * S)
@@ -376,7 +436,7 @@ def solve_at(
                 terms = [(e.link_bits, ub(e.v, b) - ub(e.u, b)) for e in p.edges
                          if e.link_bits]
                 if terms:
-                    link_ok(sum(w * t for w, t in terms))
+                    link_ok(sum(c * t for c, t in terms), (b - 1, b))
                     cut_terms.extend(terms)
                 if p.accl.sender_frame_buffer:
                     for ei, e in enumerate(p.edges):
@@ -399,9 +459,9 @@ def solve_at(
                         r = m.NewBoolVar(f"in{ei}_{a}")
                         m.Add(r >= z(e.v, a) - ub(e.u, a))
                         in_terms.append(e.link_bits * r)
-                link_ok(sum(out_terms))
+                link_ok(sum(out_terms), (a,))
                 if in_terms:
-                    link_ok(sum(in_terms))
+                    link_ok(sum(in_terms), (a,))
         for ei, e in enumerate(p.edges):  # skip streams are buffered where they arrive
             if e.skip and fb[ei]:
                 for b in range(1, B):
@@ -412,7 +472,11 @@ def solve_at(
         for d in DIMS:
             if not sums[b][d]:
                 continue
-            if d == "ext_bpf" and ii is not None:  # bandwidth x II, exactly
+            if d == "ext_bpf" and R > 1:  # each copy's memory serves 1/r of the frames
+                rate = p.ext_bits_per_cycle(b)
+                m.Add(sum(sums[b][d]) * rate.denominator
+                      <= rate.numerator * (P[b] if ii is not None else T * reps[b]))
+            elif d == "ext_bpf" and ii is not None:  # bandwidth x II, exactly
                 rate = p.ext_bits_per_cycle(b)
                 m.Add(sum(sums[b][d]) * rate.denominator <= rate.numerator * ii)
             else:
@@ -434,6 +498,8 @@ def solve_at(
     elif objective == "crossings" and L > 1:  # Elastic-DF's: 1 per SLR crossed, 10 per link
         m.Minimize(sum((10 if bins[l][0] != bins[l - 1][0] else 1) * (u[e.v][l] - u[e.u][l])
                        for l in range(1, L) for e in p.edges))
+    elif objective == "boards" and R > 1:  # every copy is a board
+        m.Minimize(sum(reps))
     elif objective == "boards" and B > 1:
         m.Minimize(sum(ub(n - 1, b) for b in range(1, B)))
     elif objective == "resources":
@@ -464,6 +530,12 @@ def solve_at(
                     continue  # no hint for a split board's SLRs without a placement
                 at = (hb[i], hs[i] if hs is not None and hs[i] is not None else 0)
                 m.AddHint(u[i][l], int(at >= (b, s or 0)))
+        hr = hint[3] if len(hint) > 3 and hint[3] else None
+        if R > 1:
+            used_h = max(hb) + 1
+            for b, wb in enumerate(wr):
+                for r, var in wb.items():
+                    m.AddHint(var, int(b < used_h and (hr[b] if hr else 1) == r))
 
     solver = cp_model.CpSolver()
     prm = solver.parameters
@@ -507,7 +579,10 @@ def solve_at(
     slrs = [s for _, s in at] if any(split) else None
     obj = solver.ObjectiveValue() if objective != "none" else None
     bnd = solver.BestObjectiveBound() if objective != "none" else None
-    return AtResult(name, choice, boards, obj, bnd, solver.WallTime(), slrs=slrs)
+    copies = ([max(1, sum(r * val(v) for r, v in wb.items())) for wb in wr] if R > 1
+              else None)
+    return AtResult(name, choice, boards, obj, bnd, solver.WallTime(), slrs=slrs,
+                    replicas=copies)
 
 
 def _implies(m: Any, a: Any, b: Any) -> None:

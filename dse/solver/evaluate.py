@@ -30,6 +30,14 @@ class Evaluation:
     link_bytes: tuple[int, ...]
     cut_edges: tuple[int, ...]  # indices into problem.edges
     extra_bram18: tuple[int, ...] = field(default=())  # ACCL/skip buffers per board
+    #: per board of the chain: the identical copies it runs as (segment replicas), 1 each
+    replicas: tuple[int, ...] = field(default=())
+
+    @property
+    def boards_total(self) -> int:
+        """Physical boards: every copy of every board of the chain in use."""
+        reps = self.replicas or (1,) * self.boards_used
+        return sum(reps[:self.boards_used])
 
 
 def crossings(problem: PartitionProblem, boards: Sequence[int], ei: int) -> list[int]:
@@ -39,14 +47,31 @@ def crossings(problem: PartitionProblem, boards: Sequence[int], ei: int) -> list
 
 
 def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[int],
-             *, ii_hint: int | None = None) -> Evaluation:
+             *, ii_hint: int | None = None, replicas: Sequence[int] | None = None
+             ) -> Evaluation:
     """Check every constraint; ``ii_hint`` is an operating II the plan is run at (>= its
-    bottleneck), which sets the external-memory bandwidth the plan needs."""
+    bottleneck), which sets the external-memory bandwidth the plan needs.
+
+    ``replicas``: per board of the chain, the identical copies it runs as (a stage of ``r``
+    boards takes every ``r``-th frame). A stage's II is its own over ``r``; the streams into
+    and out of it are spread over its copies' links (each copy's port carries ``1/r`` of the
+    frames) and each copy's external memory serves ``1/r`` of them. The copies count
+    against the boards offered."""
     p = problem
     n, B = p.n, p.n_boards
     viol: list[str] = []
     if len(choice) != n or len(boards) != n:
         raise ValueError("choice and boards need one entry per layer")
+    reps = [1] * B if replicas is None else [max(1, int(r)) for r in replicas][:B]
+    reps += [1] * (B - len(reps))
+    used_slots = (max(boards) + 1) if boards else 0
+    if max(reps) > 1:
+        if max(reps) > p.max_replicas:
+            viol.append(f"a board runs as {max(reps)} copies; this instance allows "
+                        f"{p.max_replicas}")
+        if sum(reps[:used_slots]) > B:
+            viol.append(f"the stages' copies need {sum(reps[:used_slots])} boards; "
+                        f"{B} are offered")
     if boards and boards[0] != 0:
         viol.append(f"the first layer {p.order[0]} must sit on board 0")
     for i in range(1, n):
@@ -62,7 +87,8 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
             viol.append(f"{p.order[c.producer]} SIMD/parallel_window must match "
                         f"{p.order[c.consumer]} PE (FINN's depthwise rule)")
     # layer II
-    cyc = [p.cycles_on(i, choice[i], min(max(boards[i], 0), B - 1)) for i in range(n)]
+    cyc = [-(-p.cycles_on(i, choice[i], b) // reps[b])
+           for i, b in ((i, min(max(boards[i], 0), B - 1)) for i in range(n))]
     layer_ii = max(cyc) if cyc else 1
     bottleneck = p.order[cyc.index(layer_ii)] if cyc else ""
 
@@ -89,21 +115,26 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
     for li, nb in enumerate(link_bytes):
         if nb > rx:
             viol.append(f"link {li}: {nb} B per frame exceed ACCL's receive buffers ({rx} B)")
-    link_ii = max((p.link_cycles(b) for b in link_bits), default=0)
+    if p.link.topology == "chain":  # a boundary's traffic is spread over both sides' copies
+        share = [min(reps[b], reps[b + 1]) for b in range(len(link_bits))]
+    else:
+        share = [reps[b % B] for b in range(len(link_bits))]
+    link_ii = max((-(-p.link_cycles(b) // r) for b, r in zip(link_bits, share)), default=0)
     # external weights are streamed every frame: memory bandwidth throttles the pipeline
     # (a layer's use does not depend on the II: one table serves bandwidth and the sums)
     layer_use = [p.usage(i, choice[i], 1, boards[i]) for i in range(n)]
     bpf = [0] * B
     for i in range(n):
         bpf[boards[i]] += layer_use[i]["ext_bpf"]
-    ext_ii = [p.ext_cycles(b, bpf[b]) for b in range(B)]
+    ext_ii = [-(-p.ext_cycles(b, bpf[b]) // reps[b]) for b in range(B)]
     # pseudo-channels: every stream needs channels for its rate, so they bound the II too
     streams = [[] for _ in range(B)]
     for i in range(n):
         if layer_use[i]["ext_bits"]:
             streams[boards[i]].append((layer_use[i]["ext_bits"], layer_use[i]["ext_bpf"]))
     top = max(layer_ii, link_ii, max(ext_ii, default=0), ii_hint or 1)
-    ext_ii = [max(e, p.channel_cycles(b, streams[b], top)) for b, e in enumerate(ext_ii)]
+    ext_ii = [max(e, -(-p.channel_cycles(b, streams[b], top * reps[b]) // reps[b]))
+              for b, e in enumerate(ext_ii)]
     ii = max(layer_ii, link_ii, max(ext_ii, default=0), ii_hint or 1)
     if link_ii > layer_ii and link_ii >= max(ext_ii, default=0):
         bottleneck = f"link {link_bits.index(max(link_bits))}"
@@ -113,7 +144,8 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
     for i in range(n):  # an external stream's channels cover its rate at the final II
         u = layer_use[i]
         if u["ext_bits"]:
-            u["ext_channels"] = p.stream_channels(boards[i], u["ext_bits"], u["ext_bpf"], T)
+            u["ext_channels"] = p.stream_channels(boards[i], u["ext_bits"], u["ext_bpf"],
+                                                  T * reps[boards[i]])
 
     usage = [dict.fromkeys(DIMS, 0) for _ in range(B)]
     for i in range(n):
@@ -133,7 +165,7 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
             extra[boards[e.v]] += fb
     for b in range(B):
         usage[b]["bram18"] += extra[b]
-    caps = [p.capacity(b, T) for b in range(B)]
+    caps = [p.capacity(b, T * reps[b]) for b in range(B)]  # each copy's memory: 1/r the frames
     for b in range(B):
         for d in DIMS:
             if usage[b][d] > caps[b][d]:
@@ -149,7 +181,7 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
         link_ii=link_ii, ext_ii=max(ext_ii, default=0), bottleneck=bottleneck, fps=fps,
         latency_s=latency(p, choice, boards), boards_used=used, usage=tuple(usage),
         capacity=tuple(caps), link_bits=tuple(link_bits), link_bytes=tuple(link_bytes),
-        cut_edges=tuple(cut), extra_bram18=tuple(extra),
+        cut_edges=tuple(cut), extra_bram18=tuple(extra), replicas=tuple(reps),
     )
 
 

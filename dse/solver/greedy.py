@@ -25,23 +25,42 @@ def proven_infeasible(problem: PartitionProblem, T: int, n_boards: int | None = 
     """A reason no plan reaches II ``T`` on the first ``n_boards`` boards, or None."""
     p = problem
     B = n_boards or p.n_boards
-    caps = [p.capacity(b, T) for b in range(B)]
+    R = p.max_replicas
+    Tr = T * R  # with segment replicas a layer may take up to R x T on a board of R copies
+    caps = [p.capacity(b, Tr) for b in range(B)]
     total = {d: sum(c[d] for c in caps) for d in DIMS}
     mins = dict.fromkeys(DIMS, 0)
+    # with replicas: the layers slower than (q - 1) T in every folding sit on boards of q
+    # copies or more, and at most B // q such boards fit the B offered
+    slow = [dict.fromkeys(RES, 0) for _ in range(R + 1)]
     for i in range(p.n):
-        ks = allowed(p, i, T)
+        ks = allowed(p, i, Tr)
         if not ks:
             return (f"layer {p.order[i]} cannot run faster than "
-                    f"{min(o.cost.cycles for o in p.options[i]):,} cycles per frame")
-        uses = [(b, p.usage(i, k, T, b)) for k in ks for b in range(B)]
+                    f"{min(o.cost.cycles for o in p.options[i]):,} cycles per frame"
+                    + (f" (over {R} copies: {-(-min(o.cost.cycles for o in p.options[i]) // R):,})"
+                       if R > 1 else ""))
+        uses = [(b, p.usage(i, k, Tr, b)) for k in ks for b in range(B)]
         if not any(all(u[d] <= caps[b][d] for d in DIMS) for b, u in uses):
-            return _layer_fits_nowhere(p, i, ks, T, caps)
+            return _layer_fits_nowhere(p, i, ks, Tr, caps)
         for d in RES:  # the least any board can spend on this layer (parts may differ)
             mins[d] += min(u[d] for _, u in uses)
+        if R > 1:
+            q = -(-min(p.options[i][k].cost.cycles for k in ks) // T)
+            for qq in range(2, q + 1):
+                for d in RES:
+                    slow[qq][d] += min(u[d] for _, u in uses)
     for d in RES:
         if mins[d] > total[d]:
             return (f"the network needs at least {mins[d]:,} {d.upper()} at its smallest "
                     f"foldings for II {T:,}; {B} board(s) allow {total[d]:,}")
+    for q in range(2, R + 1):
+        room = {d: sorted((c[d] for c in caps), reverse=True)[:B // q] for d in RES}
+        for d in RES:
+            if slow[q][d] > sum(room[d]):
+                return (f"the layers slower than {(q - 1) * T:,} cycles need at least "
+                        f"{slow[q][d]:,} {d.upper()} on boards of {q} or more copies; "
+                        f"{B // q} such board(s) allow {sum(room[d]):,}")
     return None
 
 

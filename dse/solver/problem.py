@@ -136,6 +136,10 @@ class PartitionProblem:
     #: layers into (each SLR a bin of the chain); the others are bounded by their SLRs' sum
     #: and packed afterwards
     slr_split: frozenset[str | int] = frozenset()
+    #: segment replicas: each board of the chain may run as up to this many identical copies
+    #: (a stage of ``r`` boards, each handling every ``r``-th frame), the copies counted
+    #: against the boards offered; 1 = one board per stage (dse.solver.replicas)
+    max_replicas: int = 1
 
     def split_slrs(self, b: int) -> list[dict[str, Any]] | None:
         """Board ``b``'s SLR capacities when the solver places its layers into SLRs."""
@@ -308,6 +312,9 @@ class PartitionProblem:
         # the most one link can ever carry (every stream at once) bounds the search from above
         vals.add(self.link_cycles(sum(e.link_bits for e in self.edges)))
         vals.discard(0)
+        # a stage of r copies takes every r-th frame: its II is ceil(II / r)
+        # (ceil(ceil(x) / r) = ceil(x / r), so every candidate over r is one too)
+        vals |= {-(-v // r) for v in list(vals) for r in range(2, self.max_replicas + 1)}
         return sorted(vals | {1})
 
 

@@ -48,6 +48,8 @@ class SolveResult:
     #: the II bound proven before any board was modelled SLR by SLR: it holds for every
     #: floorplan (``ii_bound`` then holds for plans whose SLRs follow the chain)
     ii_bound_any_floorplan: int | None = None
+    #: per board of the chain: the identical copies it runs as (segment replicas)
+    replicas: tuple[int, ...] | None = None
 
     def option(self, i: int):
         assert self.problem is not None
@@ -118,7 +120,10 @@ def solve_joint(
     seed: int = 0,
     progress: Progress | None = None,
     secondary: bool = True,
+    start: tuple | None = None,
 ) -> SolveResult:
+    """``start``: a plan to start from, (option per layer, board per layer, copies per board
+    or None), e.g. another layout's best; the search then looks only for faster ones."""
     t0 = time.monotonic()
     log: list[str] = []
 
@@ -150,21 +155,23 @@ def solve_joint(
     # sum as capacity (a relaxation: its infeasibility proofs hold for the SLRs too) and each
     # plan is packed into the SLRs; a board type whose plan does not pack is from then on
     # modelled SLR by SLR (``slr_split``) and the same II is asked again (lazy constraints).
-    def accept(choice, boards, slrs, T: int | None = None, mark: bool = True
-               ) -> tuple | None:
-        """The plan (choice, boards, SLR per layer) placed into its boards' SLRs, or None.
-        A board that does not pack is first repaired at ``T``: same cuts, foldings chosen
-        again with the SLRs modelled; failing that, it is modelled per SLR from then on."""
+    def accept(choice, boards, slrs, T: int | None = None, mark: bool = True,
+               reps: list[int] | None = None) -> tuple | None:
+        """The plan (choice, boards, SLR per layer, copies per board) placed into its
+        boards' SLRs, or None. A board that does not pack is first repaired at ``T``: same
+        cuts, foldings chosen again with the SLRs modelled; failing that, it is modelled per
+        SLR from then on."""
         nonlocal problem
         out, bad = assign(problem, choice, boards, slrs,
                           time_limit=min(5.0, max(0.5, left() * 0.05)))
         if bad and T is not None and left() > 1.0 and not balancing[0]:
             # the same II with the boards as evenly filled as they go: room to pack
             balancing[0] = True
-            r = solve_at(problem, T, objective="balance", hint=(choice, boards, slrs),
+            r = solve_at(problem, T, objective="balance", hint=(choice, boards, slrs, reps),
                          time_limit=min(5.0, max(0.5, left() * 0.1)), workers=workers,
                          seed=seed)
-            got = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+            got = (accept(r.choice, r.boards, r.slrs, reps=r.replicas)
+                   if r.choice is not None else None)
             balancing[0] = False
             if got is not None:
                 say(f"board(s) {', '.join(map(str, sorted(bad)))}: filled more evenly to fit "
@@ -173,13 +180,13 @@ def solve_joint(
         if bad and T is not None and left() > 1.0:
             every = frozenset(b for b in range(problem.n_boards) if problem.slr_caps[b])
             r = solve_at(replace(problem, slr_split=problem.slr_split | every), T,
-                         fix_boards=boards, hint=(choice, boards),
+                         fix_boards=boards, hint=(choice, boards, None, reps),
                          time_limit=min(5.0, max(0.5, left() * 0.1)), workers=workers,
                          seed=seed)
             if r.choice is not None:
                 say(f"board(s) {', '.join(map(str, sorted(bad)))}: foldings chosen again to "
                     "fit the SLRs, same cuts")
-                return r.choice, r.boards, r.slrs
+                return r.choice, r.boards, r.slrs, r.replicas
         if mark and bad - problem.slr_split:
             if not problem.slr_split:
                 relaxed[0] = cands[proven_at[0]]
@@ -187,12 +194,14 @@ def solve_joint(
             names = ", ".join(f"{b} ({problem.boards[b].board.name})" for b in sorted(bad))
             say(f"board(s) {names}: the layers do not pack into the SLRs; from now on each "
                 "SLR is placed by the solver")
-        return None if bad else (choice, boards, out)
+        return None if bad else (choice, boards, out, reps)
 
     found: dict[int, tuple] = {}
     relaxed: list[int | None] = [None]  # the bound proven before the first split
     balancing = [False]
     proven_at = [lo]
+
+    R = problem.max_replicas
 
     def greedy_ok(i: int) -> bool:
         r = greedy(problem, cands[i])
@@ -200,26 +209,77 @@ def solve_joint(
         if plan is None and any(problem.slr_caps):  # fill SLR by SLR instead
             g = greedy_slrs(problem, cands[i])
             plan = accept(*g, mark=False) if g is not None else None
+        for k in seeds:  # segment replicas: every board in use as k copies or more
+            if plan is not None:
+                break
+            g = greedy(problem, cands[i] * k, n_boards=problem.n_boards // k)
+            if g is not None:
+                used = max(g[1]) + 1
+                plan = accept(g[0], g[1], None, mark=False,
+                              reps=[problem.n_boards // used] * used)
         if plan is not None:
             found[i] = plan
         return plan is not None
 
-    hi = _first(lo, top, greedy_ok)
+    # whole-pipeline copies as greedy seeds: m boards of n // m copies each (none when a
+    # start plan is given: it is at least as good as these)
+    seeds = sorted({problem.n_boards // m for m in range(1, problem.n_boards + 1)} - {1},
+                   reverse=True) if R > 1 and start is None else []
+    def grown(plan: tuple) -> tuple[int, tuple] | None:
+        """Copy the bottleneck: each spare board becomes another copy of the board whose
+        stage is slowest, while that lowers the II (same foldings and cuts)."""
+        used = max(plan[1]) + 1
+        reps = list(plan[3] or [1] * used)[:used]
+        ev = evaluate(problem, plan[0], plan[1], replicas=reps)
+        if not ev.feasible:
+            return None
+        while sum(reps) < problem.n_boards:
+            stage = [max((problem.cycles_on(i, plan[0][i], b) for i in range(problem.n)
+                          if plan[1][i] == b), default=0) / reps[b] for b in range(used)]
+            b = stage.index(max(stage))
+            trial = reps[:b] + [reps[b] + 1] + reps[b + 1:]
+            ev2 = evaluate(problem, plan[0], plan[1], replicas=trial)
+            if not ev2.feasible or ev2.ii_cycles >= ev.ii_cycles:
+                break
+            reps, ev = trial, ev2
+        return ev.ii_cycles, (plan[0], plan[1], plan[2], reps)
+
+    top_search = top
+    if start is not None:
+        ev0 = evaluate(problem, start[0], start[1], replicas=start[2])
+        at = next((j for j in range(lo, top) if cands[j] >= ev0.ii_cycles), None)
+        plan0 = (accept(list(start[0]), list(start[1]), None, mark=False,
+                        reps=list(start[2]) if start[2] else None)
+                 if ev0.feasible and at is not None else None)
+        if plan0 is not None:
+            found[at] = plan0
+            top_search = at
+            say(f"start: II {ev0.ii_cycles:,} cycles ({f / ev0.ii_cycles:,.0f} fps)")
+    hi = _first(lo, top_search, greedy_ok)
     if hi < top:
         best = found[hi]
-        say(f"greedy: II {cands[hi]:,} cycles ({f / cands[hi]:,.0f} fps)")
+        if hi < top_search:
+            say(f"greedy: II {cands[hi]:,} cycles ({f / cands[hi]:,.0f} fps)")
+        g = grown(best) if R > 1 else None  # segment replicas: copy the bottleneck board
+        at = next((j for j in range(lo, hi) if g and cands[j] >= g[0]), None)
+        if g is not None and at is not None:
+            hi, best = at, g[1]
+            found[hi] = best
+            say(f"copies of the bottleneck board(s) {'/'.join(map(str, best[3]))}: II "
+                f"{g[0]:,} cycles ({f / g[0]:,.0f} fps)")
     else:
         say("greedy found no plan; asking CP-SAT at the slowest foldings")
         r = solve_at(problem, cands[-1], time_limit=max(1.0, left() * 0.5), workers=workers,
                      seed=seed)
         if r.status == "INFEASIBLE":
             raise InfeasibleError(explain_infeasible(problem))
-        plan = (accept(r.choice, r.boards, r.slrs, cands[-1]) if r.choice is not None
-                else None)
+        plan = (accept(r.choice, r.boards, r.slrs, cands[-1], reps=r.replicas)
+                if r.choice is not None else None)
         if plan is None and r.choice is not None:  # solve again with the SLRs modelled
             r = solve_at(problem, cands[-1], time_limit=max(1.0, left() * 0.5),
                          workers=workers, seed=seed)
-            plan = accept(r.choice, r.boards, r.slrs) if r.choice is not None else None
+            plan = (accept(r.choice, r.boards, r.slrs, reps=r.replicas)
+                    if r.choice is not None else None)
         if r.status == "INFEASIBLE":
             raise InfeasibleError(explain_infeasible(problem))
         if plan is None:
@@ -241,7 +301,8 @@ def solve_joint(
         # no hint: the best plan so far is at a slower II, its options are not all allowed
         # at T, and repairing the hint cost CP-SAT 3-5x the time (measured)
         r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed)
-        plan = accept(r.choice, r.boards, r.slrs, T) if r.choice is not None else None
+        plan = (accept(r.choice, r.boards, r.slrs, T, reps=r.replicas)
+                if r.choice is not None else None)
         if r.choice is not None and plan is None:
             continue  # the same II again, with the SLRs of the boards that did not pack
         if plan is not None:
@@ -266,7 +327,7 @@ def solve_joint(
     # the optimum may lie strictly between two candidates when several streams share a link
     # or a memory: minimize the II itself over (previous candidate, T]; not when some layer
     # cannot run faster than T in any folding (T is then proven)
-    floor = max(min(o.cost.cycles for o in opts) for opts in problem.options)
+    floor = -(-max(min(o.cost.cycles for o in opts) for opts in problem.options) // R)
     if hi > 0 and T <= floor:
         ii_lb = T
         phase("II between candidates", f"skipped: no layer folds faster than {floor:,} cycles")
@@ -274,7 +335,7 @@ def solve_joint(
         lo_T = cands[hi - 1] + 1
         r = solve_at(problem, T, objective="ii", ii_low=lo_T, time_limit=max(0.5, left() * 0.3),
                      workers=workers, seed=seed, hint=best)
-        plan = (accept(r.choice, r.boards, r.slrs, int(round(r.objective)))
+        plan = (accept(r.choice, r.boards, r.slrs, int(round(r.objective)), reps=r.replicas)
                 if r.choice is not None and r.objective is not None else None)
         if plan is not None:
             T_new = int(round(r.objective))
@@ -298,34 +359,38 @@ def solve_joint(
 
         return on_solution
 
-    if secondary and problem.n_boards > 1 and max(best[1]) > 0:
+    def physical(plan: tuple) -> int:  # boards a plan occupies, every copy counted
+        used = max(plan[1]) + 1
+        return sum(plan[3][:used]) if plan[3] else used
+
+    if secondary and problem.n_boards > 1 and physical(best) > 1:
         # fewer boards by the greedy packing first: a plan on one board needs no CP-SAT
-        for k in range(1, max(best[1]) + 1):
+        for k in range(1, physical(best)):
             g = greedy(problem, T, n_boards=k)
             plan = accept(g[0], g[1], None, mark=False) if g is not None else None
             if plan is not None:
                 best = plan
                 say(f"greedy: II {T:,} on {k} board(s)")
                 break
-    if secondary and problem.n_boards > 1 and max(best[1]) > 0 and left() > 1.0:
+    if secondary and problem.n_boards > 1 and physical(best) > 1 and left() > 1.0:
         # one board is the least there is: a small model (no cut points) settles it fast
-        r = solve_at(problem, T, max_boards=1, time_limit=min(2.0, left() * 0.2),
+        r = solve_at(problem, T, max_boards=1, max_total=1, time_limit=min(2.0, left() * 0.2),
                      workers=workers, seed=seed)
-        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False) if r.choice is not None
-                else None)
+        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False, reps=r.replicas)
+                if r.choice is not None else None)
         if plan is not None:
             best = plan
             say(f"one board suffices at II {T:,}")
-    if secondary and problem.n_boards > 1 and max(best[1]) == 0:
+    if secondary and problem.n_boards > 1 and physical(best) == 1:
         phase("fewest boards", "skipped: the plan already uses one board")
     elif secondary and problem.n_boards > 1 and left() > 0.5:
         r = solve_at(problem, T, objective="boards", time_limit=max(0.5, left() * 0.45),
                      workers=workers, seed=seed, hint=best, on_solution=reporter("boards"))
-        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False) if r.choice is not None
-                else None)
-        if plan is not None:
+        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False, reps=r.replicas)
+                if r.choice is not None else None)
+        if plan is not None and physical(plan) <= physical(best):
             best = plan
-            say(f"fewest boards at II {T:,}: {max(r.boards) + 1} ({r.status})")
+            say(f"fewest boards at II {T:,}: {physical(plan)} ({r.status})")
         phase("fewest boards", "done" if r.status == "OPTIMAL" else
               f"cut short by the time limit ({r.status})")
     elif secondary and problem.n_boards > 1:
@@ -333,10 +398,10 @@ def solve_joint(
     if secondary and left() > 0.5:
         used = max(best[1]) + 1
         r = solve_at(problem, T, objective="resources", max_boards=used,
-                     time_limit=max(0.5, left() * 0.9), workers=workers, seed=seed, hint=best,
-                     on_solution=reporter("resources"))
-        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False) if r.choice is not None
-                else None)
+                     max_total=physical(best), time_limit=max(0.5, left() * 0.9),
+                     workers=workers, seed=seed, hint=best, on_solution=reporter("resources"))
+        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False, reps=r.replicas)
+                if r.choice is not None else None)
         if plan is not None:
             best = plan
             say(f"least resources on {used} board(s) ({r.status})")
@@ -344,17 +409,22 @@ def solve_joint(
               f"cut short by the time limit ({r.status})")
     elif secondary:
         phase("least resources", "skipped: no time left")
-    ev = evaluate(problem, best[0], best[1], ii_hint=T)
+    ev = evaluate(problem, best[0], best[1], ii_hint=T, replicas=best[3])
     if not ev.feasible:  # the formulation and the evaluator disagree: a bug, say so loudly
         raise RuntimeError("internal error: the solver's plan violates " + "; ".join(
             ev.violations))
     ii_lb = min(ii_lb, ev.ii_cycles)
     status = "OPTIMAL" if ii_lb >= ev.ii_cycles else "FEASIBLE"
     say(f"done: II {ev.ii_cycles:,} cycles, {ev.fps:,.0f} fps, bound {ii_lb:,} cycles, "
-        f"{ev.boards_used} board(s) used")
+        f"{ev.boards_used} board(s) used"
+        + (f" as {ev.boards_total} with copies "
+           f"{'/'.join(map(str, ev.replicas[:ev.boards_used]))}"
+           if ev.boards_total > ev.boards_used else ""))
     return SolveResult(strategy="joint", status=status, choice=tuple(best[0]),
                        boards=tuple(best[1]), evaluation=ev, ii_cycles=ev.ii_cycles,
                        ii_bound=ii_lb,
                        wall_s=time.monotonic() - t0, log=tuple(log), problem=problem,
                        phases=tuple(phases), slrs=tuple(best[2]) if best[2] else None,
-                       ii_bound_any_floorplan=min(relaxed[0], ii_lb) if relaxed[0] else None)
+                       ii_bound_any_floorplan=min(relaxed[0], ii_lb) if relaxed[0] else None,
+                       replicas=(tuple(ev.replicas[:ev.boards_used])
+                                 if problem.max_replicas > 1 else None))

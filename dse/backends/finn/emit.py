@@ -143,6 +143,12 @@ def _tensor_dtype(model: onnx.ModelProto, t: str) -> str:
     return "FLOAT32"
 
 
+def _peers(s: Mapping[str, Any]) -> dict[str, Any]:
+    """A stream to or from a board of several copies (segment replicas) alternates over
+    their ranks frame by frame: frame j goes to (comes from) ``peers[j % len(peers)]``."""
+    return {"peers": list(s["peers"])} if len(s.get("peers", ())) > 1 else {}
+
+
 def _with_accl(m: onnx.ModelProto, rank: int, ins: list[dict], outs: list[dict]
                ) -> onnx.ModelProto:
     """Mark the boundary streams with ACCLIn/ACCLOut nodes (FINN's ACCL integration form)."""
@@ -157,7 +163,7 @@ def _with_accl(m: onnx.ModelProto, rank: int, ins: list[dict], outs: list[dict]
             "ACCLIn", [src], [s["tensor"]], name=f"ACCLIn_{k}", domain=HW_DOMAIN,
             backend="fpgadataflow", rank=rank, peer=s["peer"], streamWidth=s["stream_width"],
             wordsPerFrame=s["words_per_frame"], bitsPerFrame=s["bits_per_frame"],
-            dataType=s["dtype"], tag=s["tag"]))
+            dataType=s["dtype"], tag=s["tag"], **_peers(s)))
     keep_inputs = [i for i in g.input if i.name not in {s["tensor"] for s in ins}]
     out_vis = []
     tail_nodes = []
@@ -169,7 +175,7 @@ def _with_accl(m: onnx.ModelProto, rank: int, ins: list[dict], outs: list[dict]
             "ACCLOut", [s["tensor"]], [dst], name=f"ACCLOut_{k}", domain=HW_DOMAIN,
             backend="fpgadataflow", rank=rank, peer=s["peer"], streamWidth=s["stream_width"],
             wordsPerFrame=s["words_per_frame"], bitsPerFrame=s["bits_per_frame"],
-            dataType=s["dtype"], tag=s["tag"]))
+            dataType=s["dtype"], tag=s["tag"], **_peers(s)))
     cut_out = {s["tensor"] for s in outs}
     keep_outputs = [o for o in g.output if o.name not in cut_out]
     moved = [o for o in g.output if o.name in cut_out]
@@ -269,6 +275,10 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
 
     board_dirs = []
     manifest_boards = []
+    # ACCL ranks: one per copy of each board (segment replicas); one per board otherwise
+    ranks_of: dict[int, list[int]] = {}
+    for b in plan["boards"]:
+        ranks_of[b["index"]] = list(b.get("ranks") or [sum(len(r) for r in ranks_of.values())])
     for b in plan["boards"]:
         k = b["index"]
         layers = layers_by_board.get(k, [])
@@ -285,7 +295,8 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
             src = plan_layer[cut["src"]]
             attrs = {**hw_attrs(node_of[cut["src"]]), **src["folding"]}
             width = estimate(f"{src['op_type']}_{src['impl']}", attrs).outstream_width
-            return {"tensor": t, "peer": peer, "tag": tag, "dtype": _tensor_dtype(model, t),
+            return {"tensor": t, "peer": ranks_of[peer][0], "peers": ranks_of[peer], "tag": tag,
+                    "dtype": _tensor_dtype(model, t),
                     "stream_width": width, "bits_per_frame": cut["bits_per_frame"],
                     "words_per_frame": cut["accl_words_per_frame"], "direction": direction}
 
@@ -295,7 +306,8 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         accl_out = [stream(t, next(c["dst_board"] for c in cuts if c["finn_tensor"] == t),
                            i, "out") for i, t in enumerate(outs)
                     if any(c["finn_tensor"] == t for c in cuts)]
-        onnx.save(_with_accl(part, k, accl_in, accl_out), str(d / "model_accl.onnx"))
+        onnx.save(_with_accl(part, ranks_of[k][0], accl_in, accl_out),
+                  str(d / "model_accl.onnx"))
         if k in qonnx_parts:
             onnx.save(qonnx_parts[k], str(d / "model_qonnx.onnx"))
 
@@ -347,11 +359,16 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
             (d / "memory_map.json").write_text(dump_json(ext))
         board_dirs.append(d)
         manifest_boards.append({
-            "rank": k, "dir": d.name, "name": b["name"], "part": b["part"],
+            "rank": ranks_of[k][0], "dir": d.name, "name": b["name"], "part": b["part"],
+            # segment replicas: this build runs on every one of these ranks (copy j takes
+            # frames j, j + r, ...; its rank is set when the communicator starts)
+            "ranks": ranks_of[k],
             "shell": b["shell"], "layers": [l["name"] for l in layers],
             "finn_nodes": {l["name"]: names[l["name"]][1] for l in layers},
-            "inputs": [{"tensor": s["tensor"], "from_rank": s["peer"]} for s in accl_in],
-            "outputs": [{"tensor": s["tensor"], "to_rank": s["peer"]} for s in accl_out],
+            "inputs": [{"tensor": s["tensor"], "from_rank": s["peer"],
+                        "from_ranks": s["peers"]} for s in accl_in],
+            "outputs": [{"tensor": s["tensor"], "to_rank": s["peer"], "to_ranks": s["peers"]}
+                        for s in accl_out],
             "predicted": {"ii_cycles": b["ii_cycles"], "resources": b["resources"],
                           "layers": {names[l["name"]][1]: {"cycles": l["cycles"],
                                                           **l["resources"]} for l in layers}},
@@ -364,11 +381,14 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         "finn_graph": {"path": hw_path.name,
                        "sha256": hashlib.sha256(hw_path.read_bytes()).hexdigest()},
         "clock_mhz": clock,
-        "world_size": len(plan["boards"]),
+        "world_size": sum(len(r) for r in ranks_of.values()),
         "topology": plan.data.get("topology", "chain"),
         "boards": manifest_boards,
-        "links": [{"tensor": c["finn_tensor"], "src_rank": c["src_board"],
-                   "dst_rank": c["dst_board"], "bits_per_frame": c["bits_per_frame"],
+        "links": [{"tensor": c["finn_tensor"], "src_rank": ranks_of[c["src_board"]][0],
+                   "dst_rank": ranks_of[c["dst_board"]][0],
+                   "src_ranks": ranks_of[c["src_board"]],
+                   "dst_ranks": ranks_of[c["dst_board"]],
+                   "bits_per_frame": c["bits_per_frame"],
                    "accl_words_per_frame": c["accl_words_per_frame"]} for c in cuts],
         "predicted": plan["metrics"],
     }
@@ -399,11 +419,16 @@ def _readme(m: Mapping[str, Any]) -> str:
         "or one by one with FINN itself: `finn build boardK/dataflow_build_config.json "
         "boardK/model.onnx`.",
         "",
-        "| rank | board | layers | predicted II (cycles) |",
+        *(["A board that runs as several copies (segment replicas: `ranks` lists more than "
+           "one) is one build deployed on each of its ranks; copy j takes frames j, j + r, "
+           "..., and a stream to or from it alternates over its ranks frame by frame "
+           "(`peers`).", ""] if any(len(b.get("ranks", ())) > 1 for b in m["boards"]) else []),
+        "| rank(s) | board | layers | predicted II (cycles) |",
         "|---|---|---|---|",
     ]
     for b in m["boards"]:
-        lines.append(f"| {b['rank']} | {b['name']} | {len(b['layers'])} | "
+        rk = ", ".join(map(str, b.get("ranks") or [b["rank"]]))
+        lines.append(f"| {rk} | {b['name']} | {len(b['layers'])} | "
                      f"{b['predicted']['ii_cycles']:,} |")
     lines.append("")
     return "\n".join(lines)
