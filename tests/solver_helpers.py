@@ -117,3 +117,46 @@ def brute_force_replicas(p: PartitionProblem) -> int | None:
                 if ev.feasible and (best is None or ev.ii_cycles < best):
                     best = ev.ii_cycles
     return best
+
+
+def random_instance(draw, *, max_layers: int, max_boards: int,
+                    identical_boards: bool = False) -> PartitionProblem:
+    """A random small instance for the brute-force tests (``draw``: hypothesis's): 2 to
+    ``max_layers`` layers of 1-3 foldings (some with external weights), a chain with an
+    optional skip stream, slow links (chain or switch), small ACCL buffers; boards of random
+    size, memory and clock, or ``identical_boards`` (one random board repeated, one clock)."""
+    from hypothesis import strategies as st
+
+    n = draw(st.integers(2, max_layers))
+    n_boards = draw(st.integers(1, max_boards))
+    opts = []
+    for _ in range(n):
+        k = draw(st.integers(1, 3))
+        opts.append([option(cycles=draw(st.integers(1, 40)) * 10,
+                            lut=draw(st.integers(5, 60)), bram18=draw(st.integers(0, 30)),
+                            ext_bits=draw(st.sampled_from([0, 0, 0, 4000, 20000])),
+                            tag=j) for j in range(k)])
+    edges = [(i, i + 1, draw(st.sampled_from([64, 512, 2048, 8192]))) for i in range(n - 1)]
+    if n >= 3 and draw(st.booleans()):  # a residual (skip) stream
+        u = draw(st.integers(0, n - 3))
+        edges.append((u, draw(st.integers(u + 2, n - 1)), draw(st.sampled_from([512, 4096]))))
+
+    def spec() -> dict:
+        # HBM of 1e-6 GiB (8.6 kbit) at 0.001..0.004 GB/s: 80..320 bits per 100 MHz cycle
+        return dict(lut=draw(st.integers(40, 120)), bram18=draw(st.integers(20, 60)),
+                    hbm_gib=draw(st.sampled_from([0.0, 1e-6, 1e-5])),
+                    hbm_gbps=draw(st.sampled_from([0.001, 0.004])), channels=2)
+
+    if identical_boards:
+        one = spec()
+        boards = [board("B", **one) for _ in range(n_boards)]
+    else:
+        boards = [board(f"B{b}", **spec(),
+                        clock_mhz=draw(st.sampled_from([100.0, 100.0, 75.0, 130.0])))
+                  for b in range(n_boards)]
+    # slow links so that link traffic matters: 0.5..2 Gb/s at 100 MHz = 5..20 bits per cycle
+    link = LinkConfig(bandwidth_gbps=draw(st.sampled_from([0.5, 1.0, 2.0])), efficiency=1.0,
+                      topology=draw(st.sampled_from(["chain", "chain", "switch"])))
+    accl = AcclConfig(rx_buffer_bytes=draw(st.sampled_from([256, 4096])), rx_buffer_count=1,
+                      sender_frame_buffer=draw(st.booleans()))
+    return problem(opts, edges, boards, link=link, accl=accl)

@@ -10,37 +10,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dse.solver.evaluate import evaluate
-from dse.solver.problem import AcclConfig, LinkConfig
+from dse.solver.problem import LinkConfig
 from dse.solver.search import solve_joint
-from tests.solver_helpers import board, brute_force_replicas, option, problem, solve_or_none
+from tests.solver_helpers import (
+    board,
+    brute_force_replicas,
+    option,
+    problem,
+    random_instance,
+    solve_or_none,
+)
 
 
 @st.composite
 def instances(draw):
-    n = draw(st.integers(2, 4))
-    n_boards = draw(st.integers(1, 4))
-    opts = []
-    for _ in range(n):
-        k = draw(st.integers(1, 3))
-        opts.append([option(cycles=draw(st.integers(1, 40)) * 10,
-                            lut=draw(st.integers(5, 60)), bram18=draw(st.integers(0, 30)),
-                            ext_bits=draw(st.sampled_from([0, 0, 0, 4000, 20000])),
-                            tag=j) for j in range(k)])
-    edges = [(i, i + 1, draw(st.sampled_from([64, 512, 2048, 8192]))) for i in range(n - 1)]
-    if n >= 3 and draw(st.booleans()):  # a residual (skip) stream
-        u = draw(st.integers(0, n - 3))
-        edges.append((u, draw(st.integers(u + 2, n - 1)), draw(st.sampled_from([512, 4096]))))
-    # identical boards: copies of a stage are one design
-    spec = dict(lut=draw(st.integers(40, 120)), bram18=draw(st.integers(20, 60)),
-                hbm_gib=draw(st.sampled_from([0.0, 1e-6, 1e-5])),
-                hbm_gbps=draw(st.sampled_from([0.001, 0.004])), channels=2)
-    boards = [board("B", **spec) for _ in range(n_boards)]
-    link = LinkConfig(bandwidth_gbps=draw(st.sampled_from([0.5, 1.0, 2.0])), efficiency=1.0,
-                      topology=draw(st.sampled_from(["chain", "chain", "switch"])))
-    accl = AcclConfig(rx_buffer_bytes=draw(st.sampled_from([256, 4096])), rx_buffer_count=1,
-                      sender_frame_buffer=draw(st.booleans()))
-    p = problem(opts, edges, boards, link=link, accl=accl)
-    return replace(p, max_replicas=n_boards)
+    # identical boards: the copies of a board are one design
+    p = random_instance(draw, max_layers=4, max_boards=4, identical_boards=True)
+    return replace(p, max_replicas=p.n_boards)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],

@@ -530,8 +530,8 @@ def solve_at(
                     continue  # no hint for a split board's SLRs without a placement
                 at = (hb[i], hs[i] if hs is not None and hs[i] is not None else 0)
                 m.AddHint(u[i][l], int(at >= (b, s or 0)))
-        hr = hint[3] if len(hint) > 3 and hint[3] else None
         if R > 1:
+            hr = hint[3] if len(hint) > 3 and hint[3] else None
             used_h = max(hb) + 1
             for b, wb in enumerate(wr):
                 for r, var in wb.items():

@@ -174,7 +174,7 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
                         }.get(d, d.upper())
                 viol.append(f"board {b} ({p.boards[b].board.name}): {what} {usage[b][d]:,} > "
                             f"{caps[b][d]:,} allowed")
-    used = (max(boards) + 1) if boards else 0
+    used = used_slots
     fps = p.clock_mhz * 1e6 / ii
     return Evaluation(
         feasible=not viol, violations=tuple(viol), ii_cycles=ii, layer_ii=layer_ii,

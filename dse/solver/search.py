@@ -202,6 +202,10 @@ def solve_joint(
     proven_at = [lo]
 
     R = problem.max_replicas
+    # whole-pipeline copies as greedy seeds: m boards of n // m copies each (none when a
+    # start plan is given: it is at least as good as these)
+    seeds = sorted({problem.n_boards // m for m in range(1, problem.n_boards + 1)} - {1},
+                   reverse=True) if R > 1 and start is None else []
 
     def greedy_ok(i: int) -> bool:
         r = greedy(problem, cands[i])
@@ -221,10 +225,6 @@ def solve_joint(
             found[i] = plan
         return plan is not None
 
-    # whole-pipeline copies as greedy seeds: m boards of n // m copies each (none when a
-    # start plan is given: it is at least as good as these)
-    seeds = sorted({problem.n_boards // m for m in range(1, problem.n_boards + 1)} - {1},
-                   reverse=True) if R > 1 and start is None else []
     def grown(plan: tuple) -> tuple[int, tuple] | None:
         """Copy the bottleneck: each spare board becomes another copy of the board whose
         stage is slowest, while that lowers the II (same foldings and cuts)."""
