@@ -299,7 +299,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         clk = (f" at {b['clock_mhz']:g} MHz" if b.get("clock_mhz") not in (None, d["clock_mhz"])
                else "")
         copies = (f", as {b['replicas']} copies (ranks {b['ranks'][0]}..{b['ranks'][-1]}: "
-                  f"{b['ii_cycles'] / b['replicas']:,.0f} cycles per frame together)"
+                  f"{-(-b['ii_cycles'] // b['replicas']):,} cycles per frame together)"
                   if b.get("replicas", 1) > 1 else "")
         print(f"board {b['index']}  {b['name']} ({b['shell']} shell): {len(ls)} layers "
               f"{ls[0]['name']} .. {ls[-1]['name']}, II {b['ii_cycles']:,} cycles{clk}{copies}")
