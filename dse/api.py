@@ -527,13 +527,15 @@ def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
     in_bits = max(1, sum(e.bits_per_frame for e in graph.edges if e.src is None))
     out_bits = max(1, sum(e.bits_per_frame for e in graph.edges if e.dst is None))
     shapes = sorted({(per, k, seg) for _, per, k, seg in layouts})
-    # the time limit covers the whole run: loading once, then an equal share per layout
-    budget = max(5.0, (kw["time_limit"] - (time.monotonic() - t0)) / max(1, len(shapes)))
+    # the time limit covers the whole run: loading once, then an equal share of what is
+    # left per layout still to solve (a layout solved early leaves its time to the rest)
     best = None
     seen: dict[tuple[int, int, bool], Any] = {}
     tried = []
     for r, per, k, seg in layouts:
         if (per, k, seg) not in seen:
+            budget = max(5.0, (kw["time_limit"] - (time.monotonic() - t0))
+                         / max(1, len(shapes) - len(seen)))
             sub = {**kw, "replicas": 1, "boards": per, "board": names[0], "out": None,
                    "time_limit": budget, "graph": graph, "segment_replicas": seg,
                    "board_configs": [slice_config(cfg, k)] if k > 1 else None}

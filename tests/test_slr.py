@@ -100,13 +100,14 @@ def test_replicas_scale_throughput_and_name_their_bound() -> None:
     fps = {}
     for n in (1, 2, 4):
         res = api.optimize(shared_path("models", "mobilenetv1_w4a4.onnx"), boards=n,
-                           board="U55C", input_dtype="UINT8", time_limit=20,
+                           board="U55C", input_dtype="UINT8", time_limit=40,
                            record_time=False, replicas="auto")
         rep = res.plan["metrics"]["replicas"]
         assert rep["count"] * res.plan["metrics"]["boards_used"] <= n
         assert rep["fps_total"] == pytest.approx(rep["count"] * rep["fps_per_replica"])
         assert rep["fps_per_replica"] <= rep["host_io_fps_per_replica"] + 1e-6
-        assert rep["bound"] in ("host I/O", "the replica's own pipeline")
+        assert rep["bound"] in ("host I/O", "the replica's own pipeline",
+                                "the pipeline (with its stages' copies)")
         fps[n] = rep["fps_total"]
     for n in (2, 4):
         assert fps[n] >= 0.9 * n * fps[1], fps

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from dse.exceptions import InfeasibleError
+from dse.solver.binfill import fill_bins
 from dse.solver.cpsat import solve_at
 from dse.solver.evaluate import Evaluation, evaluate
 from dse.solver.greedy import greedy, greedy_slrs, proven_infeasible
@@ -187,6 +188,12 @@ def solve_joint(
                 say(f"board(s) {', '.join(map(str, sorted(bad)))}: foldings chosen again to "
                     "fit the SLRs, same cuts")
                 return r.choice, r.boards, r.slrs, r.replicas
+        if bad and T is not None and left() > 2.0 and not balancing[0] and R == 1:
+            # a plan at T exists with the boards' SLRs summed: fill the SLRs one by one,
+            # each SLR's foldings chosen for it (dse.solver.binfill)
+            got = slr_fill(T, min(12.0, max(1.0, left() * 0.25), left() - 1.0))
+            if got is not None:
+                return got
         if mark and bad - problem.slr_split:
             if not problem.slr_split:
                 relaxed[0] = cands[proven_at[0]]
@@ -195,6 +202,16 @@ def solve_joint(
             say(f"board(s) {names}: the layers do not pack into the SLRs; from now on each "
                 "SLR is placed by the solver")
         return None if bad else (choice, boards, out, reps)
+
+    def slr_fill(T: int, limit: float) -> tuple | None:
+        """A plan at II ``T`` from filling the chain's SLRs one by one (binfill), or None."""
+        if not any(problem.slr_caps) or R > 1:
+            return None
+        g = fill_bins(problem, T, time_limit=limit)
+        plan = accept(*g, mark=False) if g is not None else None
+        if plan is not None:
+            say(f"SLR fill: II {T:,} cycles with every board placed SLR by SLR")
+        return plan
 
     found: dict[int, tuple] = {}
     relaxed: list[int | None] = [None]  # the bound proven before the first split
@@ -303,6 +320,8 @@ def solve_joint(
         r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed)
         plan = (accept(r.choice, r.boards, r.slrs, T, reps=r.replicas)
                 if r.choice is not None else None)
+        if r.choice is None and r.status != "INFEASIBLE" and left() > 2.0:
+            plan = slr_fill(T, min(budget, left() - 1.0))  # undecided: the heuristic
         if r.choice is not None and plan is None:
             continue  # the same II again, with the SLRs of the boards that did not pack
         if plan is not None:
