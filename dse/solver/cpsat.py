@@ -115,6 +115,7 @@ def solve_at(
     only: frozenset[str] | None = None,
     fix_boards: Sequence[int] | None = None,
     max_total: int | None = None,
+    slack_T: int | None = None,
 ) -> AtResult:
     """Find a plan with II <= ``T``; optionally minimize boards used or resources.
 
@@ -139,6 +140,10 @@ def solve_at(
     a layer meets ``T`` on it when its cycles are at most ``r T``; the streams across a
     boundary are spread over the copies on both sides, each copy's memory serves 1/r of the
     frames, and all copies together (``max_total``, else the boards offered) fit the boards.
+
+    ``slack_T`` (no replicas): the layers meet ``T`` but links, external-memory bandwidth and
+    channels are booked at II ``slack_T`` >= ``T``: infeasible means no plan has an II below
+    ``slack_T + 1`` whose layers all meet ``T`` (the II between two candidates).
     """
     p = problem
     n = p.n
@@ -150,7 +155,10 @@ def solve_at(
     ks = options_at(p, T, keep_faster=wide)
     if any(not k for k in ks):
         return AtResult("INFEASIBLE", None, None, None, None, 0.0)
-    T_use = T  # the II at which external bandwidth is booked
+    if p.max_replicas > 1:
+        slack_T = None
+    T_link = max(T, slack_T or T)  # the II at which links and memory are booked
+    T_use = T_link  # the II at which external bandwidth is booked
     ii = None
     if objective == "ii":
         lo = max(1, ii_low or 1)
@@ -282,7 +290,7 @@ def solve_at(
             m.Add(sum(lhs) == sum(rhs))
 
     # per-board resource sums
-    caps = [p.capacity(b, T) for b in range(B)]
+    caps = [p.capacity(b, T_link) for b in range(B)]
     sums: list[dict[str, list]] = [{d: [] for d in DIMS} for _ in range(B)]
     slr_sums: list[dict[str, list]] = [{d: [] for d in RES + ("mean",)} for _ in range(L)]
     # boards bounded by their SLRs' sum (not split): valid bin-packing cuts from the dual
@@ -299,7 +307,7 @@ def solve_at(
 
     def book(i: int, k: int, l: int, var: Any) -> None:
         b, s = bins[l]
-        use = p.usage(i, k, T_use, b, T_channels=T)
+        use = p.usage(i, k, T_use, b, T_channels=T_link)
         cyc = p.cycles_on(i, k, b)
         if use["lut"] >= UNBUILDABLE or cyc > T * R:  # not buildable there, or too slow
             if isinstance(var, int):
@@ -418,12 +426,12 @@ def solve_at(
                     f"{SLL_PER_BOUNDARY:,} SLL wires")
 
     # links and ACCL
-    link_cap = p.link_cap_bits(T)
+    link_cap = p.link_cap_bits(T_link)
     rx = p.rx_capacity_bytes()
     cut_terms: list = []
     if B > 1:
         for e in p.edges:
-            if not p.cuttable(e) or p.link_cycles(e.link_bits) > T:
+            if not p.cuttable(e) or p.link_cycles(e.link_bits) > T_link:
                 why = ("exceeds ACCL's transfer/receive limits" if not p.cuttable(e) else
                        f"takes longer than II {T:,} on the link")
                 label = (f"stream {p.order[e.u]} -> {p.order[e.v]} stays on one board (one "

@@ -347,9 +347,19 @@ def solve_joint(
     # or a memory: minimize the II itself over (previous candidate, T]; not when some layer
     # cannot run faster than T in any folding (T is then proven)
     floor = -(-max(min(o.cost.cycles for o in opts) for opts in problem.options) // R)
+    between = None
+    if hi > 0 and T > floor and proven >= hi and R == 1 and left() > 1.0:
+        # an II strictly between the candidates has every layer at the previous candidate's
+        # cycles or fewer, its links and memory at T - 1 or less: none such is a proof
+        between = solve_at(problem, cands[hi - 1], slack_T=T - 1,
+                           time_limit=max(0.5, left() * 0.25), workers=workers, seed=seed)
     if hi > 0 and T <= floor:
         ii_lb = T
         phase("II between candidates", f"skipped: no layer folds faster than {floor:,} cycles")
+    elif between is not None and between.status == "INFEASIBLE":
+        ii_lb = T
+        phase("II between candidates", f"done: none below {T:,} with the layers at "
+              f"{cands[hi - 1]:,} cycles or fewer")
     elif hi > 0 and left() > 0.5:
         lo_T = cands[hi - 1] + 1
         r = solve_at(problem, T, objective="ii", ii_low=lo_T, time_limit=max(0.5, left() * 0.3),
