@@ -320,8 +320,6 @@ def solve_joint(
         r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed)
         plan = (accept(r.choice, r.boards, r.slrs, T, reps=r.replicas)
                 if r.choice is not None else None)
-        if r.choice is None and r.status != "INFEASIBLE" and left() > 2.0:
-            plan = slr_fill(T, min(budget, left() - 1.0))  # undecided: the heuristic
         if r.choice is not None and plan is None:
             continue  # the same II again, with the SLRs of the boards that did not pack
         if plan is not None:
