@@ -28,8 +28,7 @@ from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
 Plan = tuple[list[int], list[int], list[int | None]]
 
 
-def fill_bins(problem: PartitionProblem, T: int, *, time_limit: float = 3.0,
-              flexible: bool = True) -> Plan | None:
+def fill_bins(problem: PartitionProblem, T: int, *, time_limit: float = 3.0) -> Plan | None:
     """(choice, boards, SLR per layer) reaching II <= ``T``, or None if the heuristic fails
     (or runs out of ``time_limit``). Not for segment replicas."""
     from dse.solver.cpsat import options_at
@@ -74,10 +73,6 @@ def fill_bins(problem: PartitionProblem, T: int, *, time_limit: float = 3.0,
     slrs: list[int | None] = [None] * n
     committed = [dict.fromkeys(DIMS, 0) for _ in range(B)]
     refolded: dict[int, dict[int, int]] = {}
-
-    def width(i: int, k: int, b: int) -> int:
-        c = p.cost_on(i, k, b)
-        return max(c.outstream_widths_padded or (0,)) if c is not None else 0
 
     def allowed(i: int, b: int, picked: dict[int, int]) -> list[int]:
         opts = list(use[b][i])
@@ -143,7 +138,7 @@ def fill_bins(problem: PartitionProblem, T: int, *, time_limit: float = 3.0,
                 tot[d] += use[b][hi][k][d]
             hi += 1
 
-        if last_of_board and s is not None and hi < n and flexible:
+        if last_of_board and s is not None and hi < n:
             # the board's layers need not follow its SLRs in order: take more layers while
             # the exact packer still places them (foldings chosen for the whole board)
             start = next((i for i in range(lo) if boards[i] == b and choice[i] >= 0), lo)
@@ -206,8 +201,8 @@ def fill_bins(problem: PartitionProblem, T: int, *, time_limit: float = 3.0,
                     if committed[b]["bram18"] + inside + fb > bcaps[b]["bram18"]:
                         return False
                 return True
-            w = sum(width(p.edges[ei].u, picked.get(p.edges[ei].u, choice[p.edges[ei].u]), b)
-                    for ei in crossing[c])
+            w = sum(_width(p, e.u, picked.get(e.u, choice[e.u]), b)
+                    for e in (p.edges[ei] for ei in crossing[c]))
             return w <= SLL_PER_BOUNDARY
 
         while hi > lo and not legal(hi):
@@ -313,8 +308,9 @@ def _board_knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]],
 
 
 def _width(p: PartitionProblem, i: int, k: int, b: int) -> int:
-    c = p.cost_on(i, k, b)
-    return max(c.outstream_widths_padded or (0,)) if c is not None else 0
+    from dse.solver.cpsat import _out_width
+
+    return _out_width(p.cost_on(i, k, b))
 
 
 def _knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]], layers: list[int],
