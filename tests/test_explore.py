@@ -27,7 +27,9 @@ FAST = dict(boards="1..2", board_types="Pynq-Z1", trial_time_limit=3.0)
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> api.ExploreResult:
     out = tmp_path_factory.mktemp("explore")
-    return api.explore(trials=6, out=out, seed=1, **FAST)
+    # trials end as soon as they are proven (about 1-2 s each); the generous limit keeps a slow
+    # or busy machine from cutting a trial short, which would make its plan depend on timing
+    return api.explore(trials=6, out=out, seed=1, **{**FAST, "trial_time_limit": 20.0})
 
 
 def _rows(path: Path) -> list[dict]:
@@ -61,7 +63,11 @@ def test_outputs(small_run: api.ExploreResult) -> None:
 def test_front_dominates_every_single_configuration_run(small_run: api.ExploreResult) -> None:
     front = _rows(small_run.out / "pareto.csv")
     for n in (1, 2):
-        r = api.optimize(boards=n, board="Pynq-Z1", time_limit=3, record_time=False).plan.data
+        r = api.optimize(boards=n, board="Pynq-Z1", time_limit=20, record_time=False).plan.data
+        # both sides proven: the comparison is then between two exact answers, not two timings
+        assert r["solver"]["status"] == "OPTIMAL", r["solver"]
+        assert not [ph for ph in r["solver"]["phases"]
+                    if "time" in ph["outcome"]], r["solver"]["phases"]
         single = {"fps": r["metrics"]["fps"], "boards_used": r["metrics"]["boards_used"],
                   "latency_s": r["metrics"]["latency_s"],
                   "lut": sum(b["resources"]["lut"] for b in r["boards"])}
