@@ -181,6 +181,7 @@ def test_per_slr_model_is_exact_for_slr_chains(seed: int, monkeypatch) -> None:
     import random
     from dataclasses import replace
 
+    import dse.solver.binfill as binfill
     import dse.solver.cpsat as cpsat
     import dse.solver.slr as slr
     from dse.exceptions import InfeasibleError
@@ -201,8 +202,9 @@ def test_per_slr_model_is_exact_for_slr_chains(seed: int, monkeypatch) -> None:
               for _ in range(nb)]
     p = replace(p, slr_caps=tuple(tables), slr_split=frozenset({"S"}))
     sll = rng.choice([8, 16, 23_040])
-    monkeypatch.setattr(cpsat, "SLL_PER_BOUNDARY", sll)
-    monkeypatch.setattr(slr, "SLL_PER_BOUNDARY", sll)
+    # every module that reads the limit (the search's SLR fill too: dse.solver.binfill)
+    for mod in (cpsat, slr, binfill):
+        monkeypatch.setattr(mod, "SLL_PER_BOUNDARY", sll)
     chain, anywhere = _split_brute_force(p, sll, True), _split_brute_force(p, sll, False)
     try:
         r = solve_joint(p, time_limit=20, workers=1, secondary=False)

@@ -152,9 +152,10 @@ def fill_bins(problem: PartitionProblem, T: int, *, time_limit: float = 3.0) -> 
             def trial_at(h: int) -> tuple | None:
                 if time.monotonic() >= t_end:
                     return None
-                return _board_knapsack(p, use[b], list(range(start, h)), both, choice, b,
-                                       room, couple, min(1.0, t_end - time.monotonic()),
-                                       hint_slrs)
+                layers = list(range(start, h))
+                return _board_knapsack(p, _shortlist(use[b], layers, both, couple, bcaps[b]),
+                                       layers, both, choice, b, room, couple,
+                                       min(1.0, t_end - time.monotonic()), hint_slrs)
 
             # the longest prefix that still packs: gallop, then bisect (a subset of layers
             # that packs still packs)
@@ -231,6 +232,36 @@ def fill_bins(problem: PartitionProblem, T: int, *, time_limit: float = 3.0) -> 
     if not ev.feasible or ev.ii_cycles > T:
         return None
     return choice, boards, slrs
+
+
+#: above this many (layer, folding) pairs a board's placement model keeps a shortlist of each
+#: layer's foldings (_shortlist): on 70-layer boards of 278-layer chains the full model ran
+#: into its 1 s limit on most calls
+SHORTLIST_ABOVE = 400
+
+
+def _shortlist(use: list[dict[int, dict[str, int]]], layers: list[int], picked: dict[int, int],
+               couple: dict, cap: dict[str, int]) -> list[dict[int, dict[str, int]]]:
+    """``use`` with, for each of ``layers`` that is not coupled to another, only the folding
+    already picked and the ones least in each resource and in their scarcity-weighted sum;
+    everything when the model is small. A heuristic's shortcut: the fill may miss a plan."""
+    if sum(len(use[i]) for i in layers) <= SHORTLIST_ABOVE:
+        return use
+    coupled = {c.consumer for c in couple.values()} | {c.producer for c in couple.values()}
+    w = {d: 1.0 / cap[d] if cap.get(d) else 1.0 for d in DIMS}
+    out = list(use)
+    for i in layers:
+        if i in coupled or len(use[i]) <= 4:
+            continue
+        ks = list(use[i])
+        keep = {min(ks, key=lambda k: (sum(w[d] * use[i][k][d] for d in DIMS), k))}
+        for d in (*RES, "ext_bpf"):
+            keep.add(min(ks, key=lambda k: (use[i][k][d], sum(w[e] * use[i][k][e] for e in DIMS),
+                                            k)))
+        if picked.get(i) in use[i]:
+            keep.add(picked[i])
+        out[i] = {k: use[i][k] for k in sorted(keep)}
+    return out
 
 
 def _board_knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]],

@@ -143,7 +143,8 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
     T = ii
     for i in range(n):  # an external stream's channels cover its rate at the final II
         u = layer_use[i]
-        if u["ext_bits"]:
+        if u["ext_bits"]:  # (a copy: usage() dicts are shared)
+            u = layer_use[i] = dict(u)
             u["ext_channels"] = p.stream_channels(boards[i], u["ext_bits"], u["ext_bpf"],
                                                   T * reps[boards[i]])
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
@@ -140,6 +140,11 @@ class PartitionProblem:
     #: (a stage of ``r`` boards, each handling every ``r``-th frame), the copies counted
     #: against the boards offered; 1 = one board per stage (dse.solver.replicas)
     max_replicas: int = 1
+    #: memo of the pure per-(layer, option, board) lookups below (cost_on, usage): the greedy
+    #: and the model builders ask them ~10^6 times on 300-layer chains. Not a field of the
+    #: problem: ``replace`` starts a new one, nothing compares or hashes it
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False,
+                        hash=False)
 
     def split_slrs(self, b: int) -> list[dict[str, Any]] | None:
         """Board ``b``'s SLR capacities when the solver places its layers into SLRs."""
@@ -150,13 +155,17 @@ class PartitionProblem:
     def cost_on(self, i: int, k: int, b: int) -> LayerCost | None:
         """FINN's estimate of option ``k`` of layer ``i`` on board ``b``'s part; None where
         it cannot be built there (other part family, or larger than any SLR of the board)."""
+        key = ("cost", i, k, b)
+        if key in self._memo:
+            return self._memo[key]
         table = self.board_costs[b] if b < len(self.board_costs) else None
         c = self.options[i][k].cost if table is None else table[i][k]
         slrs = self.slr_caps[b] if b < len(self.slr_caps) else None
         if c is not None and slrs is not None and not fits_one(
                 {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram, "dsp": c.dsp},
                 slrs):
-            return None
+            c = None
+        self._memo[key] = c
         return c
 
     def cycles_on(self, i: int, k: int, b: int) -> int:
@@ -202,7 +211,11 @@ class PartitionProblem:
 
     def ext_bits_per_cycle(self, b: int) -> Fraction:
         """External-memory bits board ``b`` reads per clock cycle (GB/s -> bits/cycle)."""
-        return exact(self.boards[b].board.external_memory_gbps) * 8000 / exact(self.clock_mhz)
+        key = ("bpc", b)
+        if key not in self._memo:
+            self._memo[key] = exact(self.boards[b].board.external_memory_gbps) * 8000 / exact(
+                self.clock_mhz)
+        return self._memo[key]
 
     def channel_bits(self, b: int) -> int:
         board = self.boards[b].board
@@ -216,7 +229,17 @@ class PartitionProblem:
 
         External weights are re-read for every input vector (FINN streams them like data), so
         a layer reads ``weight bits x numInputVectors`` per frame from HBM/DDR.
+
+        The dict returned is shared (memoized): read it, never change it.
         """
+        o = self.options[i][k]
+        key = (i, k, b, T_channels or T) if o.external_weight_bits else (i, k, b)
+        got = self._memo.get(key)
+        if got is None:
+            got = self._memo[key] = self._usage(i, k, T, b, T_channels)
+        return got
+
+    def _usage(self, i: int, k: int, T: int, b: int, T_channels: int | None) -> dict[str, int]:
         o = self.options[i][k]
         c = self.cost_on(i, k, b)
         if c is None:  # not buildable on this board's part: never fits

@@ -152,33 +152,42 @@ def solve_joint(
         raise InfeasibleError(explain_infeasible(problem))
     say(f"bound: II >= {cands[lo]:,} cycles ({f / cands[lo]:,.0f} fps) from resource sums")
 
-    # Every plan must place into its boards' SLRs. Boards are first solved with their SLRs'
-    # sum as capacity (a relaxation: its infeasibility proofs hold for the SLRs too) and each
-    # plan is packed into the SLRs; a board type whose plan does not pack is from then on
-    # modelled SLR by SLR (``slr_split``) and the same II is asked again (lazy constraints).
-    def accept(choice, boards, slrs, T: int | None = None, mark: bool = True,
-               reps: list[int] | None = None) -> tuple | None:
+    # Every plan must place into its boards' SLRs. The search asks CP-SAT with each board's
+    # SLRs summed (a relaxation: its infeasibility proofs hold for every floorplan, and it is
+    # 2-3x faster than the per-SLR model at 150-300 layers) and places each plan it finds:
+    # the exact packing, else the SLR fill at the same II, else the boards filled more evenly,
+    # else the same cuts with the SLRs modelled. Only IIs where a plan exists with the SLRs
+    # summed but none was placed are asked again afterwards with the boards modelled SLR by
+    # SLR (``slr_split``).
+    def accept(choice, boards, slrs, T: int | None = None, reps: list[int] | None = None,
+               fill: bool = True) -> tuple | None:
         """The plan (choice, boards, SLR per layer, copies per board) placed into its
-        boards' SLRs, or None. A board that does not pack is first repaired at ``T``: same
-        cuts, foldings chosen again with the SLRs modelled; failing that, it is modelled per
-        SLR from then on."""
-        nonlocal problem
+        boards' SLRs, or None. With ``T``, a plan that does not pack is repaired at that II
+        (``fill``: the SLR fill and the even fill may change the cuts)."""
         out, bad = assign(problem, choice, boards, slrs,
                           time_limit=min(5.0, max(0.5, left() * 0.05)))
-        if bad and T is not None and left() > 1.0 and not balancing[0]:
+        if not bad:
+            return choice, boards, out, reps
+        unpacked.update(bad)
+        if T is None or left() <= 1.0:
+            return None
+        if fill and left() > 2.0:
+            # fill the SLRs one by one, each SLR's foldings chosen for it (dse.solver.binfill)
+            got = slr_fill(T, min(12.0, max(1.0, left() * 0.25), left() - 1.0))
+            if got is not None:
+                return got
+        if fill and left() > 1.0:
             # the same II with the boards as evenly filled as they go: room to pack
-            balancing[0] = True
             r = solve_at(problem, T, objective="balance", hint=(choice, boards, slrs, reps),
                          time_limit=min(5.0, max(0.5, left() * 0.1)), workers=workers,
                          seed=seed)
             got = (accept(r.choice, r.boards, r.slrs, reps=r.replicas)
                    if r.choice is not None else None)
-            balancing[0] = False
             if got is not None:
                 say(f"board(s) {', '.join(map(str, sorted(bad)))}: filled more evenly to fit "
                     "the SLRs")
                 return got
-        if bad and T is not None and left() > 1.0:
+        if left() > 1.0:
             every = frozenset(b for b in range(problem.n_boards) if problem.slr_caps[b])
             r = solve_at(replace(problem, slr_split=problem.slr_split | every), T,
                          fix_boards=boards, hint=(choice, boards, None, reps),
@@ -188,34 +197,36 @@ def solve_joint(
                 say(f"board(s) {', '.join(map(str, sorted(bad)))}: foldings chosen again to "
                     "fit the SLRs, same cuts")
                 return r.choice, r.boards, r.slrs, r.replicas
-        if bad and T is not None and left() > 2.0 and not balancing[0] and R == 1:
-            # a plan at T exists with the boards' SLRs summed: fill the SLRs one by one,
-            # each SLR's foldings chosen for it (dse.solver.binfill)
-            got = slr_fill(T, min(12.0, max(1.0, left() * 0.25), left() - 1.0))
-            if got is not None:
-                return got
-        if mark and bad - problem.slr_split:
-            if not problem.slr_split:
-                relaxed[0] = cands[proven_at[0]]
-            problem = replace(problem, slr_split=problem.slr_split | bad)
-            names = ", ".join(f"{b} ({problem.boards[b].board.name})" for b in sorted(bad))
-            say(f"board(s) {names}: the layers do not pack into the SLRs; from now on each "
-                "SLR is placed by the solver")
-        return None if bad else (choice, boards, out, reps)
+        return None
+
+    def split_slrs() -> bool:
+        """From now on the boards whose plans did not pack are modelled SLR by SLR; False
+        when there were none left to split."""
+        nonlocal problem
+        bad = frozenset(unpacked) - problem.slr_split
+        if not bad:
+            return False
+        if not problem.slr_split:
+            relaxed[0] = cands[proven_at[0]]
+        problem = replace(problem, slr_split=problem.slr_split | bad)
+        names = ", ".join(f"{b} ({problem.boards[b].board.name})" for b in sorted(bad))
+        say(f"board(s) {names}: plans with the SLRs summed did not place; from now on each "
+            "SLR is placed by the solver")
+        return True
 
     def slr_fill(T: int, limit: float) -> tuple | None:
         """A plan at II ``T`` from filling the chain's SLRs one by one (binfill), or None."""
         if not any(problem.slr_caps) or R > 1:
             return None
         g = fill_bins(problem, T, time_limit=limit)
-        plan = accept(*g, mark=False) if g is not None else None
+        plan = accept(*g) if g is not None else None
         if plan is not None:
             say(f"SLR fill: II {T:,} cycles with every board placed SLR by SLR")
         return plan
 
     found: dict[int, tuple] = {}
     relaxed: list[int | None] = [None]  # the bound proven before the first split
-    balancing = [False]
+    unpacked: set[int] = set()  # boards whose plans did not pack into their SLRs
     proven_at = [lo]
 
     R = problem.max_replicas
@@ -226,18 +237,17 @@ def solve_joint(
 
     def greedy_ok(i: int) -> bool:
         r = greedy(problem, cands[i])
-        plan = accept(r[0], r[1], None, mark=False) if r is not None else None
+        plan = accept(r[0], r[1], None) if r is not None else None
         if plan is None and any(problem.slr_caps):  # fill SLR by SLR instead
             g = greedy_slrs(problem, cands[i])
-            plan = accept(*g, mark=False) if g is not None else None
+            plan = accept(*g) if g is not None else None
         for k in seeds:  # segment replicas: every board in use as k copies or more
             if plan is not None:
                 break
             g = greedy(problem, cands[i] * k, n_boards=problem.n_boards // k)
             if g is not None:
                 used = max(g[1]) + 1
-                plan = accept(g[0], g[1], None, mark=False,
-                              reps=[problem.n_boards // used] * used)
+                plan = accept(g[0], g[1], None, reps=[problem.n_boards // used] * used)
         if plan is not None:
             found[i] = plan
         return plan is not None
@@ -265,7 +275,7 @@ def solve_joint(
     if start is not None:
         ev0 = evaluate(problem, start[0], start[1], replicas=start[2])
         at = next((j for j in range(lo, top) if cands[j] >= ev0.ii_cycles), None)
-        plan0 = (accept(list(start[0]), list(start[1]), None, mark=False,
+        plan0 = (accept(list(start[0]), list(start[1]), None,
                         reps=list(start[2]) if start[2] else None)
                  if ev0.feasible and at is not None else None)
         if plan0 is not None:
@@ -293,6 +303,7 @@ def solve_joint(
         plan = (accept(r.choice, r.boards, r.slrs, cands[-1], reps=r.replicas)
                 if r.choice is not None else None)
         if plan is None and r.choice is not None:  # solve again with the SLRs modelled
+            split_slrs()
             r = solve_at(problem, cands[-1], time_limit=max(1.0, left() * 0.5),
                          workers=workers, seed=seed)
             plan = (accept(r.choice, r.boards, r.slrs, reps=r.replicas)
@@ -307,34 +318,79 @@ def solve_joint(
     proven = lo
     phase("bounds and greedy", "done")
 
+    # plans first, SLR by SLR: a bisection with the SLR fill alone (no proofs; 3-7 s a call
+    # at 150-300 layers, where CP-SAT takes 5-9 s to find a plan that then often does not
+    # pack). Its failures prove nothing, but the CP-SAT search below then first asks at the
+    # candidate just below its best plan: an infeasible answer there proves it optimal.
+    probe = None
+    if any(problem.slr_caps) and R == 1 and lo < hi and left() > 4.0:
+        stop = time.monotonic() + 0.35 * left()
+        flo = lo
+        while flo < hi and time.monotonic() < stop - 1.0:
+            mid = (flo + hi) // 2
+            got = slr_fill(cands[mid], min(12.0, max(1.0, stop - time.monotonic())))
+            if got is not None:
+                hi, best = mid, got
+            else:
+                flo = mid + 1
+        if flo >= hi and hi - 1 >= proven:
+            probe = hi - 1
+        phase("SLR fill (plans)", "done" if flo >= hi else "cut short by the time limit")
+
     # binary search with CP-SAT
-    search_lo = lo
     undecided_any = False
-    while search_lo < hi and left() > 0.5:
-        steps = max(1, (hi - search_lo).bit_length()) + (2 if secondary else 0)
-        budget = max(0.5, left() * 0.85 / steps)
-        mid = (search_lo + hi) // 2
-        T = cands[mid]
-        # no hint: the best plan so far is at a slower II, its options are not all allowed
-        # at T, and repairing the hint cost CP-SAT 3-5x the time (measured)
-        r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed)
-        plan = (accept(r.choice, r.boards, r.slrs, T, reps=r.replicas)
-                if r.choice is not None else None)
-        if r.choice is not None and plan is None:
-            continue  # the same II again, with the SLRs of the boards that did not pack
-        if plan is not None:
-            hi, best = mid, plan
-            say(f"CP-SAT: II {T:,} cycles feasible ({f / T:,.0f} fps)")
-        elif r.status == "INFEASIBLE":
-            search_lo = mid + 1
-            proven = max(proven, mid + 1)
-            proven_at[0] = proven
-            say(f"CP-SAT: II {T:,} proven impossible")
-        else:
-            search_lo = mid + 1
-            say(f"CP-SAT: II {T:,} undecided in {budget:.1f} s")
-            undecided_any = True
-    undecided = search_lo < hi or undecided_any
+    unplaced: list[int] = []  # candidates with a plan with the SLRs summed, none placed
+
+    def bisect(search_lo: int, rounds: int, first: int | None = None, split: bool = False
+               ) -> int:
+        """Binary search over [search_lo, hi), asking at ``first`` first (with a larger
+        share of the time); returns where it stopped. ``split``: a plan that does not place
+        splits its boards' SLRs too, and the same II is asked again."""
+        nonlocal hi, best, proven, undecided_any
+        while search_lo < hi and left() > 0.5:
+            steps = max(1, (hi - search_lo).bit_length()) + rounds
+            budget = max(0.5, left() * 0.85 / steps)
+            mid = (search_lo + hi) // 2
+            if first is not None and search_lo <= first < hi:
+                mid, budget = first, max(budget, left() * 0.3)
+            first = None
+            T = cands[mid]
+            # no hint: the best plan so far is at a slower II, its options are not all
+            # allowed at T, and repairing the hint cost CP-SAT 3-5x the time (measured)
+            r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed)
+            plan = (accept(r.choice, r.boards, r.slrs, T, reps=r.replicas)
+                    if r.choice is not None else None)
+            if plan is None and r.choice is not None and split and split_slrs():
+                first = mid
+                continue
+            if plan is not None:
+                hi, best = mid, plan
+                say(f"CP-SAT: II {T:,} cycles feasible ({f / T:,.0f} fps)")
+            elif r.status == "INFEASIBLE":
+                search_lo = mid + 1
+                proven = max(proven, mid + 1)
+                proven_at[0] = proven
+                say(f"CP-SAT: II {T:,} proven impossible")
+            elif r.choice is not None:
+                search_lo = mid + 1
+                unplaced.append(mid)
+                say(f"CP-SAT: II {T:,} has a plan with the SLRs summed; none placed into "
+                    "the SLRs")
+            else:
+                search_lo = mid + 1
+                say(f"CP-SAT: II {T:,} undecided in {budget:.1f} s")
+                undecided_any = True
+        return search_lo
+
+    search_lo = bisect(lo, 2 if secondary else 0, first=probe)
+    if unplaced and left() > 1.0:
+        # ask those IIs again with the boards that did not pack modelled SLR by SLR
+        again = max(proven, min(unplaced))
+        if again < hi:
+            split_slrs()
+            unplaced.clear()
+            search_lo = bisect(again, 2 if secondary else 0, split=True)
+    undecided = search_lo < hi or undecided_any or bool(unplaced)
     phase("II search (CP-SAT)", "cut short by the time limit" if undecided else "done")
     T = cands[hi]
     ii_lb = cands[proven]
@@ -394,7 +450,7 @@ def solve_joint(
         # fewer boards by the greedy packing first: a plan on one board needs no CP-SAT
         for k in range(1, physical(best)):
             g = greedy(problem, T, n_boards=k)
-            plan = accept(g[0], g[1], None, mark=False) if g is not None else None
+            plan = accept(g[0], g[1], None) if g is not None else None
             if plan is not None:
                 best = plan
                 say(f"greedy: II {T:,} on {k} board(s)")
@@ -403,7 +459,7 @@ def solve_joint(
         # one board is the least there is: a small model (no cut points) settles it fast
         r = solve_at(problem, T, max_boards=1, max_total=1, time_limit=min(2.0, left() * 0.2),
                      workers=workers, seed=seed)
-        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False, reps=r.replicas)
+        plan = (accept(r.choice, r.boards, r.slrs, T, reps=r.replicas, fill=False)
                 if r.choice is not None else None)
         if plan is not None:
             best = plan
@@ -413,7 +469,7 @@ def solve_joint(
     elif secondary and problem.n_boards > 1 and left() > 0.5:
         r = solve_at(problem, T, objective="boards", time_limit=max(0.5, left() * 0.45),
                      workers=workers, seed=seed, hint=best, on_solution=reporter("boards"))
-        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False, reps=r.replicas)
+        plan = (accept(r.choice, r.boards, r.slrs, T, reps=r.replicas, fill=False)
                 if r.choice is not None else None)
         if plan is not None and physical(plan) <= physical(best):
             best = plan
@@ -427,7 +483,7 @@ def solve_joint(
         r = solve_at(problem, T, objective="resources", max_boards=used,
                      max_total=physical(best), time_limit=max(0.5, left() * 0.9),
                      workers=workers, seed=seed, hint=best, on_solution=reporter("resources"))
-        plan = (accept(r.choice, r.boards, r.slrs, T, mark=False, reps=r.replicas)
+        plan = (accept(r.choice, r.boards, r.slrs, T, reps=r.replicas, fill=False)
                 if r.choice is not None else None)
         if plan is not None:
             best = plan
