@@ -216,17 +216,24 @@ def solve_joint(
 
     def slr_fill(T: int, limit: float) -> tuple | None:
         """A plan at II ``T`` from filling the chain's SLRs one by one (binfill), or None."""
-        if not any(problem.slr_caps) or R > 1:
-            return None
+        if not any(problem.slr_caps) or R > 1 or fill_failed.get(T, 0.0) >= limit:
+            return None  # (where it failed with as much time, it fails again)
+        t = time.monotonic()
         g = fill_bins(problem, T, time_limit=limit)
         plan = accept(*g) if g is not None else None
         if plan is not None:
             say(f"SLR fill: II {T:,} cycles with every board placed SLR by SLR")
+        elif time.monotonic() - t < 0.9 * limit:
+            fill_failed[T] = limit
+        else:
+            fill_cut.add(T)  # out of time: it may succeed with more
         return plan
 
     found: dict[int, tuple] = {}
     relaxed: list[int | None] = [None]  # the bound proven before the first split
     unpacked: set[int] = set()  # boards whose plans did not pack into their SLRs
+    fill_failed: dict[int, float] = {}  # II -> the time the SLR fill failed in there
+    fill_cut: set[int] = set()  # IIs where the SLR fill ran out of time
     proven_at = [lo]
 
     R = problem.max_replicas
@@ -333,9 +340,10 @@ def solve_joint(
                 hi, best = mid, got
             else:
                 flo = mid + 1
-        if flo >= hi and hi - 1 >= proven:
+        if hi - 1 >= proven:
             probe = hi - 1
-        phase("SLR fill (plans)", "done" if flo >= hi else "cut short by the time limit")
+        phase("SLR fill (plans)", "done" if flo >= hi and not fill_cut else
+              "cut short by the time limit")
 
     # binary search with CP-SAT
     undecided_any = False
@@ -344,17 +352,27 @@ def solve_joint(
     def bisect(search_lo: int, rounds: int, first: int | None = None, split: bool = False
                ) -> int:
         """Binary search over [search_lo, hi), asking at ``first`` first (with a larger
-        share of the time); returns where it stopped. ``split``: a plan that does not place
-        splits its boards' SLRs too, and the same II is asked again."""
+        share of the time), and while that finds plans, just below each (the fill's plans
+        are usually close to the optimum: one proof there closes the gap); returns where it
+        stopped. ``split``: a plan that does not place splits its boards' SLRs too, and the
+        same II is asked again."""
         nonlocal hi, best, proven, undecided_any
         while search_lo < hi and left() > 0.5:
             steps = max(1, (hi - search_lo).bit_length()) + rounds
             budget = max(0.5, left() * 0.85 / steps)
             mid = (search_lo + hi) // 2
-            if first is not None and search_lo <= first < hi:
+            chase = first is not None and search_lo <= first < hi
+            if chase:
                 mid, budget = first, max(budget, left() * 0.3)
             first = None
             T = cands[mid]
+            got = (slr_fill(T, min(12.0, max(1.0, left() * 0.2)))
+                   if chase and T in fill_cut else None)
+            if got is not None:  # the fill ran out of time here before: found with more
+                hi, best = mid, got
+                if hi - 1 >= search_lo:
+                    first = hi - 1
+                continue
             # no hint: the best plan so far is at a slower II, its options are not all
             # allowed at T, and repairing the hint cost CP-SAT 3-5x the time (measured)
             r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed)
@@ -366,6 +384,8 @@ def solve_joint(
             if plan is not None:
                 hi, best = mid, plan
                 say(f"CP-SAT: II {T:,} cycles feasible ({f / T:,.0f} fps)")
+                if chase and hi - 1 >= search_lo:
+                    first = hi - 1
             elif r.status == "INFEASIBLE":
                 search_lo = mid + 1
                 proven = max(proven, mid + 1)
@@ -377,7 +397,8 @@ def solve_joint(
                 say(f"CP-SAT: II {T:,} has a plan with the SLRs summed; none placed into "
                     "the SLRs")
             else:
-                search_lo = mid + 1
+                if not chase:  # (an undecided probe leaves the bisection as it was)
+                    search_lo = mid + 1
                 say(f"CP-SAT: II {T:,} undecided in {budget:.1f} s")
                 undecided_any = True
         return search_lo
@@ -406,7 +427,7 @@ def solve_joint(
         # an II strictly between the candidates has every layer at the previous candidate's
         # cycles or fewer, its links and memory at T - 1 or less: none such is a proof
         between = solve_at(problem, cands[hi - 1], slack_T=T - 1,
-                           time_limit=max(0.5, left() * 0.25), workers=workers, seed=seed)
+                           time_limit=max(0.5, left() * 0.5), workers=workers, seed=seed)
     if hi > 0 and T <= floor:
         ii_lb = T
         phase("II between candidates", f"skipped: no layer folds faster than {floor:,} cycles")
