@@ -399,8 +399,8 @@ def solve_joint(
             else:
                 if not chase:  # (an undecided probe leaves the bisection as it was)
                     search_lo = mid + 1
+                    undecided_any = True
                 say(f"CP-SAT: II {T:,} undecided in {budget:.1f} s")
-                undecided_any = True
         return search_lo
 
     search_lo = bisect(lo, 2 if secondary else 0, first=probe)
@@ -476,6 +476,13 @@ def solve_joint(
                 best = plan
                 say(f"greedy: II {T:,} on {k} board(s)")
                 break
+    if (secondary and problem.n_boards > 1 and physical(best) > 1 and R == 1
+            and any(problem.slr_caps) and left() > 2.0):
+        # the SLR fill takes the longest run of layers each SLR holds: few boards, placed
+        g = slr_fill(T, min(8.0, max(1.0, left() * 0.15)))
+        if g is not None and physical(g) < physical(best):
+            best = g
+            say(f"SLR fill: II {T:,} on {physical(g)} board(s)")
     if secondary and problem.n_boards > 1 and physical(best) > 1 and left() > 1.0:
         # one board is the least there is: a small model (no cut points) settles it fast
         r = solve_at(problem, T, max_boards=1, max_total=1, time_limit=min(2.0, left() * 0.2),
