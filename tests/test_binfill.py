@@ -10,19 +10,13 @@ import pytest
 import dse.solver.binfill as binfill
 import dse.solver.slr as slr
 from dse.solver.evaluate import evaluate
-from tests.solver_helpers import board, option, problem
-from tests.test_slr import _layer_use, _slr_table, _split_brute_force
+from tests.solver_helpers import board, problem
+from tests.test_slr import _layer_use, _random_chain, _slr_table, _split_brute_force
 
 
 def _instance(seed: int, nb: int, board_lut: int, n_max: int = 5):
     rng = random.Random(seed)
-    n = rng.randint(2, n_max)
-    opts = [[option(cycles=rng.randint(1, 30) * 10, lut=rng.randint(5, 50),
-                    bram18=rng.randint(0, 30), tag=j) for j in range(rng.randint(1, 3))]
-            for _ in range(n)]
-    edges = [(i, i + 1, 64) for i in range(n - 1)]
-    if n >= 3 and rng.random() < 0.5:
-        edges.append((0, n - 1, 64))
+    opts, edges = _random_chain(rng, n_max)
     p = problem(opts, edges, [board("S", lut=board_lut, bram18=10**6) for _ in range(nb)])
     tables = [_slr_table([rng.randint(30, 70) for _ in range(rng.randint(2, 3))])
               for _ in range(nb)]

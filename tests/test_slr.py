@@ -174,6 +174,21 @@ def _split_brute_force(p, sll: int, chain: bool) -> int | None:
     return best
 
 
+def _random_chain(rng, n_max: int) -> tuple[list, list]:
+    """2..``n_max`` layers of 1-3 random foldings in a chain, half the time with a skip
+    stream from the first to the last: (options per layer, edges)."""
+    from tests.solver_helpers import option
+
+    n = rng.randint(2, n_max)
+    opts = [[option(cycles=rng.randint(1, 30) * 10, lut=rng.randint(5, 50),
+                    bram18=rng.randint(0, 30), tag=j) for j in range(rng.randint(1, 3))]
+            for _ in range(n)]
+    edges = [(i, i + 1, 64) for i in range(n - 1)]
+    if n >= 3 and rng.random() < 0.5:
+        edges.append((0, n - 1, 64))
+    return opts, edges
+
+
 @pytest.mark.parametrize("seed", range(25))
 def test_per_slr_model_is_exact_for_slr_chains(seed: int, monkeypatch) -> None:
     """The solver's plans on split boards are legal (any placement's rules), never slower
@@ -186,16 +201,10 @@ def test_per_slr_model_is_exact_for_slr_chains(seed: int, monkeypatch) -> None:
     import dse.solver.slr as slr
     from dse.exceptions import InfeasibleError
     from dse.solver.search import solve_joint
-    from tests.solver_helpers import board, option, problem
+    from tests.solver_helpers import board, problem
 
     rng = random.Random(seed)
-    n = rng.randint(2, 4)
-    opts = [[option(cycles=rng.randint(1, 30) * 10, lut=rng.randint(5, 50),
-                    bram18=rng.randint(0, 30), tag=j) for j in range(rng.randint(1, 3))]
-            for _ in range(n)]
-    edges = [(i, i + 1, 64) for i in range(n - 1)]
-    if n >= 3 and rng.random() < 0.5:
-        edges.append((0, n - 1, 64))
+    opts, edges = _random_chain(rng, 4)
     nb = rng.randint(1, 2)
     p = problem(opts, edges, [board("S", lut=200, bram18=200) for _ in range(nb)])
     tables = [_slr_table([rng.randint(30, 70) for _ in range(rng.randint(2, 3))])

@@ -233,7 +233,7 @@ class PartitionProblem:
         The dict returned is shared (memoized): read it, never change it.
         """
         o = self.options[i][k]
-        key = (i, k, b, T_channels or T) if o.external_weight_bits else (i, k, b)
+        key = ("use", i, k, b, (T_channels or T) if o.external_weight_bits else None)
         got = self._memo.get(key)
         if got is None:
             got = self._memo[key] = self._usage(i, k, T, b, T_channels)

@@ -366,24 +366,23 @@ def solve_joint(
                 mid, budget = first, max(budget, left() * 0.3)
             first = None
             T = cands[mid]
-            got = (slr_fill(T, min(12.0, max(1.0, left() * 0.2)))
-                   if chase and T in fill_cut else None)
-            if got is not None:  # the fill ran out of time here before: found with more
-                hi, best = mid, got
-                if hi - 1 >= search_lo:
-                    first = hi - 1
-                continue
-            # no hint: the best plan so far is at a slower II, its options are not all
-            # allowed at T, and repairing the hint cost CP-SAT 3-5x the time (measured)
-            r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed)
-            plan = (accept(r.choice, r.boards, r.slrs, T, reps=r.replicas)
-                    if r.choice is not None else None)
-            if plan is None and r.choice is not None and split and split_slrs():
-                first = mid
-                continue
+            # a probe where the fill ran out of time before: the fill again, with more
+            plan = (slr_fill(T, min(12.0, max(1.0, left() * 0.2)))
+                    if chase and T in fill_cut else None)
+            r = None
+            if plan is None:
+                # no hint: the best plan so far is at a slower II, its options are not all
+                # allowed at T, and repairing the hint cost CP-SAT 3-5x the time (measured)
+                r = solve_at(problem, T, time_limit=budget, workers=workers, seed=seed)
+                plan = (accept(r.choice, r.boards, r.slrs, T, reps=r.replicas)
+                        if r.choice is not None else None)
+                if plan is None and r.choice is not None and split and split_slrs():
+                    first = mid
+                    continue
             if plan is not None:
                 hi, best = mid, plan
-                say(f"CP-SAT: II {T:,} cycles feasible ({f / T:,.0f} fps)")
+                if r is not None:
+                    say(f"CP-SAT: II {T:,} cycles feasible ({f / T:,.0f} fps)")
                 if chase and hi - 1 >= search_lo:
                     first = hi - 1
             elif r.status == "INFEASIBLE":
@@ -476,9 +475,9 @@ def solve_joint(
                 best = plan
                 say(f"greedy: II {T:,} on {k} board(s)")
                 break
-    if (secondary and problem.n_boards > 1 and physical(best) > 1 and R == 1
-            and any(problem.slr_caps) and left() > 2.0):
+    if secondary and problem.n_boards > 1 and physical(best) > 1 and left() > 2.0:
         # the SLR fill takes the longest run of layers each SLR holds: few boards, placed
+        # (none without SLRs or with segment replicas)
         g = slr_fill(T, min(8.0, max(1.0, left() * 0.15)))
         if g is not None and physical(g) < physical(best):
             best = g
