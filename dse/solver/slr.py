@@ -171,10 +171,13 @@ class Packing:
 
 def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, int]],
          slrs: list[dict[str, Any]], *, time_limit: float = 10.0,
-         sll_limit: int | None = None) -> Packing:
+         sll_limit: int | None = None, adjacent_only: bool = False) -> Packing:
     """Place ``layers`` (name, resources) into ``slrs``: every SLR within its caps and the
     mean rule, every boundary within its SLL wires (``edges``: src, dst, padded width).
-    Any feasible placement is kept (the SLL limit is a constraint, not an objective)."""
+    Any feasible placement is kept (the SLL limit is a constraint, not an objective).
+    ``adjacent_only``: no stream between SLRs that are not neighbours, as FINN's Elastic-DF
+    partitioner rules (its SLL count between SLR0 and SLR2 is 0); by default such a stream
+    passes through the SLRs between and takes SLL wires at every boundary it crosses."""
     from ortools.sat.python import cp_model
 
     sll_limit = SLL_PER_BOUNDARY if sll_limit is None else sll_limit
@@ -198,7 +201,6 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
                   <= int(MEAN_CAP * len(ds) * scale))
     # prefix indicators p[n, k] = 1 if n sits in an SLR <= k; a stream crosses boundary k
     # when its ends differ there
-    crossing = []
     for k in range(S - 1):
         terms = []
         for u, v, w in edges:
@@ -211,7 +213,13 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
             m.Add(c >= pv - pu)
             terms.append(w * c)
         m.Add(sum(terms) <= sll_limit)
-        crossing.append(terms)
+    if adjacent_only:
+        for u, v, _ in edges:
+            if u in use and v in use and u != v:
+                for s in range(S):
+                    for t in range(S):
+                        if abs(s - t) > 1:
+                            m.AddBoolOr([y[u, s].Not(), y[v, t].Not()])
     solver = cp_model.CpSolver()  # feasibility: any placement within the caps and SLL wires
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = 1
