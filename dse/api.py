@@ -502,11 +502,16 @@ def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
         name0, shell=kw["shell"], caps=kw["caps"], clock_mhz=mhz0)
     slices = slice_factors(cfg)
     # (replicas, whole boards per replica, replicas per board, segment replicas)
+    joint = kw["strategy"] == "joint"  # segment replicas are the joint solver's alone
     layouts = ([(r, n // r, 1, False) for r in range(1, n + 1)]
                + [(n * k, 1, k, False) for k in slices]
-               + ([(1, n, 1, True)] if n > 1 else []))
+               + ([(1, n, 1, True)] if n > 1 and joint else []))
     want = str(kw["replicas"]).strip()
     if want == "segments":
+        if not joint:
+            raise SpecError(f"--replicas segments with --strategy {kw['strategy']}: segment "
+                            "replicas are the joint solver's; the baselines copy whole "
+                            "pipelines (--replicas auto or a count)")
         if n < 2:
             raise SpecError("--replicas segments: give at least 2 boards (a stage's copies "
                             "are boards)")

@@ -113,3 +113,26 @@ def test_optimize_with_segment_replicas_reports_copies_and_holds(tmp_path) -> No
                   replicas=res.result.replicas)
     assert ev.feasible and ev.ii_cycles == d["metrics"]["ii_cycles"]
     assert (tmp_path / "o" / "plan.json").is_file()
+
+
+def test_baselines_take_auto_replicas_on_several_boards() -> None:
+    """``--replicas auto`` with a baseline strategy tries the layouts the baselines have
+    (whole pipelines, SLR groups); asking a baseline for segment replicas is a clear error."""
+    import pytest
+
+    from dse import api
+    from dse.exceptions import SpecError
+    from tests.conftest import shared_path
+
+    model = shared_path("models", "tfc_w1a1.onnx")
+    res = api.optimize(model, boards=2, board="U55C", strategy="elastic-df", time_limit=30,
+                       record_time=False, replicas="auto")
+    rep = res.plan["metrics"]["replicas"]
+    assert rep["layout"] != "segments"
+    assert all(t.get("layout") != "segments" for t in rep["tried"])
+    one = next(t["fps"] for t in rep["tried"] if t.get("replicas") == 1)
+    assert rep["count"] >= 2 and rep["fps_total"] >= 1.99 * one  # host I/O per board
+    assert res.plan["solver"]["strategy"] == "elastic-df"
+    with pytest.raises(SpecError, match="segment replicas are the joint solver's"):
+        api.optimize(model, boards=2, board="U55C", strategy="elastic-df", time_limit=30,
+                     record_time=False, replicas="segments")
