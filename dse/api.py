@@ -226,6 +226,7 @@ def boards(board_files: list[str] | None = None) -> list[dict[str, Any]]:
                       + (f" ({b.hbm_channels} PCs)" if b.hbm_channels else ""),
             "memory_gbps": b.external_memory_gbps,
             "network_gbps": b.net_line_rate_gbps,
+            "default_clock_mhz": b.default_clock_mhz,
         })
     return out
 
@@ -293,7 +294,7 @@ def optimize(
     board: str | None = None,
     shell: str | None = None,
     caps: Mapping[str, float] | None = None,
-    clock_mhz: float = 200.0,
+    clock_mhz: float | None = None,
     time_limit: float = 60.0,
     strategy: str = "joint",
     link_gbps: float | None = None,
@@ -989,7 +990,7 @@ class LLMResult:
 
 def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str = "U55C",
                  shell: str | None = None, caps: Mapping[str, float] | None = None,
-                 clock_mhz: float = 200.0, mode: str | None = None, seq: int = 128,
+                 clock_mhz: float | None = None, mode: str | None = None, seq: int = 128,
                  context: int = 1024, sequences: int = 1, weights: str = "int4",
                  acts: str = "int8", kv: str | None = None, group: int = 0,
                  hbm_efficiency: float = 0.9,
@@ -1033,8 +1034,9 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
     return LLMResult(plan=plan, data=data, out=path)
 
 
-def split_clock(name: str, default_mhz: float) -> tuple[str, float]:
-    """``NAME@MHZ`` (a board's own clock) -> (NAME, MHz); a bare name keeps the default."""
+def split_clock(name: str, default_mhz: float | None) -> tuple[str, float | None]:
+    """``NAME@MHZ`` (a board's own clock) -> (NAME, MHz); a bare name keeps the default
+    (None: the board's own default clock, ``Board.default_clock_mhz``)."""
     from dse.exceptions import SpecError
 
     if "@" not in name:
@@ -1051,7 +1053,7 @@ def split_clock(name: str, default_mhz: float) -> tuple[str, float]:
 
 def device_chain(names: list[str], board_files: Sequence[str | Path] = (), *,
                  shell: str | None = None, caps: Mapping[str, float] | None = None,
-                 clock_mhz: float = 200.0, prices: Mapping[str, float] | None = None
+                 clock_mhz: float | None = None, prices: Mapping[str, float] | None = None
                  ) -> list[Any]:
     """Board configs (FPGA) and devices (GPU/CPU) for a list of names, in order. FPGA boards
     come from the board catalog, GPUs/CPUs from the device catalog; both read the user's

@@ -550,15 +550,17 @@ def cmd_boards(args: argparse.Namespace) -> int:
         print(json.dumps(res, indent=1, sort_keys=True))
         return 0
     headers = ["board", "part", "SLRs", "shells", "LUT", "BRAM18", "URAM", "DSP",
-               "usable LUT (1 board)", "usable LUT (multi)", "memory", "GB/s", "net Gb/s"]
+               "usable LUT (1 board)", "usable LUT (multi)", "memory", "GB/s", "net Gb/s",
+               "MHz"]
     body = [[b["name"], b["part"], b["slrs"], ",".join(b["shells"]),
              _fmt_int(b["device"]["lut"]), _fmt_int(b["device"]["bram18"]), b["device"]["uram"],
              _fmt_int(b["device"]["dsp"]), _fmt_int(b["capacity_single"]["lut"]),
              _fmt_int(b["capacity_multi"]["lut"]), b["memory"], f"{b['memory_gbps']:g}",
-             f"{b['network_gbps']:g}"] for b in res]
-    print(table(headers, body, right={2, 4, 5, 6, 7, 8, 9, 11, 12}))
+             f"{b['network_gbps']:g}", f"{b['default_clock_mhz']:g}"] for b in res]
+    print(table(headers, body, right={2, 4, 5, 6, 7, 8, 9, 11, 12, 13}))
     print("\nusable = (device or FINN area - shell overhead of the default shell) x FINN's caps "
-          "(LUT 0.7, FF 0.5, BRAM/URAM/DSP 0.8); multi adds the network stack and ACCL.")
+          "(LUT 0.7, FF 0.5, BRAM/URAM/DSP 0.8); multi adds the network stack and ACCL; MHz is "
+          "the default clock (--clock-mhz or NAME@MHZ sets another).")
     return 0
 
 
@@ -615,7 +617,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--shell", help="shell profile: coyote, vitis or zynq (default per board)")
     s.add_argument("--cap", action="append",
                    help="utilization caps, e.g. lut=0.8,bram18=0.9 (default FINN's)")
-    s.add_argument("--clock-mhz", type=float, default=200.0)
+    s.add_argument("--clock-mhz", type=float, default=None,
+                   help="FPGA clock in MHz (default per board: 100 on Zynq-7000 boards, as "
+                        "FINN builds them, 200 on the others)")
     s.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
     s.add_argument("--strategy", default="joint",
                    choices=STRATEGIES,

@@ -92,6 +92,8 @@ class BoardIn(_Strict):
     vitis_platform: str | None = None
     source: str = ""
     price_per_hour: float | None = Field(default=None, ge=0)
+    #: the clock a run uses unless one is given (--clock-mhz, or NAME@MHZ)
+    default_clock_mhz: float = Field(default=200.0, ge=10, le=1000)
 
     @field_validator("device")
     @classmethod
@@ -223,7 +225,7 @@ class OptimizeOptions(_Strict):
     """What ``dse optimize`` / ``dse.api.optimize`` accept, beyond the model and boards."""
 
     time_limit: Annotated[Number, Field(gt=0, le=10**6)] = 60.0
-    clock_mhz: Annotated[Number, Field(ge=10, le=1000)] = 200.0
+    clock_mhz: Annotated[Number, Field(ge=10, le=1000)] | None = None  # None: per board
     link_gbps: Annotated[Number, Field(gt=0, le=MAX_GBPS)] | None = None
     link_efficiency: Annotated[Number, Field(gt=0, le=1)] = 0.88
     rx_buffer_bytes: Annotated[StrictInt, Field(ge=64, le=2**32)] | None = None

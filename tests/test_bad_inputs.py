@@ -46,6 +46,8 @@ BOARD_FILES = {
                         '"hmb": {"gib": 8}}]}', r"hmb .*unknown field"),
     "bool as a count": ('{"boards": [{"name": "X", "part": "p", "device": {"lut": true}}]}',
                         r"device\.lut = True"),
+    "clock of 5 MHz": ('{"boards": [{"name": "X", "part": "p", "device": {"lut": 5}, '
+                       '"default_clock_mhz": 5}]}', r"default_clock_mhz = 5: .*greater than"),
     "not UTF-8": (b"\xff\xfe[[boards]]", "not UTF-8"),
     "broken TOML": ("[[boards]\nname=", "not valid TOML"),
 }

@@ -70,6 +70,10 @@ class Board:
     shells: tuple[str, ...] = ("vitis",)
     source: str = ""
     price_per_hour: float | None = None  # for cost objectives; set it in a board file
+    #: the clock a run uses unless one is given: FINN's builds for Zynq-7000 boards run at
+    #: 100 MHz (synth_clk_period_ns 10 in finn-examples' bnn-pynq builds; its Pynq-Z1
+    #: designs report fclk 100 MHz), Alveo and UltraScale+ designs at about 180-250 MHz
+    default_clock_mhz: float = 200.0
     #: > 1: this is one of that many equal SLR groups of the board, holding one replica
     #: (``dse.solver.slr.slice_config``)
     slice_of: int = 1
@@ -188,6 +192,7 @@ def board_from_dict(d: Mapping[str, Any], where: str = "board") -> Board:
         shells=tuple(b.shells),
         source=b.source,
         price_per_hour=b.price_per_hour,
+        default_clock_mhz=float(b.default_clock_mhz),
     )
 
 
@@ -250,9 +255,12 @@ class Catalog:
         *,
         shell: str | None = None,
         caps: Mapping[str, float] | None = None,
-        clock_mhz: float = 200.0,
+        clock_mhz: float | None = None,
     ) -> BoardConfig:
+        """``clock_mhz``: None takes the board's default clock."""
         b = self.board(name)
+        if clock_mhz is None:
+            clock_mhz = b.default_clock_mhz
         shell_name = shell or b.default_shell
         if shell_name not in b.shells:
             raise SpecError(
