@@ -885,11 +885,16 @@ def _write_explore_results(st: Any, out_dir: Path, *, graph: LayerGraph, model_p
 # FINN backend
 
 
-def finn_hw_graph(model: str | Path, out_dir: Path, *, finn_env: str | Path | None = None
-                  ) -> Path:
+def finn_hw_graph(model: str | Path, out_dir: Path, *, finn_env: str | Path | None = None,
+                  input_dtype: str | None = None) -> Path:
     """The FINN HW-layer graph of ``model``: the file itself if it already holds HW layers,
-    else FINN's own lowering (qonnx_to_finn .. convert_to_hw) run in the finn-plus env."""
+    else FINN's own lowering (qonnx_to_finn .. convert_to_hw) run in the finn-plus env, with
+    the graph input annotated ``input_dtype`` (the plan's ``--input-dtype``). Where FINN's
+    default streamlining leaves layers unmapped (the float scales of ResNets and MobileNets
+    between a threshold and the next conv), it is lowered again with the extra streamlining
+    those networks need (``driver.step_streamline_residual``)."""
     from dse.backends.finn.env import require
+    from dse.backends.finn.partition import canonical_names, unmapped_between
     from dse.backends.finn.runner import run_driver
     from dse.exceptions import BackendError
     from dse.ir.lower import is_hw_graph, read_model
@@ -901,24 +906,32 @@ def finn_hw_graph(model: str | Path, out_dir: Path, *, finn_env: str | Path | No
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "finn_hw_graph.onnx"
     (out_dir / "logs").mkdir(exist_ok=True)
-    log = out_dir / "logs" / "finn_lower.log"
-    r = run_driver(env, "lower", str(p.resolve()), str(target.resolve()), log=log)
-    if not r.get("ok"):
-        raise BackendError(f"FINN could not lower {p} to HW layers: {r.get('error')} "
-                           f"(log: {log})")
     import onnx
 
-    from dse.backends.finn.partition import canonical_names, unmapped_between
-
-    hw = onnx.load(str(target))
-    stuck = unmapped_between(hw)
+    stuck: list = []
+    for residual in (False, True):
+        log = out_dir / "logs" / ("finn_lower_residual.log" if residual else "finn_lower.log")
+        args = [str(p.resolve()), str(target.resolve()), input_dtype or "-"]
+        r = run_driver(env, "lower", *args, *(["residual"] if residual else []), log=log)
+        if not r.get("ok"):
+            if not residual:
+                continue  # (the default flow may fail where the residual one does not)
+            raise BackendError(f"FINN could not lower {p} to HW layers: {r.get('error')} "
+                               f"(log: {log})")
+        hw = onnx.load(str(target))
+        stuck = unmapped_between(hw)
+        if not stuck:
+            break
     if stuck:
         n = stuck[0]
         more = f" (and {len(stuck) - 1} more)" if len(stuck) > 1 else ""
+        hint = ("give the plan's model with its input type, or a HW-layer graph" if
+                input_dtype is None else "finn-plus 1.6.1's flow has no HW layer for it, "
+                "e.g. float attention MatMuls")
         raise BackendError(
             f"finn-plus cannot build {p.name}: its lowering leaves {n.op_type} {n.name!r}{more} "
-            "between HW layers unmapped (finn-plus 1.6.1's flow has no HW layer for it, e.g. "
-            "float attention MatMuls); dse emit writes nothing for this network")
+            f"between HW layers unmapped, also with the residual streamlining ({hint}); "
+            "dse emit writes nothing for this network")
     onnx.save(canonical_names(hw), str(target))  # reproducible names
     return target
 
@@ -949,7 +962,8 @@ def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,
     p = plan if isinstance(plan, PartitionPlan) else PartitionPlan.load(plan)
     _check_buildable(p)
     with staged_dir(out) as tmp:
-        hw = finn_hw_graph(model, tmp, finn_env=finn_env)
+        hw = finn_hw_graph(model, tmp, finn_env=finn_env,
+                           input_dtype=p.data.get("model", {}).get("input_dtype"))
         qonnx = None if Path(hw) == Path(model) else Path(model)
         res = emit(p, hw, tmp, bitfile=bitfile, qonnx_model=qonnx)
     out_dir = Path(out)

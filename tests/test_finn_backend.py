@@ -262,3 +262,26 @@ def test_finn_lowering_from_qonnx_gives_matching_layers(finn_env: Path, tmp_path
             assert p.read_bytes() == (tmp_path / "b" / p.relative_to(tmp_path / "a")
                                       ).read_bytes(), p.name
     shutil.rmtree(tmp_path)
+
+
+@pytest.mark.finn
+def test_resnet_from_qonnx_is_lowered_and_estimated_by_finn_as_planned(
+        finn_env: Path, tmp_path: Path) -> None:
+    """A residual network from QONNX: finn-plus's default streamlining leaves it unmapped,
+    so dse emit lowers it again with the residual streamlining (with the plan's input type);
+    FINN's own estimates of every layer of that lowering then equal the plan's (thresholds
+    behind the residual adds sized from their values, as FINN's minimization does)."""
+    path = shared_path("models", "resnet10_cifar_w4a4.onnx")
+    plan = api.optimize(path, boards=2, board="U55C", input_dtype="INT8", time_limit=20,
+                        record_time=False).plan
+    assert plan["metrics"]["boards_used"] == 2
+    res = api.emit_plan(plan, path, tmp_path / "b", finn_env=finn_env, bitfile=False)
+    assert (tmp_path / "b" / "logs" / "finn_lower_residual.log").is_file()
+    results = api.build_plan(tmp_path / "b", jobs=2, finn_env=finn_env)
+    assert all(r.ok for r in results), [r.error for r in results]
+    rows = [row for r in results for row in r.rows]
+    assert len(rows) == len(plan["layers"]) == sum(len(b["layers"]) for b in json.loads(
+        (res.out / "manifest.json").read_text())["boards"])
+    assert all(row["match"] for row in rows), [r for r in rows if not r["match"]]
+    thr = [r for r in rows if r["node"].startswith("Thresholding")]
+    assert len(thr) == 4  # the requantizations behind the residual adds

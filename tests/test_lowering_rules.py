@@ -283,3 +283,22 @@ def test_minifloat_quantizers_are_named_as_unsupported(on: str, tmp_path: Path) 
     p = _save(b, x, tmp_path / "fp8.onnx", [1, 16], [1, 4])
     with pytest.raises(ModelLoadError, match="FloatQuant 'FloatQuant_0': minifloat"):
         load_network(p)
+
+
+@pytest.mark.parametrize("thresholds, in_type, expected", [
+    (np.arange(15) + 0.5, "UINT5", "UINT4"),        # a residual sum requantized to 4 bits
+    (np.arange(255) + 0.5, "UINT8", "UINT8"),       # an 8-bit image requantized to 8 bits
+    (np.arange(-3.5, 4.0), "INT8", "INT4"),         # signed input: signed thresholds
+    (np.array([1.0, 2.0]), "INT8", "INT3"),         # ... even when they are all positive
+    (np.array([20.0, 40.0]), "UINT4", "UINT5"),     # clipped to max + 1 of the input
+    (np.zeros(3), "UINT4", "UINT1"),
+    (np.zeros(3), "INT4", "INT2"),
+    (np.array([np.nan]), "UINT4", None),
+])
+def test_threshold_type_follows_finns_rounding_and_minimization(thresholds, in_type,
+                                                                expected) -> None:
+    """RoundAndClipThresholds (ceil, clip to [min, max + 1]) then
+    Thresholding.minimize_weight_bit_width (finn-plus 1.6.1)."""
+    from dse.ir.bitwidth import threshold_type
+
+    assert threshold_type(thresholds, in_type) == expected

@@ -53,6 +53,29 @@ def weight_type(w_min: float, w_max: float) -> str:
     return DataType.get_smallest_possible(v).name
 
 
+def threshold_type(thresholds: np.ndarray, in_type: str) -> str | None:
+    """The type FINN gives a Thresholding's thresholds on an integer input: rounded up and
+    clipped to [min, max + 1] of the input (RoundAndClipThresholds), then the smallest type
+    that holds them, signed when the input is (Thresholding.minimize_weight_bit_width).
+    None when the values are not finite."""
+    from qonnx.core.datatype import DataType
+
+    t = np.asarray(thresholds, dtype=np.float64)
+    if t.size == 0 or not np.all(np.isfinite(t)):
+        return None
+    it = qdtype(in_type)
+    t = np.clip(np.ceil(t - 1e-9), float(it.min()), float(it.max()) + 1)
+    lo, hi = float(t.min()), float(t.max())
+    signed = bool(it.signed())
+    if lo == hi == 0:
+        return "INT2" if signed else "UINT1"
+    if lo < 0:
+        v = lo if abs(lo) > hi else -hi - 1
+    else:
+        v = -hi - 1 if signed else hi
+    return DataType.get_smallest_possible(v).name
+
+
 def worst_case_range(mw: int, w_type: str, in_type: str) -> tuple[float, float]:
     wt = qdtype(w_type)
     lo = matvec_range(np.full((mw, 1), float(wt.min())), in_type)

@@ -3,7 +3,9 @@ subprocess, ``<finn-env>/bin/python driver.py COMMAND ...``, and reads the JSON 
 
 Commands
   build DIR              FINN's builder on DIR/model.onnx + DIR/dataflow_build_config.json
-  lower QONNX OUT        FINN's own lowering to HW layers (qonnx_to_finn .. convert_to_hw)
+  lower QONNX OUT [DT|-] [residual]   FINN's own lowering to HW layers (qonnx_to_finn ..
+                         convert_to_hw); DT annotates the graph input, residual adds the
+                         streamlining that ResNets and MobileNets need
   exec MODEL IN.npz OUT.npz   execute a HW-layer graph in Python (FINN's execute_onnx)
   to_finn QONNX OUT      FINN's ConvertQONNXtoFINN (QONNX -> FINN-ONNX, MultiThreshold form)
   estimate QONNX OUT FPS FINN's default estimate-only flow (SetFolding to FPS, bit-width
@@ -75,19 +77,103 @@ def cmd_build(d: Path) -> dict:
             "report_dir": str(d / "output" / "report")}
 
 
-def cmd_lower(src: Path, out: Path) -> dict:
+def _annotate_input(dtype: str):
+    """A build step: the graph input annotated ``dtype`` (after tidy-up), as dse's
+    ``--input-dtype`` does; without it FINN leaves MatMuls with a FLOAT32 input unmapped."""
+    def step_annotate_input(model, cfg):
+        from qonnx.core.datatype import DataType
+
+        model.set_tensor_datatype(model.graph.input[0].name, DataType[dtype])
+        return model
+    return step_annotate_input
+
+
+def step_streamline_residual(model, cfg):
+    """Before FINN's own streamline: move the float scales that brevitas leaves between a
+    MultiThreshold and the next (depthwise) conv, across forks and residual adds, into the
+    thresholds (finn_plus_notes.md section 2: the fix that lowers ResNet-10 and MobileNetV1)."""
+    from finn.transformation.streamline import Streamline
+    from finn.transformation.streamline.absorb import AbsorbMulIntoMultiThreshold
+    from finn.transformation.streamline.collapse_repeated import CollapseRepeatedMul
+    from finn.transformation.streamline.reorder import (
+        MoveLinearPastEltwiseAdd,
+        MoveLinearPastFork,
+        MoveMulPastDWConv,
+        MoveScalarLinearPastInvariants,
+        MoveScalarMulPastConv,
+    )
+    from qonnx.transformation.general import GiveReadableTensorNames, GiveUniqueNodeNames
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    for _ in range(4):
+        for t in (MoveLinearPastFork(), MoveMulPastDWConv(), MoveScalarMulPastConv(),
+                  MoveLinearPastEltwiseAdd(), MoveScalarLinearPastInvariants(),
+                  CollapseRepeatedMul(), AbsorbMulIntoMultiThreshold(), Streamline()):
+            model = model.transform(t)
+    model = model.transform(InferShapes()).transform(InferDataTypes())
+    return model.transform(GiveUniqueNodeNames()).transform(GiveReadableTensorNames())
+
+
+def step_transpose_cleanup(model, cfg):
+    """After FINN's streamline: the layout Transposes around forks and residual adds moved and
+    absorbed until nothing changes (else they sit between HW layers)."""
+    from finn.transformation.streamline.absorb import (
+        AbsorbConsecutiveTransposes,
+        AbsorbTransposeIntoMultiThreshold,
+    )
+    from finn.transformation.streamline.reorder import (
+        MoveTransposePastFork,
+        MoveTransposePastJoinAdd,
+    )
+
+    for _ in range(20):
+        before = model.model.SerializeToString()
+        for t in (MoveTransposePastJoinAdd(), MoveTransposePastFork(),
+                  AbsorbTransposeIntoMultiThreshold(), AbsorbConsecutiveTransposes()):
+            model = model.transform(t)
+        if model.model.SerializeToString() == before:
+            break
+    return model
+
+
+def step_round_thresholds(model, cfg):
+    """After the conversion to HW layers: thresholds behind a residual add (whose output
+    only now has an integer type) rounded up to integers, as FINN's streamline does for
+    every other threshold (RoundAndClipThresholds); FINN's bit-width minimization then sizes
+    them from their values. Left alone they stay FLOAT32, 32 bits each."""
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+
+    return model.transform(RoundAndClipThresholds())
+
+
+def cmd_lower(src: Path, out: Path, input_dtype: str | None = None,
+              residual: bool = False) -> dict:
+    """FINN's lowering to HW layers. ``input_dtype``: the graph input's type (as the plan
+    was made); ``residual``: the extra streamlining that networks with residual adds and
+    per-channel scales (ResNets, MobileNets) need."""
     from finn.builder.build_dataflow_config import DataflowBuildConfig
 
     bdf = _builder()
     work = Path(tempfile.mkdtemp(prefix="dse-lower-"))
+    steps: list = ["step_qonnx_to_finn", "step_tidy_up"]
+    if input_dtype:
+        steps.append(_annotate_input(input_dtype))
+    if residual:
+        steps.append(step_streamline_residual)
+    steps.append("step_streamline")
+    if residual:
+        steps.append(step_transpose_cleanup)
+    steps.append("step_convert_to_hw")
+    if residual:  # (FINN's own bit-width rules, on the rounded thresholds and the adds)
+        steps += [step_round_thresholds, "step_minimize_bit_width"]
     cfg = DataflowBuildConfig(
         output_dir=str(work), synth_clk_period_ns=5.0, generate_outputs=[],
-        folding_config_file=None, target_fps=1,
-        steps=["step_qonnx_to_finn", "step_tidy_up", "step_streamline", "step_convert_to_hw"],
-        save_intermediate_models=True,
+        folding_config_file=None, target_fps=1, steps=steps, save_intermediate_models=True,
     )
     rc = bdf.build_dataflow_cfg(str(src), cfg)
-    hw = work / "intermediate_models" / "step_convert_to_hw.onnx"
+    last = steps[-1] if isinstance(steps[-1], str) else steps[-1].__name__
+    hw = work / "intermediate_models" / f"{last}.onnx"
     if rc != 0 or not hw.exists():
         log = (work / "build_dataflow.log")
         tail = log.read_text().strip().splitlines()[-3:] if log.exists() else []
@@ -193,8 +279,9 @@ def main(argv: list[str]) -> int:
     try:
         if argv[0] == "build":
             res = cmd_build(Path(argv[1]))
-        elif argv[0] == "lower":
-            res = cmd_lower(Path(argv[1]), Path(argv[2]))
+        elif argv[0] == "lower":  # lower QONNX OUT [INPUT_DTYPE|-] [residual]
+            dt = argv[3] if len(argv) > 3 and argv[3] != "-" else None
+            res = cmd_lower(Path(argv[1]), Path(argv[2]), dt, "residual" in argv[4:])
         elif argv[0] == "estimate":
             res = cmd_estimate(Path(argv[1]), Path(argv[2]), int(argv[3]))
         elif argv[0] == "setfolding":

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from dse.exceptions import ModelLoadError
+from dse.ir import bitwidth
 from dse.ir.lowering.core import (
     Lowering,
     Stream,
@@ -42,7 +43,13 @@ def lower_quant(lw: Lowering, node: Any) -> None:
     signed, narrow = bool(attr(node, "signed", 1)), bool(attr(node, "narrow", 0))
     dt, steps, actval = quant_type(bits, signed, narrow)
     scale = lw.const(node.input[1]).value
-    threshold(lw, node, s, dt, steps, actval, scale)
+    zp = lw.const(node.input[2]) if len(node.input) > 2 else None
+    zp = 0.0 if zp is None or zp.value is None else zp.value
+    # output actval + k from value / scale + zp >= actval + k - 1/2 (k = 1 .. steps)
+    with np.errstate(all="ignore"):
+        levels = [(actval + k - 0.5 - np.asarray(zp, dtype=np.float64))
+                  * np.asarray(scale, dtype=np.float64) for k in range(1, steps + 1)]
+    threshold(lw, node, s, dt, steps, actval, scale, values=levels)
 
 
 @rule('BipolarQuant')
@@ -67,7 +74,10 @@ def lower_multithreshold(lw: Lowering, node: Any) -> None:
         # absorbs it back into the thresholds (ActVal), so the Add is part of this quantizer
         offset = offset_add(lw, node)
         actval = int(qdtype(dt).min()) if offset is None else offset
-    threshold(lw, node, s, dt, steps, actval, 1.0)
+    values = None
+    if thr is not None and thr.value is not None and np.ndim(thr.value) == 2:
+        values = [thr.value[:, k] for k in range(thr.value.shape[1])]
+    threshold(lw, node, s, dt, steps, actval, 1.0, values=values)
 
 
 def offset_add(lw: Lowering, node: Any) -> int | None:
@@ -107,12 +117,31 @@ def lower_trunc(lw: Lowering, node: Any) -> None:
     threshold(lw, node, s, dt, steps, actval, 1.0)
 
 
+def _wire_thresholds(s: Stream, values: list, C: int) -> np.ndarray | None:
+    """Per-step thresholds on the input's value (each scalar or per channel) as thresholds on
+    its wire integers (value = a * wire + b), channels x steps; None where that mapping is not
+    a per-channel positive scale."""
+    def per_channel(x: Any) -> np.ndarray | None:
+        v = np.asarray(x, dtype=np.float64).reshape(-1)
+        return np.full(C, v[0]) if v.size == 1 else (v if v.size == C else None)
+
+    a, b = per_channel(s.a), per_channel(s.b)
+    cols = [per_channel(v) for v in values]
+    if a is None or b is None or any(c is None for c in cols) or not np.all(a > 0):
+        return None
+    with np.errstate(all="ignore"):
+        return (np.stack(cols, axis=1) - b[:, None]) / a[:, None]
+
+
 def threshold(lw: Lowering, node: Any, s: Stream, dt: str, steps: int, actval: int,
-              scale: Any) -> None:
+              scale: Any, values: list | None = None) -> None:
     """An activation quantizer: fused into the producing MVAU/VVAU or a Thresholding.
 
     Bipolar activations travel as BINARY bits on the wire, as FINN's XNOR conversion makes
-    them (same width, so the same cost).
+    them (same width, so the same cost). ``values``: the thresholds on the input's value, one
+    per step (scalar or per channel); with bit-width minimization a standalone Thresholding
+    on an integer input gets the threshold type FINN derives from them (e.g. UINT4 for the
+    15 thresholds 1..15 of a 4-bit requantization of a residual sum's UINT5), else the input's.
     """
     if dt == "BIPOLAR":
         dt = "BINARY"
@@ -136,12 +165,16 @@ def threshold(lw: Lowering, node: Any, s: Stream, dt: str, steps: int, actval: i
     s = lw.emit_deferred(s, node)
     nvec, C = vec_channels(s)
     in_dt = s.dtype
+    w_dt = in_dt
+    if lw.minimize_bit_width and values is not None and not in_dt.startswith("FLOAT"):
+        t = _wire_thresholds(s, values, C)
+        w_dt = (bitwidth.threshold_type(t, in_dt) if t is not None else None) or in_dt
     attrs = {
         "NumChannels": C,
         "PE": 1,
         "numSteps": steps,
         "inputDataType": in_dt,
-        "weightDataType": in_dt,
+        "weightDataType": w_dt,
         "outputDataType": dt,
         "numInputVectors": nvec,
         "ActVal": actval,
