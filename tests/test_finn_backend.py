@@ -264,17 +264,30 @@ def test_finn_lowering_from_qonnx_gives_matching_layers(finn_env: Path, tmp_path
     shutil.rmtree(tmp_path)
 
 
+RESIDUAL_CASES = [  # (model, input type, caps, Thresholdings, MVAUs with external weights)
+    ("resnet10_cifar_w4a4.onnx", "INT8", None, 4, 0),
+    ("mobilenetv1_w4a4.onnx", "UINT8", {"lut": 0.4}, 0, 1),
+]
+
+
 @pytest.mark.finn
-def test_resnet_from_qonnx_is_lowered_and_estimated_by_finn_as_planned(
-        finn_env: Path, tmp_path: Path) -> None:
-    """A residual network from QONNX: finn-plus's default streamlining leaves it unmapped,
-    so dse emit lowers it again with the residual streamlining (with the plan's input type);
-    FINN's own estimates of every layer of that lowering then equal the plan's (thresholds
-    behind the residual adds sized from their values, as FINN's minimization does)."""
-    path = shared_path("models", "resnet10_cifar_w4a4.onnx")
-    plan = api.optimize(path, boards=2, board="U55C", input_dtype="INT8", time_limit=20,
-                        record_time=False).plan
+@pytest.mark.parametrize("name, dtype, caps, n_thr, n_ext", RESIDUAL_CASES,
+                         ids=[c[0].split("_")[0] for c in RESIDUAL_CASES])
+def test_residual_networks_from_qonnx_are_estimated_by_finn_as_planned(
+        name: str, dtype: str, caps: dict | None, n_thr: int, n_ext: int, finn_env: Path,
+        tmp_path: Path) -> None:
+    """ResNet-10 and MobileNetV1 from QONNX: finn-plus's default streamlining leaves them
+    unmapped, so dse emit lowers them again with the residual streamlining (with the plan's
+    input type); FINN's own estimates of every layer of that lowering then equal the plan's:
+    thresholds behind residual adds sized from their values, and accumulators of MVAUs whose
+    weights stream from HBM sized from the weight type's worst case, as FINN's minimization
+    does."""
+    path = shared_path("models", name)
+    plan = api.optimize(path, boards=2, board="U55C", input_dtype=dtype, caps=caps,
+                        time_limit=30, record_time=False).plan
     assert plan["metrics"]["boards_used"] == 2
+    ext = [l for l in plan["layers"] if l["folding"].get("mem_mode") == "external"]
+    assert len(ext) >= n_ext
     res = api.emit_plan(plan, path, tmp_path / "b", finn_env=finn_env, bitfile=False)
     assert (tmp_path / "b" / "logs" / "finn_lower_residual.log").is_file()
     results = api.build_plan(tmp_path / "b", jobs=2, finn_env=finn_env)
@@ -283,5 +296,4 @@ def test_resnet_from_qonnx_is_lowered_and_estimated_by_finn_as_planned(
     assert len(rows) == len(plan["layers"]) == sum(len(b["layers"]) for b in json.loads(
         (res.out / "manifest.json").read_text())["boards"])
     assert all(row["match"] for row in rows), [r for r in rows if not r["match"]]
-    thr = [r for r in rows if r["node"].startswith("Thresholding")]
-    assert len(thr) == 4  # the requantizations behind the residual adds
+    assert sum(r["node"].startswith("Thresholding") for r in rows) == n_thr

@@ -302,3 +302,24 @@ def test_threshold_type_follows_finns_rounding_and_minimization(thresholds, in_t
     from dse.ir.bitwidth import threshold_type
 
     assert threshold_type(thresholds, in_type) == expected
+
+
+def test_external_weights_take_the_worst_case_accumulator() -> None:
+    """MVAU options with weights streamed from memory: FINN's minimize_accumulator_width
+    sizes the accumulator from the weight type, not the values (MobileNetV1's first conv:
+    27 x UINT8 inputs x INT8 weights -> INT21 where its values give INT20)."""
+    from dse.models import estimate
+    from dse.models.candidates import enumerate_options
+
+    attrs = {"MW": 27, "MH": 32, "numInputVectors": [1, 111, 111], "inputDataType": "UINT8",
+             "weightDataType": "INT8", "accDataType": "INT20", "outputDataType": "UINT4",
+             "noActivation": 0, "ActVal": 0, "mem_mode": "internal_decoupled"}
+    opts = enumerate_options("MVAU_hls", attrs, part="xcu55c-fsvh2892-2L-e")
+    ext = [o for o in opts if o.attrs.get("mem_mode") == "external"]
+    inner = [o for o in opts if o.attrs.get("mem_mode") != "external"]
+    assert ext and inner
+    for o, acc in [(ext[0], "INT21"), (inner[0], "INT20")]:
+        c = estimate("MVAU_hls", {**attrs, **o.attrs, "accDataType": acc},
+                     "xcu55c-fsvh2892-2L-e")
+        assert (c.cycles, c.lut, c.bram18, c.dsp) == (o.cost.cycles, o.cost.lut,
+                                                      o.cost.bram18, o.cost.dsp)

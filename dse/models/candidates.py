@@ -42,6 +42,22 @@ def _external_bits(op: str, a: Mapping[str, Any], weight_bits: int) -> int:
     return weight_bits if a.get("mem_mode") == "external" else 0
 
 
+def _streamed_accumulator(op: str, a: dict[str, Any]) -> None:
+    """FINN sizes the accumulator of an MVAU/VVAU whose weights stream from memory
+    (mem_mode external) from the weight type's worst case, not from the values
+    (minimize_accumulator_width): the wider of the lowered type and that bound, in place."""
+    from dse.ir.bitwidth import acc_type, worst_case_range  # (dtype rules only)
+
+    idt, wdt, adt = (str(a.get(k, "")) for k in ("inputDataType", "weightDataType",
+                                                  "accDataType"))
+    if not adt or "FLOAT" in idt + wdt + adt or int(a.get("noActivation", 0)):
+        return  # (a layer without activation would pass the wider type on: left as lowered)
+    mw = int(a["MW"]) if op == "MVAU" else int(np.prod(a["Kernel"]))
+    worst = acc_type(*worst_case_range(mw, wdt, idt))
+    if int("".join(filter(str.isdigit, worst))) > int("".join(filter(str.isdigit, adt))):
+        a["accDataType"] = worst
+
+
 def enumerate_options(
     op_type: str,
     attrs: Mapping[str, Any],
@@ -76,6 +92,9 @@ def enumerate_options(
             continue
         a = dict(base)
         a.update(choice)
+        if (model.name in ("MVAU", "VVAU") and a.get("mem_mode") == "external"
+                and base.get("mem_mode") != "external"):
+            _streamed_accumulator(model.name, a)
         try:
             cost = model.estimate(normalize(model.name, a, model.schema), impl, part, "main")
         except DseError:
