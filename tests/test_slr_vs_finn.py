@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +35,12 @@ DIMS = ("lut", "ff", "bram18", "uram", "dsp")
 
 
 def _finn_partition(finn_env: Path, cases: list[dict], tmp: Path, tag: str) -> list[dict]:
-    from dse.backends.finn.env import env_python
+    from dse.backends.finn.runner import run_driver
 
     src, out = tmp / f"{tag}_cases.json", tmp / f"{tag}_out.json"
     src.write_text(json.dumps(cases))
-    r = subprocess.run([str(env_python(finn_env)), str(SCRIPT), str(src), str(out)],
-                       capture_output=True, text=True, timeout=1800)
-    assert r.returncode == 0 and out.exists(), r.stderr[-2000:]
+    r = run_driver(finn_env, str(src), str(out), script=SCRIPT, timeout=1800)
+    assert r.get("ok") and out.exists(), r
     return json.loads(out.read_text())
 
 

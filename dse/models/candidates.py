@@ -16,6 +16,7 @@ import numpy as np
 
 from dse.exceptions import DseError
 from dse.models._common import LayerCost, normalize
+from dse.models._common import dtype as qdtype
 from dse.models.mvau import HLS_MAX_WIDTH
 from dse.models.registry import default_impl, split_op_type
 
@@ -54,7 +55,7 @@ def _streamed_accumulator(op: str, a: dict[str, Any]) -> None:
         return  # (a layer without activation would pass the wider type on: left as lowered)
     mw = int(a["MW"]) if op == "MVAU" else int(np.prod(a["Kernel"]))
     worst = acc_type(*worst_case_range(mw, wdt, idt))
-    if int("".join(filter(str.isdigit, worst))) > int("".join(filter(str.isdigit, adt))):
+    if qdtype(worst).bitwidth() > qdtype(adt).bitwidth():
         a["accDataType"] = worst
 
 

@@ -23,9 +23,10 @@ FIELDS = (("cycles", None), ("lut", "LUT"), ("bram18", "BRAM_18K"), ("uram", "UR
 
 
 def run_driver(env: Path, *args: str, cwd: Path | None = None, log: Path | None = None,
-               timeout: float = 3600) -> dict[str, Any]:
-    """Run driver.py in the FINN environment; its last line is ``DSE_RESULT {json}``."""
-    cmd = [str(env_python(env)), str(DRIVER), *args]
+               timeout: float = 3600, script: Path = DRIVER) -> dict[str, Any]:
+    """Run driver.py (or another ``script``) in the FINN environment; its last line is
+    ``DSE_RESULT {json}``."""
+    cmd = [str(env_python(env)), str(script), *args]
     envvars = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
         r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
