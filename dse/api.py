@@ -1010,7 +1010,9 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
                  hbm_efficiency: float = 0.9,
                  board_files: Sequence[str | Path] = (), out: str | Path | None = None,
                  prices: Mapping[str, float] | None = None, order: str = "auto",
-                 topology: str = "chain", progress: Any = None) -> LLMResult:
+                 topology: str = "chain", progress: Any = None,
+                 max_latency_s: float | None = None,
+                 max_ttft_s: float | None = None) -> LLMResult:
     """An LLM from its architecture config (a shipped name such as ``llama2-7b`` or a Hugging
     Face ``config.json``) over a chain of boards: split, build style, folding and metrics."""
     from dse.exceptions import SpecError
@@ -1036,8 +1038,12 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
                  f"{arch.params() / 1e9:.2f} B parameters)")
     if topology not in ("chain", "switch"):
         raise SpecError(f"--topology {topology!r}: choose chain or switch")
+    for what, v in (("--max-latency", max_latency_s), ("--max-ttft", max_ttft_s)):
+        if v is not None and not v > 0:
+            raise SpecError(f"{what} {v}: give a positive time in ms")
     plan = _opt(net, chain, sequences=sequences, efficiency=hbm_efficiency, prompt=seq,
-                order=order, topology=topology)
+                order=order, topology=topology, max_latency_s=max_latency_s,
+                max_ttft_s=max_ttft_s)
     data = plan_dict(plan)
     path = None
     if out is not None:

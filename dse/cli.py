@@ -191,7 +191,9 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
         acts=args.acts, kv=args.kv, group=args.group, hbm_efficiency=args.hbm_efficiency,
         board_files=args.board_file or (), out=args.out,
         prices=api.parse_prices(args.price), order=args.board_order, topology=args.topology,
-        progress=None if (args.quiet or args.json) else progress)
+        progress=None if (args.quiet or args.json) else progress,
+        max_latency_s=_ms(getattr(args, "max_latency", None)),
+        max_ttft_s=_ms(getattr(args, "max_ttft", None)))
     d = res.data
     if args.json:
         print(json.dumps(d, indent=1, sort_keys=True))
@@ -241,9 +243,15 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
               f"{m['cost_per_million_tokens']:,.3f} $ per million tokens")
     if m.get("orders_tried", 0) > 1:
         print(f"order    best of {m['orders_tried']} distinct chain orders")
+    for x in m.get("left_out", []):
+        print(f"left out {x['count']} x {x['device']}: {x['why']}")
     if res.out:
         print(f"plan     {res.out / 'llm_plan.json'}")
     return 0
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else v / 1e3
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
@@ -676,7 +684,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "token (decode)")
     g.add_argument("--context", type=int, default=1024, help="cached tokens (decode)")
     g.add_argument("--sequences", type=int, default=1,
-                   help="sequences in flight across the pipeline (decode)")
+                   help="sequences in flight across the pipeline; a GPU/CPU stage runs them "
+                        "as one batch (every mode)")
+    g.add_argument("--max-latency", type=float, default=None, metavar="MS",
+                   help="bound on the latency per token (decode) or per sequence, in ms")
+    g.add_argument("--max-ttft", type=float, default=None, metavar="MS",
+                   help="bound on the time to first token (decode), in ms")
     g.add_argument("--weights", default="int4", help="weight type, e.g. int4 (default), int8")
     g.add_argument("--acts", default="int8", help="activation type (default int8)")
     g.add_argument("--kv", help="KV-cache type (default: --acts)")

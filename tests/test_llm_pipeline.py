@@ -52,11 +52,11 @@ def test_both_build_styles_are_chosen_where_they_win() -> None:
     d = api.optimize_llm("llama2-7b", boards=2, sequences=4).data
     assert {s["style"] for s in d["stages"]} == {"rolled"}
     # BERT-base over 4 boards: the weights fit on chip, every block its own hardware
-    e = api.optimize_llm("bert-base", boards=4, mode="encoder").data
+    e = api.optimize_llm("bert-base", boards=4, mode="encoder", sequences=64).data
     assert {s["style"] for s in e["stages"]} == {"spatial"}
     assert {s["weights"] for s in e["stages"]} == {"onchip"}
     assert e["metrics"]["sequences_per_s"] > 4 * api.optimize_llm(
-        "bert-base", boards=1, mode="encoder").data["metrics"]["sequences_per_s"]
+        "bert-base", boards=1, mode="encoder", sequences=64).data["metrics"]["sequences_per_s"]
 
 
 def test_llama2_70b_needs_three_u55c() -> None:

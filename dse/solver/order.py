@@ -5,12 +5,16 @@ memories the order changes what fits where (``U250,U280,U55C`` and ``U55C,U280,U
 by a quarter in fps on one network). Every distinct order of the given multiset of boards is
 solved (at most ``limit``; beyond that the given order, largest-first and smallest-first), and
 the best plan wins: most frames per second, then fewest boards, then fewest LUTs.
+
+``multiset_orders`` is the one order enumeration, shared with the LLM chain search
+(``dse.llm.pipeline``): it walks the distinct orders of a multiset of device names directly,
+so ``n`` identical boards are one order (not ``n!`` permutations to deduplicate).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from dse.exceptions import InfeasibleError
@@ -20,21 +24,52 @@ Solve = Callable[[PartitionProblem, float], object]
 MIN_SECONDS = 2.0  # the least time one order gets; fewer orders are tried when it runs short
 
 
+def multiset_orders(names: Sequence[str], limit: int) -> list[tuple[int, ...]]:
+    """Index orders of ``names`` that give different sequences of names, in lexicographic
+    order of the first appearance of each name (the typed order first); at most ``limit + 1``
+    (one more than ``limit`` says there are more)."""
+    types = list(dict.fromkeys(names))
+    where = {t: [i for i, n in enumerate(names) if n == t] for t in types}
+    left = {t: len(where[t]) for t in types}
+    out: list[tuple[int, ...]] = []
+    seq: list[str] = []
+
+    def walk() -> None:
+        if len(out) > limit:
+            return
+        if len(seq) == len(names):
+            used = dict.fromkeys(types, 0)
+            order = []
+            for t in seq:
+                order.append(where[t][used[t]])
+                used[t] += 1
+            out.append(tuple(order))
+            return
+        for t in types:
+            if left[t]:
+                left[t] -= 1
+                seq.append(t)
+                walk()
+                seq.pop()
+                left[t] += 1
+
+    walk()
+    return out
+
+
+def grouped_orders(names: Sequence[str]) -> list[tuple[int, ...]]:
+    """Orders that keep devices of one name together, the names in every order: the
+    fallback when a chain has too many distinct orders to try them all."""
+    types = list(dict.fromkeys(names))
+    return [tuple(i for t in tp for i, n in enumerate(names) if n == t)
+            for tp in itertools.permutations(types)]
+
+
 def distinct_orders(problem: PartitionProblem, limit: int = 24) -> list[tuple[int, ...]]:
     """Board index orders that give different chains (boards of one name are alike)."""
     n = problem.n_boards
-    names = [c.board.name for c in problem.boards]
-    seen: set[tuple[str, ...]] = set()
-    out: list[tuple[int, ...]] = []
+    out = multiset_orders([c.board.name for c in problem.boards], limit)
     given = tuple(range(n))
-    for perm in itertools.permutations(range(n)):
-        key = tuple(names[i] for i in perm)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(perm)
-        if len(out) > limit:
-            break
     if len(out) <= limit:
         out.sort(key=lambda p: p != given)  # the typed order first
         return out
