@@ -405,8 +405,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if dev is None:
         raise DseError(f"--device {args.device!r}: unknown; known devices: "
                        f"{', '.join(cat.devices)} (or define one in a --board-file)")
-    rows = read_measurements(args.measurements)
-    eff, err = calibrate(dev, rows)
+    if getattr(args, "published", None):
+        eff, err = _calibrate_published(dev, args.published)
+    else:
+        eff, err = calibrate(dev, read_measurements(args.measurements))
     print(f"device   {dev.name}: {err['rows']} measurement(s)")
     print(f"fit      compute efficiency {eff.compute:.3f}, memory efficiency {eff.memory:.3f}, "
           f"kernel overhead {eff.kernel_overhead_s * 1e6:.2f} us")
@@ -423,10 +425,28 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
              "price_per_hour": dev.price_per_hour,
              "efficiency": {k: v for k, v in asdict(eff).items() if k != "kernels_per_block"},
              "source": f"{dev.source}; efficiencies fitted by dse calibrate to "
-                       f"{args.measurements}"}
+                       f"{args.measurements or args.published}"}
         write_file_atomic(args.out, json.dumps({"devices": [d]}, indent=1) + "\n")
         print(f"device file {args.out} (use it with --board-file)")
     return 0
+
+
+def _calibrate_published(dev: Any, path: str) -> tuple[Any, dict[str, float]]:
+    """Fit ``dev`` to its rows of a published-measurements CSV; errors as |ln(pred/pub)|
+    (printed as relative)."""
+    import math
+    from dataclasses import replace
+
+    from dse.devices.published import fit_published, read_published
+
+    rows = [r for r in read_published(path) if r.device == dev.name]
+    fit = fit_published({dev.name: dev}, rows)
+    rel = lambda x: math.exp(x) - 1  # noqa: E731
+    eff = replace(fit.efficiency, source=f"fitted by dse calibrate to {fit.rows} rows of {path}")
+    return eff, {"rows": fit.rows, "median_rel_error": rel(fit.median_abs_log_error),
+                 "max_rel_error": rel(fit.max_abs_log_error),
+                 "median_rel_error_before": rel(fit.median_abs_log_error_before),
+                 "max_rel_error_before": rel(fit.max_abs_log_error_before)}
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
@@ -770,9 +790,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("calibrate", help="fit a GPU/CPU's roofline efficiencies to "
                                          "measured step times")
     s.add_argument("--device", required=True, help="device name, e.g. A100-80GB")
-    s.add_argument("--measurements", required=True,
-                   help="CSV: params, weight_bits, tokens, attn_gops, kv_mb, act_mb, blocks, "
-                        "precision, measured_ms (one kernel step per row)")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--measurements",
+                     help="CSV: params, weight_bits, tokens, attn_gops, kv_mb, act_mb, blocks, "
+                          "precision, measured_ms (one kernel step per row)")
+    src.add_argument("--published",
+                     help="CSV of published figures (benchmarks/data/published_llm.csv "
+                          "format); the rows of --device are fitted")
     s.add_argument("--board-file", action="append", help="device files (TOML or JSON)")
     s.add_argument("--out", help="write the calibrated device as a JSON device file")
     s.set_defaults(func=cmd_calibrate)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,11 @@ def test_gpu_encoder_and_prefill_batch_the_sequences_in_flight() -> None:
                            sequences=1, seq=128).data["metrics"]
     many = api.optimize_llm("bert-base", boards="A100-40GB", weights="int8", acts="int8",
                             sequences=128, seq=128).data
-    assert many["metrics"]["sequences_per_s"] > 10 * one["sequences_per_s"]
+    assert many["metrics"]["sequences_per_s"] > 5 * one["sequences_per_s"]  # published: 9x
     assert many["stages"][0]["binding"] == "GPU compute"
+    # NVIDIA/TensorRT@007c347 demo/BERT/README.md, A100 (40GB), BERT Base, INT8, 128 tokens,
+    # batch 128: 8.18 ms average = 15,648 sequences/s; dse within 2x (issue 22: was 21x)
+    assert 0.5 < many["metrics"]["sequences_per_s"] / (128 / 8.18e-3) < 2.0
     assert many["stages"][0]["parts"] == []
     pre1 = api.optimize_llm("llama2-7b", boards="A100-80GB", mode="prefill", seq=16,
                             sequences=1).data["metrics"]
@@ -132,12 +136,14 @@ def test_one_ttft_model_with_overlapping_stages() -> None:
 
 def test_gpu_decode_is_the_memory_roofline() -> None:
     """One A100-80GB, FP16 Llama-2-7B, one sequence: the step reads every weight and the KV
-    cache once; time = bytes / (2,039 GB/s x 0.75) + 12 kernels x 8 us per block."""
+    cache once; time = bytes / (2,039 GB/s x memory efficiency) + 12 kernels x the kernel
+    overhead per block (the A100's fitted efficiencies, devices.json)."""
     d = api.optimize_llm("llama2-7b", boards="A100-80GB", weights="fp16", acts="fp16",
                          context=1024).data
     a = load_arch("llama2-7b")
+    e = load_devices().get("A100-80GB").efficiency
     nbytes = a.params() * 2 + a.layers * 2 * a.kv_dim * 2 * 1024
-    expect = nbytes / (2039e9 * 0.75) + (a.layers + 1) * 12 * 8e-6
+    expect = nbytes / (2039e9 * e.memory) + (a.layers + 1) * 12 * e.kernel_overhead_s
     assert d["metrics"]["latency_per_token_s"] == pytest.approx(expect, rel=0.02)
     assert d["stages"][0]["binding"] == "GPU memory bandwidth"
 
@@ -191,7 +197,7 @@ def test_calibration_recovers_the_efficiencies(tmp_path: Path, capsys) -> None:
     from dse.cli import main
 
     dev = load_devices().get("A100-80GB")
-    true = Efficiency(compute=0.45, memory=0.62, kernel_overhead_s=5e-6)
+    true = replace(dev.efficiency, compute=0.45, memory=0.62, kernel_overhead_s=5e-6)
     path = _measurements(tmp_path / "m.csv", dev, true)
     eff, err = calibrate(dev, read_measurements(path))
     assert eff.memory == pytest.approx(0.62, abs=0.03)

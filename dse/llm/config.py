@@ -223,6 +223,9 @@ def _bits(t: str) -> int:
     return bits(t)
 
 
+FP8 = "FLOAT<4,3,7>"  # qonnx's arbitrary-precision float: 4 exponent, 3 mantissa bits (E4M3)
+
+
 def quant_spec(weights: str = "int4", acts: str = "int8", kv: str | None = None,
                group: int = 0) -> QuantSpec:
     from dse.models._common import dtype
@@ -232,6 +235,9 @@ def quant_spec(weights: str = "int4", acts: str = "int8", kv: str | None = None,
         name = str(v).upper()
         if name in ("FP16", "BF16", "FLOAT16"):  # unquantized 16-bit (GPU/CPU baselines)
             out[what] = "FLOAT16"
+            continue
+        if name in ("FP8", "FLOAT8", "E4M3"):  # FP8 E4M3 (H100/L4 tensor cores)
+            out[what] = FP8
             continue
         try:
             t = dtype(name)

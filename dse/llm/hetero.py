@@ -89,7 +89,10 @@ def device_stage(net: LLMNetwork, dev: Device, k: int, lead: bool, trail: bool, 
                      kv_bytes=kv_read, act_bytes=act, blocks=blocks, precision=prec)
     weight_bytes = int(math.ceil(params * wbits / 8))
     kv_bytes = int(n_attn * kv_tok * net.context * batch) if decode else 0
-    if weight_bytes + kv_bytes + act > dev.memory_gib * 2**30:
+    # resident activations: one block's live buffers for the step's tokens (act above is the
+    # traffic over all blocks, which streams and is not held)
+    live = tokens * (4 * a.hidden + 2 * a.intermediate) * 2
+    if weight_bytes + kv_bytes + live > dev.memory_gib * 2**30:
         return None
     frame_s = cost.time_s / batch  # per token (decode) or per sequence
     prefill_s = None
