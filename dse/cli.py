@@ -245,6 +245,10 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
         print(f"order    best of {m['orders_tried']} distinct chain orders")
     for x in m.get("left_out", []):
         print(f"left out {x['count']} x {x['device']}: {x['why']}")
+    for a in d.get("assumed", []):
+        vals = ", ".join(f"{k} {v:g}" for k, v in a.items()
+                         if k not in ("device", "source") and isinstance(v, (int, float)))
+        print(f"assumed  {a['device']}: {vals} ({a['source']})")
     if res.out:
         print(f"plan     {res.out / 'llm_plan.json'}")
     return 0

@@ -10,7 +10,7 @@ Links, per pair of device kinds:
 
 * FPGA - FPGA: ACCL+ over Coyote RDMA (measured curve, ``dse.specs.links``);
 * anything with a GPU or CPU: host TCP through the NICs (ACCL's measured host-to-host TCP
-  numbers: ~65 us for small messages, ~40 Gb/s at 4 MiB, ``hardware_facts.md`` §3.4);
+  send/recv: ~134 us for small messages, ~40 Gb/s at 4 MiB; ``TCP_H2H``);
 * FPGA - GPU/CPU additionally stages through host memory: a DMA over the GPU's host link and
   the FPGA's (Coyote XDMA at ~12 GB/s, PCIe Gen3 x16 class), plus a fixed 10 us per copy.
 """
@@ -26,7 +26,11 @@ from dse.models._common import bits
 from dse.specs.board import BoardConfig
 from dse.specs.links import message_time_s
 
-TCP_H2H = ((512, 65e-6), (4 << 20, 65e-6 + (4 << 20) * 8 / 40e9))
+# ACCL over the 100G TCP stack, host buffer to host buffer (sendrecv_H2H), sender side:
+# zhenhaohe/accl_benchmark@08bf0973 accl_xrt_tcp_results/accl0.log. 4 KiB .. 128 KiB take
+# 109-141 us (median 133.6 us: the small-message floor), 1 MiB 270.7 us, 4 MiB 819-865 us
+# (median of 11: 847 us, ~40 Gb/s)
+TCP_H2H = ((4096, 133.6e-6), (1 << 20, 270.7e-6), (4 << 20, 847e-6))
 SWITCH_S = 1e-6  # port-to-port latency of a 100 GbE switch (assumption, cut-through class)
 FPGA_HOST_DMA_GBPS = 12.0
 STAGING_S = 10e-6
@@ -113,4 +117,5 @@ def device_stage(net: LLMNetwork, dev: Device, k: int, lead: bool, trail: bool, 
                  weight_bytes=weight_bytes, kv_bytes=kv_bytes, hbm_channels=0,
                  binding=binding, resources={}, capacity={}, extras=extras,
                  mem_Bps=dev.memory_gbps * 1e9 * dev.efficiency.memory, kind=dev.kind,
-                 price_per_hour=dev.price_per_hour, prefill_s=prefill_s)
+                 price_per_hour=dev.price_per_hour, prefill_s=prefill_s,
+                 efficiency=dev.efficiency)

@@ -88,6 +88,7 @@ class Stage:
     slrs: Any = None  # dse.solver.slr.Packing of the stage's layers (boards with SLRs)
     #: (part.layer, resources, SLR) per layer of the stage, where the board has SLRs
     slr_layers: tuple[tuple[str, dict[str, int], int], ...] = ()
+    efficiency: Any = None  # dse.devices.Efficiency of a GPU/CPU stage
 
 
 @dataclass(frozen=True)
@@ -742,4 +743,30 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
             "slrs": _slr_table(s),
         } for s in plan.stages],
         "metrics": plan.metrics,
+        "assumed": assumptions(plan),
     }
+
+
+def assumptions(plan: LLMPlan) -> list[dict[str, Any]]:
+    """The efficiencies the plan's numbers rest on, per device type used, with their
+    sources."""
+    from dataclasses import asdict
+
+    from dse.specs.memory import DEFAULT_EFFICIENCY, HBM_EFFICIENCY_SOURCE
+
+    out: list[dict[str, Any]] = []
+    seen = set()
+    for s in plan.stages:
+        if s.board in seen:
+            continue
+        seen.add(s.board)
+        if s.kind == "fpga":
+            src = (HBM_EFFICIENCY_SOURCE if plan.efficiency == DEFAULT_EFFICIENCY else
+                   "given with --hbm-efficiency")
+            out.append({"device": s.board, "hbm_efficiency": plan.efficiency,
+                        "loop_overhead_cycles": LOOP_OVERHEAD, "source": src})
+        elif s.efficiency is not None:
+            e = asdict(s.efficiency)
+            out.append({"device": s.board, **{k: v for k, v in e.items() if k != "source"},
+                        "source": e["source"]})
+    return out
