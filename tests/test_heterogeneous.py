@@ -101,15 +101,15 @@ def test_gpu_encoder_and_prefill_batch_the_sequences_in_flight() -> None:
 
 
 def test_latency_and_ttft_bounds_are_kept() -> None:
-    free = api.optimize_llm("llama2-7b", boards="U55C,U55C,U55C,U55C", sequences=32).data
-    m = free["metrics"]
-    lat = m["latency_per_token_s"]
-    bound = api.optimize_llm("llama2-7b", boards="U55C,U55C,U55C,U55C", sequences=32,
-                             max_latency_s=lat * 0.999).data["metrics"]
-    assert bound["latency_per_token_s"] <= lat * 0.999
-    assert bound["tokens_per_s"] <= m["tokens_per_s"] * (1 + 1e-9)
+    free = api.optimize_llm("gpt2-medium", boards=4, sequences=32).data["metrics"]
+    one = api.optimize_llm("gpt2-medium", boards=1, sequences=32).data["metrics"]
+    cap = min(free["latency_per_token_s"], one["latency_per_token_s"]) * 1.001
+    bound = api.optimize_llm("gpt2-medium", boards=4, sequences=32,
+                             max_latency_s=cap).data["metrics"]
+    assert bound["latency_per_token_s"] <= cap
+    assert bound["tokens_per_s"] <= free["tokens_per_s"] * (1 + 1e-9)
     with pytest.raises(InfeasibleError, match="--max-ttft"):
-        api.optimize_llm("llama2-7b", boards="U55C,U55C", sequences=8, max_ttft_s=1e-4)
+        api.optimize_llm("gpt2-medium", boards=2, sequences=8, max_ttft_s=1e-4)
 
 
 def test_one_ttft_model_with_overlapping_stages() -> None:
@@ -117,7 +117,7 @@ def test_one_ttft_model_with_overlapping_stages() -> None:
     chain runs the prompt as one step, and FPGA stages after it stream behind it."""
     from dse.llm.search import prompt_times
 
-    d = api.optimize_llm("llama2-7b", boards="U55C,U55C,U55C", sequences=8, seq=128,
+    d = api.optimize_llm("gpt2-xl", boards="U55C,U55C,U55C", sequences=8, seq=128,
                          order="given").plan
     m = d.metrics
     frame = max(s.frame_s for s in d.stages)
@@ -262,19 +262,6 @@ def test_explore_samples_device_mixes(tmp_path: Path) -> None:
     assert {"U55C", "A100-80GB"} <= kinds
 
 
-def test_predictions_against_published_gpu_latencies() -> None:
-    """NVIDIA's published Llama-2-7B latencies (NeMo, FP16, 128 in / 20 out, batch 1):
-    the roofline with default efficiencies stays within 15 %."""
-    import sys
-
-    sys.path.insert(0, str(REPO))
-    from benchmarks.llm_study import published_rows
-
-    for p in published_rows():
-        if "batch 1" in p["case"]:
-            assert abs(p["error"]) <= 0.15, p
-
-
 def test_study_notebook_runs() -> None:
     study = REPO / "results" / "llm_study"
     assert (study / "study.csv").exists(), "run benchmarks/llm_study.py"
@@ -304,8 +291,28 @@ def test_switch_topology_adds_a_traversal_per_hop() -> None:
     gpu = load_devices().get("A100")
     for a, b in ((u, u), (u, gpu), (gpu, gpu)):
         assert hop_s(net, a, b, "switch") == pytest.approx(hop_s(net, a, b) + SWITCH_S)
-    chain = api.optimize_llm("llama2-70b", boards=3, sequences=1).data["metrics"]
-    sw = api.optimize_llm("llama2-70b", boards=3, sequences=1,
+    chain = api.optimize_llm("llama2-7b", boards=14, sequences=1).data["metrics"]
+    sw = api.optimize_llm("llama2-7b", boards=14, sequences=1,
                           topology="switch").data["metrics"]
+    hops = chain["boards_used"] - 1
+    assert hops >= 1 and sw["boards_used"] == chain["boards_used"]
     assert sw["latency_per_token_s"] == pytest.approx(chain["latency_per_token_s"]
-                                                      + 2 * SWITCH_S)
+                                                      + hops * SWITCH_S)
+
+
+def test_one_order_enumeration_for_cnn_and_llm() -> None:
+    """dse.solver.order.multiset_orders walks distinct orders directly: 64 identical boards
+    are one order, 8 + 2 are C(10, 2) = 45, and the typed order is among them."""
+    import inspect
+
+    from dse.llm import pipeline
+    from dse.solver import order
+    from dse.solver.order import multiset_orders
+
+    assert multiset_orders(["U55C"] * 64, 120) == [tuple(range(64))]
+    mixed = multiset_orders(["U55C"] * 8 + ["A100"] * 2, 120)
+    assert len(mixed) == 45 and tuple(range(10)) in mixed
+    assert len(multiset_orders(["a", "b", "c", "d", "e", "f"], 24)) == 25  # limit + 1
+    # both searches use it (one implementation)
+    assert "multiset_orders" in inspect.getsource(order.distinct_orders)
+    assert "multiset_orders" in inspect.getsource(pipeline.optimize_llm)

@@ -246,6 +246,32 @@ def subgraph(g: LayerGraph, names: list[str], tag: str) -> LayerGraph:
                       source_sha256="", minimized_bit_width=g.minimized_bit_width)
 
 
+URAM_BITS = 4096 * 72  # one UltraRAM block (UG573)
+BRAM18_BITS = 18 * 1024  # one 18 Kb block RAM
+
+
+def weight_buffers(p: BlockPoint, cap: dict[str, int], used: dict[str, int]
+                   ) -> dict[str, int]:
+    """On-chip memory of a FINNLoop body's weight buffers. finn-plus 1.6.1 builds a looped
+    MVAU with mem_mode "external_mem" (rtl/matrixvectoractivation_rtl.py,
+    adapt_for_loop_body): fetch_weights reads the iteration's weights over AXI-MM into
+    local_weight_buffer, two banks of NF x SF words of PE x SIMD x W bits, i.e.
+    2 x MH x MW x W bits (finn-rtllib/fetch_weights/local_weight_buffer.sv), and replays
+    them N_REPS = prod(numInputVectors) / TH times, once per token of the frame
+    (custom_op/fpgadataflow/hwcustomop.py, generate_hdl_fetch_weights), while the other bank
+    fills with the next iteration's. The buffers take UltraRAM first, then BRAM18 (bit
+    capacity; the word packing is not modelled)."""
+    bits = sum(2 * w for _, w, _ in p.ext_streams)
+    uram_free = max(0, cap.get("uram", 0) - used.get("uram", 0))
+    uram = min(uram_free, math.ceil(bits / URAM_BITS))
+    rest = max(0, bits - uram * URAM_BITS)
+    return {"uram": uram, "bram18": math.ceil(rest / BRAM18_BITS)}
+
+
+def _plus(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {d: a.get(d, 0) + b.get(d, 0) for d in RES}
+
+
 class StageModel:
     """Per-board stage evaluation for one network, cached per (board type, shape)."""
 
@@ -268,6 +294,9 @@ class StageModel:
         # with the weights (per-tensor and per-channel scales are negligible)
         q = net.quant
         self.scale_factor = 1.0 + (16 / (q.group * q.weight_bits) if q.group else 0.0)
+        # one frame's residual stream (FLOAT32), which a FINNLoop iteration reads from and
+        # writes to HBM
+        self.act_bits = net.seq * net.arch.hidden * 32
 
     @property
     def halves(self) -> bool:
@@ -367,6 +396,8 @@ class StageModel:
         mains = self.curve(cfg, placement, multi) if k else [ZERO]
         for p in mains:
             main_res = {d: p.res[d] * copies for d in RES}
+            if style == "rolled" and p.ext_streams:  # FINNLoop's on-chip weight buffers
+                main_res = _plus(main_res, weight_buffers(p, cap, main_res))
             if any(main_res[d] > cap.get(d, 0) for d in RES):
                 continue
             if style == "spatial":  # k blocks stream into each other
@@ -392,7 +423,12 @@ class StageModel:
                 x_streams = [(n, int(w * f_), int(b_ * f_)) for n, w, b_ in x_streams]
             per = 1 if style == "spatial" else k
             ext_w_bits = k * sum(s[1] for s in p.ext_streams) + sum(s[1] for s in x_streams)
-            ext_bpf = k * sum(s[2] for s in p.ext_streams) + sum(s[2] for s in x_streams)
+            if style == "rolled":  # each iteration fetches its weights once per frame, and
+                # its input and output activations go through HBM (loop_control's m_axi_hbm)
+                ext_bpf = k * (sum(s[1] for s in p.ext_streams) + 2 * self.act_bits)
+            else:  # FINN's external weights: streamed once per input vector
+                ext_bpf = k * sum(s[2] for s in p.ext_streams)
+            ext_bpf += sum(s[2] for s in x_streams)
             if (ext_bpf or (kv_bits_tok and n_kv)) and not (hbm_bytes and hbm_Bps):
                 continue
             weight_bytes = ext_w_bits // 8
@@ -414,7 +450,9 @@ class StageModel:
                 demands = []
                 for c in range(copies if k else 0):
                     for name, wbits, bpf in p.ext_streams:
-                        demands.append(StreamDemand(f"{c}.{name}", per * bpf / 8 / frame_s,
+                        fetched = wbits if style == "rolled" else bpf
+                        demands.append(StreamDemand(f"{c}.{name}",
+                                                    per * fetched / 8 / frame_s,
                                                     per * wbits // 8))
                     if kv_bits_tok:
                         demands.append(StreamDemand(f"{c}.kv", per * kv_bits_tok / 8 / frame_s,
@@ -424,6 +462,9 @@ class StageModel:
                 if kv_bits_tok and "attn" in extras:
                     demands.append(StreamDemand("x.kv", kv_bits_tok / 8 / frame_s,
                                                 kv_cache_bytes * self.S))
+                if style == "rolled":  # the loop's residual stream in and out, per iteration
+                    demands.append(StreamDemand("loop.act", k * 2 * self.act_bits / 8 / frame_s,
+                                                2 * self.act_bits // 8))
                 if not demands:
                     break
                 try:
