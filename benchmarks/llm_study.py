@@ -12,7 +12,7 @@ Prices are ASSUMPTIONS for the cost column (USD per hour, PRICES below), not mea
 How dse's GPU model compares with published measurements is in results/README.md, section
 published_llm (benchmarks/published_benchmark.py).
 
-    python benchmarks/llm_study.py
+    python benchmarks/llm_study.py [--text-only]   # --text-only: from the last study.csv
 
 Writes results/llm_study/{study.csv, throughput_vs_devices.png, cost_pareto.png} and the
 llm_study section of results/README.md.
@@ -100,7 +100,7 @@ def plots(rows: list[dict], out: Path) -> None:
                      if r["model"] == model and r["setup"].endswith("U55C")
                      and "+" not in r["setup"])
         if pts:
-            ax.plot(*zip(*pts), "o-", label=f"{model} (U55C)")
+            ax.plot([x for x, _ in pts], [y for _, y in pts], "o-", label=f"{model} (U55C)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     _save(fig, ax, "U55C boards offered", f"aggregate tokens/s (decode, {DECODE_SEQUENCES} "
@@ -171,13 +171,13 @@ def readme(rows: list[dict]) -> str:
         cheap = min((r for r in ok if r["cost_per_million_tokens"] != ""),
                     key=lambda r: r["cost_per_million_tokens"], default=None)
 
-        def tps(setup: str) -> str:
+        def tps(setup: str, ok: list[dict] = ok) -> str:
             r = next((x for x in ok if x["setup"] == setup), None)
             return f"{r['tokens_per_s']:,.0f}" if r else "does not fit"
 
         lines.append(
             f"| {model} | {best['tokens_per_s']:,.0f}: {_used(best)} ({best['setup']}) | "
-            + (f"{cheap['cost_per_million_tokens']:.3f}: {_used(cheap)} ({cheap['setup']})"
+            + (f"{cheap['cost_per_million_tokens']:.3g}: {_used(cheap)} ({cheap['setup']})"
                if cheap else "")
             + f" | {tps('4xU55C')} | {tps('A100')} | {tps('EPYC')} |")
     lines += ["", "### What the numbers say", ""] + conclusions(rows) + [""]
@@ -210,6 +210,12 @@ def conclusions(rows: list[dict]) -> list[str]:
             out.append(f"- {model}: 8 x U55C offered gives {u8['tokens_per_s']:,.0f} tokens/s "
                        f"on {_used(u8)}, one A100 {a100['tokens_per_s']:,.0f} "
                        f"({u8['tokens_per_s'] / a100['tokens_per_s']:.2f}x).")
+    none = [m for m in MODELS if not any(r["model"] == m and r["setup"] == "8xU55C"
+                                         for r in ok)]
+    if none:
+        out.append(f"- FPGAs only, up to 8 x U55C: {', '.join(none)} do not fit (FINNLoop's "
+                   "on-chip weight buffers exceed a U55C, and spatial blocks need more "
+                   "boards; dse optimize --boards 16 finds the fewest).")
     mixed = [r for r in ok if r["setup"] == "2xU55C+A100"]
     alone = sum(1 for r in mixed if r["devices_used"] == 1)
     out.append(f"- 2 x U55C + A100 offered: dse used the A100 alone for {alone} of "
@@ -218,11 +224,29 @@ def conclusions(rows: list[dict]) -> list[str]:
     return out
 
 
+def read_rows(path: Path) -> list[dict]:
+    """study.csv back into rows (to redo the text and plots without solving again)."""
+    rows = []
+    for r in csv.DictReader(path.open()):
+        r["feasible"] = r["feasible"] == "True"
+        if r["feasible"]:
+            r["tokens_per_s"] = float(r["tokens_per_s"])
+            r["devices_used"] = int(r["devices_used"])
+            r["devices"] = int(r["devices"])
+            c = r["cost_per_million_tokens"]
+            r["cost_per_million_tokens"] = float(c) if c else ""
+        rows.append(r)
+    return rows
+
+
 def main() -> int:
     out = REPO / "results" / "llm_study"
     out.mkdir(parents=True, exist_ok=True)
-    rows = study_rows()
-    write_csv(out / "study.csv", rows)
+    if "--text-only" in sys.argv:
+        rows = read_rows(out / "study.csv")
+    else:
+        rows = study_rows()
+        write_csv(out / "study.csv", rows)
     stale = out / "published.csv"  # superseded by results/published_llm.csv
     if stale.exists():
         stale.unlink()
