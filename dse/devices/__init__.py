@@ -104,8 +104,8 @@ def _device(d: dict[str, Any], where: str) -> Device:
         eff = DEFAULT_EFFICIENCY[kind]
         if "efficiency" in d:
             given = {"source": f"given in {where}", **d["efficiency"]}
-            eff = replace(eff, **{k: (str(v) if k == "source" else float(v))
-                                  for k, v in given.items()})
+            eff = replace(eff, source=str(given.pop("source")),
+                          **{k: float(v) for k, v in given.items()})
         peaks = {str(k): float(v) for k, v in d["peak_tops"].items()}
         bad = [k for k in peaks if k not in PRECISIONS]
         if bad or "fp32" not in peaks:

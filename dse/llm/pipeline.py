@@ -484,7 +484,8 @@ def optimize_llm(net: LLMNetwork, boards: list[Any], *, sequences: int = 1,
         perms = multiset_orders(names, ORDER_LIMIT)
         if len(perms) > ORDER_LIMIT:  # too many: devices of one type stay together
             perms = grouped_orders(names)
-    best, best_chain, by_count = None, None, [None] * len(boards)
+    best, best_chain = None, None
+    by_count: list[float | None] = [None] * len(boards)
     for perm in perms:
         chain = [boards[i] for i in perm]
         res = _search_order(net, chain, model, goal, prompt, topology)
@@ -663,8 +664,8 @@ def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPla
                      "frame", ratio_to_bound=rate / bound)
         else:
             m.update(bound="compute (all weights on chip)")
-    prices = [s.price_per_hour for s in st]
-    if all(p is not None for p in prices):
+    prices = [s.price_per_hour for s in st if s.price_per_hour is not None]
+    if len(prices) == len(st):
         m["price_per_hour"] = sum(prices)
         tps = m["tokens_per_s"]
         m["cost_per_million_tokens"] = sum(prices) / 3600 / tps * 1e6 if tps else None
