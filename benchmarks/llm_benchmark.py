@@ -134,11 +134,21 @@ def readme(rows: list[dict], fewest: int | None, repeat: int) -> str:
     lines += ["", f"Llama-2-7B needs {fewest or 'more than 16'} U55C: as finn-plus 1.6.1 "
               "builds a FINNLoop, each looped MVAU holds a double buffer of 2 x MH x MW x W "
               "bits on chip (about 1.6 Gbit for a Llama-2-7B block at 4 bits, more than a "
-              "U55C's BRAM and URAM), so its blocks are built spatially, a few per board. One "
-              "sequence goes no faster on more boards: each token passes every board in turn; "
-              "more boards serve more sequences at once (dse uses only as many as raise "
-              "tokens/s).", ""]
+              "U55C's BRAM and URAM), so its blocks are built spatially, a few per board. "
+              f"{single(rows)} More boards mostly serve more sequences at once (dse uses only "
+              "as many as raise tokens/s).", ""]
     return "\n".join(lines) + "\n"
+
+
+def single(rows: list[dict]) -> str:
+    """What more boards do for one sequence of GPT-2 XL, from the rows."""
+    one = [r for r in rows if r["model"] == "gpt2-xl" and r["sequences"] == 1]
+    if len(one) < 2:
+        return ""
+    a, b = one[0], one[-1]
+    return (f"One GPT-2 XL sequence goes from {a['throughput']:,.1f} tokens/s on "
+            f"{a['boards']} board to {b['throughput']:,.1f} on {b['boards']} (each token "
+            "passes every board in turn; only the builds' lower latency helps it).")
 
 
 def write_section(path: Path, text: str) -> None:
