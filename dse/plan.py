@@ -169,15 +169,16 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "bits_per_frame": e.bits, "accl_bits_per_frame": e.link_bits,
             "accl_words_per_frame": e.link_bits // 512, "skip": e.skip,
         })
-    link_cap = float(prob.link.bits_per_cycle(prob.clock_mhz)) * ev.ii_cycles
+    link_cap = float(prob.link_rate()) * ev.ii_cycles
 
     def share(li: int) -> int:  # the copies a link's frames are spread over
         if prob.link.topology == "switch":
             return reps[li % len(prob.boards)] if li % len(prob.boards) < used else 1
         return min(reps[li], reps[li + 1]) if li + 1 < used else 1
 
+    loads = ev.link_load or ev.link_bits
     links = [{"index": li, "bits_per_frame": bits,
-              "utilization": round(bits / (link_cap * share(li)), 6) if link_cap else 0.0}
+              "utilization": round(loads[li] / (link_cap * share(li)), 6) if link_cap else 0.0}
              for li, bits in enumerate(ev.link_bits)
              if prob.link.topology == "switch" or li < max(used - 1, 0)]
     fps = ev.fps
@@ -196,7 +197,8 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
                   "minimize_bit_width": minimize_bit_width},
         "clock_mhz": clock_mhz,
         "topology": prob.link.topology,
-        "link": {"bandwidth_gbps": prob.link.bandwidth_gbps,
+        "link": {"model": "accl-rdma-curve" if prob.fpga_link.accl_rdma else "stream",
+                 "bandwidth_gbps": prob.link.bandwidth_gbps,
                  "efficiency": prob.link.efficiency, "latency_s": prob.link.latency_s},
         "accl": {"enabled": prob.accl.enabled, "rx_buffer_bytes": prob.accl.rx_buffer_bytes,
                  "rx_capacity_bytes": prob.rx_capacity_bytes(),
