@@ -824,6 +824,7 @@ def _write_explore_results(st: Any, out_dir: Path, *, graph: LayerGraph, model_p
     import optuna
 
     from dse import __version__, viz
+    from dse.chain.plan import from_cnn
 
     rows = []
     for t in sorted(st.trials, key=lambda t: t.number):
@@ -858,8 +859,8 @@ def _write_explore_results(st: Any, out_dir: Path, *, graph: LayerGraph, model_p
     by_number = {t.number: t for t in st.trials}
     for n in sorted(front_ids):
         plan = by_number[n].user_attrs.get("plan")
-        if plan:
-            (plans / f"{n}.json").write_text(plan)
+        if plan:  # the chain format, as dse optimize writes it
+            from_cnn(json.loads(plan)).save(plans / f"{n}.json")
     viz.save_explore_figures(out_dir)
     import optuna as _o
     import ortools
@@ -1018,7 +1019,8 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
     from dse.llm.network import build_network
     from dse.llm.pipeline import optimize_llm as _opt
     from dse.llm.pipeline import plan_dict
-    from dse.outdir import check_out_dir, write_file_atomic
+    from dse.chain.plan import from_llm
+    from dse.outdir import check_out_dir
 
     if not 0 < hbm_efficiency <= 1:
         raise SpecError(f"--hbm-efficiency {hbm_efficiency}: give a fraction in (0, 1]")
@@ -1043,8 +1045,7 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
     if out is not None:
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
-        write_file_atomic(path / "llm_plan.json", json.dumps(data, indent=1, sort_keys=True)
-                          + "\n")
+        from_llm(data).save(path / "plan.json")  # the chain format (dse.chain.plan)
     return LLMResult(plan=plan, data=data, out=path)
 
 

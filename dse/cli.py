@@ -242,7 +242,7 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
     if m.get("orders_tried", 0) > 1:
         print(f"order    best of {m['orders_tried']} distinct chain orders")
     if res.out:
-        print(f"plan     {res.out / 'llm_plan.json'}")
+        print(f"plan     {res.out / 'plan.json'}")
     return 0
 
 
@@ -276,7 +276,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"emitted  {len(em.boards)} FINN build dir(s) under {em.out}", file=sys.stderr)
     if args.json:
-        print(plan.to_json(), end="")
+        print(plan.chain().to_json(), end="")
         return 0
     d = plan.data
     m, s = d["metrics"], d["solver"]

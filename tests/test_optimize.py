@@ -201,14 +201,14 @@ def test_phases_are_timed_and_kept_in_the_plan(tmp_path, capsys) -> None:
                "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0 and "phase    least resources" in out
-    plan = json.loads((tmp_path / "plan.json").read_text())
+    plan = json.loads((tmp_path / "plan.json").read_text())["payload"]
     names = [p["phase"] for p in plan["solver"]["phases"]]
     assert names[:3] == ["load and lower the network", "cost every folding (problem)",
                          "bounds and greedy"]
     assert all(p["wall_s"] is not None and p["wall_s"] >= 0 for p in plan["solver"]["phases"])
     main(["optimize", "--quiet", "--boards", "4", "--board", "U55C", "--reproducible",
           "--out", str(tmp_path / "r")])
-    plan = json.loads((tmp_path / "r" / "plan.json").read_text())
+    plan = json.loads((tmp_path / "r" / "plan.json").read_text())["payload"]
     fewest = next(p for p in plan["solver"]["phases"] if p["phase"] == "fewest boards")
     assert fewest["outcome"] in ("done", "skipped: the plan already uses one board")
     assert plan["metrics"]["boards_used"] == 1

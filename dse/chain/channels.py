@@ -4,7 +4,7 @@
   ``shared/reference/hardware_facts.md`` §1.3). The shell keeps ``HBM_PORTS_RESERVED`` of
   them (host DMA and the network stack's buffers; FINN's Vitis flow maps its DMA to
   ``HBM[0]``, Coyote adds one memory channel per network stack, §2.1), so a design may use
-  the rest.
+  the rest; a slice of a board (one of ``k`` SLR-group copies) keeps its share, rounded up.
 * DDR (U200/U250): ``bandwidth / DDR_CHANNEL_GBPS`` DDR4 channels of 19.25 GB/s each
   (UG1393); the shell's ports share the channels' controllers, so none is reserved.
 * Striping: the Coyote shell stripes card memory over every channel (``HBM_SPLIT 0``, §2.1):
@@ -57,7 +57,9 @@ def channel_rule(board: Any, shell: str) -> ChannelRule:
     """The rule for ``board`` (``dse.specs.Board``) under ``shell`` (its name)."""
     if board.hbm_gib and board.hbm_channels:
         n = int(board.hbm_channels)
-        return ChannelRule(kind="HBM", physical=n, reserved=HBM_PORTS_RESERVED,
+        # a slice of a board (one SLR group of several copies) takes its share of them
+        reserved = -(-HBM_PORTS_RESERVED // max(1, int(getattr(board, "slice_of", 1) or 1)))
+        return ChannelRule(kind="HBM", physical=n, reserved=reserved,
                            striped=shell == "coyote",
                            channel_bytes=int(board.hbm_gib * 2**30 / n))
     if board.ddr_gib and board.ddr_bandwidth_gbps:

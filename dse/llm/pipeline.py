@@ -629,7 +629,10 @@ def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPla
     binding = slow.binding if slow.frame_s >= max(used_hops, default=0.0) else "link"
     m: dict[str, Any] = {"boards_used": len(st), "mode": net.mode, "sequences": S,
                          "latency_s": latency_s, "binding": binding,
-                         "bottleneck_board": slow.index}
+                         "bottleneck_board": slow.index,
+                         # the links between the stages (dse.chain.links), for the plan
+                         "hops_s": list(used_hops),
+                         "frame_bytes": net.seq * net.arch.hidden * 4}
     if net.mode == "decode":
         per_seq = 1.0 / latency_s
         agg = min(S * per_seq, throughput)
