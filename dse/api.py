@@ -10,6 +10,8 @@ from importlib import resources as importlib_resources
 from pathlib import Path
 from typing import Any
 
+from dse.chain.host import split_devices, with_host_stages
+from dse.chain.links import HOST_DMA_GBPS
 from dse.exceptions import DseError
 from dse.ir import LayerGraph, load_network
 from dse.models import estimate
@@ -354,12 +356,17 @@ def optimize(
         rx_buffers=rx_buffers, seed=seed, workers=workers, mvau_wwidth_max=mvau_wwidth_max))
     if out is not None:
         check_out_dir(out)
+    hosts: list[Any] = []
     if board_configs:
         cfgs = list(board_configs)
     else:
         cat = load_catalog(board_files or ())
+        fpga_names, hosts = split_devices(parse_boards(boards, board), board_files)
+        if not fpga_names:
+            raise SpecError(f"--boards {boards}: a CNN needs at least one FPGA board; a GPU or "
+                            "CPU takes only the layers FINN leaves on the host")
         cfgs = [cat.configure(n, shell=shell, caps=caps, clock_mhz=mhz)
-                for n, mhz in (split_clock(x, clock_mhz) for x in parse_boards(boards, board))]
+                for n, mhz in (split_clock(x, clock_mhz) for x in fpga_names)]
     path = resolve_model(model)
     t_load = time.monotonic()
     if graph is None:
@@ -443,6 +450,10 @@ def optimize(
                              ("cost every folding (problem)", t_problem - t_built, "done"),
                              *res.phases, slr_phase])
     plan = attach_slrs(plan, slrs)
+    if hosts:  # the layers FINN leaves on the host, as a GPU/CPU stage (dse.chain.host)
+        from dse.plan import PartitionPlan
+
+        plan = PartitionPlan(with_host_stages(dict(plan.data), graph, hosts, cfgs)[0])
     split = sorted(x if isinstance(x, str) else f"{res.problem.boards[x].board.name} (board {x})"
                    for x in res.problem.slr_split)
     if split:
@@ -466,7 +477,6 @@ def optimize(
     return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=plan_path)
 
 
-HOST_DMA_GBPS = 12.0  # host <-> FPGA DMA per board (Coyote XDMA, PCIe Gen3 x16 class)
 
 
 def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:

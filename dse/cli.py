@@ -287,6 +287,12 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         listed = ", ".join(f"{h.op_type} {h.name}" for h in hosts[:4])
         more = f" and {len(hosts) - 4} more" if len(hosts) > 4 else ""
         print(f"host     {listed}{more} stay(s) on the host: {hosts[0].reason}")
+    for h in d.get("host_stages", []):  # on a GPU/CPU offered in --boards (dse.chain.host)
+        print(f"host     stage on {h['device']} ({h['position']}): {h['frame_s'] * 1e6:,.1f} us "
+              f"per frame, {h['binding']}; {h['link_s'] * 1e6:,.1f} us through host memory")
+    if d.get("host_devices_offered") and not d.get("host_stages"):
+        print(f"host     {', '.join(d['host_devices_offered'])} offered, not needed: FINN "
+              "maps every layer of this network")
     print(f"boards   {d['boards_offered']} offered ({', '.join(sorted(set(names)))}), "
           f"{m['boards_used']} used"
           f"{' (' + str(m['boards_used_total']) + ' with copies)' if m.get('boards_used_total', 0) > m['boards_used'] else ''}"
@@ -324,6 +330,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     print()
     print(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles at {d['clock_mhz']:g} "
           f"MHz, bottleneck {m['bottleneck']}), latency {m['latency_s'] * 1e3:.4g} ms")
+    if d.get("host_stages"):  # the whole chain, host stage(s) included
+        cm = plan.chain().metrics
+        print(f"chain    {cm.frames_per_s:,.1f} fps with the host stage(s), limited by "
+              f"{cm.binding}; latency {cm.latency_s * 1e3:.4g} ms")
     if m.get("placeable") is False:
         bad = [b["index"] for b in d["boards"] if b.get("slrs") and not b["slrs"]["feasible"]]
         print(f"warning  board(s) {', '.join(map(str, bad))}: the layers do not fit its SLRs "

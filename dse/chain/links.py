@@ -100,6 +100,22 @@ def board_link(a: Any, b: Any) -> FpgaLink:
     return fpga_link(accl=coyote, gbps=rate)
 
 
+def staging_s(x: Any, nbytes: float) -> float:
+    """One side's copy through host memory: an FPGA's DMA, a GPU's host link (a CPU reads
+    host memory itself)."""
+    if is_board(x):
+        return nbytes / (HOST_DMA_GBPS * 1e9) + STAGING_S
+    if x.kind == "gpu":
+        return nbytes / (x.host_gbps * 1e9) + STAGING_S
+    return 0.0
+
+
+def host_hop_s(fpga: Any, dev: Any, nbytes: float) -> float:
+    """One frame between an FPGA and a GPU/CPU in the same host: the board's DMA into host
+    memory and, for a GPU, its copy over its own host link (no network)."""
+    return staging_s(fpga, nbytes) + staging_s(dev, nbytes)
+
+
 def hop_s(a: Any, b: Any, nbytes: float, *, topology: str = "chain") -> float:
     """One frame's ``nbytes`` from device ``a`` to device ``b`` (FPGA ``BoardConfig`` or a
     ``dse.devices.Device``): a direct cable in a chain, one switch traversal more with a
@@ -107,10 +123,5 @@ def hop_s(a: Any, b: Any, nbytes: float, *, topology: str = "chain") -> float:
     sw = SWITCH_S if topology == "switch" else 0.0
     if is_board(a) and is_board(b):
         return board_link(a, b).arrival_s(nbytes) + sw
-    t = message_time_s(nbytes, TCP_H2H)
-    for x in (a, b):
-        if is_board(x):  # host staging on the FPGA side
-            t += nbytes / (HOST_DMA_GBPS * 1e9) + STAGING_S
-        elif x.kind == "gpu":  # GPU <-> host memory <-> NIC
-            t += nbytes / (x.host_gbps * 1e9) + STAGING_S
-    return t + sw
+    # host TCP between the NICs, host staging on an FPGA or GPU side
+    return message_time_s(nbytes, TCP_H2H) + staging_s(a, nbytes) + staging_s(b, nbytes) + sw

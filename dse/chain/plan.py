@@ -165,10 +165,11 @@ def load_plan(path: str | Path) -> PipelinePlan:
     where = str(p)
     try:
         data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise PlanError(f"{where}: no such plan file (write one with dse optimize)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PlanError(f"{where}: not a readable JSON plan ({e})") from None
+    except OSError as e:
+        raise PlanError(f"cannot read plan {p}: {e.strerror} (write one with dse optimize)"
+                        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PlanError(f"plan {p} is not valid JSON: {e}") from None
     return from_any(data, where)
 
 
@@ -217,62 +218,67 @@ def _cnn_link(data: Mapping[str, Any]) -> Any:
                      latency_s=float(link.get("latency_s", HOP_LATENCY_S)))
 
 
+def _fpga_stage(b: Mapping[str, Any], layers: list[Mapping[str, Any]], index: int) -> Stage:
+    mine = [l for l in layers if l["board"] == b["index"]]
+    clock = float(b["clock_mhz"])
+    reps = int(b.get("replicas", 1))
+    ii = int(b.get("ii_cycles") or max([l["cycles"] for l in mine] or [0]))
+    slow = max(mine, key=lambda l: l["cycles"])["name"] if mine else ""
+    return Stage(
+        index=index,
+        device=Device(kind="fpga", name=b["name"], clock_mhz=clock, shell=b.get("shell")),
+        segment=Segment(unit="layers", layers=tuple(l["name"] for l in mine)),
+        build=Build(style="dataflow", weights=_weights_at(mine),
+                    folding={l["name"]: dict(l.get("folding") or {}) for l in mine}),
+        resources=dict(b.get("resources") or {}), capacity=dict(b.get("capacity") or {}),
+        frame_s=ii / (clock * 1e6) / reps,
+        latency_s=sum(l["cycles"] for l in mine) / (clock * 1e6),
+        binding=f"compute ({slow}, II {ii} cycles)" if slow else "", replicas=reps)
+
+
 def from_cnn(data: Mapping[str, Any], *, migrated: bool = False) -> PipelinePlan:
-    """The CNN solver's plan (``dse.plan.make_plan``) as a chain: one stage per board."""
+    """The CNN solver's plan (``dse.plan.make_plan``) as a chain: one stage per board, and
+    the GPU/CPU stages of the layers FINN leaves on the host (``dse.chain.host``) before or
+    after them."""
+    hosts = list(data.get("host_stages", []))
+    head = [h for h in hosts if h.get("position") == "head"]
+    tail = [h for h in hosts if h.get("position") != "head"]
     layers = list(data["layers"])
-    stages = []
-    for b in data["boards"]:
-        mine = [l for l in layers if l["board"] == b["index"]]
-        clock = float(b["clock_mhz"])
-        reps = int(b.get("replicas", 1))
-        ii = int(b.get("ii_cycles") or max([l["cycles"] for l in mine] or [0]))
-        slow = max(mine, key=lambda l: l["cycles"])["name"] if mine else ""
-        stages.append(Stage(
-            index=int(b["index"]),
-            device=Device(kind="fpga", name=b["name"], clock_mhz=clock, shell=b.get("shell")),
-            segment=Segment(unit="layers", layers=tuple(l["name"] for l in mine)),
-            build=Build(style="dataflow", weights=_weights_at(mine),
-                        folding={l["name"]: dict(l.get("folding") or {}) for l in mine}),
-            resources=dict(b.get("resources") or {}), capacity=dict(b.get("capacity") or {}),
-            frame_s=ii / (clock * 1e6) / reps,
-            latency_s=sum(l["cycles"] for l in mine) / (clock * 1e6),
-            binding=f"compute ({slow}, II {ii} cycles)" if slow else "",
-            replicas=reps))
-    stages += [_host_stage(h, len(stages)) for h in data.get("host_stages", [])]
+    stages = [_host_stage(h, i) for i, h in enumerate(head)]
+    stages += [_fpga_stage(b, layers, len(head) + k) for k, b in enumerate(data["boards"])]
+    stages += [_host_stage(h, len(stages) + i) for i, h in enumerate(tail)]
     link = _cnn_link(data)
     by_link = {int(x["index"]): x for x in data.get("links", [])}
-    links = []
-    for i in range(len(stages) - 1):
-        if stages[i + 1].device.kind != "fpga":
-            links.append(_host_link(data, i))
-            continue
-        bits = int(by_link.get(i, {}).get("bits_per_frame", 0))
+    links = [Link(src=i, dst=i + 1, kind="host-dma", bytes_per_frame=int(h["in_bytes"]),
+                  frame_s=float(h["link_s"])) for i, h in enumerate(head)]
+    for k in range(len(data["boards"]) - 1):
+        i = len(head) + k
+        bits = int(by_link.get(k, {}).get("bits_per_frame", 0))
         links.append(Link(src=i, dst=i + 1, kind="accl-rdma" if link.accl_rdma else "stream",
-                          bytes_per_frame=bits // 8, frame_s=_cut_s(data, i, link)))
+                          bytes_per_frame=bits // 8, frame_s=_cut_s(data, k, link)))
+    last = len(head) + len(data["boards"]) - 1
+    links += [Link(src=last + i, dst=last + i + 1, kind="host-dma",
+                   bytes_per_frame=int(h["in_bytes"]), frame_s=float(h["link_s"]))
+              for i, h in enumerate(tail)]
     m = data["metrics"]
     fps = float(m["fps"])
-    host = [s for s in stages if s.device.kind != "fpga"]
-    frame_s = max([1 / fps if fps else math.inf] + [s.frame_s for s in host]
-                  + [x.frame_s for x in links if x.kind.startswith("host")])
-    binding = str(m.get("bottleneck", ""))
-    if host and frame_s > 1 / fps:
-        binding = max(host + [None], key=lambda s: s.frame_s if s else 0).binding  # type: ignore
+    host_s = [(s.frame_s, s.binding) for s in stages if s.device.kind != "fpga"]
+    host_s += [(x.frame_s, "host staging") for x in links if x.kind == "host-dma"]
+    frame_s, binding = max([(1 / fps if fps else math.inf, str(m.get("bottleneck", "")))]
+                           + host_s, key=lambda t: t[0])
+    devices = int(m.get("boards_used_total", m.get("boards_used", 1))) + len(hosts)
     return PipelinePlan(
         format=PLAN_FORMAT, network="cnn", model=dict(data["model"]), stages=tuple(stages),
         links=tuple(links),
         metrics=Metrics(frame_s=frame_s, frames_per_s=1 / frame_s if frame_s else 0.0,
-                        latency_s=float(m["latency_s"]) + sum(
-                            s.latency_s for s in host) + sum(
-                            x.frame_s for x in links if x.kind.startswith("host")),
-                        binding=binding, stages=len(stages),
-                        devices=int(m.get("boards_used_total", m.get("boards_used", 1)))
-                        + len(host)),
+                        latency_s=float(m["latency_s"]) + sum(t for t, _ in host_s),
+                        binding=binding, stages=len(stages), devices=devices),
         payload=dict(data), migrated_from="schema_version 1" if migrated else None)
 
 
-def _cut_s(data: Mapping[str, Any], i: int, link: Any) -> float:
+def _cut_s(data: Mapping[str, Any], k: int, link: Any) -> float:
     """A CNN link's time per frame: one ACCL message per stream cut at that boundary."""
-    cuts = [c for c in data.get("cuts", []) if c["src_board"] <= i < c["dst_board"]]
+    cuts = [c for c in data.get("cuts", []) if c["src_board"] <= k < c["dst_board"]]
     if link.accl_rdma:
         return sum(link.frame_s(int(c.get("accl_bits_per_frame", c["bits_per_frame"])) // 8)
                    for c in cuts)
@@ -286,12 +292,6 @@ def _host_stage(h: Mapping[str, Any], index: int) -> Stage:
                  build=Build(style="kernels", weights="device memory"),
                  resources={}, capacity={}, frame_s=float(h["frame_s"]),
                  latency_s=float(h["latency_s"]), binding=str(h["binding"]))
-
-
-def _host_link(data: Mapping[str, Any], i: int) -> Link:
-    h = next(x for x in data.get("host_stages", []) if x.get("after_stage", i) == i)
-    return Link(src=i, dst=i + 1, kind="host-dma", bytes_per_frame=int(h["in_bytes"]),
-                frame_s=float(h["link_s"]))
 
 
 # ---------------------------------------------------------------------------------------------
