@@ -218,9 +218,10 @@ def _cnn_link(data: Mapping[str, Any]) -> Any:
                      latency_s=float(link.get("latency_s", HOP_LATENCY_S)))
 
 
-def _fpga_stage(b: Mapping[str, Any], layers: list[Mapping[str, Any]], index: int) -> Stage:
+def _fpga_stage(b: Mapping[str, Any], layers: list[Mapping[str, Any]], index: int,
+                clock_mhz: float) -> Stage:
     mine = [l for l in layers if l["board"] == b["index"]]
-    clock = float(b["clock_mhz"])
+    clock = float(b.get("clock_mhz") or clock_mhz)
     reps = int(b.get("replicas", 1))
     ii = int(b.get("ii_cycles") or max([l["cycles"] for l in mine] or [0]))
     slow = max(mine, key=lambda l: l["cycles"])["name"] if mine else ""
@@ -245,7 +246,8 @@ def from_cnn(data: Mapping[str, Any], *, migrated: bool = False) -> PipelinePlan
     tail = [h for h in hosts if h.get("position") != "head"]
     layers = list(data["layers"])
     stages = [_host_stage(h, i) for i, h in enumerate(head)]
-    stages += [_fpga_stage(b, layers, len(head) + k) for k, b in enumerate(data["boards"])]
+    stages += [_fpga_stage(b, layers, len(head) + k, float(data["clock_mhz"]))
+               for k, b in enumerate(data["boards"])]
     stages += [_host_stage(h, len(stages) + i) for i, h in enumerate(tail)]
     link = _cnn_link(data)
     by_link = {int(x["index"]): x for x in data.get("links", [])}
