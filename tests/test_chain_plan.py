@@ -37,12 +37,12 @@ def test_cnn_optimize_writes_the_chain_plan(cnn_dir: Path) -> None:
     cnn = plan.payload
     assert len(plan.stages) == cnn["metrics"]["boards_used"] == len(cnn["boards"])
     # every layer in exactly one stage, in order, with its folding
-    assert [n for s in plan.stages for n in s.segment.layers] == [l["name"] for l in cnn["layers"]]
+    assert [n for s in plan.stages for n in s.segment.layers] == [x["name"] for x in cnn["layers"]]
     for s in plan.stages:
         assert s.device.kind == "fpga" and s.build.style == "dataflow"
-        for l in cnn["layers"]:
-            if l["board"] == s.index:
-                assert dict(s.build.folding[l["name"]]) == l["folding"]
+        for x in cnn["layers"]:
+            if x["board"] == s.index:
+                assert dict(s.build.folding[x["name"]]) == x["folding"]
         assert all(s.resources[k] <= s.capacity[k] for k in s.resources)
     assert len(plan.links) == len(plan.stages) - 1
     assert plan.metrics.frames_per_s == pytest.approx(cnn["metrics"]["fps"], rel=1e-3)

@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
@@ -29,7 +29,7 @@ from dse.exceptions import PlanError
 from dse.outdir import write_file_atomic
 from dse.schemas import check_cnn_plan, describe
 
-PLAN_FORMAT = "dse-plan/2"
+PLAN_FORMAT: Final = "dse-plan/2"
 CNN_SCHEMA_VERSION = 1  # the CNN plan.json before the chain format (the CNN payload's own)
 LLM_FORMAT = "dse-llm-plan/1"
 _CFG = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -204,7 +204,7 @@ def _check_cnn(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _weights_at(layers: list[Mapping[str, Any]]) -> Literal["on-chip", "external", "mixed"]:
-    ext = [bool(l.get("external_weight_bits")) for l in layers]
+    ext = [bool(lay.get("external_weight_bits")) for lay in layers]
     return "external" if ext and all(ext) else ("mixed" if any(ext) else "on-chip")
 
 
@@ -220,20 +220,20 @@ def _cnn_link(data: Mapping[str, Any]) -> Any:
 
 def _fpga_stage(b: Mapping[str, Any], layers: list[Mapping[str, Any]], index: int,
                 clock_mhz: float) -> Stage:
-    mine = [l for l in layers if l["board"] == b["index"]]
+    mine = [lay for lay in layers if lay["board"] == b["index"]]
     clock = float(b.get("clock_mhz") or clock_mhz)
     reps = int(b.get("replicas", 1))
-    ii = int(b.get("ii_cycles") or max([l["cycles"] for l in mine] or [0]))
-    slow = max(mine, key=lambda l: l["cycles"])["name"] if mine else ""
+    ii = int(b.get("ii_cycles") or max([lay["cycles"] for lay in mine] or [0]))
+    slow = max(mine, key=lambda lay: lay["cycles"])["name"] if mine else ""
     return Stage(
         index=index,
         device=Device(kind="fpga", name=b["name"], clock_mhz=clock, shell=b.get("shell")),
-        segment=Segment(unit="layers", layers=tuple(l["name"] for l in mine)),
+        segment=Segment(unit="layers", layers=tuple(lay["name"] for lay in mine)),
         build=Build(style="dataflow", weights=_weights_at(mine),
-                    folding={l["name"]: dict(l.get("folding") or {}) for l in mine}),
+                    folding={lay["name"]: dict(lay.get("folding") or {}) for lay in mine}),
         resources=dict(b.get("resources") or {}), capacity=dict(b.get("capacity") or {}),
         frame_s=ii / (clock * 1e6) / reps,
-        latency_s=sum(l["cycles"] for l in mine) / (clock * 1e6),
+        latency_s=sum(lay["cycles"] for lay in mine) / (clock * 1e6),
         binding=f"compute ({slow}, II {ii} cycles)" if slow else "", replicas=reps)
 
 
