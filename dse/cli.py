@@ -322,8 +322,11 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             print(f"    (includes {b['accl_buffer_bram18']} BRAM18 of {kind} buffers)")
     for ln in d["links"]:
         print(f"link {ln['index']}: {ln['bits_per_frame']:,} bits/frame, "
-              f"{100 * ln['utilization']:.1f}% of {d['link']['bandwidth_gbps']:g} Gb/s x "
-              f"{d['link']['efficiency']:g}")
+              + (f"{100 * ln['utilization']:.1f}% of the frame time (ACCL+ RDMA message "
+                 "curve, one message per stream)"
+                 if d["link"].get("model") == "accl-rdma-curve" else
+                 f"{100 * ln['utilization']:.1f}% of {d['link']['bandwidth_gbps']:g} Gb/s x "
+                 f"{d['link']['efficiency']:g}"))
     for c in d["cuts"]:
         print(f"    cut {c['src']} -> {c['dst']} (board {c['src_board']} -> {c['dst_board']}): "
               f"{c['bits_per_frame']:,} bits/frame{' (skip stream)' if c['skip'] else ''}")
