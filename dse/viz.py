@@ -227,7 +227,9 @@ def save_explore_figures(directory: str | Path, out: str | Path | None = None) -
 
 def stage_data(plan: PipelinePlan) -> dict[str, Any]:
     """Per stage and link of a chain plan (CNN or LLM): time per frame and what binds."""
-    labels, times, kinds = [], [], []
+    labels: list[str] = []
+    times: list[float] = []
+    kinds: list[str] = []
     for s in plan.stages:
         seg = s.segment.label or f"{len(s.segment.layers)} layers"
         labels.append(f"{s.index}: {s.device.name}\n{seg}")
