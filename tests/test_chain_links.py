@@ -7,7 +7,7 @@ import pytest
 from dse.chain.channels import channel_rule
 from dse.chain.links import ACCL_COYOTE_EAGER, message_time_s
 from dse.llm.config import load_arch, quant_spec
-from dse.llm.hetero import frame_bytes, hop_s
+from dse.llm.hetero import hop_s
 from dse.llm.network import build_network
 from dse.llm.pipeline import StageModel
 from dse.solver.evaluate import evaluate, latency
@@ -27,7 +27,7 @@ def test_two_u55c_give_the_same_hop_time_in_both_worlds(seq: int) -> None:
     take the same time, the ACCL+ on Coyote RDMA curve at that message size."""
     net = build_network(load_arch("gpt2"), quant_spec(), "prefill" if seq > 1 else "decode",
                         seq=seq)
-    nbytes = frame_bytes(net)
+    nbytes = net.frame_bytes
     a, b = _u55c_pair()
     assert a.shell.name == "coyote"
     llm = hop_s(net, a, b)
@@ -65,7 +65,7 @@ def test_off_coyote_the_link_is_a_stream_at_the_line_rate() -> None:
     assert ev.link_ii == -(-nbytes * 8 // 352)  # 100 Gb/s x 0.88 at 250 MHz: 352 bits/cycle
     net = build_network(load_arch("gpt2"), quant_spec(), "decode")
     assert hop_s(net, a, b) == pytest.approx(
-        p.fpga_link.arrival_s(frame_bytes(net)))
+        p.fpga_link.arrival_s(net.frame_bytes))
 
 
 @pytest.mark.parametrize("shell", ["coyote", "vitis"])

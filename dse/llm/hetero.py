@@ -19,14 +19,9 @@ from dse.llm.network import LLMNetwork
 from dse.models._common import bits
 
 
-def frame_bytes(net: LLMNetwork) -> int:
-    """One frame's activations between two stages: the FLOAT32 residual stream."""
-    return net.seq * net.arch.hidden * 4
-
-
 def hop_s(net: LLMNetwork, a: Any, b: Any, topology: str = "chain") -> float:
     """Time to move one frame's activations from ``a`` to ``b`` (``dse.chain.links``)."""
-    return links.hop_s(a, b, frame_bytes(net), topology=topology)
+    return links.hop_s(a, b, net.frame_bytes, topology=topology)
 
 
 def _part_params(net: LLMNetwork, k: int, lead: bool, trail: bool, last: bool

@@ -465,9 +465,7 @@ class StageModel:
 
 def link_s(net: LLMNetwork) -> float:
     """One frame's activations between two Coyote boards with ACCL (``dse.chain.links``)."""
-    from dse.llm.hetero import frame_bytes
-
-    return fpga_link(accl=True).arrival_s(frame_bytes(net))
+    return fpga_link(accl=True).arrival_s(net.frame_bytes)
 
 
 def optimize_llm(net: LLMNetwork, boards: list[Any], *, sequences: int = 1,
@@ -632,7 +630,7 @@ def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPla
                          "bottleneck_board": slow.index,
                          # the links between the stages (dse.chain.links), for the plan
                          "hops_s": list(used_hops),
-                         "frame_bytes": net.seq * net.arch.hidden * 4}
+                         "frame_bytes": net.frame_bytes}
     if net.mode == "decode":
         per_seq = 1.0 / latency_s
         agg = min(S * per_seq, throughput)
