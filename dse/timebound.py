@@ -10,6 +10,11 @@ from collections.abc import Iterator
 from dse.exceptions import InfeasibleError
 
 
+class _Expired(BaseException):
+    """Raised by the timer; a BaseException so that no ``except Exception`` on the way (a
+    search that tries and drops candidates) takes it for an ordinary failure."""
+
+
 @contextlib.contextmanager
 def time_bound(seconds: float, what: str) -> Iterator[None]:
     """Raise ``InfeasibleError`` naming ``what`` when the block runs longer than ``seconds``
@@ -19,13 +24,15 @@ def time_bound(seconds: float, what: str) -> Iterator[None]:
         return
 
     def expired(signum: int, frame: object) -> None:
-        raise InfeasibleError(f"{what}: no plan within --time-limit {seconds:g} s; raise it "
-                              "or offer fewer devices")
+        raise _Expired
 
     old = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    except _Expired:
+        raise InfeasibleError(f"{what}: no plan within --time-limit {seconds:g} s; raise it "
+                              "or offer fewer devices") from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)

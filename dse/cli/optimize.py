@@ -7,6 +7,7 @@ import sys
 
 from dse import api
 from dse.chain.plan import from_llm
+from dse.cli.flags import check_flags
 from dse.cli.render import Progress, pct, progress_to_stderr, table
 from dse.llm.config import is_config_ref
 from dse.llm.run import LLMResult
@@ -83,7 +84,9 @@ def render_llm(res: LLMResult) -> None:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    if is_config_ref(args.model):
+    llm = is_config_ref(args.model)
+    check_flags("optimize", "llm" if llm else "cnn", args)  # none silently ignored
+    if llm:
         return _optimize_llm(args, progress_to_stderr)
 
     res = api.optimize(
