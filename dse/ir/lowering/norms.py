@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from dse.exceptions import NodeNotMappable
 from dse.ir.lowering.core import Lowering, attr, is_value, rule, vec_channels
 from dse.models._common import prod
 
@@ -112,7 +113,7 @@ def pwpolyf(lw: Lowering, node: Any, func: str, out_node: Any | None = None,
     else:
         s = lw.streams.get(x)
         if s is None:
-            raise KeyError(f"input {x!r} is not an activation stream")
+            raise NodeNotMappable(f"input {x!r} is not an activation stream")
     s = lw.flush(s, node, to_hw=True, force=True)
     if not s.dtype.startswith("FLOAT"):
         lw.unsupported_node(node, f"{node.op_type} on an integer stream (finn-plus's PWPolyF "
