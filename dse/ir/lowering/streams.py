@@ -66,6 +66,9 @@ def lower_pad(lw: Lowering, node: Any) -> None:
 
 @rule('Concat')
 def lower_concat(lw: Lowering, node: Any) -> None:
+    if len(node.input) == 1:  # torch.cat of one tensor (a KV-cache update): the stream itself
+        lw.put(node, lw.stream_in(node, keep_layout=True, keep_attn=True))
+        return
     ss = [lw.stream_in(node, i) for i in range(len(node.input))]
     same = all(np.shape(x.a) == np.shape(ss[0].a) and np.allclose(x.a, ss[0].a)
                and x.dtype == ss[0].dtype for x in ss)
