@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from dse.exceptions import NodeNotMappable
-from dse.ir.lowering.core import Lowering, attr, rule
+from dse.ir.lowering.core import Const, Lowering, attr, rule
 from dse.ir.lowering.layout import compose
 from dse.models._common import prod
 
@@ -33,6 +35,12 @@ def repeat_kv_reshape(lw: Lowering, node: Any, shape: tuple[int, ...]) -> Any:
 
 @rule('Expand')
 def lower_expand(lw: Lowering, node: Any) -> None:
+    c = lw.const(node.input[0])
+    if c is not None:  # a constant broadcast, e.g. ViT's class token to the batch
+        shape = lw.shape(node.output[0])
+        value = None if c.value is None else np.broadcast_to(c.value, shape).copy()
+        lw.consts[node.output[0]] = Const(value, c.dtype, c.scale)
+        return
     s = lw.stream_in(node, keep_layout=True)
     shape = tuple(s.shape)
     rs = repeat_kv_reshape(lw, node, shape)
