@@ -295,7 +295,7 @@ def family_model(family: str, batch: bool = True):
     torch.manual_seed(0)
     cls, cfg, kind = _family_config(family)
     cfg._attn_implementation = "eager"
-    net = cls(cfg).eval()
+    net = (cls(cfg, add_pooling_layer=False) if family in ("bert", "vit") else cls(cfg)).eval()
     if family == "gpt2":
         _linear_from_conv1d(net)
 
