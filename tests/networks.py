@@ -101,9 +101,13 @@ def _causal_mask(torch, n: int):
     return torch.full((n, n), float("-inf")).triu(1)[None, None]
 
 
+LLAMA_LIKE = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2"}
+
+
 def transformer_block(kind: str, batch: bool = True):
     """(module, example inputs) of a tiny transformer block of ``kind``: llama (decoder with
-    RMSNorm, rotary embeddings, causal mask, SwiGLU), gpt2 (causal, LayerNorm, GELU), t5
+    RMSNorm, rotary embeddings, causal mask, SwiGLU; mistral and qwen2 the same with 2 K/V
+    heads, qwen2 with q/k/v biases), gpt2 (causal, LayerNorm, GELU), t5
     (encoder block + decoder block with cross-attention, RMSNorm, relative position bias, ReLU),
     bert (MHA encoder: LayerNorm, GELU)."""
     import torch  # the test extra installs both: a missing one must fail, not skip
@@ -112,15 +116,17 @@ def transformer_block(kind: str, batch: bool = True):
     torch.manual_seed(0)
     T, d = SEQ, HIDDEN
     x = torch.randn(1, T, d) if batch else torch.randn(T, d)
-    if kind == "llama":
-        from transformers import LlamaConfig
-        from transformers.models.llama.modeling_llama import (
-            LlamaDecoderLayer,
-            LlamaRotaryEmbedding,
-        )
-        cfg = LlamaConfig(hidden_size=d, intermediate_size=2 * d, num_attention_heads=4,
-                          num_key_value_heads=4, num_hidden_layers=1, vocab_size=64,
-                          max_position_embeddings=2 * T)
+    if kind in LLAMA_LIKE:  # Mistral and Qwen2 (q/k/v biases): Llama blocks with GQA
+        import importlib
+
+        mod = importlib.import_module(f"transformers.models.{kind}.modeling_{kind}")
+        prefix = LLAMA_LIKE[kind]
+        config_cls = getattr(transformers, f"{prefix}Config")
+        LlamaDecoderLayer = getattr(mod, f"{prefix}DecoderLayer")  # noqa: N806
+        LlamaRotaryEmbedding = getattr(mod, f"{prefix}RotaryEmbedding")  # noqa: N806
+        cfg = config_cls(hidden_size=d, intermediate_size=2 * d, num_attention_heads=4,
+                         num_key_value_heads=4 if kind == "llama" else 2,
+                         num_hidden_layers=1, vocab_size=64, max_position_embeddings=2 * T)
         cfg._attn_implementation = "eager"
 
         class Block(torch.nn.Module):
