@@ -59,3 +59,29 @@ def test_a_node_without_mapping_is_bad_input_naming_it(tmp_path: Path, capsys) -
     assert err.count("\n") == 1, err
     assert "Sin 'Sin_0' (no FINN HW layer for this op)" in err
     assert "internal error" not in err
+
+
+def test_a_broadcast_that_is_no_head_repeat_is_named_with_its_reason(tmp_path: Path) -> None:
+    """Expand of a stream outside repeat_kv: FINN has no layer that broadcasts a stream; the
+    node is named with the reason, nothing else is blamed."""
+    from onnx import TensorProto
+
+    inits = [helper.make_tensor(n, TensorProto.FLOAT, [], [v])
+             for n, v in (("s", 0.05), ("z", 0.0), ("b", 8.0))]
+    inits.append(helper.make_tensor("shape", TensorProto.INT64, [3], [1, 8, 16]))
+    nodes = [helper.make_node("Quant", ["x", "s", "z", "b"], ["xq"], name="q",
+                              domain="qonnx.custom_op.general", signed=1, narrow=0,
+                              rounding_mode="ROUND"),
+             helper.make_node("Expand", ["xq", "shape"], ["y"], name="bcast")]
+    g = helper.make_graph(nodes, "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16])],
+                          inits)
+    p = tmp_path / "bcast.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17),
+                                                  helper.make_opsetid(
+                                                      "qonnx.custom_op.general", 1)]), p)
+    with pytest.raises(UnsupportedLayerError, match="Expand 'Expand_0' \\(Expand that is not "
+                       "a repeat of attention heads") as e:
+        load_network(p)
+    assert e.value.nodes == [("Expand_0", "Expand")]
