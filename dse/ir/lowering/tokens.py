@@ -30,13 +30,20 @@ def pad_tokens(lw: Lowering, node: Any) -> bool:
     rank = 3
     if int(attr(node, "axis", 1)) % rank != 1:
         return False
-    consts = [lw.const(t) for i, t in enumerate(ins) if i != k]
     C = lw.streams[ins[k]].shape[2]
-    if any(c is None or c.value is None or np.ndim(c.value) != 3 or np.shape(c.value)[0] != 1
-           or np.shape(c.value)[2] != C for c in consts):
-        return False
-    left = sum(int(np.shape(lw.const(t).value)[1]) for t in ins[:k])
-    right = sum(int(np.shape(lw.const(t).value)[1]) for t in ins[k + 1:])
+    tokens: dict[int, int] = {}  # input index -> constant tokens it adds
+    for i, t in enumerate(ins):
+        if i == k:
+            continue
+        c = lw.const(t)
+        if c is None or c.value is None:
+            return False
+        shape = np.shape(c.value)
+        if len(shape) != 3 or shape[0] != 1 or shape[2] != C:
+            return False
+        tokens[i] = int(shape[1])
+    left = sum(n for i, n in tokens.items() if i < k)
+    right = sum(n for i, n in tokens.items() if i > k)
     s = lw.flush(lw.stream_in(node, k), node, to_hw=True, force=True)
     attrs = {"NumTokens": s.shape[1], "NumChannels": C, "PadLeft": left, "PadRight": right,
              "SIMD": 1, "inputDataType": s.dtype, "outputDataType": s.dtype}
