@@ -213,22 +213,14 @@ def export_transformer(kind: str, out_dir: Path, *, dynamo: bool = False,
                        batch: bool = True) -> Path:
     """QONNX export of a brevitas-quantized (int8 weights and inputs of every Linear) tiny
     transformer block, with the TorchScript (default) or the dynamo exporter."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("brevitas")
-    from brevitas.export import export_qonnx
-    from brevitas.graph.quantize import layerwise_quantize
 
     path = out_dir / f"{kind}_{'dynamo' if dynamo else 'ts'}{'' if batch else '_nobatch'}.onnx"
     if path.exists():
         return path
     model, inputs = transformer_block(kind, batch)
-    _trained_looking(torch, model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        q = layerwise_quantize(model.eval())
-        with torch.no_grad():
-            export_qonnx(q, inputs if len(inputs) > 1 else inputs[0], str(path), dynamo=dynamo)
-    return path
+    return _export_quantized(model, inputs, path, dynamo)
 
 
 # --- whole tiny models of many families, exported as a new user would (2 layers, random weights
@@ -326,19 +318,27 @@ def family_model(family: str, batch: bool = True):
 def export_family(family: str, out_dir: Path, *, dynamo: bool = False,
                   batch: bool = True) -> Path:
     """QONNX export of a brevitas-quantized whole tiny ``family`` model (cached in out_dir)."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("brevitas")
-    from brevitas.export import export_qonnx
-    from brevitas.graph.quantize import layerwise_quantize
 
     path = out_dir / f"fam_{family}_{'dynamo' if dynamo else 'ts'}{'' if batch else '_nb'}.onnx"
     if path.exists():
         return path
     model, x = family_model(family, batch)
+    return _export_quantized(model, (x,), path, dynamo)
+
+
+def _export_quantized(model, inputs: tuple, path: Path, dynamo: bool) -> Path:
+    """brevitas layerwise_quantize (int8 weights and inputs of every Linear) and QONNX export
+    of ``model`` with trained-looking biases and norm parameters."""
+    import torch
+    from brevitas.export import export_qonnx
+    from brevitas.graph.quantize import layerwise_quantize
+
     _trained_looking(torch, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         q = layerwise_quantize(model.eval())
         with torch.no_grad():
-            export_qonnx(q, x, str(path), dynamo=dynamo)
+            export_qonnx(q, inputs if len(inputs) > 1 else inputs[0], str(path), dynamo=dynamo)
     return path

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from dse.exceptions import IllegalFoldingError, LayerAttributeError
+from dse.models import transformer
 from dse.models._common import (
     COST_DSE,
     COST_FINN,
@@ -30,19 +31,19 @@ from dse.models._common import (
     ceil_div,
     check_divides,
     divisors,
-    ff_stand_in,
     prod,
 )
+from dse.models.padding import simd_options
+from dse.models.pool import pe_options
 from dse.models.transformer import CONTROL_LUT, buffer, no_folding
 
 
 def _cost(op: str, cycles: int, lut: int, bram: int, uram: int, in_w: tuple[int, ...],
           out_w: tuple[int, ...], out_words: tuple[int, ...], in_words: tuple[int, ...],
           source: str) -> LayerCost:
-    return LayerCost(op_type=op, cycles=int(cycles), lut=int(lut), bram18=int(bram),
-                     uram=int(uram), dsp=0, ff=ff_stand_in(int(lut), in_w, out_w),
-                     instream_widths=in_w, outstream_widths=out_w, output_words=out_words,
-                     input_words=in_words, source=source)
+    """A LayerCost without DSPs (none of these ops multiplies)."""
+    return transformer._cost(op, cycles, lut, bram, 0, in_w, out_w, out_words, in_words, source,
+                             uram=uram)
 
 
 def next_divisor(n: int, simd: int) -> int:
@@ -339,17 +340,8 @@ def replicate_estimate(a: Attrs, impl: str, part: str | None, finn: str = "plus"
                  (w,) * k, (words,) * k, (words,), COST_FINN_CYCLES)
 
 
-def pe_of(attr: str) -> Any:
-    def options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
-        last = a[attr][-1] if isinstance(a[attr], list) else a[attr]
-        for P in divisors(last):
-            yield {"PE": P}
-
-    return options
-
-
 REPLICATE_STREAM = OpModel("ReplicateStream", REPLICATE_SCHEMA, ("hls",), replicate_estimate,
-                           pe_of("num_elems"), "copy of one stream to several (finn-plus)")
+                           pe_options("num_elems"), "copy of one stream to several (finn-plus)")
 
 SQUEEZE_SCHEMA: dict[str, Any] = {
     "axes": [],
@@ -416,12 +408,8 @@ def select_estimate(a: Attrs, impl: str, part: str | None, finn: str = "plus") -
                  (S * ob,), (C // S,), (T * C // S,), COST_FINN_CYCLES)
 
 
-def select_options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
-    for S in divisors(a["NumChannels"]):
-        yield {"SIMD": S}
-
-
-SELECT_TOKEN = OpModel("SelectToken", SELECT_SCHEMA, ("rtl",), select_estimate, select_options,
+SELECT_TOKEN = OpModel("SelectToken", SELECT_SCHEMA, ("rtl",), select_estimate,
+                       simd_options("NumChannels"),
                        "keep one token of a sequence, e.g. ViT's class token (finn-plus)")
 
 
@@ -453,7 +441,7 @@ def pad1d_estimate(a: Attrs, impl: str, part: str | None, finn: str = "plus") ->
                  (words,), (T * C // S,), COST_FINN)
 
 
-PAD1D = OpModel("Pad1D", PAD1D_SCHEMA, ("rtl",), pad1d_estimate, select_options,
+PAD1D = OpModel("Pad1D", PAD1D_SCHEMA, ("rtl",), pad1d_estimate, simd_options("NumChannels"),
                 "pad a token sequence with stored tokens (finn-plus)")
 
 # ---------------------------------------------------------------------------------------------
