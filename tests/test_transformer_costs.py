@@ -142,3 +142,27 @@ def test_every_hw_op_finn_plus_registers_is_known(finn_env) -> None:
     assert len(r["ops"]) > 50
     missing = sorted(set(r["ops"]) - set(known_op_types()))
     assert not missing, f"finn-plus op types without a dse cost model: {missing}"
+
+
+def test_finn_lines_differ_where_finn_plus_and_main_do() -> None:
+    """finn="plus" (the default, what dse emit builds with) and "main" are both available;
+    they differ on finn-plus's additions and agree elsewhere."""
+    emb = {"NumEmbeddings": 50257, "EmbeddingDim": 768, "EmbeddingType": "INT8",
+           "InputType": "UINT16", "InputShape": [1, 128], "ram_style": "ultra"}
+    plus, main = estimate("Lookup_hls", emb), estimate("Lookup_hls", emb, finn="main")
+    assert (plus.uram, plus.bram18) == (86 * 13, 0)  # ceil(6144/72) x ceil(50257/4096)
+    assert (main.uram, main.bram18) == (0, 384 * 50)  # FINN main: RAMB18s whatever the style
+    lut = estimate("Lookup_hls", {**emb, "ram_style": "distributed"}).lut
+    assert lut == 6144 * 786  # the LUTRAM table finn-plus books (no longer free)
+    mv = {"MW": 64, "MH": 64, "PE": 4, "SIMD": 8, "TH": 2, "inputDataType": "INT8",
+          "weightDataType": "INT8", "noActivation": 1, "numInputVectors": [1, 16]}
+    assert estimate("MVAU_rtl", mv).cycles == 2 * estimate("MVAU_rtl", mv, finn="main").cycles
+    ew = {"lhs_dtype": "FLOAT32", "rhs_dtype": "FLOAT32", "out_dtype": "FLOAT32",
+          "lhs_shape": [1, 16, 64], "rhs_shape": [64], "out_shape": [1, 16, 64],
+          "rhs_style": "const", "PE": 4, "mem_mode": "internal_decoupled",
+          "ram_style": "block"}
+    assert estimate("ElementwiseMul_hls", ew).bram18 == 4  # 16 words x 128 bits: 4 x 36 wide
+    assert estimate("ElementwiseMul_hls", ew, finn="dev").bram18 == 0
+    conv = {"MW": 288, "MH": 64, "PE": 4, "SIMD": 8, "inputDataType": "INT4",
+            "weightDataType": "INT4", "numInputVectors": [1, 32, 32]}
+    assert estimate("MVAU_hls", conv) == estimate("MVAU_hls", conv, finn="main")
