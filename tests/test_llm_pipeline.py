@@ -105,9 +105,10 @@ def test_llm_cli_writes_the_plan_and_names_the_bound(tmp_path: Path, capsys) -> 
     out = capsys.readouterr().out
     assert rc == 0 and "limited by" in out and "time to first token" in out
     assert "assumed  U55C: hbm_efficiency 0.9" in out and "Shuhai" in out
-    plan = json.loads((tmp_path / "llm_plan.json").read_text())
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["format"] == "dse-plan/2" and plan["network"] == "llm"
     assert plan["model"]["name"] == "gpt2-xl" and len(plan["stages"]) == 2
-    assert plan["assumed"][0]["device"] == "U55C"
+    assert "Shuhai" in json.dumps(plan)  # the assumed efficiencies travel with the plan
 
 
 @pytest.mark.parametrize("argv, match", [
