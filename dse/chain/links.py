@@ -16,8 +16,8 @@ cycles per cut stream) and the LLM planner (``dse.llm.hetero.hop_s``) both call 
   100 GbE, §3.4), plus ``HOP_LATENCY_S`` of latency (not of occupancy: it pipelines).
 * anything with a GPU or CPU: host TCP between the NICs (ACCL's host-to-host TCP send/recv
   log: ~134 us for small messages, ~40 Gb/s at 4 MiB; ``TCP_H2H``), and on an FPGA or GPU
-  side a stage through host memory: a DMA at ``HOST_DMA_GBPS`` (Coyote XDMA, PCIe Gen3 x16 class) or the
-  GPU's host link, plus ``STAGING_S`` per copy.
+  side a stage through host memory: a DMA at ``HOST_DMA_GBPS`` (Coyote XDMA, PCIe Gen3 x16
+  class) or the GPU's host link, plus ``STAGING_S`` per copy.
 * a switch between two devices adds ``SWITCH_S``.
 """
 
