@@ -224,18 +224,26 @@ MEASUREMENT_COLUMNS = ("params", "weight_bits", "tokens", "attn_gops", "kv_mb", 
                        "blocks", "precision", "measured_ms")
 
 
-def read_measurements(path: str | Path) -> list[dict[str, Any]]:
+def read_table(path: str | Path, columns: tuple[str, ...], flag: str
+               ) -> list[dict[str, str]]:
+    """The rows of a CSV file given with ``flag``, which must have ``columns``."""
     p = Path(path)
     try:
         rows = list(csv.DictReader(p.open(newline="")))
     except OSError as e:
-        raise SpecError(f"--measurements {p}: {e.strerror or e}") from None
+        raise SpecError(f"{flag} {p}: {e.strerror or e}") from None
     if not rows:
-        raise SpecError(f"--measurements {p}: no rows")
-    missing = [c for c in MEASUREMENT_COLUMNS if c not in rows[0]]
+        raise SpecError(f"{flag} {p}: no rows")
+    missing = [c for c in columns if c not in rows[0]]
     if missing:
-        raise SpecError(f"--measurements {p}: missing column(s) {', '.join(missing)} (need "
-                        f"{', '.join(MEASUREMENT_COLUMNS)})")
+        raise SpecError(f"{flag} {p}: missing column(s) {', '.join(missing)} (need "
+                        f"{', '.join(columns)})")
+    return rows
+
+
+def read_measurements(path: str | Path) -> list[dict[str, Any]]:
+    p = Path(path)
+    rows = read_table(p, MEASUREMENT_COLUMNS, "--measurements")
     out = []
     for i, r in enumerate(rows, start=2):
         try:

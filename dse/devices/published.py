@@ -20,7 +20,6 @@ row stays, flagged).
 
 from __future__ import annotations
 
-import csv
 import functools
 import itertools
 import math
@@ -29,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dse.devices import Device, Efficiency
+from dse.devices import Device, Efficiency, read_table
 from dse.exceptions import SpecError
 
 #: the most of peak HBM/DRAM bandwidth a fit may assume: STREAM-class kernels on A100/H100
@@ -61,16 +60,7 @@ class PublishedRow:
 
 def read_published(path: str | Path) -> list[PublishedRow]:
     p = Path(path)
-    try:
-        rows = list(csv.DictReader(p.open(newline="")))
-    except OSError as e:
-        raise SpecError(f"--published {p}: {e.strerror or e}") from None
-    if not rows:
-        raise SpecError(f"--published {p}: no rows")
-    missing = [c for c in COLUMNS if c not in rows[0]]
-    if missing:
-        raise SpecError(f"--published {p}: missing column(s) {', '.join(missing)} (need "
-                        f"{', '.join(COLUMNS)})")
+    rows = read_table(p, COLUMNS, "--published")
     out = []
     for i, r in enumerate(rows, start=2):
         if r["metric"] not in METRICS:
