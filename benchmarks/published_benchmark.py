@@ -44,7 +44,14 @@ README = REPO / "results" / "README.md"
 SECTION = "## published_llm"
 
 
-def split(i: int) -> str:
+#: chips whose efficiencies are fitted here (and shipped in devices.json); the rows of other
+#: GPUs (V100) are all held out: they test the A100 fit that GPUs without rows take
+FIT_CHIPS = ("A100", "H100")
+
+
+def split(i: int, device: str = "A100") -> str:
+    if device.split("-")[0] not in FIT_CHIPS:
+        return "held-out"
     return "held-out" if i % 3 == 2 else "train"
 
 
@@ -89,9 +96,10 @@ def main() -> None:
     rows = read_published(DATA)
     cat = load_devices()
     gpus = {r.device: cat.get(r.device) for r in rows if cat.get(r.device) is not None}
-    train = [r for i, r in enumerate(rows) if r.device in gpus and split(i) == "train"]
-    fits, fitted = {}, {}
-    for chip in sorted({chip_of(n) for n in gpus}):  # A100-40GB and -80GB: one chip
+    train = [r for i, r in enumerate(rows) if r.device in gpus
+             and split(i, r.device) == "train"]
+    fits, fitted = {}, dict(gpus)  # chips without a fit keep their shipped efficiencies
+    for chip in FIT_CHIPS:  # A100-40GB and -80GB: one chip
         devs = {n: d for n, d in gpus.items() if chip_of(n) == chip}
         fits[chip] = fit_published(devs, train)
         fitted.update({n: replace(d, efficiency=fits[chip].efficiency)
@@ -105,7 +113,7 @@ def main() -> None:
         if r.device in gpus:
             dev = gpus[r.device]
             floor = floor_row(r, dev)
-            rec.update(split=split(i), pred_shipped=predict_row(r, dev),
+            rec.update(split=split(i, r.device), pred_shipped=predict_row(r, dev),
                        pred=predict_row(r, fitted[r.device]), floor=floor,
                        flag=("physically impossible: beats the device's floor (100 % of peak, "
                              "no overhead)" if impossible(r, floor) else ""))
@@ -177,7 +185,8 @@ def write_readme(out: list[dict], fits: dict) -> None:
                      f"{r['metric']} | {r['published']:,.4g} | {r['pred']:,.4g} | "
                      f"{r['ratio']:.2f} | {r['flag']} |")
     lines += ["", "Sources: " + "; ".join(sorted({f"{r['source']}" for r in out})) + ".",
-              "Not covered: L4 and V100 (no published single-GPU LLM table with batch and "
+              "V100 rows are not fitted: they check the A100 fit that GPUs without rows of "
+              "their own take. Not covered: L4 (no published single-GPU table with batch and "
               "lengths was found with the search tool), CPUs, tensor-parallel rows (dse has no "
               "tensor parallelism).", ""]
     text = README.read_text()
