@@ -17,6 +17,7 @@ from typing import Any
 from dse.exceptions import SpecError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+MAX_CONFIG_BYTES = 1 << 20
 
 # keys that carry no architecture (training, tokenizer, bookkeeping): accepted and ignored
 IGNORED = frozenset({
@@ -109,6 +110,8 @@ def _int(cfg: dict[str, Any], key: str, where: str) -> int:
 
 
 def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
+    from dse.schemas_llm import check_hf_config
+
     where = f"config {name}"
     if not isinstance(cfg, dict):
         raise SpecError(f"{where}: expected a JSON object (a Hugging Face config.json)")
@@ -122,6 +125,7 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)} for model_type "
                         f"{family}; remove them or check the spelling")
+    typed = check_hf_config(cfg, where)  # types, ranges, finiteness, bounded sizes
     hidden = _int(cfg, keys["hidden"], where)
     layers = _int(cfg, keys["layers"], where)
     heads = _int(cfg, keys["heads"], where)
@@ -141,7 +145,7 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
     inter_key = keys.get("intermediate")
     intermediate = 4 * hidden if not inter_key or cfg.get(inter_key) is None else _int(
         cfg, inter_key, where)
-    act_raw = str(cfg.get(keys.get("act", ""), "gelu")).lower()
+    act_raw = str(cfg.get(keys.get("act", ""), "gelu") or "gelu").lower()
     if act_raw not in ACTS:
         raise SpecError(f"{where}: activation {act_raw!r} is not supported; use one of "
                         f"{', '.join(sorted(ACTS))}")
@@ -149,9 +153,10 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
     dec_layers = layers
     if enc_dec and cfg.get("num_decoder_layers") is not None:
         dec_layers = _int(cfg, "num_decoder_layers", where)
-    eps = float(cfg.get("rms_norm_eps", cfg.get("layer_norm_epsilon",
-                                                 cfg.get("layer_norm_eps", 1e-5))))
-    max_pos = int(cfg.get("max_position_embeddings", cfg.get("n_positions", 2048)))
+    eps = next((v for v in (typed.rms_norm_eps, typed.layer_norm_epsilon,
+                            typed.layer_norm_eps) if v is not None), 1e-5)
+    max_pos = next((v for v in (typed.max_position_embeddings, typed.n_positions)
+                    if v is not None), 2048)
     return Arch(
         name=name, family=family, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, intermediate=intermediate, vocab=vocab,
@@ -162,8 +167,8 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
         fused_qkv=family in ("gpt2", "bloom"), causal=family != "bert",
         encoder_decoder=enc_dec, decoder_layers=dec_layers if enc_dec else 0,
         max_positions=max_pos,
-        tied_embeddings=bool(cfg.get("tie_word_embeddings", family in ("gpt2", "bloom", "t5",
-                                                                        "bert"))),
+        tied_embeddings=(typed.tie_word_embeddings if typed.tie_word_embeddings is not None
+                         else family in ("gpt2", "bloom", "t5", "bert")),
     )
 
 
@@ -189,8 +194,15 @@ def load_arch(ref: str | Path) -> Arch:
             raise SpecError(f"config {s!r}: no such file, and not one of the shipped configs "
                             f"({', '.join(shipped())})")
     try:
-        cfg = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise SpecError(f"config {path}: {path.stat().st_size:,} bytes; a config.json is "
+                            f"a few kB (at most {MAX_CONFIG_BYTES:,})")
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SpecError(f"config {path}: not a UTF-8 text file") from None
+    except RecursionError:
+        raise SpecError(f"config {path}: nested too deeply to be a config.json") from None
+    except (OSError, json.JSONDecodeError) as e:
         raise SpecError(f"config {path}: not readable JSON ({e})") from None
     return arch_from_config(cfg, path.stem)
 

@@ -166,6 +166,10 @@ def build_network(arch: Arch, quant: QuantSpec, mode: str = "decode", seq: int =
         raise SpecError(f"--seq {seq}: {arch.name} has {limit} positions")
     if mode == "decode" and context > limit:
         raise SpecError(f"--context {context}: {arch.name} has {limit} positions")
+    from dse.schemas_llm import check_block_size
+
+    check_block_size(arch.head_dim, seq if mode != "decode" else 1,
+                     context if mode == "decode" else 1, f"{arch.name} ({mode})")
     t0 = time.perf_counter()
     T = 1 if mode == "decode" else seq
     stacks = []
