@@ -126,7 +126,7 @@ def mutated_json(draw: Callable, base: Any) -> Any:
     for _ in range(draw(st.integers(1, 3))):
         paths: list[list] = []
 
-        def walk(x: Any, path: list) -> None:
+        def walk(x: Any, path: list, paths: list[list] = paths) -> None:
             paths.append(path)
             if isinstance(x, dict):
                 for k, v in x.items():
