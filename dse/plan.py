@@ -12,6 +12,7 @@ from dse.exceptions import PlanError
 from dse.schemas import PlanIn, check
 
 SCHEMA_VERSION = 1
+MAX_PLAN_BYTES = 256 << 20
 REQUIRED = ("schema_version", "model", "boards", "clock_mhz", "layers", "cuts", "metrics",
             "solver")
 
@@ -38,9 +39,19 @@ class PartitionPlan:
     def load(cls, path: str | Path) -> PartitionPlan:
         p = Path(path)
         try:
-            data = json.loads(p.read_text())
+            if p.is_dir():
+                raise PlanError(f"plan {p} is a directory; give the plan.json in it")
+            if p.stat().st_size > MAX_PLAN_BYTES:
+                raise PlanError(f"plan {p}: {p.stat().st_size:,} bytes is not a plan (at most "
+                                f"{MAX_PLAN_BYTES:,})")
+            data = json.loads(p.read_text(encoding="utf-8"))
         except OSError as e:
             raise PlanError(f"cannot read plan {p}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise PlanError(f"plan {p} is not UTF-8 text (an ONNX model? --plan takes the "
+                            "plan.json dse optimize wrote)") from None
+        except RecursionError:
+            raise PlanError(f"plan {p} is nested too deeply to be a plan") from None
         except json.JSONDecodeError as e:
             raise PlanError(f"plan {p} is not valid JSON: {e}") from None
         return cls.from_dict(data, str(p))
