@@ -22,6 +22,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -53,6 +54,16 @@ Eps = Annotated[Number, Field(gt=0, lt=1)]
 
 def _pos(hi: int) -> Any:
     return Annotated[StrictInt, Field(ge=1, le=hi)]
+
+
+#: keys a config may set to null (Hugging Face writes null for "derive it": GPT-2's n_inner)
+NOT_NULL = ("hidden_size", "n_embd", "d_model", "num_hidden_layers", "n_layer", "num_layers",
+            "num_attention_heads", "n_head", "num_heads", "vocab_size", "hidden_act",
+            "activation_function", "feed_forward_proj", "rms_norm_eps", "layer_norm_epsilon",
+            "layer_norm_eps", "max_position_embeddings", "n_positions", "n_ctx",
+            "tie_word_embeddings")
+NULLABLE = frozenset({"n_inner", "num_key_value_heads", "head_dim", "intermediate_size",
+                      "num_decoder_layers", "classifier_dropout", "d_kv"})
 
 
 class HFConfigIn(BaseModel):
@@ -111,6 +122,13 @@ class HFConfigIn(BaseModel):
     type_vocab_size: Annotated[StrictInt, Field(ge=0, le=MAX_VOCAB)] | None = None
     relative_attention_num_buckets: _pos(1 << 16) | None = None  # type: ignore[valid-type]
     relative_attention_max_distance: _pos(MAX_POSITIONS) | None = None  # type: ignore
+
+    @field_validator(*NOT_NULL, mode="before")
+    @classmethod
+    def _not_null(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError("is null; give a value or leave the key out")
+        return v
 
     @model_validator(mode="after")
     def _bounded_work(self) -> "HFConfigIn":

@@ -51,7 +51,7 @@ def test_shipped_configs_have_the_published_sizes() -> None:
     ({"model_type": "gpt2", "n_embd": 30, "n_layer": 1, "n_head": 4, "vocab_size": 8},
      "does not divide"),
     ({"model_type": "bert", "hidden_size": 64, "num_hidden_layers": 0,
-      "num_attention_heads": 4, "vocab_size": 8}, "positive integer"),
+      "num_attention_heads": 4, "vocab_size": 8}, r"num_hidden_layers = 0: Input should be greater than or equal to 1"),
     ({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
       "num_attention_heads": 4, "num_key_value_heads": 3, "vocab_size": 8}, "must divide"),
     ([1, 2], "JSON object"),
