@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -239,6 +240,10 @@ def boards(board_files: list[str] | None = None) -> list[dict[str, Any]]:
 WWIDTH_SEARCH = (36, 64, 128, 256)  # SetFolding's mvau_wwidth_max values the baselines try
 
 
+#: a board or device name (with a letter; ASCII), optionally @MHZ (checked by split_clock)
+BOARD_NAME = re.compile(r"(?=[^@]*[A-Za-z])[A-Za-z0-9][A-Za-z0-9_.+-]*(@[^,@\s]*)?", re.ASCII)
+
+
 def parse_boards(boards: str | int | None, board: str | None = None) -> list[str]:
     """``4`` (with ``board``) or ``"U55C,U55C,U280"`` -> list of board names."""
     from dse.exceptions import SpecError
@@ -249,12 +254,13 @@ def parse_boards(boards: str | int | None, board: str | None = None) -> list[str
         return [board]
     if isinstance(boards, int):
         n = boards
-    elif str(boards).strip().isdigit():
+    elif re.fullmatch(r"\s*[0-9]+\s*", str(boards), re.ASCII):
         n = int(str(boards).strip())
     else:
         names = [b.strip() for b in str(boards).split(",") if b.strip()]
-        if not names:
-            raise SpecError(f"--boards {boards!r}: give a count or a comma-separated list")
+        if not names or not all(BOARD_NAME.fullmatch(b) for b in names):
+            raise SpecError(f"--boards {boards!r}: give a count (4) or a comma-separated list "
+                            "of board/device names, each optionally NAME@MHZ (U55C,U280@250)")
         if len(names) > MAX_BOARDS:
             raise SpecError(f"--boards: {len(names)} boards listed; give 1 to {MAX_BOARDS}")
         return names
@@ -353,7 +359,7 @@ def optimize(
         link_efficiency=link_efficiency, rx_buffer_bytes=rx_buffer_bytes,
         rx_buffers=rx_buffers, seed=seed, workers=workers, mvau_wwidth_max=mvau_wwidth_max))
     if out is not None:
-        check_out_dir(out)
+        check_out_dir(out, files=("plan.json",))
     if board_configs:
         cfgs = list(board_configs)
     else:
@@ -492,7 +498,7 @@ def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
 
     t0 = time.monotonic()
     if kw["out"] is not None:
-        check_out_dir(kw["out"])
+        check_out_dir(kw["out"], files=("plan.json",))
     names = parse_boards(kw["boards"], kw["board"])
     if len(set(names)) != 1:
         raise SpecError("--replicas needs identical boards (a count with --board, or one "
@@ -651,8 +657,6 @@ def _redact(url: str) -> str:
 def open_storage(storage: str | None, out: Path) -> Any:
     """Optuna storage: an RDB URL, a journal file path, or (default) out/study.journal."""
     import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
 
     from dse.exceptions import SpecError
 
@@ -673,9 +677,9 @@ def open_storage(storage: str | None, out: Path) -> Any:
                 time.sleep(0.5 * (attempt + 1))
         msg = str(last).splitlines()[0][:160] if last else "unknown error"
         raise SpecError(f"--storage {_redact(storage)}: cannot open ({msg})") from None
-    path = Path(storage) if storage else out / "study.journal"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    from dse.journal import open_journal
+
+    return open_journal(Path(storage) if storage else out / "study.journal", owned=not storage)
 
 
 RECLAIMED = "dse_interrupted"  # system attribute of a trial a crash left RUNNING
@@ -731,6 +735,7 @@ def explore(
     import optuna
 
     from dse.exceptions import SpecError
+    from dse.journal import clear_stale_lock, undo_on_failure
     from dse.outdir import check_out_dir
     from dse.schemas import ExploreOptions, check_options
     from dse.solver.outer import (
@@ -766,19 +771,21 @@ def explore(
     if resume and not storage and not journal.exists():
         raise SpecError(f"--resume: no study to continue in {out_dir} (no study.journal); "
                         "run without --resume to start one")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = open_storage(storage, out_dir)
-    existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
     shared = bool(storage and "://" in storage)
-    if name in existing and not (resume or shared):
-        raise SpecError(f"study {name!r} already has results in {out_dir}; pass --resume to "
-                        "continue it, or choose another --out/--study")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    st = optuna.create_study(study_name=name, storage=store, directions=list(DIRECTIONS),
-                             sampler=make_sampler(sampler, seed), load_if_exists=True)
-    if not st.trials:
-        for params in default_configs(space):
-            st.enqueue_trial(params, skip_if_exists=True)
+    own_journal = None if shared else Path(storage) if storage else journal
+    with undo_on_failure(out_dir, own_journal):  # a bad storage or study leaves --out as it was
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store = open_storage(storage, out_dir)
+        existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
+        if name in existing and not (resume or shared):
+            raise SpecError(f"study {name!r} already has results in {out_dir}; pass --resume "
+                            "to continue it, or choose another --out/--study")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        st = optuna.create_study(study_name=name, storage=store, directions=list(DIRECTIONS),
+                                 sampler=make_sampler(sampler, seed), load_if_exists=True)
+        if not st.trials:
+            for params in default_configs(space):
+                st.enqueue_trial(params, skip_if_exists=True)
     if not storage:  # dse's own journal in --out: one explore process owns it
         reclaimed = reclaim_interrupted_trials(st)
         if progress and reclaimed:
@@ -792,11 +799,19 @@ def explore(
             if count_finished(study) >= trials:
                 study.stop()
 
-        st.optimize(
-            make_objective(graph, catalog, space, seed, progress),
-            callbacks=[stop_at_target],
-            n_trials=trials - done, catch=(Exception,), gc_after_trial=False,
-        )
+        try:
+            st.optimize(
+                make_objective(graph, catalog, space, seed, progress),
+                callbacks=[stop_at_target],
+                n_trials=trials - done, catch=(Exception,), gc_after_trial=False,
+            )
+        except KeyboardInterrupt:  # Ctrl-C: the finished trials' tables, then stop
+            if own_journal is not None and not storage:
+                clear_stale_lock(own_journal)  # this process held it; --resume starts at once
+            if count_finished(st):
+                write_explore_results(st, out_dir, graph=graph, model_path=path, seed=seed,
+                                      storage=str(own_journal), sampler=sampler)
+            raise
     return write_explore_results(st, out_dir, graph=graph, model_path=path, seed=seed,
                                  storage=_redact(storage) if storage else str(
                                      out_dir / "study.journal"), sampler=sampler)
@@ -953,13 +968,20 @@ def _check_buildable(plan: Any) -> None:
 
 
 def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,
-              finn_env: str | Path | None = None, bitfile: bool = True) -> Any:
+              finn_env: str | Path | None = None, bitfile: bool = True,
+              board_files: Sequence[str | Path] = ()) -> Any:
     """Per-board FINN build directories for a plan (see dse.backends.finn.emit)."""
     from dse.backends.finn.emit import emit
-    from dse.outdir import staged_dir
+    from dse.outdir import check_out_dir, staged_dir
     from dse.plan import PartitionPlan
+    from dse.plan_check import check_plan_against
+    from dse.specs import load_catalog
 
     p = plan if isinstance(plan, PartitionPlan) else PartitionPlan.load(plan)
+    check_out_dir(out)
+    check_plan_against(p, load_network(resolve_model(model), input_dtype=p.data.get(
+        "model", {}).get("input_dtype")), load_catalog(board_files), str(plan) if not
+        isinstance(plan, PartitionPlan) else "plan")
     _check_buildable(p)
     with staged_dir(out) as tmp:
         hw = finn_hw_graph(model, tmp, finn_env=finn_env,
@@ -1028,7 +1050,7 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
     chain = device_chain(parse_boards(boards, board), board_files, shell=shell, caps=caps,
                          clock_mhz=clock_mhz, prices=prices)
     if out is not None:
-        check_out_dir(Path(out))
+        check_out_dir(out, files=("llm_plan.json",))
     net = build_network(arch, q, mode, seq=seq, context=context)
     if progress:
         progress(f"[{net.build_s:6.2f}s] {arch.name}: {net.n_blocks} blocks of "
@@ -1078,9 +1100,12 @@ def device_chain(names: list[str], board_files: Sequence[str | Path] = (), *,
     from dse.exceptions import SpecError
     from dse.specs import load_catalog
 
+    from dse.devices import ALIASES
+    from dse.schemas_llm import check_prices
+
     cat = load_catalog(board_files or ())
     devs = load_devices(list(board_files or ()))
-    prices = dict(prices or {})
+    prices = check_prices(dict(prices or {}), [*cat.boards, *devs.devices, *ALIASES])
     out: list[Any] = []
     for n in names:
         n, clock = split_clock(n, clock_mhz)
@@ -1089,12 +1114,11 @@ def device_chain(names: list[str], board_files: Sequence[str | Path] = (), *,
             p = prices.get(d.name, prices.get(n))
             out.append(_replace(d, price_per_hour=p) if p is not None else d)
             continue
-        try:
-            cfg = cat.configure(n, shell=shell, caps=caps, clock_mhz=clock)
-        except SpecError:
+        if not any(k.lower() == n.lower() for k in cat.boards):
             raise SpecError(f"--boards: {n!r} is neither a board ({', '.join(cat.boards)}) "
                             f"nor a device ({', '.join(devs.devices)}); define it in a "
-                            "--board-file") from None
+                            "--board-file")
+        cfg = cat.configure(n, shell=shell, caps=caps, clock_mhz=clock)  # names its own errors
         p = prices.get(cfg.board.name, prices.get(n))
         if p is not None:
             cfg = _replace(cfg, board=_replace(cfg.board, price_per_hour=p))

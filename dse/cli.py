@@ -183,7 +183,9 @@ def _pct(used: int, cap: int) -> str:
 
 def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
     from dse import api
+    from dse.option_checks import llm_args
 
+    args = llm_args(args, sequences_default=1)
     res = api.optimize_llm(
         args.model, boards=args.boards, board=args.board, shell=args.shell,
         caps=api.parse_caps(args.cap), clock_mhz=args.clock_mhz, mode=args.mode,
@@ -255,6 +257,28 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
     if is_config_ref(args.model):
         return _optimize_llm(args, progress)
+    from dse.option_checks import check_emit_ready, check_onnx_args, default_replicas
+
+    check_onnx_args(args)
+    if args.emit:  # finn-plus missing: say so before anything is written
+        check_emit_ready(args.model, args.finn_env)
+    replicas = default_replicas(args.replicas, api.parse_boards(args.boards, args.board))
+    with _undo_plan_if_emit_fails(args):
+        return _optimize_onnx(args, progress, replicas)
+
+
+def _undo_plan_if_emit_fails(args: argparse.Namespace) -> Any:
+    import contextlib
+
+    from dse.option_checks import restore_on_failure
+
+    if not args.emit:
+        return contextlib.nullcontext()
+    return restore_on_failure([Path(args.out) / "plan.json"])
+
+
+def _optimize_onnx(args: argparse.Namespace, progress: Any, replicas: str) -> int:
+    from dse import api
 
     res = api.optimize(
         args.model, boards=args.boards, board=args.board, shell=args.shell,
@@ -267,7 +291,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         board_files=args.board_file, out=args.out, seed=args.seed, workers=args.workers,
         record_time=not args.reproducible,
         progress=None if (args.quiet or args.json) else progress,
-        replicas=args.replicas,
+        replicas=replicas,
     )
     plan = res.plan
     if args.emit:
@@ -371,12 +395,15 @@ def _explore_llm(args: argparse.Namespace, progress: Any) -> int:
     if not is_config_ref(args.model):
         raise DseError("--devices mixes GPUs and CPUs with FPGAs for LLMs: give --model an "
                        "architecture config (e.g. llama2-7b or config.json)")
+    from dse.option_checks import llm_args
+
+    args = llm_args(args, sequences_default=8)
     res = explore_llm(args.model, args.devices or f"U55C:{args.boards}", out=args.out,
                       trials=args.trials, seed=args.seed, mode=args.mode, seq=args.seq,
                       context=args.context, sequences=args.sequences, weights=args.weights,
                       acts=args.acts, prices=api.parse_prices(args.price),
                       board_files=tuple(args.board_file or ()),
-                      progress=None if args.quiet else progress)
+                      progress=None if args.quiet else progress, resume=args.resume)
     rows = [[r["chain"], f"{r['tokens_per_s']:,.1f}", f"{r['latency_ms']:.2f}",
              "" if r.get("cost_per_million_tokens") is None else
              f"{r['cost_per_million_tokens']:.3f}", r["binding"]] for r in res["pareto"]]
@@ -430,6 +457,9 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
     if args.devices or is_config_ref(args.model):
         return _explore_llm(args, progress)
+    from dse.option_checks import check_onnx_args
+
+    check_onnx_args(args)
 
     lo, _, hi = args.clock_mhz.partition("..")
     try:
@@ -459,7 +489,7 @@ def cmd_emit(args: argparse.Namespace) -> int:
     from dse import api
 
     em = api.emit_plan(args.plan, args.model, args.out, finn_env=args.finn_env,
-                       bitfile=not args.estimate_only)
+                       bitfile=not args.estimate_only, board_files=args.board_file or ())
     m = em.manifest
     print(f"emitted {len(em.boards)} FINN build directories to {em.out} "
           f"(manifest.json, README.md)")
@@ -544,10 +574,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_boards(args: argparse.Namespace) -> int:
     from dse import api
+    from dse.devices import device_rows
 
     res = api.boards(args.board_file)
-    if args.json:
-        print(json.dumps(res, indent=1, sort_keys=True))
+    devices = device_rows(args.board_file or ())
+    if args.json:  # FPGA boards ("kind": "fpga"), then GPUs and CPUs
+        print(json.dumps([{"kind": "fpga", **b} for b in res] + devices, indent=1,
+                         sort_keys=True))
         return 0
     headers = ["board", "part", "SLRs", "shells", "LUT", "BRAM18", "URAM", "DSP",
                "usable LUT (1 board)", "usable LUT (multi)", "memory", "GB/s", "net Gb/s",
@@ -561,6 +594,17 @@ def cmd_boards(args: argparse.Namespace) -> int:
     print("\nusable = (device or FINN area - shell overhead of the default shell) x FINN's caps "
           "(LUT 0.7, FF 0.5, BRAM/URAM/DSP 0.8); multi adds the network stack and ACCL; MHz is "
           "the default clock (--clock-mhz or NAME@MHZ sets another).")
+    print()
+    print(table(["device", "kind", "memory GiB", "GB/s", "TOPS fp16", "TOPS int8", "NIC Gb/s",
+                 "$/h"],
+                [[d["name"], d["kind"], f"{d['memory_gib']:g}", f"{d['memory_gbps']:g}",
+                  f"{d['peak_tops'].get('fp16', d['peak_tops']['fp32']):g}",
+                  f"{d['peak_tops'].get('int8', d['peak_tops'].get('fp16', 0)):g}",
+                  f"{d['nic_gbps']:g}",
+                  "-" if d["price_per_hour"] is None else f"{d['price_per_hour']:g}"]
+                 for d in devices], right={2, 3, 4, 5, 6, 7}))
+    print("\nGPUs and CPUs run LLM stages beside the boards (--boards U55C,A100-80GB); "
+          "TOPS are dense peaks from the data sheets; formats: docs/devices.md.")
     return 0
 
 
@@ -659,34 +703,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the time and outcome of every phase (also kept in plan.json)")
     s.add_argument("--emit", metavar="DIR", help="also write per-board FINN builds to DIR")
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
-    s.add_argument("--replicas", default="1",
+    s.add_argument("--replicas", default=None,
                    help="data-parallel copies: a count of whole-pipeline copies (each on "
                         "whole boards, or one SLR group of a board: 3 per U55C, as Elastic-DF "
                         "replicates); segments (each board of the chain may run as several "
                         "copies, e.g. a slow first stage on 3 boards, chosen by the solver); "
-                        "or auto (the best of all). Default 1")
+                        "or auto (the best of all). Default: auto on several boards, else 1")
     g = s.add_argument_group(
         "LLMs from architecture configs (--model llama2-7b, bert-base, ... or config.json)")
     g.add_argument("--mode", choices=("encoder", "prefill", "decode"),
                    help="encoder: a sequence per frame; prefill: the prompt; decode: one token "
                         "per step with the KV cache in HBM (default: decode for decoders, "
                         "encoder otherwise)")
-    g.add_argument("--seq", type=int, default=128,
+    g.add_argument("--seq", type=int, default=None,
                    help="tokens per frame (encoder, prefill); the prompt for the time to first "
-                        "token (decode)")
-    g.add_argument("--context", type=int, default=1024, help="cached tokens (decode)")
-    g.add_argument("--sequences", type=int, default=1,
-                   help="sequences in flight across the pipeline (decode)")
-    g.add_argument("--weights", default="int4", help="weight type, e.g. int4 (default), int8")
-    g.add_argument("--acts", default="int8", help="activation type (default int8)")
+                        "token (decode); default 128")
+    g.add_argument("--context", type=int, default=None,
+                   help="cached tokens (decode); default 1024")
+    g.add_argument("--sequences", type=int, default=None,
+                   help="sequences in flight across the pipeline (decode); default 1")
+    g.add_argument("--weights", default=None, help="weight type, e.g. int4 (default), int8")
+    g.add_argument("--acts", default=None, help="activation type (default int8)")
     g.add_argument("--kv", help="KV-cache type (default: --acts)")
-    g.add_argument("--group", type=int, default=0,
+    g.add_argument("--group", type=int, default=None,
                    help="weights quantized per group of this many input channels, with a "
                         "16-bit scale per group (default 0: per tensor)")
     g.add_argument("--price", action="append",
                    help="price per hour by board/device name for the cost metric, e.g. "
                         "U55C=1.65,A100-80GB=3.67 (or price_per_hour in a board file)")
-    g.add_argument("--hbm-efficiency", type=float, default=0.9,
+    g.add_argument("--hbm-efficiency", type=float, default=None,
                    help="fraction of the HBM bandwidth streams reach (default 0.9)")
     s.set_defaults(func=cmd_optimize)
 
@@ -695,6 +740,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True,
                    help="the plan's model: FINN HW graph, or QONNX (lowered by finn-plus)")
     s.add_argument("--out", required=True)
+    s.add_argument("--board-file", action="append",
+                   help="the plan's own boards (TOML or JSON), as given to dse optimize")
     s.add_argument("--estimate-only", action="store_true",
                    help="configure FINN's estimate-only flow (default: the full flow to "
                         "bitstreams, which dse build runs where Vivado/Vitis is installed)")
@@ -746,11 +793,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--devices", help="device types and counts to mix, e.g. "
                                      "U55C:0..8,A100-80GB:0..2,EPYC-9654x2:0..1")
     g.add_argument("--mode", choices=("encoder", "prefill", "decode"))
-    g.add_argument("--seq", type=int, default=128)
-    g.add_argument("--context", type=int, default=1024)
-    g.add_argument("--sequences", type=int, default=8, help="sequences in flight (decode)")
-    g.add_argument("--weights", default="int4")
-    g.add_argument("--acts", default="int8")
+    g.add_argument("--seq", type=int, default=None, help="default 128")
+    g.add_argument("--context", type=int, default=None, help="default 1024")
+    g.add_argument("--sequences", type=int, default=None,
+                   help="sequences in flight (decode); default 8")
+    g.add_argument("--weights", default=None, help="default int4")
+    g.add_argument("--acts", default=None, help="default int8")
     g.add_argument("--price", action="append", help="NAME=USD_PER_HOUR, e.g. U55C=1.65")
     s.set_defaults(func=cmd_explore)
 
@@ -775,29 +823,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _import_onnxruntime_without_home_cache() -> None:
-    """onnxruntime writes a telemetry device id under $XDG_CACHE_HOME (default ~/.cache) when
-    it is imported (qonnx imports it); a dse command should not leave files in the user's home,
-    so the import happens once, up front, with the cache pointed at a temporary directory."""
-    import os
-    import tempfile
-
-    if "onnxruntime" in sys.modules:
-        return
-    old = os.environ.get("XDG_CACHE_HOME")
-    with tempfile.TemporaryDirectory(prefix="dse-ort-") as tmp:
-        os.environ["XDG_CACHE_HOME"] = tmp
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            pass
-        finally:
-            if old is None:
-                os.environ.pop("XDG_CACHE_HOME", None)
-            else:
-                os.environ["XDG_CACHE_HOME"] = old
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -807,7 +832,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    _import_onnxruntime_without_home_cache()
+    from dse.nohome import keep_caches_out_of_home
+
+    keep_caches_out_of_home()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

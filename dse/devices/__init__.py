@@ -288,3 +288,17 @@ def calibrate(dev: Device, rows: list[dict[str, Any]]) -> tuple[Efficiency, dict
                   "median_rel_error": float(np.median(after)),
                   "max_rel_error": float(after.max()), "rows": len(rows),
                   "rows_fitted": len(fit.measured)}
+
+
+def device_rows(files: list[str | Path] | tuple = ()) -> list[dict[str, Any]]:
+    """The GPUs and CPUs (shipped and the files'), as ``dse boards`` lists them."""
+    out = []
+    for d in load_devices(files).devices.values():
+        out.append({"name": d.name, "kind": d.kind, "memory_gib": d.memory_gib,
+                    "memory_gbps": d.memory_gbps, "nic_gbps": d.nic_gbps,
+                    "host_gbps": d.host_gbps, "peak_tops": dict(d.peak_tops),
+                    "efficiency": {"compute": d.efficiency.compute,
+                                   "memory": d.efficiency.memory,
+                                   "kernel_overhead_s": d.efficiency.kernel_overhead_s},
+                    "price_per_hour": d.price_per_hour, "source": d.source})
+    return out

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,7 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
     outp = check_out_dir(Path(out), files=("trials.csv", "pareto.csv", "pareto.png",
                                             JOURNAL))
     done = _finished(outp, ranges, resume)
+    created = not outp.exists()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
                                 sampler=optuna.samplers.NSGAIISampler(seed=seed))
@@ -120,6 +122,10 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
             _write_tables(outp, ranges, rows)
         raise
     if not any(r.get("feasible") for r in rows):
+        if not done:  # a fresh run that found nothing leaves --out as it was
+            (outp / JOURNAL).unlink(missing_ok=True)
+            if created:
+                shutil.rmtree(outp, ignore_errors=True)
         reasons = sorted({r["reason"] for r in rows if r.get("reason")})
         raise InfeasibleError(f"--devices {devices}: no sampled mix runs {model} "
                               f"({reasons[0] if reasons else 'no device'})")
