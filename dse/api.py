@@ -735,7 +735,8 @@ def explore(
     import optuna
 
     from dse.exceptions import SpecError
-    from dse.journal import clear_stale_lock, undo_on_failure
+    from dse.interrupts import StopRequest, stop_on_sigint
+    from dse.journal import clear_stale_lock, requeue_trial, undo_on_failure
     from dse.outdir import check_out_dir
     from dse.schemas import ExploreOptions, check_options
     from dse.solver.outer import (
@@ -799,19 +800,25 @@ def explore(
             if count_finished(study) >= trials:
                 study.stop()
 
+        req = StopRequest()
         try:
-            st.optimize(
-                make_objective(graph, catalog, space, seed, progress),
-                callbacks=[stop_at_target],
-                n_trials=trials - done, catch=(Exception,), gc_after_trial=False,
-            )
-        except KeyboardInterrupt:  # Ctrl-C: the finished trials' tables, then stop
+            with stop_on_sigint(st.stop, progress) as req:
+                st.optimize(
+                    req.wrap(make_objective(graph, catalog, space, seed, progress)),
+                    callbacks=[stop_at_target],
+                    n_trials=trials - done, catch=(Exception,), gc_after_trial=False,
+                )
+        except KeyboardInterrupt:  # a second Ctrl-C, inside a trial: run it again later
+            requeue_trial(st, req.current)
+            req.requested = True
+        if req.requested:  # Ctrl-C: the finished trials' tables, then stop
             if own_journal is not None and not storage:
-                clear_stale_lock(own_journal)  # this process held it; --resume starts at once
+                clear_stale_lock(own_journal)
             if count_finished(st):
                 write_explore_results(st, out_dir, graph=graph, model_path=path, seed=seed,
-                                      storage=str(own_journal), sampler=sampler)
-            raise
+                                      storage=_redact(storage) if storage else str(journal),
+                                      sampler=sampler)
+            raise KeyboardInterrupt
     return write_explore_results(st, out_dir, graph=graph, model_path=path, seed=seed,
                                  storage=_redact(storage) if storage else str(
                                      out_dir / "study.journal"), sampler=sampler)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dse.exceptions import InfeasibleError, SpecError
+from dse.interrupts import StopRequest, stop_on_sigint
 
 SPEC = re.compile(r"^\s*([^:\s]+)\s*:\s*(\d+)\s*(?:\.\.\s*(\d+))?\s*$")
 JOURNAL = "trials.jsonl"
@@ -94,33 +95,26 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
                 "binding": m["binding"], "devices_used": m["boards_used"],
                 "chain": " > ".join(s["board"] for s in d["stages"]), "reason": ""}
 
+    req = StopRequest()
     try:
-        for t in range(trials):
-            trial = study.ask()
-            counts = {n: trial.suggest_int(n, lo, hi) for n, lo, hi in ranges}
-            key = tuple(sorted(counts.items()))
-            names = [n for n, c in counts.items() for _ in range(c)]
-            row: dict[str, Any] = {"trial": t, **{f"n_{n}": c for n, c in counts.items()}}
-            if t < len(done):
-                _same_counts(done[t], row)
-                row = done[t]
-            elif key in seen:
-                row.update(seen[key])
-            elif not names:
-                row.update(feasible=False, reason="no device")
-            else:
-                row.update(solve(names))
-            seen[key] = {k: v for k, v in row.items() if k != "trial" and not k.startswith("n_")}
-            _tell(study, trial, row)
-            rows.append(row)
-            if t >= len(done):
-                _append(outp, row)
-            if progress:
-                progress(_progress_line(t, counts, row, t < len(done)))
-    except KeyboardInterrupt:
+        with stop_on_sigint(None, progress) as req:
+            for t in range(trials):
+                if req.requested:
+                    break
+                row = _trial(study, t, ranges, done, seen, solve, req)
+                _tell(study, row["_trial"], row)
+                del row["_trial"]
+                if t >= len(done):
+                    _append(outp, row)  # first the journal: a row in a table is in it too
+                rows.append(row)
+                if progress:
+                    progress(_progress_line(t, row, t < len(done)))
+    except KeyboardInterrupt:  # a second Ctrl-C, inside a trial's solve
+        req.requested = True
+    if req.requested:
         if rows:
             _write_tables(outp, ranges, rows)
-        raise
+        raise KeyboardInterrupt
     if not any(r.get("feasible") for r in rows):
         if not done:  # a fresh run that found nothing leaves --out as it was
             (outp / JOURNAL).unlink(missing_ok=True)
@@ -133,8 +127,30 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
     return {"out": outp, "trials": rows, "pareto": front}
 
 
-def _progress_line(t: int, counts: dict[str, int], row: dict[str, Any], replayed: bool) -> str:
-    mix = ", ".join(f"{c}x{n}" for n, c in counts.items() if c) or "-"
+def _trial(study: Any, t: int, ranges: list[tuple[str, int, int]], done: list[dict],
+           seen: dict[tuple, dict], solve: Any, req: StopRequest) -> dict[str, Any]:
+    """Trial ``t``: sampled, then replayed (finished before), reused (same mix) or solved."""
+    trial = study.ask()
+    counts = {n: trial.suggest_int(n, lo, hi) for n, lo, hi in ranges}
+    key = tuple(sorted(counts.items()))
+    names = [n for n, c in counts.items() for _ in range(c)]
+    row: dict[str, Any] = {"trial": t, **{f"n_{n}": c for n, c in counts.items()}}
+    if t < len(done):
+        _same_counts(done[t], row)
+        row = dict(done[t])
+    elif key in seen:
+        row.update(seen[key])
+    elif not names:
+        row.update(feasible=False, reason="no device")
+    else:
+        with req.work(t):
+            row.update(solve(names))
+    seen[key] = {k: v for k, v in row.items() if k != "trial" and not k.startswith("n_")}
+    return {**row, "_trial": trial}
+
+
+def _progress_line(t: int, row: dict[str, Any], replayed: bool) -> str:
+    mix = ", ".join(f"{c}x{k[2:]}" for k, c in row.items() if k.startswith("n_") and c) or "-"
     tag = " (finished before)" if replayed else ""
     if row.get("feasible"):
         return f"trial {t}: {mix} -> {row['tokens_per_s']:,.1f} tokens/s{tag}"
