@@ -445,3 +445,92 @@ def test_the_corpus_is_large_enough() -> None:
 @pytest.mark.parametrize("name", sorted(ALL), ids=str)
 def test_adversarial_input(name: str, tmp_path: Path, capsys) -> None:
     run_case(ALL[name], tmp_path, capsys)
+
+
+# ---------------------------------------------------------------------------------------------
+# hand-edited plans: checked against the network and the catalog before dse emit writes
+
+
+@pytest.fixture(scope="module")
+def chain_plan(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("plan")
+    assert main(["optimize", "--quiet", "--out", str(out), "--boards", "Pynq-Z1,Pynq-Z2",
+                 "--board-order", "given", "--replicas", "1", "--reproducible"]) == 0
+    plan = json.loads((out / "plan.json").read_text())
+    assert len(plan["boards"]) == 2
+    return plan
+
+
+def _swap_boards(p: dict) -> None:
+    a, b = p["boards"]
+    p["boards"] = [{**b, "index": 0}, {**a, "index": 1}]
+    for layer in p["layers"]:
+        layer["board"] = 1 - layer["board"]
+
+
+def _rename_layer(p: dict) -> None:
+    p["layers"][2]["name"] = "MVAU_99"
+
+
+def _illegal_pe(p: dict) -> None:
+    mvau = next(la for la in p["layers"] if la["op_type"] == "MVAU")
+    mvau["folding"]["PE"] = 7  # divides no MVAU's MH here
+
+
+def _edited_cycles(p: dict) -> None:
+    p["layers"][0]["cycles"] += 1
+
+
+def _other_op(p: dict) -> None:
+    p["layers"][1]["op_type"] = "Thresholding"
+
+
+def _drop_layer(p: dict) -> None:
+    p["layers"].pop()
+    p["cuts"] = [c for c in p["cuts"] if c["dst"] in {la["name"] for la in p["layers"]}]
+
+
+PLAN_EDITS = {
+    "boards swapped": (_swap_boards, r"runs from board 1 back to board 0"),
+    "board renamed to an unknown board": (lambda p: p["boards"][1].update(name="U99"),
+                                          r"'U99' is not a board of the catalog"),
+    "board renamed to another board": (lambda p: p["boards"][0].update(name="U55C"),
+                                       r"U55C has part 'xc7z020clg400-1'"),
+    "layer renamed": (_rename_layer, r"layer 'MVAU_99' is not in the network"),
+    "layer dropped": (_drop_layer, r"is not in the plan"),
+    "illegal PE": (_illegal_pe, r"folding .*PE=7.* is not one FINN accepts"),
+    "cycles edited": (_edited_cycles, r"the plan states"),
+    "op type changed": (_other_op, r"is Thresholding in the plan"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLAN_EDITS), ids=str)
+def test_edited_plans_are_refused_before_emit(name: str, chain_plan: dict, tmp_path: Path,
+                                              capsys) -> None:
+    import copy
+
+    from dse.api import example_model_path
+
+    edit, match = PLAN_EDITS[name]
+    plan = copy.deepcopy(chain_plan)
+    edit(plan)
+    path = _write(tmp_path, "plan.json", json.dumps(plan))
+    case = Case(argv=lambda d: ["emit", "--plan", path, "--model", str(example_model_path())],
+                code=2, match=match)
+    run_case(case, tmp_path, capsys)
+
+
+def test_an_onnx_file_as_plan_and_emit_without_finn(tmp_path: Path, capsys) -> None:
+    from dse.api import example_model_path
+
+    model = str(example_model_path())
+    run_case(Case(argv=lambda d: ["emit", "--plan", model, "--model", model],
+                  code=2, match=r"not UTF-8 text \(an ONNX model\?"), _mk(tmp_path / "a"), capsys)
+    run_case(Case(argv=lambda d: ["optimize", "--quiet", "--emit", str(d / "out" / "build"),
+                                  "--finn-env", str(d / "no-finn")],
+                  code=2, match=r"no finn-plus environment"), _mk(tmp_path / "b"), capsys)
+
+
+def _mk(d: Path) -> Path:
+    d.mkdir()
+    return d
