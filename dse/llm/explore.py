@@ -30,7 +30,7 @@ JOURNAL = "trials.jsonl"
 
 def parse_devices(spec: str) -> list[tuple[str, int, int]]:
     """``U55C:0..8,A100-80GB:0..2`` -> [(name, lo, hi), ...]."""
-    out = []
+    out: list[tuple[str, int, int]] = []
     for part in str(spec).split(","):
         if not part.strip():
             continue
