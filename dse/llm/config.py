@@ -136,6 +136,10 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
             raise SpecError(f"{where}: {keys['heads']}={heads} does not divide "
                             f"{keys['hidden']}={hidden}")
         head_dim = hidden // heads
+    if family == "llama" and head_dim % 2:
+        raise SpecError(f"{where}: head size {head_dim} ({keys['hidden']}={hidden} / "
+                        f"{keys['heads']}={heads}) is odd; rotary position embeddings rotate "
+                        "pairs of channels, so it must be even")
     kv_heads = heads
     if "kv_heads" in keys and cfg.get(keys["kv_heads"]) is not None:
         kv_heads = _int(cfg, keys["kv_heads"], where)
