@@ -13,7 +13,6 @@ from typing import Any
 from qonnx.core.datatype import DataType
 
 from dse.exceptions import LayerAttributeError
-
 from dse.models._common import (
     Attrs,
     LayerCost,
