@@ -111,6 +111,7 @@ CONFIGS = {
                            r"does not divide"),
     "kv heads not dividing": (_config({"num_key_value_heads": 3}), r"must divide"),
     "kv heads zero": (_config({"num_key_value_heads": 0}), r"num_key_value_heads = 0"),
+    "odd head size (rotary)": (_config({"hidden_size": 60}), r"head size 15 .* is odd"),
     "intermediate 1e9": (_config({"intermediate_size": 10**9}), r"intermediate_size"),
     "vocab 1e12": (_config({"vocab_size": 10**12}), r"vocab_size"),
     "vocab zero": (_config({"vocab_size": 0}), r"vocab_size = 0"),
@@ -534,3 +535,12 @@ def test_an_onnx_file_as_plan_and_emit_without_finn(tmp_path: Path, capsys) -> N
 def _mk(d: Path) -> Path:
     d.mkdir()
     return d
+
+
+def test_a_global_pool_beyond_64_bits_is_a_layer_error() -> None:
+    """Found by the fuzzer: qonnx raised a bare Exception for the sum's type."""
+    from dse.exceptions import LayerAttributeError
+    from dse.models.pool import gap_output_dtype
+
+    with pytest.raises(LayerAttributeError, match="beyond any FINN integer type"):
+        gap_output_dtype({"inputDataType": "INT32", "numInputVectors": [1, 10**12, 10**12]})
