@@ -538,33 +538,40 @@ def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
         minimize_bit_width=kw["minimize_bit_width"])
     in_bits = max(1, sum(e.bits_per_frame for e in graph.edges if e.src is None))
     out_bits = max(1, sum(e.bits_per_frame for e in graph.edges if e.dst is None))
-    shapes = sorted({(per, k, seg) for _, per, k, seg in layouts})
+    shapes = sorted({(per, k, seg) for _, per, k, seg in layouts},
+                    key=lambda x: (x[2], x[1] > 1, x[0]))  # pipelines by size, SLRs, segments
     # the time limit covers the whole run: loading once, then an equal share of what is
     # left per layout still to solve (a layout solved early leaves its time to the rest)
-    best = None
     seen: dict[tuple[int, int, bool], Any] = {}
+    for i, (per, k, seg) in enumerate(shapes):
+        if _more_boards_unused(seen, per, k, seg):
+            seen[per, k, seg] = InfeasibleError(
+                f"not solved: a pipeline on fewer than {per} boards already left boards unused")
+            continue
+        budget = max(1.0, (kw["time_limit"] - (time.monotonic() - t0)) / (len(shapes) - i))
+        sub = {**kw, "replicas": 1, "boards": per, "board": names[0], "out": None,
+               "time_limit": budget, "graph": graph, "segment_replicas": seg,
+               "board_configs": [slice_config(cfg, k)] if k > 1 else None}
+        if seg:  # start from the best chain of whole-pipeline copies (>= 2 boards each)
+            # (its boards, each as n // used copies: solved with the multi-board
+            # shell, so the plan holds in the segment model too)
+            chains = [(n // x.plan["metrics"]["boards_used"] * x.plan["metrics"]["fps"],
+                       x.plan["metrics"]["boards_used"], x)
+                      for (p_, k_, s_), x in seen.items()
+                      if p_ >= 2 and k_ == 1 and not s_ and not isinstance(x, Exception)]
+            if chains:
+                _, used_, x = max(chains, key=lambda c: c[0])
+                sub["start"] = (x.result, [n // used_] * used_)
+        try:
+            seen[per, k, seg] = optimize(**sub)
+        except InfeasibleError as e:
+            seen[per, k, seg] = e
+        if kw.get("progress"):
+            kw["progress"](f"[{time.monotonic() - t0:6.1f}s] layout {_layout_name(per, k, seg)} "
+                           "solved")
+    best = None
     tried = []
     for r, per, k, seg in layouts:
-        if (per, k, seg) not in seen:
-            budget = max(5.0, (kw["time_limit"] - (time.monotonic() - t0))
-                         / max(1, len(shapes) - len(seen)))
-            sub = {**kw, "replicas": 1, "boards": per, "board": names[0], "out": None,
-                   "time_limit": budget, "graph": graph, "segment_replicas": seg,
-                   "board_configs": [slice_config(cfg, k)] if k > 1 else None}
-            if seg:  # start from the best chain of whole-pipeline copies (>= 2 boards each)
-                # (its boards, each as n // used copies: solved with the multi-board
-                # shell, so the plan holds in the segment model too)
-                chains = [(n // x.plan["metrics"]["boards_used"] * x.plan["metrics"]["fps"],
-                           x.plan["metrics"]["boards_used"], x)
-                          for (p_, k_, s_), x in seen.items()
-                          if p_ >= 2 and k_ == 1 and not s_ and not isinstance(x, Exception)]
-                if chains:
-                    _, used_, x = max(chains, key=lambda c: c[0])
-                    sub["start"] = (x.result, [n // used_] * used_)
-            try:
-                seen[per, k, seg] = optimize(**sub)
-            except InfeasibleError as e:
-                seen[per, k, seg] = e
         res = seen[per, k, seg]
         entry: dict[str, Any] = {"replicas": r, "boards_each": per, "per_board": k}
         if seg:
@@ -616,6 +623,28 @@ def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
             plan.save(tmp / "plan.json")
         plan_path = Path(kw["out"]) / "plan.json"
     return replace(res, plan=plan, plan_path=plan_path)
+
+
+def _more_boards_unused(seen: dict[tuple[int, int, bool], Any], per: int, k: int,
+                        seg: bool) -> bool:
+    """A whole pipeline on ``per`` boards, or a chain of segment copies, need not be solved
+    when a proven-optimal pipeline on fewer boards already left some of its boards unused
+    (splitting the network over more boards did not help it)."""
+    if k > 1:
+        return False
+    for (p_, k_, s_), x in seen.items():
+        if s_ or k_ > 1 or (p_ >= per and not seg) or p_ < 2 or isinstance(x, Exception):
+            continue
+        m = x.plan["metrics"]
+        if m["boards_used"] < p_ and x.plan["solver"]["status"] == "OPTIMAL":
+            return True
+    return False
+
+
+def _layout_name(per: int, k: int, seg: bool) -> str:
+    if seg:
+        return f"segments on {per} boards"
+    return f"one SLR group of {k}" if k > 1 else f"pipeline on {per} board(s)"
 
 
 def attach_slrs(plan: Any, slrs: list) -> Any:
