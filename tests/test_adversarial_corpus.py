@@ -544,3 +544,37 @@ def test_a_global_pool_beyond_64_bits_is_a_layer_error() -> None:
 
     with pytest.raises(LayerAttributeError, match="beyond any FINN integer type"):
         gap_output_dtype({"inputDataType": "INT32", "numInputVectors": [1, 10**12, 10**12]})
+
+
+# ---------------------------------------------------------------------------------------------
+# defaults that use what is offered; bounded work
+
+
+@pytest.mark.slow
+def test_optimize_uses_the_offered_boards_by_default(tmp_path: Path, capsys) -> None:
+    """MobileNetV1 on 4 U55C, no layout option: at least 3.6x the one-board fps."""
+    from tests.conftest import shared_path
+
+    model = str(shared_path("models", "mobilenetv1_w4a4.onnx"))
+    fps = {}
+    for n in (1, 4):
+        out = tmp_path / f"b{n}"
+        assert main(["optimize", "--quiet", "--model", model, "--boards", str(n), "--out",
+                     str(out)]) == 0
+        m = json.loads((out / "plan.json").read_text())["metrics"]
+        fps[n] = (m.get("replicas") or {}).get("fps_total", m["fps"])
+    capsys.readouterr()
+    assert fps[4] >= 3.6 * fps[1], fps
+
+
+def test_64_identical_boards_on_a_tiny_mlp_are_answered(tmp_path: Path, capsys) -> None:
+    """64 identical boards: one board order (not 64!), and replica layouts that more boards
+    cannot improve are not solved; the answer uses all 64 boards."""
+    from tests.conftest import shared_path
+
+    out = tmp_path / "o"
+    assert main(["optimize", "--quiet", "--model", str(shared_path("models", "tfc_w1a1.onnx")),
+                 "--boards", "64", "--time-limit", "10", "--out", str(out)]) == 0
+    rep = json.loads((out / "plan.json").read_text())["metrics"]["replicas"]
+    assert rep["boards_used_total"] == 64 and rep["count"] == 64
+    assert any("not solved" in str(t.get("reason", "")) for t in rep["tried"])
