@@ -89,22 +89,3 @@ def undo_on_failure(out_dir: Path, journal: Path | None) -> Iterator[None]:
             clear_stale_lock(journal)
         raise
 
-
-def requeue_trial(study: Any, number: int | None) -> None:
-    """A trial a second Ctrl-C cut short (Optuna marked it failed): flagged as interrupted, so
-    it does not count as finished, and its parameters queued again."""
-    from dse.api import RECLAIMED
-
-    if number is None:
-        return
-    for t in study.get_trials(deepcopy=False):
-        if t.number == number and t.state.name in ("FAIL", "RUNNING"):
-            study._storage.set_trial_system_attr(t._trial_id, RECLAIMED, True)
-            if t.state.name == "RUNNING":
-                import optuna
-
-                study._storage.set_trial_state_values(t._trial_id,
-                                                      optuna.trial.TrialState.FAIL)
-            params = t.system_attrs.get("fixed_params") or t.params
-            if params:
-                study.enqueue_trial(dict(params), user_attrs={"retry_of": t.number})

@@ -80,8 +80,8 @@ def default_replicas(replicas: str | None, boards: list[str]) -> str:
 def check_emit_ready(model: str | Path | None, finn_env: str | None) -> None:
     """``--emit`` needs finn-plus unless the model is already FINN's HW-layer graph: say so
     before optimizing, so nothing is written."""
-    from dse.api import resolve_model
     from dse.backends.finn.env import require
+    from dse.examples import resolve_model
     from dse.ir.lower import is_hw_graph, read_model
 
     if not is_hw_graph(read_model(resolve_model(model))):

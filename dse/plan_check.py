@@ -35,8 +35,8 @@ def _check_boards(data: Mapping[str, Any], catalog: Any, where: str) -> None:
         cat = known.get(str(b["name"]).lower())
         if cat is None:
             raise PlanError(f"{where}: boards[{b['index']}] {b['name']!r} is not a board of the "
-                            f"catalog ({', '.join(catalog.boards)}); was the plan edited? (a board of "
-                            "your own: give its --board-file)")
+                            f"catalog ({', '.join(catalog.boards)}); was the plan edited? (a "
+                            "board of your own: give its --board-file)")
         if cat.part != b["part"]:
             raise PlanError(f"{where}: boards[{b['index']}] {b['name']} has part {b['part']!r}, "
                             f"but {cat.name} is {cat.part}; was the plan edited?")

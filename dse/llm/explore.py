@@ -21,8 +21,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from dse.devices.chain import device_chain
 from dse.exceptions import InfeasibleError, SpecError
 from dse.interrupts import StopRequest, stop_on_sigint
+from dse.llm.run import optimize_llm
 
 SPEC = re.compile(r"^\s*([^:\s]+)\s*:\s*(\d+)\s*(?:\.\.\s*(\d+))?\s*$")
 JOURNAL = "trials.jsonl"
@@ -61,7 +63,6 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
                 ) -> dict[str, Any]:
     import optuna
 
-    from dse import api
     from dse.outdir import check_out_dir
     from dse.schemas import check_options
     from dse.schemas_llm import LLMOptions
@@ -69,7 +70,7 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
     check_options(LLMOptions, dict(seq=seq, context=context, sequences=sequences,
                                    trials=trials))
     ranges = parse_devices(devices)
-    api.device_chain([n for n, _, hi in ranges if hi], board_files, prices=prices)
+    device_chain([n for n, _, hi in ranges if hi], board_files, prices=prices)
     outp = check_out_dir(Path(out), files=("trials.csv", "pareto.csv", "pareto.png",
                                             JOURNAL))
     done = _finished(outp, ranges, resume)
@@ -82,7 +83,7 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
 
     def solve(names: list[str]) -> dict[str, Any]:
         try:
-            d = api.optimize_llm(model, boards=",".join(names), mode=mode, seq=seq,
+            d = optimize_llm(model, boards=",".join(names), mode=mode, seq=seq,
                                  context=context, sequences=sequences, weights=weights,
                                  acts=acts, kv=kv, prices=prices, board_files=board_files,
                                  order="auto").data
