@@ -1,9 +1,7 @@
-"""Command-line options checked against the kind of model they are given with, before any
-work: an option that only means something for LLM configs (``--mode``, ``--seq``, ``--price``,
-...) on an ONNX model, or one that only means something for ONNX models (``--strategy``,
-``--replicas``, ``--emit``) on an LLM config, is one line (exit 2) rather than silently
-ignored; every number is validated by the schemas (:mod:`dse.schemas`,
-:mod:`dse.schemas_llm`) and blamed on its own option.
+"""Command-line options of a run, before any work: the LLM options' defaults and their
+numbers validated by the schemas (:mod:`dse.schemas`, :mod:`dse.schemas_llm`), each blamed on
+its own option (which flags apply to which network is ``dse.cli.flags``); the default replica
+layout; ``--emit``'s finn-plus checked before anything is written.
 
 The LLM-only options have no argparse default (None = not given); :data:`LLM_DEFAULTS` fills
 them in for an LLM run.
@@ -17,42 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dse.exceptions import SpecError
 
 #: option (argparse dest) -> default for LLM configs (``dse optimize`` / ``dse explore``)
 LLM_DEFAULTS: dict[str, Any] = {"mode": None, "seq": 128, "context": 1024, "weights": "int4",
                                 "acts": "int8", "kv": None, "group": 0, "price": None,
                                 "hbm_efficiency": 0.9}
-#: CNN-only options of dse optimize and the value that means "not given"
-CNN_ONLY: dict[str, Any] = {"strategy": "joint", "replicas": None, "emit": None,
-                            "mvau_wwidth_max": None, "rx_buffer_bytes": None,
-                            "rx_buffers": None, "input_dtype": None, "finn_env": None}
-
-
-def _flag(dest: str) -> str:
-    return "--" + dest.replace("_", "-")
-
-
-def check_onnx_args(args: argparse.Namespace) -> None:
-    """``dse optimize``/``explore`` on an ONNX model: no LLM-only option."""
-    given = [_flag(k) for k in (*LLM_DEFAULTS, "sequences", "devices")
-             if getattr(args, k, None) is not None]
-    if given:
-        raise SpecError(f"{given[0]} is for LLM configs (--model llama2-7b or a config.json); "
-                        f"{getattr(args, 'model', None) or 'the bundled example'} is an ONNX "
-                        "model: drop the option")
-
-
 def llm_args(args: argparse.Namespace, *, sequences_default: int) -> argparse.Namespace:
-    """``dse optimize``/``explore`` on an LLM config: no CNN-only option, the LLM defaults
-    filled in, every number validated (one line naming the option)."""
+    """``dse optimize``/``explore`` on an LLM config: the LLM defaults filled in, every number
+    validated (one line naming the option)."""
     from dse.schemas import OptimizeOptions, check_options
     from dse.schemas_llm import LLMOptions
 
-    for k, off in CNN_ONLY.items():
-        if hasattr(args, k) and getattr(args, k) != off:
-            raise SpecError(f"{_flag(k)} {getattr(args, k)}: applies to ONNX models, not to "
-                            f"the LLM config {args.model}; drop the option")
     filled = argparse.Namespace(**vars(args))
     for k, v in LLM_DEFAULTS.items():
         if getattr(filled, k, None) is None:

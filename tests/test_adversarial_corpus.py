@@ -285,7 +285,8 @@ OPTIONS = {
     "hbm efficiency nan": (_llm("--hbm-efficiency", "nan"), 2, r"--hbm-efficiency nan"),
     "time limit negative (LLM)": (_llm("--time-limit", "-1"), 2, r"--time-limit -1"),
     "time limit nan (LLM)": (_llm("--time-limit", "nan"), 2, r"--time-limit nan"),
-    "link gbps negative (LLM)": (_llm("--link-gbps", "-5"), 2, r"--link-gbps -5"),
+    "link gbps negative (LLM)": (_llm("--link-gbps", "-5"), 2,
+                                 r"--link-gbps does not apply to an LLM"),
     "link gbps 1e-9 (CNN)": (_cnn("--link-gbps", "1e-9"), 2, r"--link-gbps 1e-09"),
     "clock 0 (LLM)": (_llm("--clock-mhz", "0"), 2, r"--clock-mhz 0"),
     "clock 0 (CNN)": (_cnn("--clock-mhz", "0"), 2, r"--clock-mhz 0"),
@@ -330,7 +331,7 @@ def _plan_json_dir(d: Path) -> list[str]:
 
 
 def _llm_plan_dir(d: Path) -> list[str]:
-    (d / "out" / "llm_plan.json").mkdir()
+    (d / "out" / "plan.json").mkdir()
     return ["optimize", "--model", "gpt2", "--quiet", "--out", str(d / "out")]
 
 
@@ -347,7 +348,7 @@ OUTS = {
                                      "/proc/x"], r"kernel file system"),
     "under a file": (_file_as_dir, r"is a file, so nothing can be created under it"),
     "plan.json is a directory": (_plan_json_dir, r"plan.json is a directory"),
-    "llm_plan.json is a directory": (_llm_plan_dir, r"llm_plan.json is a directory"),
+    "plan.json is a directory (LLM)": (_llm_plan_dir, r"plan.json is a directory"),
     "root": (lambda d: ["optimize", "--quiet", "--out", "/"], r"file system root"),
     "explore under /proc": (lambda d: ["explore", "--quiet", "--out", "/proc/x"],
                             r"kernel file system"),
@@ -458,7 +459,7 @@ def chain_plan(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert main(["optimize", "--quiet", "--out", str(out), "--boards", "Pynq-Z1,Pynq-Z2",
                  "--board-order", "given", "--replicas", "1", "--reproducible"]) == 0
     plan = json.loads((out / "plan.json").read_text())
-    assert len(plan["boards"]) == 2
+    assert len(plan["payload"]["boards"]) == 2  # the chain format: the CNN record in payload
     return plan
 
 
@@ -514,7 +515,7 @@ def test_edited_plans_are_refused_before_emit(name: str, chain_plan: dict, tmp_p
 
     edit, match = PLAN_EDITS[name]
     plan = copy.deepcopy(chain_plan)
-    edit(plan)
+    edit(plan["payload"])
     path = _write(tmp_path, "plan.json", json.dumps(plan))
     case = Case(argv=lambda d: ["emit", "--plan", path, "--model", str(example_model_path())],
                 code=2, match=match)
@@ -561,7 +562,7 @@ def test_optimize_uses_the_offered_boards_by_default(tmp_path: Path, capsys) -> 
         out = tmp_path / f"b{n}"
         assert main(["optimize", "--quiet", "--model", model, "--boards", str(n), "--out",
                      str(out)]) == 0
-        m = json.loads((out / "plan.json").read_text())["metrics"]
+        m = json.loads((out / "plan.json").read_text())["payload"]["metrics"]
         fps[n] = (m.get("replicas") or {}).get("fps_total", m["fps"])
     capsys.readouterr()
     assert fps[4] >= 3.6 * fps[1], fps
@@ -575,6 +576,6 @@ def test_64_identical_boards_on_a_tiny_mlp_are_answered(tmp_path: Path, capsys) 
     out = tmp_path / "o"
     assert main(["optimize", "--quiet", "--model", str(shared_path("models", "tfc_w1a1.onnx")),
                  "--boards", "64", "--time-limit", "10", "--out", str(out)]) == 0
-    rep = json.loads((out / "plan.json").read_text())["metrics"]["replicas"]
+    rep = json.loads((out / "plan.json").read_text())["payload"]["metrics"]["replicas"]
     assert rep["boards_used_total"] == 64 and rep["count"] == 64
     assert any("not solved" in str(t.get("reason", "")) for t in rep["tried"])

@@ -7,11 +7,12 @@ import argparse
 from pathlib import Path
 
 from dse import api, viz
+from dse.cli.flags import check_flags
 from dse.cli.render import Progress, progress_to_stderr, table
 from dse.exceptions import DseError
 from dse.llm.config import is_config_ref
 from dse.llm.explore import explore_llm
-from dse.option_checks import check_onnx_args, llm_args
+from dse.option_checks import llm_args
 from dse.outdir import staged_dir
 from dse.specs.parse import parse_prices
 
@@ -38,9 +39,10 @@ def _explore_llm(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    if args.devices or is_config_ref(args.model):
+    llm = is_config_ref(args.model)  # an architecture config, not a network file
+    check_flags("explore", "llm" if llm else "cnn", args)  # none silently ignored
+    if llm:
         return _explore_llm(args, progress_to_stderr)
-    check_onnx_args(args)
 
     lo, _, hi = args.clock_mhz.partition("..")
     try:
