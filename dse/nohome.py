@@ -41,7 +41,7 @@ def _import_onnxruntime_without_home_cache() -> None:
     with tempfile.TemporaryDirectory(prefix="dse-ort-") as tmp:
         os.environ["XDG_CACHE_HOME"] = tmp
         try:
-            import onnxruntime  # type: ignore[import-untyped]  # noqa: F401
+            import onnxruntime  # noqa: F401
         except ImportError:
             pass
         finally:

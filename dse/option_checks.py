@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
 #: option (argparse dest) -> default for LLM configs (``dse optimize`` / ``dse explore``)
 LLM_DEFAULTS: dict[str, Any] = {"mode": None, "seq": 128, "context": 1024, "weights": "int4",
                                 "acts": "int8", "kv": None, "group": 0, "price": None,
