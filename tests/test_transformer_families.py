@@ -120,7 +120,8 @@ def test_family_hw_layers_match_finn_plus(family: str, dynamo: bool, family_dir:
                                           finn_env: Path, tmp_path: Path) -> None:
     """finn-plus's own step_convert_to_hw on the same export: every MVAU and Thresholding it
     makes is ours with the same attributes (before bit-width minimization), and each of its
-    PWPolyF is one of ours on the same shape."""
+    PWPolyF is one of ours on the same shape. (Where finn-plus leaves a projection as a float
+    MatMul, as on some dynamo exports, dse lowers it too: ours may hold more.)"""
     import onnx
     from onnx import helper
 
@@ -148,7 +149,6 @@ def test_family_hw_layers_match_finn_plus(family: str, dynamo: bool, family_dir:
     theirs, mine = _signature(finn, keys), _signature(ours, keys)
     assert theirs["MVAU"] and theirs["Thresholding"]
     for op in keys:
-        if op == "PWPolyF" and not theirs[op]:
-            continue  # finn-plus left the activation as float nodes
-        assert mine[op] == theirs[op], (op, dict(mine[op] - theirs[op]),
-                                        dict(theirs[op] - mine[op]))
+        assert not theirs[op] - mine[op], (op, "finn-plus only:", dict(theirs[op] - mine[op]))
+    if not dynamo:  # the TorchScript exports finn-plus lowers completely outside attention
+        assert mine == theirs
