@@ -31,7 +31,7 @@ from dse.exceptions import ModelLoadError
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 _QONNX_OPS = ("Quant", "Trunc", "BipolarQuant")
-# quantizers qonnx must not fold into float constants (FloatQuant: refused by name later)
+# quantizers qonnx must not fold into float constants (FloatQuant: dse.ir.lowering.minifloat)
 _KEEP_QUANT = ("Quant", "BipolarQuant", "FloatQuant", "QuantizeLinear", "DequantizeLinear")
 # ops on constants that the lowering evaluates itself (see ``ir.lowering.core``)
 CONST_OPS = ("Quant", "BipolarQuant", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze",

@@ -9,6 +9,7 @@ from dse.exceptions import UnknownOpError
 from dse.models import (
     eltwise,
     infra,
+    minifloat,
     misc,
     mvau,
     padding,
@@ -31,8 +32,8 @@ def _register(*models: OpModel) -> None:
 
 
 _register(
-    mvau.MODEL,
-    vvau.MODEL,
+    minifloat.with_minifloat(mvau.MODEL),  # minifloat operands: dse's model (minifloat.py)
+    minifloat.with_minifloat(vvau.MODEL),
     swg.MODEL,
     *thresholding.MODELS,
     *pool.MODELS,
@@ -87,6 +88,8 @@ def default_impl(op_type: str, attrs: Attrs, part: str | None) -> str:
     model, impl = split_op_type(op_type)
     if impl:
         return impl
+    if minifloat.applies(model.name, attrs):
+        return "hls"  # dse's own minifloat MVAU/VVAU (FINN has none; no RTL variant)
     if model.name == "MVAU":
         return mvau.default_impl(attrs, part)
     if model.name == "VVAU":

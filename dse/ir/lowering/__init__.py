@@ -5,6 +5,7 @@ from dse.ir.lowering import (  # noqa: F401
     affine,
     attention,
     layout,
+    minifloat,
     mvau,
     norms,
     pool,

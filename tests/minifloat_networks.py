@@ -1,0 +1,124 @@
+"""Minifloat test networks we export ourselves: brevitas' OCP quantizers (FP8 E4M3, and FP4 E2M1 /
+FP6 E3M2 through brevitas' Fp*Mixin + FpOCP* classes), seeded random weights, nothing
+downloaded, through ``export_qonnx`` with the TorchScript or the dynamo exporter."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+KINDS = ("mlp", "cnn", "bert")
+FORMATS = ("fp8", "fp4w_fp6a", "fp8_perchannel")
+
+
+def quantizers(fmt: str):
+    """(weight quantizer, activation quantizer) classes of brevitas 0.13 for ``fmt``."""
+    from brevitas.quant.float_base import Fp4e2m1Mixin, Fp6e3m2Mixin
+    from brevitas.quant.float_quant_ocp import (
+        Fp8e4m3OCPActPerTensorFloat,
+        Fp8e4m3OCPWeightPerChannelFloat,
+        Fp8e4m3OCPWeightPerTensorFloat,
+        FpOCPActPerTensorFloat,
+        FpOCPWeightPerChannelFloat,
+    )
+
+    if fmt == "fp8":
+        return Fp8e4m3OCPWeightPerTensorFloat, Fp8e4m3OCPActPerTensorFloat
+    if fmt == "fp8_perchannel":
+        return Fp8e4m3OCPWeightPerChannelFloat, Fp8e4m3OCPActPerTensorFloat
+
+    class W4(Fp4e2m1Mixin, FpOCPWeightPerChannelFloat):
+        """OCP FP4 E2M1 weights, per output channel."""
+
+    class A6(Fp6e3m2Mixin, FpOCPActPerTensorFloat):
+        """OCP FP6 E3M2 activations, per tensor."""
+
+    if fmt == "fp4w_fp6a":
+        return W4, A6
+    raise ValueError(fmt)
+
+
+def _mlp(torch, wq, aq):
+    import brevitas.nn as qnn
+
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(act_quant=aq, return_quant_tensor=True),
+        qnn.QuantLinear(16, 32, bias=True, weight_quant=wq),
+        torch.nn.ReLU(),
+        qnn.QuantIdentity(act_quant=aq, return_quant_tensor=True),
+        qnn.QuantLinear(32, 32, bias=True, weight_quant=wq),
+        torch.nn.ReLU(),
+        qnn.QuantIdentity(act_quant=aq, return_quant_tensor=True),
+        qnn.QuantLinear(32, 10, bias=True, weight_quant=wq)), (1, 16)
+
+
+def _cnn(torch, wq, aq):
+    import brevitas.nn as qnn
+
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(act_quant=aq, return_quant_tensor=True),
+        qnn.QuantConv2d(3, 8, 3, padding=1, bias=False, weight_quant=wq),
+        torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        qnn.QuantIdentity(act_quant=aq, return_quant_tensor=True),
+        qnn.QuantConv2d(8, 8, 3, groups=8, padding=1, bias=False, weight_quant=wq),  # depthwise
+        torch.nn.ReLU(),
+        qnn.QuantIdentity(act_quant=aq, return_quant_tensor=True),
+        qnn.QuantConv2d(8, 16, 3, stride=2, bias=False, weight_quant=wq),
+        torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        qnn.QuantIdentity(act_quant=aq, return_quant_tensor=True),
+        torch.nn.Flatten(),
+        qnn.QuantLinear(16 * 3 * 3, 10, bias=True, weight_quant=wq)), (1, 3, 16, 16)
+
+
+def _bert(torch, wq, aq):
+    from brevitas.graph.quantize import LAYERWISE_COMPUTE_LAYER_MAP, layerwise_quantize
+
+    from tests.networks import _trained_looking, transformer_block
+
+    model, (x,) = transformer_block("bert")
+    _trained_looking(torch, model)
+    lin_cls, kw = LAYERWISE_COMPUTE_LAYER_MAP[torch.nn.Linear]
+    layer_map = {**LAYERWISE_COMPUTE_LAYER_MAP,
+                 torch.nn.Linear: (lin_cls, {**kw, "weight_quant": wq, "input_quant": aq,
+                                            "bias_quant": None})}  # Int32Bias needs int inputs
+    return layerwise_quantize(model.eval(), compute_layer_map=layer_map), x
+
+
+def build(kind: str, fmt: str):
+    """(quantized module, example input) of a tiny ``kind`` network in ``fmt``, seed 0."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("brevitas")
+    torch.manual_seed(0)
+    wq, aq = quantizers(fmt)
+    if kind == "bert":
+        return _bert(torch, wq, aq)
+    model, shape = {"mlp": _mlp, "cnn": _cnn}[kind](torch, wq, aq)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # BatchNorm statistics as a trained network has them
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
+                m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+    model.eval()
+    x = torch.randn(shape)
+    with torch.no_grad():
+        model(x)
+    return model, x
+
+
+def export(kind: str, fmt: str, out_dir: Path, *, dynamo: bool = False) -> Path:
+    """QONNX export of ``kind`` in ``fmt`` (cached in ``out_dir``)."""
+    torch = pytest.importorskip("torch")
+    from brevitas.export import export_qonnx
+
+    path = out_dir / f"mf_{kind}_{fmt}_{'dynamo' if dynamo else 'ts'}.onnx"
+    if path.exists():
+        return path
+    model, x = build(kind, fmt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            export_qonnx(model, x, str(path), dynamo=dynamo)
+    return path
