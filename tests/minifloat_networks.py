@@ -122,3 +122,73 @@ def export(kind: str, fmt: str, out_dir: Path, *, dynamo: bool = False) -> Path:
         with torch.no_grad():
             export_qonnx(model, x, str(path), dynamo=dynamo)
     return path
+
+
+# -- rotated networks: an online Hadamard rotation before a quantized projection -----------------
+
+def fwht(torch, x):
+    """A hand-written fast Walsh-Hadamard transform over the last axis (butterfly stages)."""
+    n = x.shape[-1]
+    h = 1
+    while h < n:
+        y = x.reshape(*x.shape[:-1], n // (2 * h), 2, h)
+        a, b = y[..., 0, :], y[..., 1, :]
+        x = torch.stack((a + b, a - b), dim=-2).reshape(*x.shape[:-1], n)
+        h *= 2
+    return x
+
+
+def hadamard_matrix(n: int):
+    import numpy as np
+
+    h = np.ones((1, 1))
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    return h
+
+
+def build_rotated(form: str, n: int = 32, fmt: str | None = None):
+    """(module, input) of QuantIdentity -> rotation -> QuantIdentity -> QuantLinear(n, 16),
+    the rotation as a hand-written FWHT (``form='fwht'``) or a MatMul by the Hadamard matrix
+    (``form='matmul'``), scaled by 1/sqrt(n); int8 quantizers, or minifloat ``fmt``."""
+    torch = pytest.importorskip("torch")
+    import brevitas.nn as qnn
+    from brevitas.quant import Int8ActPerTensorFloat, Int8WeightPerTensorFloat
+
+    wq, aq = (Int8WeightPerTensorFloat, Int8ActPerTensorFloat) if fmt is None else quantizers(fmt)
+    H = torch.tensor(hadamard_matrix(n), dtype=torch.float32) / n ** 0.5
+
+    class Rotated(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q_in = qnn.QuantIdentity(act_quant=aq, return_quant_tensor=False)
+            self.q_rot = qnn.QuantIdentity(act_quant=aq, return_quant_tensor=True)
+            self.proj = qnn.QuantLinear(n, 16, bias=False, weight_quant=wq)
+            self.register_buffer("H", H)
+
+        def forward(self, x):
+            x = self.q_in(x)
+            x = fwht(torch, x) / n ** 0.5 if form == "fwht" else x @ self.H
+            return self.proj(self.q_rot(x))
+
+    torch.manual_seed(0)
+    m = Rotated().eval()
+    x = torch.randn(1, 4, n)
+    with torch.no_grad():
+        m(x)
+    return m, x
+
+
+def export_rotated(form: str, out_dir: Path, *, dynamo: bool = False, n: int = 32) -> Path:
+    torch = pytest.importorskip("torch")
+    from brevitas.export import export_qonnx
+
+    path = out_dir / f"rot_{form}_{n}_{'dynamo' if dynamo else 'ts'}.onnx"
+    if path.exists():
+        return path
+    model, x = build_rotated(form, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            export_qonnx(model, x, str(path), dynamo=dynamo)
+    return path

@@ -182,6 +182,10 @@ def prepare(model: Any, path: str) -> Any:
             shapes = _known_shapes(g)
             if any(o not in shapes for n in g.node for o in n.output if o):
                 infer_shapes(model)
+                shapes = _known_shapes(model.graph)
+            from dse.ir.lowering.hadamard import fold_fwht
+
+            fold_fwht(model, shapes)  # hand-written FWHTs -> one Hadamard MatMul each
     except ModelLoadError:
         raise
     except Exception as e:  # qonnx/onnx raise many types on malformed graphs

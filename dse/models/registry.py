@@ -8,6 +8,7 @@ from typing import Any
 from dse.exceptions import UnknownOpError
 from dse.models import (
     eltwise,
+    hadamard,
     infra,
     minifloat,
     misc,
@@ -42,6 +43,7 @@ _register(
     *infra.MODELS,
     *misc.MODELS,
     *transformer.MODELS,
+    hadamard.MODEL,  # dse's own (rotations; dse/models/hadamard.py)
 )
 
 FINN_VERSIONS = ("main", "dev")

@@ -13,6 +13,7 @@ import numpy as np
 from dse.exceptions import ModelLoadError
 from dse.ir import bitwidth
 from dse.ir.graph import HostNode
+from dse.ir.lowering import hadamard
 from dse.ir.lowering.affine import channel_const
 from dse.ir.lowering.attention import act_matmul
 from dse.ir.lowering.core import (
@@ -150,6 +151,8 @@ def fc(lw: Lowering, node: Any, s: Stream, w: Const, K: int, N: int,
 
 @rule('MatMul')
 def lower_matmul(lw: Lowering, node: Any) -> None:
+    if hadamard.try_matmul(lw, node):  # a rotation: FWHT layer, not a dense MVAU
+        return
     ops = compute_operands(lw, node)
     if ops is not None:
         K, N = lw.shape(node.input[1])[-2:]
