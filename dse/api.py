@@ -1007,7 +1007,7 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
                  clock_mhz: float | None = None, mode: str | None = None, seq: int = 128,
                  context: int = 1024, sequences: int = 1, weights: str = "int4",
                  acts: str = "int8", kv: str | None = None, group: int = 0,
-                 hbm_efficiency: float = 0.9,
+                 rotation: str = "none", expand: float = 0.0, hbm_efficiency: float = 0.9,
                  board_files: Sequence[str | Path] = (), out: str | Path | None = None,
                  prices: Mapping[str, float] | None = None, order: str = "auto",
                  topology: str = "chain", progress: Any = None) -> LLMResult:
@@ -1023,7 +1023,7 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
     if not 0 < hbm_efficiency <= 1:
         raise SpecError(f"--hbm-efficiency {hbm_efficiency}: give a fraction in (0, 1]")
     arch = load_arch(model)
-    q = quant_spec(weights, acts, kv, group)
+    q = quant_spec(weights, acts, kv, group, rotation=rotation, expand=expand)
     mode = mode or ("encoder" if not arch.causal else "decode")
     chain = device_chain(parse_boards(boards, board), board_files, shell=shell, caps=caps,
                          clock_mhz=clock_mhz, prices=prices)

@@ -188,7 +188,8 @@ def _optimize_llm(args: argparse.Namespace, progress: Any) -> int:
         args.model, boards=args.boards, board=args.board, shell=args.shell,
         caps=api.parse_caps(args.cap), clock_mhz=args.clock_mhz, mode=args.mode,
         seq=args.seq, context=args.context, sequences=args.sequences, weights=args.weights,
-        acts=args.acts, kv=args.kv, group=args.group, hbm_efficiency=args.hbm_efficiency,
+        acts=args.acts, kv=args.kv, group=args.group, rotation=args.rotation,
+        expand=args.expand, hbm_efficiency=args.hbm_efficiency,
         board_files=args.board_file or (), out=args.out,
         prices=api.parse_prices(args.price), order=args.board_order, topology=args.topology,
         progress=None if (args.quiet or args.json) else progress)
@@ -677,9 +678,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--context", type=int, default=1024, help="cached tokens (decode)")
     g.add_argument("--sequences", type=int, default=1,
                    help="sequences in flight across the pipeline (decode)")
-    g.add_argument("--weights", default="int4", help="weight type, e.g. int4 (default), int8")
-    g.add_argument("--acts", default="int8", help="activation type (default int8)")
+    g.add_argument("--weights", default="int4",
+                   help="weight type, e.g. int4 (default), int8, fp4, fp6, fp8 (OCP minifloats)")
+    g.add_argument("--acts", default="int8", help="activation type (default int8; or fp8, ...)")
     g.add_argument("--kv", help="KV-cache type (default: --acts)")
+    g.add_argument("--rotation", default="none", choices=("none", "spinquant", "quarot"),
+                   help="online Hadamard rotations at SpinQuant's (R3, R4) or QuaRot's positions "
+                        "(+ across heads before W_o), costed as FWHT layers")
+    g.add_argument("--expand", type=float, default=0.0,
+                   help="model expansion: pad the MLP's intermediate size by this fraction "
+                        "(e.g. 0.05; rounded up to a Hadamard length when rotated)")
     g.add_argument("--group", type=int, default=0,
                    help="weights quantized per group of this many input channels, with a "
                         "16-bit scale per group (default 0: per tensor)")

@@ -24,6 +24,7 @@ from dse.ir.graph import Edge, Layer, LayerGraph
 from dse.ir.lowering import Lowering
 from dse.llm.blocks import decoder_block, lm_head, t5_decoder_block
 from dse.llm.config import Arch, QuantSpec
+from dse.llm.rotation import expanded
 from dse.models._common import bits
 
 MODES = ("encoder", "prefill", "decode")
@@ -167,6 +168,7 @@ def build_network(arch: Arch, quant: QuantSpec, mode: str = "decode", seq: int =
     if mode == "decode" and context > limit:
         raise SpecError(f"--context {context}: {arch.name} has {limit} positions")
     t0 = time.perf_counter()
+    arch = expanded(arch, quant.expand, quant.rotation)  # --expand / rotated sizes
     T = 1 if mode == "decode" else seq
     stacks = []
     if arch.encoder_decoder:
