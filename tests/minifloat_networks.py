@@ -192,3 +192,45 @@ def export_rotated(form: str, out_dir: Path, *, dynamo: bool = False, n: int = 3
         with torch.no_grad():
             export_qonnx(model, x, str(path), dynamo=dynamo)
     return path
+
+
+def export_rotated_bert(out_dir: Path, *, dynamo: bool = False, form: str = "fwht") -> Path:
+    """The tiny BERT block (int8 layerwise_quantize), its FFN output projection's input rotated
+    online (quantized, then a Hadamard of the intermediate size 64, as QuaRot/SpinQuant's R4)."""
+    torch = pytest.importorskip("torch")
+    import brevitas.nn as qnn
+    from brevitas.export import export_qonnx
+    from brevitas.graph.quantize import layerwise_quantize
+    from brevitas.quant import Int8ActPerTensorFloat
+
+    from tests.networks import _trained_looking, transformer_block
+
+    path = out_dir / f"rot_bert_{form}_{'dynamo' if dynamo else 'ts'}.onnx"
+    if path.exists():
+        return path
+    model, (x,) = transformer_block("bert")
+    _trained_looking(torch, model)
+    model = layerwise_quantize(model.eval())
+    dense = model.layer.output.dense
+    n = dense.in_features
+    H = torch.tensor(hadamard_matrix(n), dtype=torch.float32) / n ** 0.5
+
+    class RotatedInput(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q = qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat,
+                                       return_quant_tensor=False)
+            self.dense = dense
+            self.register_buffer("H", H)
+
+        def forward(self, h):
+            h = self.q(h)
+            return self.dense(fwht(torch, h) / n ** 0.5 if form == "fwht" else h @ self.H)
+
+    model.layer.output.dense = RotatedInput()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            model(x)
+            export_qonnx(model.eval(), x, str(path), dynamo=dynamo)
+    return path

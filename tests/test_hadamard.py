@@ -117,3 +117,27 @@ def test_brevitas_rotated_module_torchscript_export_lowers(tmp_path: Path) -> No
         export_qonnx(m, x, str(path), dynamo=False)
     g = load_network(path)
     assert g.op_counts() == {"Hadamard": 1, "MVAU": 1, "Thresholding": 1}
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_rotated_tiny_transformer_plans(dynamo: bool, rot_dir: Path, tmp_path: Path) -> None:
+    """A BERT block whose FFN output projection reads a rotated input (FWHT of 64) plans."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.minifloat_networks import export_rotated_bert
+
+    path = export_rotated_bert(rot_dir, dynamo=dynamo)
+    g = load_network(path)
+    assert g.op_counts()["Hadamard"] == 1 and g.op_counts()["MVAU"] == 6
+    h = next(ly for ly in g.layers if ly.op_type == "Hadamard")
+    assert h.attrs["NumChannels"] == 64 and h.attrs["numInputVectors"][-1] == 8
+    out = tmp_path / "plan"
+    r = subprocess.run([sys.executable, "-m", "dse", "optimize", "--model", str(path),
+                        "--boards", "1", "--board", "U55C", "--time-limit", "30", "--out",
+                        str(out), "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads((out / "plan.json").read_text())
+    had = [ly for ly in plan["layers"] if ly["op_type"] == "Hadamard"]
+    assert len(had) == 1 and had[0]["cost_source"] == "dse model"
