@@ -422,6 +422,27 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explore_codesign(args: argparse.Namespace, progress: Any) -> int:
+    from dse.codesign import explore_codesign
+
+    lo, _, hi = args.clock_mhz.partition("..")
+    res = explore_codesign(
+        args.model or "", args.accuracy, out=args.out, boards=args.boards,
+        board_types=args.board_types, trials=args.trials, seed=args.seed,
+        trial_time_limit=args.trial_time_limit, clock_range=(float(lo), float(hi or lo)),
+        input_dtype=args.input_dtype, progress=progress,
+        llm_options={"mode": args.mode, "seq": args.seq, "context": args.context,
+                     "sequences": args.sequences})
+    print(f"results  {res['out']}/trials.csv, pareto.csv, pareto.png/.svg")
+    body = [[r["configuration"], f"{r['accuracy']:g}", f"{float(r['fps']):,.1f}",
+             int(float(r["boards_used"])), f"{int(float(r['lut'])):,}", r["board_names"]]
+            for r in res["pareto"]]
+    print("\nPareto front (accuracy max, throughput max, boards min, LUT min):")
+    print(table(["configuration", "accuracy", "throughput/s", "boards", "LUT", "board types"],
+                body, right={1, 2, 3, 4}))
+    return 0
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     from dse import api
     from dse.llm.config import is_config_ref
@@ -429,6 +450,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     def progress(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    if args.accuracy:  # quantization co-design (dse.codesign)
+        return _explore_codesign(args, None if args.quiet else progress)
     if args.devices or is_config_ref(args.model):
         return _explore_llm(args, progress)
 
@@ -750,6 +773,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "minimize_bit_width from the weight values")
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--accuracy", help="quantization co-design: a CSV of configuration, "
+                   "accuracy[, model] rows (formats per network or layer group, rotations, "
+                   "expansion); accuracy becomes an objective (docs/minifloat.md)")
     g = s.add_argument_group("LLMs over device mixes (--model llama2-7b, config.json)")
     g.add_argument("--devices", help="device types and counts to mix, e.g. "
                                      "U55C:0..8,A100-80GB:0..2,EPYC-9654x2:0..1")
