@@ -37,7 +37,29 @@ def quantizers(fmt: str):
 
     if fmt == "fp4w_fp6a":
         return W4, A6
-    raise ValueError(fmt)
+    return _by_bits(fmt)
+
+
+def _by_bits(fmt: str):
+    """``int<b>``: brevitas' Int8*PerTensorFloat at b bits; ``e<E>m<M>``: an FpOCP minifloat
+    of 1 + E + M bits (IEEE bias 2^(E-1) - 1; OCP: no inf/NaN codes below 8 bits)."""
+    import re
+
+    from brevitas.quant import Int8ActPerTensorFloat, Int8WeightPerTensorFloat
+    from brevitas.quant.float_quant_ocp import FpOCPActPerTensorFloat, FpOCPWeightPerTensorFloat
+
+    m = re.fullmatch(r"int(\d)", fmt)
+    if m:
+        b = int(m.group(1))
+        return (type(f"W{b}", (Int8WeightPerTensorFloat,), {"bit_width": b}),
+                type(f"A{b}", (Int8ActPerTensorFloat,), {"bit_width": b}))
+    m = re.fullmatch(r"e(\d)m(\d)", fmt)
+    if not m:
+        raise ValueError(fmt)
+    E, M = int(m.group(1)), int(m.group(2))
+    em = {"bit_width": 1 + E + M, "exponent_bit_width": E, "mantissa_bit_width": M}
+    return (type(f"WE{E}M{M}", (FpOCPWeightPerTensorFloat,), dict(em)),
+            type(f"AE{E}M{M}", (FpOCPActPerTensorFloat,), dict(em)))
 
 
 def _mlp(torch, wq, aq):
