@@ -950,6 +950,12 @@ def _check_buildable(plan: Any) -> None:
                 f"finn-plus cannot build {l['name']} (PWPolyF) on board {l['board']} ({part}): "
                 "its PWPolyF_rtl uses Versal's DSPFP32 only; dse emit writes nothing (place "
                 "the activation on a Versal board or quantize it to thresholds)")
+        if l["op_type"] == "Hadamard" or (l["op_type"] in ("MVAU", "VVAU")
+                                          and l.get("cost_source") == "dse model"):
+            raise BackendError(
+                f"finn-plus cannot build {l['name']} ({l['op_type']}): FINN has no minifloat "
+                "MVAU/VVAU and no Hadamard op (dse costs them with its own model, "
+                "docs/minifloat.md); dse emit writes nothing")
 
 
 def emit_plan(plan: str | Path | Any, model: str | Path, out: str | Path, *,

@@ -176,3 +176,8 @@ def test_minifloat_networks_optimize_and_emit_a_plan(net_dir: Path, tmp_path: Pa
         compute = [ly for ly in plan["layers"] if ly["op_type"] in ("MVAU", "VVAU")]
         assert compute and all(ly["cost_source"] == "dse model" for ly in compute)
         assert plan["metrics"]["fps"] > 0
+        from dse import api
+        from dse.exceptions import BackendError
+
+        with pytest.raises(BackendError, match="no minifloat MVAU/VVAU"):
+            api._check_buildable(plan)  # dse emit refuses in one line
