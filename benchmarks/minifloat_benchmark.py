@@ -23,7 +23,8 @@ answered on the hardware axis: at equal bits, does the integer MVAU cost less (t
 is only Pareto-optimal where its accuracy beats the integer's), and which integer width costs
 what the minifloat costs (``int_bits_at_same_lut``).
 
-Usage: python benchmarks/minifloat_benchmark.py [--board ZCU104] [--out results/minifloat_benchmark.csv]
+Usage: python benchmarks/minifloat_benchmark.py [--board ZCU104]
+                                                [--out results/minifloat_benchmark.csv]
 """
 
 from __future__ import annotations

@@ -132,13 +132,18 @@ def build(kind: str, fmt: str):
 
 def export(kind: str, fmt: str, out_dir: Path, *, dynamo: bool = False) -> Path:
     """QONNX export of ``kind`` in ``fmt`` (cached in ``out_dir``)."""
+    path = out_dir / f"mf_{kind}_{fmt}_{'dynamo' if dynamo else 'ts'}.onnx"
+    return _export(lambda: build(kind, fmt), path, dynamo)
+
+
+def _export(make, path: Path, dynamo: bool) -> Path:
+    """``export_qonnx`` of the (module, input) ``make()`` builds, unless ``path`` exists."""
     torch = pytest.importorskip("torch")
     from brevitas.export import export_qonnx
 
-    path = out_dir / f"mf_{kind}_{fmt}_{'dynamo' if dynamo else 'ts'}.onnx"
     if path.exists():
         return path
-    model, x = build(kind, fmt)
+    model, x = make()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with torch.no_grad():
@@ -202,18 +207,8 @@ def build_rotated(form: str, n: int = 32, fmt: str | None = None):
 
 
 def export_rotated(form: str, out_dir: Path, *, dynamo: bool = False, n: int = 32) -> Path:
-    torch = pytest.importorskip("torch")
-    from brevitas.export import export_qonnx
-
     path = out_dir / f"rot_{form}_{n}_{'dynamo' if dynamo else 'ts'}.onnx"
-    if path.exists():
-        return path
-    model, x = build_rotated(form, n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with torch.no_grad():
-            export_qonnx(model, x, str(path), dynamo=dynamo)
-    return path
+    return _export(lambda: build_rotated(form, n), path, dynamo)
 
 
 def export_rotated_bert(out_dir: Path, *, dynamo: bool = False, form: str = "fwht") -> Path:

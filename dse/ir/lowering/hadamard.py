@@ -142,7 +142,7 @@ def _evaluate(g: Any, region: list[Any], x: str, y: str, shape: tuple[int, ...],
         region, "fwht", [helper.make_tensor_value_info(x, TensorProto.FLOAT, list(shape))],
         [helper.make_tensor_value_info(y, TensorProto.FLOAT, None)],
         [i for i in inits if i.name in used])
-    ref = ReferenceEvaluator(helper.make_model(graph))
+    ref: Any = ReferenceEvaluator(helper.make_model(graph))
     n = shape[-1]
     rows = []
     for i in range(n):
