@@ -109,12 +109,12 @@ def _network_trial(trial: Any, cand: Candidate, graphs: dict[str, Any], catalog:
 
 def _llm_trial(trial: Any, cand: Candidate, model: str, counts: tuple[int, ...],
                board: str, llm_options: dict[str, Any]) -> dict[str, Any]:
-    from dse import api
+    from dse.llm.run import optimize_llm
 
     n = trial.suggest_categorical("n_boards", list(counts))
     row: dict[str, Any] = {"board_names": ",".join([board] * n)}
     try:
-        d = api.optimize_llm(model, boards=n, board=board, **llm_options,
+        d = optimize_llm(model, boards=n, board=board, **llm_options,
                              **llm_quant(cand.name)).data
     except DseError as e:
         return {**row, "feasible": False, "reason": str(e)}

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dse.ir.fwht import hadamard_scale
 from dse.ir.lower import load_network
-from dse.ir.lowering.hadamard import hadamard_scale
 from dse.models import estimate
 from dse.models.hadamard import additions, factor
 from tests.minifloat_networks import export_rotated, hadamard_matrix
@@ -139,5 +139,5 @@ def test_rotated_tiny_transformer_plans(dynamo: bool, rot_dir: Path, tmp_path: P
                         str(out), "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     plan = json.loads((out / "plan.json").read_text())
-    had = [ly for ly in plan["layers"] if ly["op_type"] == "Hadamard"]
+    had = [ly for ly in plan["payload"]["layers"] if ly["op_type"] == "Hadamard"]
     assert len(had) == 1 and had[0]["cost_source"] == "dse model"

@@ -28,6 +28,7 @@ import numpy as np
 from onnx import numpy_helper
 
 from dse.exceptions import ModelLoadError
+from dse.ir.fwht import fold_fwht
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 _QONNX_OPS = ("Quant", "Trunc", "BipolarQuant")
@@ -183,8 +184,6 @@ def prepare(model: Any, path: str) -> Any:
             if any(o not in shapes for n in g.node for o in n.output if o):
                 infer_shapes(model)
                 shapes = _known_shapes(model.graph)
-            from dse.ir.lowering.hadamard import fold_fwht
-
             fold_fwht(model, shapes)  # hand-written FWHTs -> one Hadamard MatMul each
     except ModelLoadError:
         raise

@@ -22,7 +22,7 @@ minimizes the slowest stage, so the split is optimal for these per-board curves.
 
 Per frame (one token in decode, one sequence of L tokens otherwise), a stage takes
 ``max(compute, HBM bytes / (HBM bandwidth x efficiency))``; each hop between boards adds the
-measured ACCL+ message time (``dse.specs.links``).
+measured ACCL+ message time (``dse.chain.links``).
 """
 
 from __future__ import annotations
@@ -31,63 +31,18 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dse.chain.channels import channel_rule
+from dse.chain.links import fpga_link
 from dse.exceptions import InfeasibleError
 from dse.ir.graph import LayerGraph
+from dse.llm.hetero import device_stage, hop_s
 from dse.llm.network import LLMNetwork
+from dse.llm.stage import RES, ZERO, BlockPoint, Stage
 from dse.models.candidates import FoldingOption, enumerate_options
 from dse.specs.board import BoardConfig
-from dse.specs.links import message_time_s
 from dse.specs.memory import DEFAULT_EFFICIENCY, StreamDemand, allocate
 
 LOOP_OVERHEAD = 40  # cycles per FINNLoop iteration (finn-plus finn_loop.py get_exp_cycles)
-RES = ("lut", "ff", "bram18", "uram", "dsp")
-HBM_PORTS_RESERVED = 2  # AXI ports the shell keeps (host DMA, network stack buffers)
-
-
-@dataclass(frozen=True)
-class BlockPoint:
-    """One block at one II: its resources and external streams."""
-
-    ii: int
-    latency: int  # fill cycles along the longest path (first input to first output)
-    res: dict[str, int]
-    ext_streams: tuple[tuple[str, int, int], ...]  # (layer, weight bits, bits per frame)
-    folding: tuple[tuple[str, dict[str, Any], str], ...]  # (layer, attrs, impl)
-    bottleneck: str
-    #: per layer: (name, its resources, padded output width), for the SLR placement
-    layers: tuple[tuple[str, dict[str, int], int], ...] = ()
-
-
-@dataclass(frozen=True)
-class Stage:
-    board: str
-    index: int
-    blocks: int
-    first_block: float  # x.5: starts with the MLP half of block x
-    style: str  # spatial | rolled
-    placement: str  # onchip | hbm
-    point: BlockPoint
-    frame_s: float
-    latency_s: float
-    compute_s: float
-    hbm_s: float
-    hbm_bytes_per_frame: float
-    weight_bytes: int
-    kv_bytes: int
-    hbm_channels: int
-    binding: str
-    resources: dict[str, int]
-    capacity: dict[str, int]
-    extras: tuple[str, ...] = ()  # partial blocks (mlp: leading, attn: trailing) and "head"
-    hbm_map: Any = None  # dse.specs.memory.ChannelMap of the stage's external streams
-    mem_Bps: float = 0.0  # the memory bandwidth (x efficiency) behind hbm_bytes_per_frame
-    kind: str = "fpga"  # fpga | gpu | cpu
-    price_per_hour: float | None = None
-    prefill_s: float | None = None  # the prompt through this stage (None: streamed)
-    clock_mhz: float = 0.0  # this board's clock (FPGA stages)
-    slrs: Any = None  # dse.solver.slr.Packing of the stage's layers (boards with SLRs)
-    #: (part.layer, resources, SLR) per layer of the stage, where the board has SLRs
-    slr_layers: tuple[tuple[str, dict[str, int], int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,10 +163,6 @@ def _nvec(block: LayerGraph) -> dict[str, int]:
         v = l.attrs.get("numInputVectors")
         out[l.name] = math.prod(v) if v else 1
     return out
-
-
-ZERO = BlockPoint(ii=0, latency=0, res=dict.fromkeys(RES, 0), ext_streams=(), folding=(),
-                  bottleneck="")
 
 
 def split_halves(block: LayerGraph) -> tuple[LayerGraph, LayerGraph]:
@@ -361,8 +312,8 @@ class StageModel:
         n_kv = k + (1 if "attn" in extras else 0)  # attention layers reading the cache
         hbm_bytes = int(b.external_memory_gib * 2**30)
         hbm_Bps = b.external_memory_gbps * 1e9 * self.eff
-        n_ch = max(1, b.hbm_channels or round(b.ddr_bandwidth_gbps / 19.25) if hbm_bytes else 0)
-        ports = max(0, (b.hbm_channels or n_ch) - HBM_PORTS_RESERVED)
+        rule = channel_rule(b, cfg.shell.name)  # one rule with the CNN formulation
+        ports = rule.usable
         mains = self.curve(cfg, placement, multi) if k else [ZERO]
         for p in mains:
             main_res = {d: p.res[d] * copies for d in RES}
@@ -426,10 +377,10 @@ class StageModel:
                 if not demands:
                     break
                 try:
-                    cmap = allocate(demands, b.hbm_channels or n_ch,
-                                    (b.hbm_channel_gbps or b.external_memory_gbps / n_ch) * 1e9,
-                                    int(hbm_bytes / (b.hbm_channels or n_ch)),
-                                    efficiency=self.eff, striped=cfg.shell.name == "coyote")
+                    cmap = allocate(demands, rule.data_channels,
+                                    b.external_memory_gbps / rule.physical * 1e9,
+                                    rule.channel_bytes, efficiency=self.eff,
+                                    striped=rule.striped)
                     break
                 except InfeasibleError:
                     continue
@@ -464,8 +415,8 @@ class StageModel:
 
 
 def link_s(net: LLMNetwork) -> float:
-    """One frame's activations between two boards (FLOAT32 residual stream)."""
-    return message_time_s(net.seq * net.arch.hidden * 4)
+    """One frame's activations between two Coyote boards with ACCL (``dse.chain.links``)."""
+    return fpga_link(accl=True).arrival_s(net.frame_bytes)
 
 
 def optimize_llm(net: LLMNetwork, boards: list[Any], *, sequences: int = 1,
@@ -518,8 +469,6 @@ def _name(x: Any) -> str:
 
 def _optimize_chain(net: LLMNetwork, boards: list[Any], model: StageModel, sequences: int,
                     efficiency: float, prompt: int, topology: str = "chain") -> LLMPlan:
-    from dse.llm.hetero import device_stage, hop_s
-
     N, B = net.n_blocks, len(boards)
     multi = sum(isinstance(x, BoardConfig) for x in boards) > 1
     INF = float("inf")
@@ -627,7 +576,10 @@ def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPla
     binding = slow.binding if slow.frame_s >= max(used_hops, default=0.0) else "link"
     m: dict[str, Any] = {"boards_used": len(st), "mode": net.mode, "sequences": S,
                          "latency_s": latency_s, "binding": binding,
-                         "bottleneck_board": slow.index}
+                         "bottleneck_board": slow.index,
+                         # the links between the stages (dse.chain.links), for the plan
+                         "hops_s": list(used_hops),
+                         "frame_bytes": net.frame_bytes}
     if net.mode == "decode":
         per_seq = 1.0 / latency_s
         agg = min(S * per_seq, throughput)

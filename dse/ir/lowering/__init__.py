@@ -5,6 +5,7 @@ from dse.ir.lowering import (  # noqa: F401
     affine,
     attention,
     hadamard,
+    heads,
     layout,
     minifloat,
     mvau,

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.exceptions import ModelLoadError
+from dse.exceptions import ModelLoadError, NodeNotMappable
 from dse.ir import bitwidth
 from dse.ir.graph import HostNode
 from dse.ir.lowering import hadamard
@@ -66,7 +66,7 @@ def compute_input(lw: Lowering, node: Any, s: Stream) -> Stream | None:
 def weights(lw: Lowering, node: Any, i: int) -> Const:
     c = lw.const(node.input[i])
     if c is None:
-        raise KeyError(f"weight input {node.input[i]!r} is not a constant")
+        raise NodeNotMappable(f"weight input {node.input[i]!r} is not a constant")
     if c.dtype is None:
         raise ModelLoadError(
             f"{lw.name}: {node.op_type} {node.name!r} has float weights "
@@ -151,7 +151,11 @@ def fc(lw: Lowering, node: Any, s: Stream, w: Const, K: int, N: int,
 
 @rule('MatMul')
 def lower_matmul(lw: Lowering, node: Any) -> None:
-    if hadamard.try_matmul(lw, node):  # a rotation: FWHT layer, not a dense MVAU
+    rot = hadamard.rotation(lw, node)
+    if rot is not None:  # an online rotation: a FWHT layer, not a dense n x n MVAU
+        s = lw.stream_in(node)
+        if not host_compute(lw, node, s) and (s := compute_input(lw, node, s)) is not None:
+            hadamard.emit_hadamard(lw, node, s, *rot)
         return
     ops = compute_operands(lw, node)
     if ops is not None:
