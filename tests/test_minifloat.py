@@ -183,3 +183,41 @@ def test_minifloat_networks_optimize_and_emit_a_plan(net_dir: Path, tmp_path: Pa
 
         with pytest.raises(BackendError, match="no minifloat MVAU/VVAU"):
             _check_buildable(PartitionPlan.load(out / "plan.json"))  # dse emit refuses
+
+
+@pytest.mark.parametrize("fmt", ["fp8", "fp4w_fp6a", "fp8_perchannel"])
+def test_mlp_integer_datapath_reproduces_qonnx(fmt: str, net_dir: Path) -> None:
+    """The whole MLP run the way dse's layers compute it (threshold codes decoded to integers in
+    subnormal units, integer dot products with the integer weights, one float scale per output
+    channel, bias and ReLU before the next quantizer's thresholds) equals qonnx's execution."""
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    from dse.ir.lowering.minifloat import float_format, level_thresholds
+
+    path = export("mlp", fmt, net_dir)
+    model, lw, _ = _lowered(path)
+    orig = ModelWrapper(str(path)).transform(InferShapes())
+    x = np.random.default_rng(5).normal(size=(64, 16)).astype(np.float32)
+    want = np.concatenate([execute_onnx(orig, {orig.graph.input[0].name: x[i:i + 1]})[
+        orig.graph.output[0].name] for i in range(len(x))])
+    h: np.ndarray = x.astype(np.float64)
+    codes_unit: tuple[np.ndarray, float] | None = None
+    for node in model.graph.node:
+        if node.op_type == "FloatQuant" and lw.consts.get(node.output[0]) is None:
+            fmt_ = float_format(lw, node)
+            scale = float(np.asarray(lw.const(node.input[1]).value).reshape(-1)[0])
+            thr = np.asarray(level_thresholds(fmt_, scale), dtype=np.float64)
+            code = (h[..., None] >= thr).sum(axis=-1)
+            codes_unit = (fmt_.levels()[code], fmt_.unit * scale)  # integers, their unit
+        elif node.op_type == "Gemm":
+            w = lw.consts[node.input[1]]
+            ints, unit = codes_unit
+            acc = ints.astype(np.int64) @ w.ints.astype(np.int64).T  # exact integers
+            sw = np.asarray(w.scale, dtype=np.float64).reshape(-1)
+            bias = np.asarray(lw.const(node.input[2]).value, dtype=np.float64)
+            h = acc * unit * sw + bias
+        elif node.op_type == "Relu":
+            h = np.maximum(h, 0)
+    assert np.allclose(h, want, rtol=1e-5, atol=1e-5)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from typing import Any
 
 from dse.exceptions import SpecError
 
@@ -61,7 +62,7 @@ def hadamard_size(n: int) -> int:
             m += 1
 
 
-def expanded(arch, expand: float, rotation: str):  # type: ignore[no-untyped-def]
+def expanded(arch: Any, expand: float, rotation: str) -> Any:
     """``arch`` with its intermediate size padded by ``expand`` (rounded up to a Hadamard
     length when the down projection is rotated)."""
     if expand <= 0 and "down" not in positions(rotation):

@@ -57,7 +57,7 @@ def float_format(lw: Lowering, node: Any) -> MinifloatType:
 
 def decode_weights(x: np.ndarray, scale: Any, fmt: MinifloatType) -> np.ndarray:
     """The weights qonnx's FloatQuant produces, as integers in subnormal units."""
-    from qonnx.custom_op.general.floatquant import float_quant  # type: ignore[import-untyped]
+    from qonnx.custom_op.general.floatquant import float_quant
 
     x32 = np.asarray(x, dtype=np.float32)
     s32 = np.asarray(scale, dtype=np.float32)
