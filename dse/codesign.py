@@ -187,7 +187,7 @@ def write_results(outp: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
     seen: dict[tuple, dict[str, Any]] = {}
     for r in rows:  # one row per distinct outcome (NSGA-II revisits configurations)
         if r["feasible"]:
-            seen.setdefault((r["configuration"], r["board_names"], r["fps"], r["lut"]), r)
+            seen.setdefault((r["configuration"], r["boards_used"], r["fps"], r["lut"]), r)
     front = viz.pareto_rows(list(seen.values()), OBJECTIVES)
     cols = ["trial", "configuration", "accuracy", "feasible", "fps", "boards_used", "lut",
             "latency_s", "board_names", "clock_mhz", "reason"]
@@ -221,3 +221,22 @@ def fig_codesign(rows: list[dict[str, Any]], front: list[dict[str, Any]]) -> Any
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def load_results(directory: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(trials, front) of a co-design ``--out`` directory, numbers as numbers."""
+    d = Path(directory)
+
+    def read(name: str) -> list[dict[str, Any]]:
+        p = d / name
+        if not p.is_file():
+            raise DseError(f"{d} has no {name}; point to a 'dse explore --accuracy' --out")
+        with p.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            r["feasible"] = r.get("feasible") in ("True", "true", "1")
+            for k in ("accuracy", "fps", "boards_used", "lut", "latency_s"):
+                r[k] = float(r[k]) if r.get(k) not in (None, "") else None
+        return rows
+
+    return read("trials.csv"), read("pareto.csv")

@@ -60,3 +60,22 @@ def test_codesign_llm_rotations_and_formats_from_the_cli(tmp_path: Path) -> None
     with (tmp_path / "out" / "trials.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and any(x["feasible"] == "True" for x in rows)
+
+
+def test_codesign_notebook_runs_and_draws() -> None:
+    """notebooks/codesign.ipynb draws the front of the shipped example run."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    repo = Path(__file__).resolve().parents[1]
+    nb = nbformat.read(repo / "notebooks" / "codesign.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(repo / "notebooks")}}).execute()
+    outs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outs if o.output_type == "error"]
+    assert len([o for o in outs if "image/png" in o.get("data", {})]) == 1
+    from dse.codesign import load_results
+
+    trials, front = load_results(repo / "results" / "example_codesign")
+    assert front and all(r["feasible"] for r in front) and len(trials) == 24
