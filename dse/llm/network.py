@@ -24,6 +24,7 @@ from dse.ir.graph import Edge, Layer, LayerGraph
 from dse.ir.lowering import Lowering
 from dse.llm.blocks import decoder_block, lm_head, t5_decoder_block
 from dse.llm.config import Arch, QuantSpec
+from dse.llm.rotation import expanded
 from dse.models._common import bits
 
 MODES = ("encoder", "prefill", "decode")
@@ -171,10 +172,14 @@ def build_network(arch: Arch, quant: QuantSpec, mode: str = "decode", seq: int =
         raise SpecError(f"--seq {seq}: {arch.name} has {limit} positions")
     if mode == "decode" and context > limit:
         raise SpecError(f"--context {context}: {arch.name} has {limit} positions")
+    from dse.schemas_llm import check_block_size
+
+    check_block_size(arch.head_dim, seq if mode != "decode" else 1,
+                     context if mode == "decode" else 1, f"{arch.name} ({mode})")
     t0 = time.perf_counter()
+    arch = expanded(arch, quant.expand, quant.rotation)  # --expand / rotated sizes
     T = 1 if mode == "decode" else seq
     stacks = []
-    real, quant = quant, _lowerable(quant)
     if arch.encoder_decoder:
         if mode == "encoder":
             m, sym = decoder_block(_as_encoder(arch), quant, T)
@@ -192,19 +197,8 @@ def build_network(arch: Arch, quant: QuantSpec, mode: str = "decode", seq: int =
     if mode != "encoder":  # the logits of the last position (every position in prefill)
         hm, hsym = lm_head(arch, quant, T)
         head = lower_block(hm, hsym, "head", minimize_bit_width)
-    return LLMNetwork(arch=arch, quant=real, mode=mode, seq=T, context=context,
+    return LLMNetwork(arch=arch, quant=quant, mode=mode, seq=T, context=context,
                       stacks=tuple(stacks), head=head, build_s=time.perf_counter() - t0)
-
-
-def _lowerable(q: QuantSpec) -> QuantSpec:
-    """FP8 (E4M3) is no FINN integer type: the layer graph is built with INT8 in its place
-    (same width, so the same bytes); GPU/CPU stages keep the FP8 precision of ``quant``."""
-    from dataclasses import replace
-
-    from dse.llm.config import FP8
-
-    sub = {f: "INT8" for f in ("weights", "acts", "kv") if getattr(q, f) == FP8}
-    return replace(q, **sub) if sub else q
 
 
 def _as_encoder(arch: Arch) -> Arch:

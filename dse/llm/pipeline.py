@@ -27,6 +27,7 @@ measured ACCL+ message time (``dse.chain.links``).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -470,9 +471,9 @@ def optimize_llm(net: LLMNetwork, boards: list[Any], *, sequences: int = 1,
     sequences/s at ``sequences`` in flight within the optional latency and time-to-first-
     token bounds (``dse.llm.search``), over every subset of the offered devices: every prefix
     of the given order, and with ``order="auto"`` of every distinct order
-    (``dse.solver.order.multiset_orders``). Equal rates: the fewest devices win."""
+    (``dse.solver.order.name_orders``). Equal rates: the fewest devices win."""
     from dse.llm.search import Objective, better
-    from dse.solver.order import grouped_orders, multiset_orders
+    from dse.solver.order import grouped_orders, name_orders
 
     if sequences < 1:
         raise InfeasibleError("--sequences must be at least 1")
@@ -481,7 +482,7 @@ def optimize_llm(net: LLMNetwork, boards: list[Any], *, sequences: int = 1,
     names = [_name(x) for x in boards]
     perms: list[tuple[int, ...]] = [tuple(range(len(boards)))]
     if order == "auto":
-        perms = multiset_orders(names, ORDER_LIMIT)
+        perms = list(itertools.islice(name_orders(names), ORDER_LIMIT + 1))
         if len(perms) > ORDER_LIMIT:  # too many: devices of one type stay together
             perms = grouped_orders(names)
     best, best_chain = None, None

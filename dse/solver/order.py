@@ -6,7 +6,7 @@ by a quarter in fps on one network). Every distinct order of the given multiset 
 solved (at most ``limit``; beyond that the given order, largest-first and smallest-first), and
 the best plan wins: most frames per second, then fewest boards, then fewest LUTs.
 
-``multiset_orders`` is the one order enumeration, shared with the LLM chain search
+``name_orders`` is the one order enumeration, shared with the LLM chain search
 (``dse.llm.pipeline``): it walks the distinct orders of a multiset of device names directly,
 so ``n`` identical boards are one order (not ``n!`` permutations to deduplicate).
 """
@@ -14,7 +14,7 @@ so ``n`` identical boards are one order (not ``n!`` permutations to deduplicate)
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -26,37 +26,33 @@ Solve = Callable[[PartitionProblem, float], SolveResult]
 MIN_SECONDS = 2.0  # the least time one order gets; fewer orders are tried when it runs short
 
 
-def multiset_orders(names: Sequence[str], limit: int) -> list[tuple[int, ...]]:
-    """Index orders of ``names`` that give different sequences of names, in lexicographic
-    order of the first appearance of each name (the typed order first); at most ``limit + 1``
-    (one more than ``limit`` says there are more)."""
-    types = list(dict.fromkeys(names))
-    where = {t: [i for i, n in enumerate(names) if n == t] for t in types}
-    left = {t: len(where[t]) for t in types}
-    out: list[tuple[int, ...]] = []
-    seq: list[str] = []
+def name_orders(names: list[str]) -> Iterator[tuple[int, ...]]:
+    """One index order per distinct sequence of ``names`` (boards of one name are alike), in
+    lexicographic order of first appearance: the multiset's permutations, never the n! index
+    permutations (64 identical boards are one order, found at once)."""
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        groups.setdefault(n, []).append(i)
+    keys = list(groups)
+    left = {k: len(v) for k, v in groups.items()}
 
-    def walk() -> None:
-        if len(out) > limit:
+    def rec(prefix: list[str]) -> Iterator[list[str]]:
+        if len(prefix) == len(names):
+            yield prefix
             return
-        if len(seq) == len(names):
-            used = dict.fromkeys(types, 0)
-            order = []
-            for t in seq:
-                order.append(where[t][used[t]])
-                used[t] += 1
-            out.append(tuple(order))
-            return
-        for t in types:
-            if left[t]:
-                left[t] -= 1
-                seq.append(t)
-                walk()
-                seq.pop()
-                left[t] += 1
+        for k in keys:
+            if left[k]:
+                left[k] -= 1
+                yield from rec(prefix + [k])
+                left[k] += 1
 
-    walk()
-    return out
+    for seq in rec([]):
+        used = dict.fromkeys(keys, 0)
+        order = []
+        for k in seq:
+            order.append(groups[k][used[k]])
+            used[k] += 1
+        yield tuple(order)
 
 
 def grouped_orders(names: Sequence[str]) -> list[tuple[int, ...]]:
@@ -70,8 +66,9 @@ def grouped_orders(names: Sequence[str]) -> list[tuple[int, ...]]:
 def distinct_orders(problem: PartitionProblem, limit: int = 24) -> list[tuple[int, ...]]:
     """Board index orders that give different chains (boards of one name are alike)."""
     n = problem.n_boards
-    out = multiset_orders([c.board.name for c in problem.boards], limit)
+    names = [c.board.name for c in problem.boards]
     given = tuple(range(n))
+    out = list(itertools.islice(name_orders(names), limit + 1))
     if len(out) <= limit:
         out.sort(key=lambda p: p != given)  # the typed order first
         return out
