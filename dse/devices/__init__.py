@@ -17,6 +17,7 @@ is its advantage at many sequences in flight.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -156,8 +157,8 @@ def load_devices(files: list[str | Path] | tuple = ()) -> DeviceCatalog:
 def compute_precision(weights: str, acts: str) -> str:
     """Weight-only int4/int8 kernels compute in fp16 unless activations are integer too."""
     w, a = weights.upper(), acts.upper()
-    if w == a == "FLOAT<4,3,7>":  # FP8 E4M3 weights and activations: the FP8 tensor cores
-        return "fp8"
+    if w.startswith("FP<4,3,") and a.startswith("FP<4,3,"):  # FP8 E4M3 weights and
+        return "fp8"  # activations (dse's minifloat types): the FP8 tensor cores
     if a.startswith("FLOAT") or w.startswith("FLOAT"):
         return "fp16"
     if a.startswith("INT") or a.startswith("UINT"):
