@@ -94,8 +94,6 @@ def reclaim_interrupted_trials(st: optuna.Study) -> int:
 
 def count_finished(st: optuna.Study) -> int:
     """Finished trials of the study (complete or failed), not counting crash casualties."""
-    import optuna
-
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
     return sum(1 for t in st.get_trials(deepcopy=False, states=states)
                if not t.system_attrs.get(RECLAIMED))

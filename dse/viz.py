@@ -11,6 +11,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from dse.exceptions import DseError, InternalError
+from dse.plan import PartitionPlan
+
 #: (column, sense): +1 maximize, -1 minimize
 OBJECTIVES: tuple[tuple[str, int], ...] = (("fps", 1), ("boards_used", -1), ("latency_s", -1),
                                            ("lut", -1))
@@ -23,9 +26,16 @@ def _num(v: Any) -> float | None:
     return float(v)
 
 
+def _val(r: dict, k: str) -> float:
+    v = _num(r.get(k))
+    if v is None:
+        raise InternalError(f"Pareto filter: a row without {k!r}")
+    return v
+
+
 def dominates(a: dict, b: dict, objectives: Sequence[tuple[str, int]] = OBJECTIVES) -> bool:
-    ge = all(s * _num(a[k]) >= s * _num(b[k]) for k, s in objectives)
-    gt = any(s * _num(a[k]) > s * _num(b[k]) for k, s in objectives)
+    ge = all(s * _val(a, k) >= s * _val(b, k) for k, s in objectives)
+    gt = any(s * _val(a, k) > s * _val(b, k) for k, s in objectives)
     return ge and gt
 
 
@@ -34,7 +44,7 @@ def pareto_rows(rows: Sequence[dict], objectives: Sequence[tuple[str, int]] = OB
     """The non-dominated rows (feasible trials), highest FPS first."""
     rows = [r for r in rows if all(_num(r.get(k)) is not None for k, _ in objectives)]
     front = [r for r in rows if not any(dominates(o, r, objectives) for o in rows)]
-    return sorted(front, key=lambda r: (-_num(r["fps"]), r.get("trial", 0)))
+    return sorted(front, key=lambda r: (-_val(r, "fps"), r.get("trial", 0)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -45,8 +55,6 @@ def load_results(directory: str | Path) -> dict[str, Any]:
     """trials.csv, pareto.csv and the Pareto plans of an exploration directory."""
     d = Path(directory)
     if not (d / "trials.csv").is_file():
-        from dse.exceptions import DseError
-
         raise DseError(f"{d} has no trials.csv; point to a 'dse explore --out' directory")
 
     def read(name: str) -> list[dict]:
@@ -69,7 +77,7 @@ def load_results(directory: str | Path) -> dict[str, Any]:
 SCALE = {"latency_s": 1e3}
 
 
-def scatter_data(results: dict[str, Any], x: str, y: str) -> dict[str, list[float]]:
+def scatter_data(results: dict[str, Any], x: str, y: str) -> dict[str, Any]:
     """Points for an x/y scatter: all feasible trials, and the Pareto trials (with their
     trial numbers); latency in ms."""
     def pts(rows: list[dict]) -> tuple[list[float], list[float], list[str]]:
@@ -102,11 +110,11 @@ def board_resource_data(plan: dict[str, Any]) -> dict[str, Any]:
 def partition_data(plan: dict[str, Any]) -> dict[str, Any]:
     """Layers in pipeline order with their board and cycles, and the cut positions."""
     layers = plan["layers"]
-    pos = {l["name"]: i for i, l in enumerate(layers)}
+    pos = {layer["name"]: i for i, layer in enumerate(layers)}
     return {
-        "names": [l["name"] for l in layers],
-        "boards": [l["board"] for l in layers],
-        "cycles": [l["cycles"] for l in layers],
+        "names": [layer["name"] for layer in layers],
+        "boards": [layer["board"] for layer in layers],
+        "cycles": [layer["cycles"] for layer in layers],
         "ii": plan["metrics"]["ii_cycles"],
         "cuts": [(pos[c["src"]], pos[c["dst"]], c["bits_per_frame"]) for c in plan["cuts"]],
         "n_boards": len(plan["boards"]),
@@ -127,7 +135,7 @@ def fig_pareto(results: dict[str, Any]) -> Figure:
     specs = (("boards_used", "fps", "boards used", "frames / s"),
              ("lut", "fps", "LUT (all boards)", "frames / s"),
              ("fps", "latency_s", "frames / s", "latency (ms)"))
-    for ax, (x, y, xl, yl) in zip(axes, specs):
+    for ax, (x, y, xl, yl) in zip(axes, specs, strict=True):
         d = scatter_data(results, x, y)
         ax.scatter(d["x"], d["y"], s=18, c="#9aa5b1", label="trials")
         ax.scatter(d["pareto_x"], d["pareto_y"], s=40, c="#d1495b", label="Pareto front",
@@ -212,8 +220,6 @@ def best_plan(results: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _load_plan(path: Path) -> dict[str, Any]:
-    from dse.plan import PartitionPlan
-
     return dict(PartitionPlan.load(path).data)  # validated: a broken plan is a clear error
 
 

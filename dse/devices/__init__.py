@@ -20,6 +20,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import statistics
+import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -88,7 +90,8 @@ def _device(d: dict[str, Any], where: str) -> Device:
             raise SpecError(f"{where}: device {d.get('name')!r} kind {kind!r}; use gpu or cpu")
         eff = DEFAULT_EFFICIENCY[kind]
         if "efficiency" in d:
-            eff = replace(eff, **{k: float(v) for k, v in d["efficiency"].items()})
+            overrides: dict[str, Any] = {k: float(v) for k, v in d["efficiency"].items()}
+            eff = replace(eff, **overrides)
         peaks = {str(k): float(v) for k, v in d["peak_tops"].items()}
         bad = [k for k in peaks if k not in PRECISIONS]
         if bad or "fp32" not in peaks:
@@ -108,8 +111,8 @@ def _device(d: dict[str, Any], where: str) -> Device:
     for f_ in ("memory_gib", "memory_gbps", "nic_gbps", "host_gbps"):
         if getattr(dev, f_) <= 0:
             raise SpecError(f"{where}: device {dev.name!r}: {f_} must be positive")
-    e = dev.efficiency
-    if not (0 < e.compute <= 1 and 0 < e.memory <= 1 and e.kernel_overhead_s >= 0):
+    ef = dev.efficiency
+    if not (0 < ef.compute <= 1 and 0 < ef.memory <= 1 and ef.kernel_overhead_s >= 0):
         raise SpecError(f"{where}: device {dev.name!r}: efficiencies must be in (0, 1] and "
                         "the kernel overhead >= 0")
     return dev
@@ -140,8 +143,6 @@ def load_devices(files: list[str | Path] | tuple = ()) -> DeviceCatalog:
         p = Path(f)
         try:
             if p.suffix == ".toml":
-                import tomllib
-
                 data = tomllib.loads(p.read_text())
             else:
                 data = json.loads(p.read_text())
@@ -215,7 +216,7 @@ def read_measurements(path: str | Path) -> list[dict[str, Any]]:
     if missing:
         raise SpecError(f"--measurements {p}: missing column(s) {', '.join(missing)} (need "
                         f"{', '.join(MEASUREMENT_COLUMNS)})")
-    out = []
+    out: list[dict[str, Any]] = []
     for i, r in enumerate(rows, start=2):
         try:
             out.append({"params": float(r["params"]), "weight_bits": float(r["weight_bits"]),
@@ -263,7 +264,6 @@ def calibrate(dev: Device, rows: list[dict[str, Any]]) -> tuple[Efficiency, dict
         o = best.kernel_overhead_s
         grid_o = sorted({max(0.0, o * f) for f in (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)} | {o})
     before, after = err(dev.efficiency), err(best)
-    import statistics
 
     return best, {"median_rel_error_before": statistics.median(before),
                   "max_rel_error_before": max(before),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dse.exceptions import SpecError
+from dse.models._common import bits, dtype
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -149,9 +150,10 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
     dec_layers = layers
     if enc_dec and cfg.get("num_decoder_layers") is not None:
         dec_layers = _int(cfg, "num_decoder_layers", where)
-    eps = float(cfg.get("rms_norm_eps", cfg.get("layer_norm_epsilon",
-                                                 cfg.get("layer_norm_eps", 1e-5))))
-    max_pos = int(cfg.get("max_position_embeddings", cfg.get("n_positions", 2048)))
+    eps_v: Any = cfg.get("rms_norm_eps", cfg.get("layer_norm_epsilon",
+                                                  cfg.get("layer_norm_eps", 1e-5)))
+    pos_v: Any = cfg.get("max_position_embeddings", cfg.get("n_positions", 2048))
+    eps, max_pos = float(eps_v), int(pos_v)
     return Arch(
         name=name, family=family, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, intermediate=intermediate, vocab=vocab,
@@ -218,15 +220,11 @@ class QuantSpec:
 
 
 def _bits(t: str) -> int:
-    from dse.models._common import bits
-
     return bits(t)
 
 
 def quant_spec(weights: str = "int4", acts: str = "int8", kv: str | None = None,
                group: int = 0) -> QuantSpec:
-    from dse.models._common import dtype
-
     out = {}
     for what, v in (("--weights", weights), ("--acts", acts), ("--kv", kv or acts)):
         name = str(v).upper()

@@ -11,13 +11,17 @@ and ``pareto.png``.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from dse.devices.chain import device_chain
 from dse.exceptions import DseError, SpecError
 from dse.llm.run import optimize_llm
+from dse.outdir import check_out_dir, write_file_atomic
 
 SPEC = re.compile(r"^\s*([^:\s]+)\s*:\s*(\d+)\s*(?:\.\.\s*(\d+))?\s*$")
 
@@ -56,9 +60,6 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
                 sequences: int = 8, weights: str = "int4", acts: str = "int8",
                 kv: str | None = None, prices: dict[str, float] | None = None,
                 board_files: tuple = (), progress: Any = None) -> dict[str, Any]:
-    import optuna
-
-    from dse.outdir import check_out_dir, write_file_atomic
 
     ranges = parse_devices(devices)
     device_chain([n for n, _, hi in ranges if hi], board_files)  # names exist
@@ -103,7 +104,8 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         rows.append(row)
         if progress:
-            progress(f"trial {t}: {names and ', '.join(f'{c}x{n}' for n, c in counts.items() if c) or '-'}"
+            mix = names and ", ".join(f"{c}x{n}" for n, c in counts.items() if c) or "-"
+            progress(f"trial {t}: {mix}"
                      f" -> {row.get('tokens_per_s', 0):,.1f} tokens/s"
                      if row.get("feasible") else f"trial {t}: infeasible ({row['reason'][:80]})")
     cols = ["trial", *[f"n_{n}" for n, _, _ in ranges], "feasible", "tokens_per_s",
@@ -123,8 +125,6 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
 
 
 def _write_csv(path: Path, cols: list[str], rows: list[dict], write: Any) -> None:
-    import io
-
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
     w.writeheader()

@@ -9,6 +9,7 @@ at the measured ~48 Gb/s; below 512 B it is the 512 B floor.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 ACCL_COYOTE_EAGER = ((512, 3.79e-6), (4096, 4.87e-6), (65536, 16.8e-6), (1 << 20, 176.6e-6),
@@ -19,7 +20,7 @@ def message_time_s(nbytes: float, table: tuple = ACCL_COYOTE_EAGER) -> float:
     """Time to deliver one message of ``nbytes`` (latency + transfer), measured curve."""
     if nbytes <= table[0][0]:
         return table[0][1]
-    for (b0, t0), (b1, t1) in zip(table, table[1:]):
+    for (b0, t0), (b1, t1) in itertools.pairwise(table):
         if nbytes <= b1:
             f = (math.log(nbytes) - math.log(b0)) / (math.log(b1) - math.log(b0))
             return math.exp(math.log(t0) + f * (math.log(t1) - math.log(t0)))

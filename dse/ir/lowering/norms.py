@@ -110,9 +110,10 @@ def pwpolyf(lw: Lowering, node: Any, func: str, out_node: Any | None = None,
     if x is None:
         s = lw.stream_in(node)
     else:
-        s = lw.streams.get(x)
-        if s is None:
+        got = lw.streams.get(x)
+        if got is None:
             raise KeyError(f"input {x!r} is not an activation stream")
+        s = got
     s = lw.flush(s, node, to_hw=True, force=True)
     if not s.dtype.startswith("FLOAT"):
         lw.unsupported_node(node, f"{node.op_type} on an integer stream (finn-plus's PWPolyF "
@@ -143,7 +144,8 @@ def match_erf_gelu(lw: Lowering, erf: Any) -> tuple[str, list[Any]] | None:
     if div is None or div.op_type not in ("Div", "Mul"):
         return None
     k = 1.4142135 if div.op_type == "Div" else 1 / 1.4142135
-    if _scalar(lw, div.input[1]) is None or abs(_scalar(lw, div.input[1]) - k) > 1e-3:
+    d = _scalar(lw, div.input[1])
+    if d is None or abs(d - k) > 1e-3:
         return None
     x = div.input[0]
     add = lw.only_user(erf.output[0], ("Add",))
