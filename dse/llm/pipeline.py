@@ -151,8 +151,9 @@ def block_curve(block: LayerGraph, part: str, placement: str, cap: dict[str, int
             fills[lyr.name] = fill_cycles(lyr, o.cost)
             if o.cost.cycles > worst[1]:
                 worst = (lyr.name, o.cost.cycles)
-        points.append(BlockPoint(ii, _latency(block, fills), res, tuple(streams),
-                                 tuple(folding), worst[0], tuple(per_layer)))
+        points.append(BlockPoint(ii=ii, latency=_latency(block, fills), res=res,
+                                 ext_streams=tuple(streams), folding=tuple(folding),
+                                 bottleneck=worst[0], layers=tuple(per_layer)))
     return points
 
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ortools.sat.python import cp_model
-
 from dse.specs.resources import Resources
 
 SLR_CAPS = {"lut": 0.7, "ff": 0.5, "bram18": 0.8, "uram": 0.8, "dsp": 0.8}
@@ -179,6 +177,8 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
     ``adjacent_only``: no stream between SLRs that are not neighbours, as FINN's Elastic-DF
     partitioner rules (its SLL count between SLR0 and SLR2 is 0); by default such a stream
     passes through the SLRs between and takes SLL wires at every boundary it crosses."""
+    from ortools.sat.python import cp_model  # (heavy: it loads pandas too)
+
     sll_limit = SLL_PER_BOUNDARY if sll_limit is None else sll_limit
     S = len(slrs)
     m = cp_model.CpModel()
