@@ -65,16 +65,18 @@ class _BinFill:
                     if u["lut"] < UNBUILDABLE and p.cycles_on(i, k, b) <= T:
                         self.use[b][i][k] = u
         cross_bits = [0] * (n + 1)
+        cross_load = [0] * (n + 1)
         blocked = [False] * (n + 1)
         self.crossing: list[list[int]] = [[] for _ in range(n + 1)]
         for ei, e in enumerate(p.edges):
             for c in range(e.u + 1, e.v + 1):
                 cross_bits[c] += e.link_bits
+                cross_load[c] += p.link_load(e)
                 self.crossing[c].append(ei)
                 if not p.cuttable(e):
                     blocked[c] = True
         link_cap, rx = p.link_cap_bits(T), p.rx_capacity_bytes()
-        self.board_cut = [0 < c < n and not blocked[c] and cross_bits[c] <= link_cap
+        self.board_cut = [0 < c < n and not blocked[c] and cross_load[c] <= link_cap
                           and cross_bits[c] // 8 <= rx for c in range(n + 1)]
         self.choice: list[int] = [-1] * n
         self.boards: list[int] = [0] * n

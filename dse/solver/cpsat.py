@@ -27,7 +27,14 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from dse.models.candidates import FoldingOption, prune_dominated
-from dse.solver.problem import DIMS, RES, UNBUILDABLE, PartitionProblem, frame_buffer_bram18
+from dse.solver.problem import (
+    DIMS,
+    RES,
+    UNBUILDABLE,
+    PartitionProblem,
+    PEdge,
+    frame_buffer_bram18,
+)
 from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
 
 STATUS = {
@@ -193,7 +200,7 @@ class AtModel:
         self.T_link = max(T, (slack_T if self.R == 1 else None) or T)
         self.T_use = self.T_link
         self.ii: cp_model.IntVar | None = None
-        self.bpc = p.link.bits_per_cycle(p.clock_mhz)
+        self.bpc = p.link_rate()
         self.guards: list[tuple[cp_model.IntVar, str]] = []
         self.n_links = 0
         self.link_cap = 0
@@ -265,24 +272,26 @@ class AtModel:
             ct.only_enforce_if(lit)
             self.guards.append((lit, label))
 
-    def link_ok(self, expr: Expr, sides: Sequence[int] = ()) -> None:
-        """Traffic ``expr`` (bits per frame) fits one link at the plan's II (with replicas:
-        the link of each copy of the boards in ``sides``, which carries 1/r of the frames)."""
+    def link_ok(self, load: Expr, expr: Expr, sides: Sequence[int] = ()) -> None:
+        """Traffic fits one link at the plan's II: ``load`` (``p.link_load`` units) within
+        the link's rate, ``expr`` (bits per frame) within ACCL's receive buffers (with
+        replicas: the link of each copy of the boards in ``sides``, which carries 1/r of the
+        frames)."""
         p, m, bpc, rx = self.p, self.m, self.bpc, self.rx
-        label = (f"link {self.n_links}: at most {min(self.link_cap, rx * 8):,} bits per frame "
-                 f"({p.link.bandwidth_gbps:g} Gb/s at II {self.T:,}, ACCL receive buffers)")
+        label = (f"link {self.n_links}: at most {self.link_cap:,} units of link load and "
+                 f"{rx * 8:,} bits per frame ({p.link.bandwidth_gbps:g} Gb/s at II "
+                 f"{self.T:,}, ACCL receive buffers)")
         self.n_links += 1
         if self.R > 1:
             for b in sides:
                 rhs = bpc.numerator * (self.P[b] if self.ii is not None
                                        else self.T * self.reps[b])
-                self.guarded(m.add(expr * bpc.denominator <= rhs), label)
-            self.guarded(m.add(expr <= rx * 8), label + " ")
+                self.guarded(m.add(load * bpc.denominator <= rhs), label)
         elif self.ii is None:
-            self.guarded(m.add(expr <= min(self.link_cap, rx * 8)), label)
+            self.guarded(m.add(load <= self.link_cap), label)
         else:
-            self.guarded(m.add(expr * bpc.denominator <= bpc.numerator * self.ii), label)
-            self.guarded(m.add(expr <= rx * 8), label + " ")
+            self.guarded(m.add(load * bpc.denominator <= bpc.numerator * self.ii), label)
+        self.guarded(m.add(expr <= rx * 8), label + " ")
 
     def bin_layout(self) -> None:
         """Bins: one per board, or one per SLR of a split board, in chain order."""
@@ -551,7 +560,7 @@ class AtModel:
         if self.B <= 1:
             return
         for e in p.edges:
-            if not p.cuttable(e) or p.link_cycles(e.link_bits) > self.T_link:
+            if not p.cuttable(e) or p.link_cycles(p.link_load(e)) > self.T_link:
                 why = ("exceeds ACCL's transfer/receive limits" if not p.cuttable(e) else
                        f"takes longer than II {self.T:,} on the link")
                 label = (f"stream {p.order[e.u]} -> {p.order[e.v]} stays on one board (one "
@@ -573,10 +582,11 @@ class AtModel:
     def chain_links(self, fb: dict[int, int]) -> None:
         p, ub = self.p, self.ub
         for b in range(1, self.B):
-            terms = [(e.link_bits, ub(e.v, b) - ub(e.u, b)) for e in p.edges if e.link_bits]
+            terms = [(e, ub(e.v, b) - ub(e.u, b)) for e in p.edges if e.link_bits]
             if terms:
-                self.link_ok(sum(c * t for c, t in terms), (b - 1, b))
-                self.cut_terms.extend(terms)
+                self.link_ok(sum(p.link_load(e) * t for e, t in terms),
+                             sum(e.link_bits * t for e, t in terms), (b - 1, b))
+                self.cut_terms.extend((e.link_bits, t) for e, t in terms)
             if p.accl.sender_frame_buffer:
                 for ei, e in enumerate(p.edges):
                     if fb[ei]:
@@ -585,24 +595,26 @@ class AtModel:
     def switch_links(self, fb: dict[int, int]) -> None:
         p, m, B = self.p, self.m, self.B
         for a in range(B):
-            out_terms, in_terms = [], []
+            out_terms: list[tuple[PEdge, Expr]] = []
+            in_terms: list[tuple[PEdge, Expr]] = []
             for ei, e in enumerate(p.edges):
                 o = m.new_bool_var(f"out{ei}_{a}")
                 if a + 1 < B:
                     m.add(o >= self.z(e.u, a) + self.ub(e.v, a + 1) - 1)
                 else:
                     m.add(o == 0)
-                out_terms.append(e.link_bits * o)
+                out_terms.append((e, o))
                 self.cut_terms.append((e.link_bits, o))
                 if p.accl.sender_frame_buffer and fb[ei]:
                     self.sums[a]["bram18"].append(fb[ei] * o)
                 if a > 0:
                     r = m.new_bool_var(f"in{ei}_{a}")
                     m.add(r >= self.z(e.v, a) - self.ub(e.u, a))
-                    in_terms.append(e.link_bits * r)
-            self.link_ok(sum(out_terms), (a,))
-            if in_terms:
-                self.link_ok(sum(in_terms), (a,))
+                    in_terms.append((e, r))
+            for io in (out_terms, in_terms):
+                if io:
+                    self.link_ok(sum(p.link_load(e) * t for e, t in io),
+                                 sum(e.link_bits * t for e, t in io), (a,))
 
     def board_limits(self) -> None:
         """Every board's sums within its capacity; external-memory bandwidth at the II (per

@@ -20,11 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+from dse.chain.links import HOST_DMA_GBPS  # one constant, with the link model
 from dse.exceptions import InfeasibleError, SpecError
 from dse.plan import PartitionPlan
 from dse.solver.search import SolveResult
-
-HOST_DMA_GBPS = 12.0  # host <-> FPGA DMA per board (Coyote XDMA, PCIe Gen3 x16 class)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
