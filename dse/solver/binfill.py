@@ -23,6 +23,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from dse.solver.cpsat import _out_width, options_at
+from dse.solver.cpsolver import cp_solver
 from dse.solver.evaluate import evaluate
 from dse.solver.problem import DIMS, RES, UNBUILDABLE, PartitionProblem, frame_buffer_bram18
 from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
@@ -364,7 +365,7 @@ def _board_knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]],
         hk, ht = picked.get(i), hint_slrs.get(i)
         for (ii, kk, tt) in ((i, kk, tt) for kk in use[i] for tt in range(S)):
             m.add_hint(y[ii, kk, tt], int(kk == hk and tt == ht))
-    s = cp_model.CpSolver()
+    s = cp_solver()
     s.parameters.num_workers = 1
     s.parameters.max_time_in_seconds = time_limit
     s.parameters.max_presolve_iterations = 1
@@ -417,7 +418,7 @@ def _knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]], layers:
         if i in x and k in x[i]:
             for kk, v in x[i].items():
                 m.add_hint(v, int(kk == k))
-    s = cp_model.CpSolver()
+    s = cp_solver()
     s.parameters.num_workers = 1
     s.parameters.max_time_in_seconds = time_limit
     st = s.solve(m)

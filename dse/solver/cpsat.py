@@ -27,6 +27,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from dse.models.candidates import FoldingOption, prune_dominated
+from dse.solver.cpsolver import cp_solver
 from dse.solver.problem import (
     DIMS,
     RES,
@@ -708,7 +709,7 @@ class AtModel:
 
     def solve(self, *, time_limit: float, deterministic_limit: float, workers: int, seed: int,
               on_solution: Callable[[float], None] | None) -> AtResult:
-        solver = cp_model.CpSolver()
+        solver = cp_solver()
         prm = solver.parameters
         # One worker searches deterministically: with the deterministic-time limit, the same
         # inputs and seed give the same plan. The wall-clock limit is the safety net for a

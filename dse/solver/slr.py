@@ -179,6 +179,8 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
     passes through the SLRs between and takes SLL wires at every boundary it crosses."""
     from ortools.sat.python import cp_model  # (heavy: it loads pandas too)
 
+    from dse.solver.cpsolver import cp_solver  # (imports OR-Tools)
+
     sll_limit = SLL_PER_BOUNDARY if sll_limit is None else sll_limit
     S = len(slrs)
     m = cp_model.CpModel()
@@ -219,7 +221,7 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
                     for t in range(S):
                         if abs(s - t) > 1:
                             m.add_bool_or([y[u, s].negated(), y[v, t].negated()])
-    solver = cp_model.CpSolver()  # feasibility: any placement within the caps and SLL wires
+    solver = cp_solver()  # feasibility: any placement within the caps and SLL wires
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
