@@ -466,9 +466,6 @@ def optimize(
     return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=plan_path)
 
 
-HOST_DMA_GBPS = 12.0  # host <-> FPGA DMA per board (Coyote XDMA, PCIe Gen3 x16 class)
-
-
 def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
     """Data-parallel replicas on ``n`` identical boards, in three layouts:
 
@@ -480,13 +477,16 @@ def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
       stage of ``r_b`` boards takes every ``r_b``-th frame), the copies chosen by the joint
       solver with everything else (``optimize(segment_replicas=True)``).
 
-    Each layout's FPS is bounded by its host I/O: the inputs in and outputs out over the
-    DMA of the boards that hold the first and last layers, shared by the copies on a board.
+    Each layout's FPS is bounded by its host I/O (``dse.solver.hostio``): the inputs in and
+    outputs out over the IODMAs and host link of the boards that hold the first and last
+    layers, shared by the copies on a board.
     The network is loaded once. The best total wins; fewer boards break ties, then the
     simpler layout (whole pipelines first)."""
     from dse.exceptions import InfeasibleError, SpecError
     from dse.outdir import check_out_dir
     from dse.plan import PartitionPlan
+    from dse.solver.hostio import host_fps as host_fps_of
+    from dse.solver.hostio import host_stages
     from dse.solver.slr import slice_config, slice_factors
     from dse.specs import load_catalog
 
@@ -530,8 +530,7 @@ def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
     graph = kw.get("graph") or load_network(
         resolve_model(kw["model"]), input_dtype=kw["input_dtype"],
         minimize_bit_width=kw["minimize_bit_width"])
-    in_bits = max(1, sum(e.bits_per_frame for e in graph.edges if e.src is None))
-    out_bits = max(1, sum(e.bits_per_frame for e in graph.edges if e.dst is None))
+    h_in, h_out = host_stages(graph, cfg)
     shapes = sorted({(per, k, seg) for _, per, k, seg in layouts})
     # the time limit covers the whole run: loading once, then an equal share of what is
     # left per layout still to solve (a layout solved early leaves its time to the rest)
@@ -567,13 +566,13 @@ def _optimize_replicas(kw: dict[str, Any]) -> OptimizeResult:
             tried.append({**entry, "fps": None, "reason": str(res)[:200]})
             continue
         m = res.plan["metrics"]
-        if seg:  # the first and last boards' copies share the host I/O
+        if seg:  # the first and last boards' copies each have their own host I/O
             stage = [b["replicas"] for b in res.plan["boards"]]
-            host_fps = HOST_DMA_GBPS * 8e9 * min(stage[0] / in_bits, stage[-1] / out_bits)
+            host_fps = min(stage[0] * h_in.fps, stage[-1] * h_out.fps)
             used = m["boards_used_total"]
             entry["stage_copies"] = stage
-        else:
-            host_fps = HOST_DMA_GBPS / k * 8e9 / max(in_bits, out_bits)
+        else:  # copies on one board (SLR groups) share its IODMAs and host link
+            host_fps = host_fps_of(graph, cfg, k)
             used = r * m["boards_used"] if k == 1 else n
         each = min(m["fps"], host_fps)
         total = r * each

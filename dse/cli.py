@@ -177,6 +177,14 @@ def _cost_batch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_io_line(h: dict) -> str:
+    i, o = h["input"], h["output"]
+    return (f"host I/O input {i['bits_per_frame'] // 8:,} B/frame over a {i['iodma_bits']}-bit "
+            f"IODMA ({i['cycles']:,} cycles), output {o['bits_per_frame'] // 8:,} B/frame "
+            f"({o['cycles']:,} cycles): {h['fps'] or 0:,.0f} fps"
+            + (" — binds the II" if h["binding"] else ""))
+
+
 def _pct(used: int, cap: int) -> str:
     return f"{100 * used / cap:5.1f}% of cap" if cap else "  n/a"
 
@@ -324,6 +332,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     print()
     print(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles at {d['clock_mhz']:g} "
           f"MHz, bottleneck {m['bottleneck']}), latency {m['latency_s'] * 1e3:.4g} ms")
+    if m.get("host_io"):
+        print(_host_io_line(m["host_io"]))
     if m.get("placeable") is False:
         bad = [b["index"] for b in d["boards"] if b.get("slrs") and not b["slrs"]["feasible"]]
         print(f"warning  board(s) {', '.join(map(str, bad))}: the layers do not fit its SLRs "

@@ -15,6 +15,7 @@ from dse.ir import Layer, LayerGraph
 from dse.models import LayerCost, estimate
 from dse.models._common import bram18_table, ceil_div, part_family, prod
 from dse.models.candidates import FoldingOption, enumerate_options, prune_dominated
+from dse.solver.hostio import HostStage, host_stages
 from dse.solver.slr import bound_by_slrs, fits_one, slr_capacities
 from dse.specs import BoardConfig
 
@@ -140,11 +141,33 @@ class PartitionProblem:
     #: (a stage of ``r`` boards, each handling every ``r``-th frame), the copies counted
     #: against the boards offered; 1 = one board per stage (dse.solver.replicas)
     max_replicas: int = 1
+    #: per board: its host I/O stages (input IODMA, output IODMA; dse.solver.hostio). The
+    #: input enters on board 0, the output leaves from the last board used
+    host: tuple[tuple[HostStage, HostStage], ...] = ()
     #: memo of the pure per-(layer, option, board) lookups below (cost_on, usage): the greedy
     #: and the model builders ask them ~10^6 times on 300-layer chains. Not a field of the
     #: problem: ``replace`` starts a new one, nothing compares or hashes it
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False,
                         hash=False)
+
+    def host_cycles(self, b: int, direction: str) -> int:
+        """Cycles per frame of board ``b``'s input (``"in"``) or output IODMA stage, in
+        cycles of the fastest board's clock (0 without host I/O)."""
+        if b >= len(self.host):
+            return 0
+        st = self.host[b][0 if direction == "in" else 1]
+        if st.clock_mhz >= self.clock_mhz:
+            return st.cycles
+        return -(-st.cycles * exact(self.clock_mhz) // exact(st.clock_mhz))
+
+    def host_floor(self) -> int:
+        """No plan runs faster than this II: the input enters on board 0 (spread over its
+        copies), the output leaves from some board (over its copies)."""
+        if not self.host:
+            return 0
+        r = self.max_replicas
+        out = min(self.host_cycles(b, "out") for b in range(len(self.host)))
+        return max(-(-self.host_cycles(0, "in") // r), -(-out // r))
 
     def split_slrs(self, b: int) -> list[dict[str, Any]] | None:
         """Board ``b``'s SLR capacities when the solver places its layers into SLRs."""
@@ -337,8 +360,11 @@ class PartitionProblem:
         vals.discard(0)
         # a stage of r copies takes every r-th frame: its II is ceil(II / r)
         # (ceil(ceil(x) / r) = ceil(x / r), so every candidate over r is one too)
+        vals |= {self.host_cycles(b, d) for b in range(len(self.host)) for d in ("in", "out")}
         vals |= {-(-v // r) for v in list(vals) for r in range(2, self.max_replicas + 1)}
-        return sorted(vals | {1})
+        # host I/O is a stage of every plan: no II below its floor is reachable
+        floor = self.host_floor()
+        return sorted(v for v in vals | {1, max(1, floor)} if v >= floor)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,8 +407,10 @@ def build_problem(
     accl: AcclConfig | None = None,
     allow_external: bool = True,
     option_filter: Callable[[str, FoldingOption], bool] | None = None,
+    host_io: bool = True,
 ) -> PartitionProblem:
-    """Enumerate and cost every layer's legal foldings once, prune, and build the tables."""
+    """Enumerate and cost every layer's legal foldings once, prune, and build the tables.
+    ``host_io``: the IODMAs and host link are a stage of the pipeline (dse.solver.hostio)."""
     if not boards:
         raise SpecError("give at least one board")
     # each board runs at its own clock; the II is counted in cycles of the fastest one
@@ -497,6 +525,7 @@ def build_problem(
         link=link or LinkConfig(), accl=accl, clock_mhz=clock,
         allow_external=allow_external, board_costs=board_costs,
         slr_caps=tuple(slr_capacities(c, len(boards) > 1) for c in boards),
+        host=tuple(host_stages(graph, c) for c in boards) if host_io else (),
     )
 
 
