@@ -35,4 +35,4 @@ def test_tfc_on_pynq_z1_is_bound_by_host_io() -> None:
     assert m["bottleneck"] == "host I/O (input IODMA)"
     assert m["host_io"]["binding"] and m["host_io"]["input"]["iodma_bits"] == 64
     # the least-resources pass keeps no layer faster than it needs to be
-    assert max(l["cycles"] for l in res.plan["layers"]) <= 98
+    assert max(x["cycles"] for x in res.plan["layers"]) <= 98

@@ -80,7 +80,7 @@ def host_stage(direction: str, tensor_bits: Sequence[int], cfg: BoardConfig) -> 
 
 def graph_io_bits(graph: object) -> tuple[list[int], list[int]]:
     """Bits per frame of each graph input and output stream of a LayerGraph."""
-    edges = getattr(graph, "edges")
+    edges = graph.edges  # type: ignore[attr-defined]
     ins = [e.bits_per_frame for e in edges if e.src is None]
     outs = [e.bits_per_frame for e in edges if e.dst is None]
     return ins, outs
