@@ -5,7 +5,7 @@ links and ACCL limits, all as integer tables the solvers read (no cost model cal
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
@@ -16,6 +16,7 @@ from dse.models import LayerCost, estimate
 from dse.models._common import bram18_table, ceil_div, part_family, prod
 from dse.models.candidates import FoldingOption, enumerate_options, prune_dominated
 from dse.solver.hostio import HostStage, host_stages
+from dse.solver.infra import input_fifo
 from dse.solver.slr import bound_by_slrs, fits_one, slr_capacities
 from dse.specs import BoardConfig
 
@@ -144,11 +145,21 @@ class PartitionProblem:
     #: per board: its host I/O stages (input IODMA, output IODMA; dse.solver.hostio). The
     #: input enters on board 0, the output leaves from the last board used
     host: tuple[tuple[HostStage, HostStage], ...] = ()
+    #: per layer, per option: the FIFO at the layer's input as FINN would size it for a
+    #: producer streaming evenly at the layer's own rate (lut, ff, bram18, uram, dsp;
+    #: dse.solver.infra.input_fifo), summed with the layer's own estimate; () for none
+    infra_share: tuple[tuple[tuple[int, int, int, int, int], ...], ...] = ()
     #: memo of the pure per-(layer, option, board) lookups below (cost_on, usage): the greedy
     #: and the model builders ask them ~10^6 times on 300-layer chains. Not a field of the
     #: problem: ``replace`` starts a new one, nothing compares or hashes it
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False,
                         hash=False)
+
+    def share(self, i: int, k: int) -> tuple[int, int, int, int, int]:
+        """Option ``k`` of layer ``i``'s share of the stream FIFOs (its input FIFO)."""
+        if i < len(self.infra_share) and k < len(self.infra_share[i]):
+            return self.infra_share[i][k]
+        return (0, 0, 0, 0, 0)
 
     def host_cycles(self, b: int, direction: str) -> int:
         """Cycles per frame of board ``b``'s input (``"in"``) or output IODMA stage, in
@@ -269,6 +280,8 @@ class PartitionProblem:
             return dict.fromkeys(DIMS, UNBUILDABLE)
         out = {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram, "dsp": c.dsp,
                "ext_bits": 0, "ext_bpf": 0, "ext_channels": 0}
+        for d, v in zip(RES, self.share(i, k), strict=True):
+            out[d] += v
         if o.external_weight_bits:
             bits = o.external_weight_bits
             bpf = bits * self.nvec[i]
@@ -408,9 +421,13 @@ def build_problem(
     allow_external: bool = True,
     option_filter: Callable[[str, FoldingOption], bool] | None = None,
     host_io: bool = True,
+    fifos: bool = True,
+    fixed: Mapping[str, FoldingOption] | None = None,
 ) -> PartitionProblem:
     """Enumerate and cost every layer's legal foldings once, prune, and build the tables.
-    ``host_io``: the IODMAs and host link are a stage of the pipeline (dse.solver.hostio)."""
+    ``host_io``: the IODMAs and host link are a stage of the pipeline (dse.solver.hostio).
+    ``fifos``: each option carries its input FIFO (dse.solver.infra). ``fixed``: layers
+    (by name) whose only option is the one given (a folding config applied)."""
     if not boards:
         raise SpecError("give at least one board")
     # each board runs at its own clock; the II is counted in cycles of the fastest one
@@ -459,6 +476,11 @@ def build_problem(
             hash(key)
         except TypeError:
             key = ("layer", i)
+        if fixed is not None and l.name in fixed:
+            options.append((fixed[l.name],))
+            for fam in other_parts:
+                family_costs[fam].append((recost(l, fixed[l.name], other_parts[fam]),))
+            continue
         if key not in seen:
             seen[key] = enumerate_options(l.specialized_op_type, l.finn_attrs(), impl=l.impl,
                                           part=part, weight_bits=l.weight_bits,
@@ -526,7 +548,34 @@ def build_problem(
         allow_external=allow_external, board_costs=board_costs,
         slr_caps=tuple(slr_capacities(c, len(boards) > 1) for c in boards),
         host=tuple(host_stages(graph, c) for c in boards) if host_io else (),
+        infra_share=_fifo_shares(layers, options, part, any(c.board.device.uram for c in boards))
+        if fifos else (),
     )
+
+
+def _fifo_shares(layers: Sequence[Layer], options: Sequence[Sequence[FoldingOption]],
+                 part: str, has_uram: bool) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    """Each option's input FIFO (dse.solver.infra.input_fifo), computed once per option
+    object (layers alike share theirs)."""
+    memo: dict[int, tuple[int, ...]] = {}
+    by_pattern: dict[tuple, tuple[int, ...]] = {}
+    out = []
+    for l, opts in zip(layers, options, strict=True):
+        row = []
+        for o in opts:
+            if id(o) not in memo:
+                a = {**l.finn_attrs(), **o.attrs}
+                c = o.cost
+                key = (l.op_type, c.cycles, c.input_words, c.output_words, c.instream_width,
+                       *(str(a.get(x)) for x in ("IFMDim", "ConvKernelDim", "MW", "MH",
+                                                 "SIMD", "PE")))
+                if key not in by_pattern:  # ram_style and the like do not change it
+                    _, use = input_fifo(l.op_type, a, c, part, has_uram)
+                    by_pattern[key] = tuple(use[d] for d in RES)
+                memo[id(o)] = by_pattern[key]
+            row.append(memo[id(o)])
+        out.append(tuple(row))
+    return tuple(out)
 
 
 
