@@ -552,6 +552,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dse.solver.folding import evaluate_folding, format_report
+
+    res = evaluate_folding(args.model, args.folding, args.board, clock_mhz=args.clock_mhz,
+                           input_dtype=args.input_dtype, board_files=args.board_file or ())
+    print(res.plan.to_json() if args.json else format_report(res.plan), end="\n" * (
+        not args.json))
+    return 0
+
+
 def cmd_boards(args: argparse.Namespace) -> int:
     from dse import api
 
@@ -699,6 +709,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--hbm-efficiency", type=float, default=0.9,
                    help="fraction of the HBM bandwidth streams reach (default 0.9)")
     s.set_defaults(func=cmd_optimize)
+
+    s = sub.add_parser("evaluate", help="cost a FINN folding config on a board, as a plan")
+    s.add_argument("--model", required=True, help="QONNX / FINN-ONNX model")
+    s.add_argument("--folding", required=True, help="FINN folding_config.json")
+    s.add_argument("--board", required=True, help="catalog board (dse boards)")
+    s.add_argument("--clock-mhz", type=float, default=None)
+    s.add_argument("--input-dtype", default=None, help="e.g. UINT8 for an image input")
+    s.add_argument("--board-file", action="append", default=None)
+    s.add_argument("--json", action="store_true", help="the plan JSON")
+    s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("emit", help="per-board FINN build directories for a plan")
     s.add_argument("--plan", required=True, help="plan.json from dse optimize")

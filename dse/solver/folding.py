@@ -356,5 +356,52 @@ def evaluate_folding(model: str | Path, folding: str | Path, board: str, *,
     return FoldingEvaluation(plan=PartitionPlan(d), applied=applied)
 
 
+def format_report(plan: Any) -> str:
+    """The text ``dse evaluate`` prints: layers, FIFOs and converters, resources, metrics."""
+    d = plan.data if hasattr(plan, "data") else plan
+    m = d["metrics"]
+    lines = [f"model    {d['model']['path']}  ({len(d['layers'])} HW layers), folding "
+             f"{d['folding_config']['path']}"]
+    hdr = f"{'layer':28s} {'folding':34s} {'cycles':>10s} {'LUT':>8s} {'BRAM18':>7s} " \
+          f"{'URAM':>5s} {'DSP':>5s} {'FIFO in':>8s}"
+    lines += [hdr, "-" * len(hdr)]
+    for lay in d["layers"]:
+        fold = ",".join(f"{k}={v}" for k, v in lay["folding"].items()
+                        if k in ("PE", "SIMD", "parallel_window", "mem_mode"))
+        r = lay["resources"]
+        lines.append(f"{lay['finn_name']:28s} {fold[:34]:34s} {lay['cycles']:>10,} "
+                     f"{r['lut']:>8,} {r['bram18']:>7,} {r['uram']:>5,} {r['dsp']:>5,} "
+                     f"{lay.get('fifo_in_depth', 0):>8,}")
+    for b in d["boards"]:
+        inf, built, cap = b["infrastructure"], b["resources_as_built"], b["capacity"]
+        lines.append(f"board {b['index']}  {b['name']} at {b['clock_mhz']:g} MHz: "
+                     f"{inf['fifos']} FIFOs and {inf['dwcs']} width converters add "
+                     f"{inf['lut']:,} LUT, {inf['bram18']:,} BRAM18, {inf['uram']:,} URAM")
+        for k in ("lut", "ff", "bram18", "uram", "dsp"):
+            pct = f"{100 * built[k] / cap[k]:5.1f}% of cap" if cap[k] else "  n/a"
+            lines.append(f"    {k.upper():7s} {built[k]:>12,} / {cap[k]:>12,}  {pct}")
+        if b.get("slrs"):
+            lines.append(f"    SLRs: {'placed' if b['slrs']['feasible'] else 'DOES NOT PLACE'}"
+                         f" ({len(b['slrs']['capacity'])} SLRs)")
+    lines.append(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles, bottleneck "
+                 f"{m['bottleneck']}), latency {m['latency_s'] * 1e3:.4g} ms")
+    h = m.get("host_io")
+    if h:
+        lines.append(f"host I/O input {h['input']['bits_per_frame'] // 8:,} B/frame over a "
+                     f"{h['input']['iodma_bits']}-bit IODMA ({h['input']['cycles']:,} cycles), "
+                     f"output {h['output']['cycles']:,} cycles: {h['fps'] or 0:,.0f} fps"
+                     + (" (binds)" if h["binding"] else ""))
+    if not m.get("fits_as_built", True) or m.get("violations"):
+        lines.append("warning  " + "; ".join(m.get("violations") or
+                                             ["the design with its FIFOs exceeds the caps"]))
+    fc = d["folding_config"]
+    if fc["layers_at_finn_defaults"]:
+        lines.append(f"note     not in the config (FINN's defaults): "
+                     f"{', '.join(fc['layers_at_finn_defaults'])}")
+    if fc["layers_on_host"]:
+        lines.append(f"note     on the host as in FINN's flow: {', '.join(fc['layers_on_host'])}")
+    return "\n".join(lines)
+
+
 __all__ = ["AppliedFolding", "FoldingEvaluation", "GivenFifo", "apply_config",
-           "evaluate_folding", "read_config"]
+           "evaluate_folding", "format_report", "read_config"]

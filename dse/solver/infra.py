@@ -121,17 +121,21 @@ def io_times(op_type: str, attrs: Mapping[str, Any], cost: LayerCost, in_words: 
     return _even(in_words, C), _even(out_words, C)
 
 
-def fifo_depth(produced: np.ndarray, consumed: np.ndarray, T: int) -> int:
-    """Words a FIFO must hold between a producer writing word k at ``produced[k]`` and a
-    consumer reading it at ``consumed[k]`` (its own timing), both repeating every ``T`` cycles:
-    the consumer starts just late enough never to read ahead; two frames are simulated."""
+def fifo_depth(produced: np.ndarray, consumed: np.ndarray, T: int,
+               period: int | None = None) -> int:
+    """Words a FIFO must hold between a producer writing word k at ``produced[k]`` (every
+    ``T`` cycles, the pipeline's II) and a consumer whose own timing reads it at
+    ``consumed[k]`` (every ``period`` cycles, its own cycles per frame; default ``T``), over
+    two frames. The consumer stalls while its next word has not arrived (a blocking read):
+    each stall delays the rest of its reads, so its read of word k is at ``consumed[k]``
+    plus the longest wait so far."""
     if not len(produced) or not len(consumed):
         return 0
     n = min(len(produced), len(consumed))
+    per = T if period is None else max(1, min(period, T))
     p = np.concatenate([produced[:n], produced[:n] + T])
-    c = np.concatenate([consumed[:n], consumed[:n] + T])
-    shift = max(0, int(np.max(p + 1 - c)))
-    c = c + shift
+    c = np.concatenate([consumed[:n], consumed[:n] + per])
+    c = c + np.maximum(np.maximum.accumulate(p + 1 - c), 0)
     # occupancy just after each write: words written minus words read by then
     read = np.searchsorted(c, p, side="right")
     return int(np.max(np.arange(1, len(p) + 1) - read))
@@ -221,26 +225,99 @@ def _words(cost: LayerCost, idx: int, inbound: bool, bits: int, width: int) -> i
     return max(1, -(-bits // max(1, width)))
 
 
+FRAMES = 3  # frames simulated: the first fills the pipeline, the rest are its steady state
+
+
+def _delayed(pattern: np.ndarray, reads: np.ndarray, stall: np.ndarray) -> np.ndarray:
+    """Pattern times shifted by the stall accumulated by the reads before each of them."""
+    idx = np.searchsorted(reads, pattern, side="right") - 1
+    return pattern + np.where(idx >= 0, stall[np.maximum(idx, 0)], 0)
+
+
+def simulate(edges: Sequence[Any], layers: Mapping[str, Placed], T: int,
+             host_cycles: tuple[int, int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per stream (tensor): (cycle each word is written, cycle it is read, in the
+    consumer's words) over ``FRAMES`` frames. The input arrives evenly at the pipeline's II
+    ``T`` (the IODMA is held back by the first FIFO when it is faster: no FIFO need hold
+    more than that rate lets in); each layer follows
+    its own pattern (:func:`io_times`, its frames back to back) and stalls while its next
+    input word has not arrived, which delays everything after it (its outputs too)."""
+    ins = {e.tensor: e for e in edges}
+    written: dict[str, np.ndarray] = {}  # tensor -> write times (producer words)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    host = {n for n, pl in layers.items() if pl.cost.source.startswith("host")}
+    frames = np.arange(FRAMES, dtype=np.int64)
+
+    def source(n: int, cycles: int, period: int) -> np.ndarray:
+        return (_even(n, max(cycles, n))[None, :] + frames[:, None] * period).ravel()
+
+    def width(pl: Placed | None, idx: int, inbound: bool) -> int:
+        if pl is None:
+            return 0
+        ws = pl.cost.instream_widths if inbound else pl.cost.outstream_widths
+        return ws[idx] if idx < len(ws) else 0
+
+    for e in edges:  # graph inputs (and streams out of host-side layers) come from the IODMA
+        if e.src is None or e.src in host:
+            cons = layers.get(e.dst) if e.dst else None
+            w = width(cons, cons.inputs.index(e.tensor) if cons else 0, True) or 8
+            written[e.tensor] = source(-(-int(e.bits_per_frame) // w), T, T)
+    for name, pl in layers.items():
+        if name in host:
+            continue
+        tensors = [t for t in pl.inputs if t in ins]
+        n_in = _words(pl.cost, 0, True, 0, 1) if pl.cost.input_words else 1
+        n_out = _words(pl.cost, 0, False, 0, 1) if pl.cost.output_words else 1
+        t_in, t_out = io_times(pl.op_type, pl.attrs, pl.cost, n_in, n_out)
+        C = max(int(pl.cost.cycles), n_in, n_out, 1)
+        t_in = (t_in[None, :] + frames[:, None] * C).ravel()
+        t_out = (t_out[None, :] + frames[:, None] * C).ravel()
+        stall = np.zeros(len(t_in), dtype=np.int64)
+        avail_of = {}
+        for i, t in enumerate(tensors):
+            e = ins[t]
+            src = layers.get(e.src) if e.src is not None and e.src not in host else None
+            o_idx = src.outputs.index(t) if src is not None else 0
+            w_p = width(src, o_idx, False) or width(pl, i, True) or 8
+            w_c = width(pl, i, True) or w_p
+            n_c = _words(pl.cost, i, True, int(e.bits_per_frame), w_c)
+            per_frame = written.get(t, np.zeros(0, dtype=np.int64)).reshape(FRAMES, -1)
+            avail = np.concatenate([as_consumer_words(f, w_p, w_c, n_c) for f in per_frame])
+            avail_of[t] = avail
+            # this input's words against the pattern's reads (other inputs pro rata)
+            k = (np.arange(len(t_in)) * len(avail)) // max(len(t_in), 1)
+            stall = np.maximum(stall, avail[np.minimum(k, len(avail) - 1)] + 1 - t_in)
+        stall = np.maximum(np.maximum.accumulate(stall), 0) if len(stall) else stall
+        reads = t_in + stall
+        for t, avail in avail_of.items():
+            k = (np.arange(len(avail)) * len(reads)) // max(len(avail), 1)
+            out[t] = (avail, reads[np.minimum(k, len(reads) - 1)])
+        done = _delayed(t_out, t_in, stall)
+        for t in pl.outputs:
+            written[t] = done
+    for e in edges:  # the output IODMA reads as the frames come
+        if e.dst is None and e.tensor in written:
+            p = written[e.tensor]
+            n = len(p) // FRAMES
+            sink = source(n, host_cycles[1], max(host_cycles[1], n, 1))
+            out[e.tensor] = (p, sink + np.maximum(np.maximum.accumulate(p + 1 - sink), 0))
+    return out
+
+
 def stream_infrastructure(edges: Sequence[Any], layers: Mapping[str, Placed], T: int, *,
                           part: str | None, has_uram: bool,
                           host_cycles: tuple[int, int] = (0, 0)) -> list[StreamInfra]:
     """The DWC and FIFO FINN would put on every stream of a placed pipeline at II ``T``
     (``edges``: the graph's streams; ``host_cycles``: the input and output IODMAs' cycles per
-    frame, which feed the first and drain the last layers)."""
+    frame, which feed the first and drain the last layers). A FIFO holds the most words
+    written and not yet read in the simulation (:func:`simulate`)."""
+    sim = simulate(edges, layers, max(T, 1), host_cycles)
+    host = {n for n, pl in layers.items() if pl.cost.source.startswith("host")}
     out: list[StreamInfra] = []
-    times: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-    def timing(name: str, pl: Placed, i_idx: int, o_idx: int) -> tuple[np.ndarray, np.ndarray]:
-        key = f"{name}/{i_idx}/{o_idx}"
-        if key not in times:
-            nin = _words(pl.cost, i_idx, True, 0, 1) if pl.cost.input_words else 1
-            nout = _words(pl.cost, o_idx, False, 0, 1) if pl.cost.output_words else 1
-            times[key] = io_times(pl.op_type, pl.attrs, pl.cost, nin, nout)
-        return times[key]
-
     for e in edges:
-        bits = int(e.bits_per_frame)
-        prod_l = layers.get(e.src) if e.src is not None else None
+        if e.dst in host:  # the host's own work (a reshape of the input): no stream here
+            continue
+        prod_l = layers.get(e.src) if e.src is not None and e.src not in host else None
         cons_l = layers.get(e.dst) if e.dst is not None else None
         o_idx = prod_l.outputs.index(e.tensor) if prod_l and e.tensor in prod_l.outputs else 0
         i_idx = cons_l.inputs.index(e.tensor) if cons_l and e.tensor in cons_l.inputs else 0
@@ -249,19 +326,14 @@ def stream_infrastructure(edges: Sequence[Any], layers: Mapping[str, Placed], T:
         w_c = (cons_l.cost.instream_widths[i_idx] if cons_l and
                i_idx < len(cons_l.cost.instream_widths) else 0)
         w_p, w_c = w_p or w_c or 8, w_c or w_p or 8
-        n_p = _words(prod_l.cost, o_idx, False, bits, w_p) if prod_l else -(-bits // w_p)
-        n_c = _words(cons_l.cost, i_idx, True, bits, w_c) if cons_l else -(-bits // w_c)
-        if prod_l is not None:
-            p_t = timing(str(e.src), prod_l, 0, o_idx)[1][:n_p]
-        else:  # the input IODMA streams the frame evenly over its cycles
-            p_t = _even(n_p, max(host_cycles[0], n_p))
-        if cons_l is not None:
-            c_t = timing(str(e.dst), cons_l, i_idx, 0)[0][:n_c]
-        else:
-            c_t = _even(n_c, max(host_cycles[1], n_c))
-        dwc = (dwc_cost(w_p, w_c, bits, part)
+        depth = 0
+        if e.tensor in sim:
+            p, c = sim[e.tensor]
+            read = np.searchsorted(np.sort(c), p, side="right")
+            depth = int(np.max(np.arange(1, len(p) + 1) - read)) if len(p) else 0
+        n_c = max(1, -(-int(e.bits_per_frame) // w_c))
+        dwc = (dwc_cost(w_p, w_c, int(e.bits_per_frame), part)
                if prod_l is not None and cons_l is not None and w_p != w_c else None)
-        depth = fifo_depth(as_consumer_words(p_t, w_p, w_c, n_c), c_t, max(T, 1))
         fifo, impl, ram = (None, "rtl", "auto")
         if depth > 2:
             fifo, impl, ram = fifo_cost(depth, w_c, n_c, part, has_uram)
@@ -315,20 +387,20 @@ def plan_streams(problem: Any, result: Any, given_fifos: Sequence[Any] | None = 
     last = max(boards) if boards else 0
     host = ((problem.host_cycles(0, "in"), problem.host_cycles(last, "out"))
             if problem.host else (0, 0))
-    out: list[tuple[int, StreamInfra]] = []
-    for b in sorted(set(boards)):
-        cfg = problem.boards[b]
-        edges = [e for e in problem.graph.edges
-                 if (e.dst is not None and boards[pos[e.dst]] == b)
-                 or (e.dst is None and e.src is not None and boards[pos[e.src]] == b)]
-        got = stream_infrastructure(edges, layers, result.evaluation.ii_cycles,
-                                    part=cfg.board.part, has_uram=bool(cfg.board.device.uram),
-                                    host_cycles=host)
-        if given_fifos is not None:
-            by_dst = {f.consumer: f for f in given_fifos}
-            got = [_given(s, by_dst.get(s.dst) if s.dst else None, cfg.board.part)
-                   for s in got]
-        out += [(b, s) for s in got]
+    board_of = {}
+    for e in problem.graph.edges:
+        end = e.dst if e.dst is not None else e.src
+        board_of[e.tensor] = boards[pos[end]] if end is not None else 0
+    # one simulation of the whole chain (the boards' streams meet at the cuts); each stream
+    # is costed on the board that receives it
+    cfg = problem.boards[0]
+    got = stream_infrastructure(problem.graph.edges, layers, result.evaluation.ii_cycles,
+                                part=cfg.board.part, has_uram=bool(cfg.board.device.uram),
+                                host_cycles=host)
+    if given_fifos is not None:
+        by_dst = {f.consumer: f for f in given_fifos}
+        got = [_given(s, by_dst.get(s.dst) if s.dst else None, cfg.board.part) for s in got]
+    out = [(board_of.get(s.tensor, 0), s) for s in got]
     return out
 
 
