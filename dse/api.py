@@ -426,6 +426,13 @@ def optimize(
     # the time limit covers the whole run: loading and costing come out of it
     # (3 % and half a second are kept for the SLR check and the plan)
     res, tried = solve_all(problem, max(1.0, 0.97 * (time_limit - (t_solve - t_load)) - 0.5))
+    from dse.solver.infra import reserve_for
+
+    for _ in range(2):  # the plan as FINN builds it (its FIFOs, converters) must fit too
+        again, left = reserve_for(res.problem, res), time_limit - (time.monotonic() - t_load)
+        if again is None or left < 2.0:
+            break
+        res = solve(again, max(1.0, 0.9 * left - 0.5))
     # every Alveo board's layers must fit its SLRs (FINN's per-SLR limits, SLL wires): the
     # search places each plan it keeps (dse.solver.search, lazily per SLR); this checks the
     # placement independently of how it was found, and flags a plan that does not fit
@@ -443,6 +450,9 @@ def optimize(
                              ("cost every folding (problem)", t_problem - t_built, "done"),
                              *res.phases, slr_phase])
     plan = attach_slrs(plan, slrs)
+    from dse.solver.infra import attach_infrastructure  # FIFOs and converters as FINN builds
+
+    plan = attach_infrastructure(plan, res.problem, res)
     split = sorted(x if isinstance(x, str) else f"{res.problem.boards[x].board.name} (board {x})"
                    for x in res.problem.slr_split)
     if split:

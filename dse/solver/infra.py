@@ -424,12 +424,18 @@ def attach_infrastructure(plan: Any, problem: Any, result: Any,
     fits = True
     for bd in d["boards"]:
         mine = [s for b, s in streams if b == bd["index"]]
+        if bd["index"] < len(problem.reserve):  # the board's own caps, not the reserved
+            for k, v in zip(RES5, problem.reserve[bd["index"]], strict=True):
+                bd["capacity"][k] += v
+            bd["reserved_for_infrastructure"] = dict(zip(RES5, problem.reserve[bd["index"]],
+                                                         strict=True))
         inf = total(mine)
         built = {k: bd["resources"][k] + inf[k] for k in RES5}
         shares = [problem.share(i, result.choice[i]) for i in range(problem.n)
                   if result.boards[i] == bd["index"]]
         for j, k in enumerate(RES5):  # the solver's FIFO shares give way to the sized FIFOs
             built[k] -= sum(s[j] for s in shares)
+            bd["resources"][k] -= sum(s[j] for s in shares)  # the layers' own (and buffers)
         ok = all(built[k] <= bd["capacity"][k] for k in RES5)
         fits = fits and ok
         bd["infrastructure"] = {"fifos": sum(1 for s in mine if s.fifo),
@@ -442,6 +448,32 @@ def attach_infrastructure(plan: Any, problem: Any, result: Any,
     return PartitionPlan(d)
 
 
+def reserve_for(problem: Any, result: Any) -> Any | None:
+    """``problem`` with resources kept back on the boards whose plan, as FINN builds it (its
+    sized FIFOs and converters beyond the layers' FIFO shares), exceeds their capacity; None
+    when every board fits. The solver then plans again inside what is left."""
+    from dataclasses import replace
+
+    streams = plan_streams(problem, result)
+    used = sorted(set(result.boards))
+    extra = [list(problem.reserve[b]) if b < len(problem.reserve) else [0] * 5
+             for b in range(problem.n_boards)]
+    over = False
+    for b in used:
+        inf = total([s for bb, s in streams if bb == b])
+        shares = [problem.share(i, result.choice[i]) for i in range(problem.n)
+                  if result.boards[i] == b]
+        need = [max(0, inf[d] - sum(x[j] for x in shares)) for j, d in enumerate(RES5)]
+        ev = result.evaluation
+        cap = [ev.capacity[b][d] + extra[b][j] for j, d in enumerate(RES5)]  # unreserved
+        if any(ev.usage[b][d] + need[j] > cap[j] for j, d in enumerate(RES5)):
+            over = True
+            extra[b] = [max(x, y) for x, y in zip(extra[b], need, strict=True)]
+    if not over:
+        return None
+    return replace(problem, reserve=tuple(tuple(x) for x in extra))
+
+
 __all__ = ["Placed", "StreamInfra", "attach_infrastructure", "dwc_cost", "fifo_cost",
-           "fifo_depth", "input_fifo", "io_times", "plan_streams", "stream_infrastructure",
-           "total"]
+           "fifo_depth", "input_fifo", "io_times", "plan_streams", "reserve_for", "simulate",
+           "stream_infrastructure", "total"]

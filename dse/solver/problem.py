@@ -149,6 +149,9 @@ class PartitionProblem:
     #: producer streaming evenly at the layer's own rate (lut, ff, bram18, uram, dsp;
     #: dse.solver.infra.input_fifo), summed with the layer's own estimate; () for none
     infra_share: tuple[tuple[tuple[int, int, int, int, int], ...], ...] = ()
+    #: per board: resources kept back for the FIFOs and converters a plan needs beyond its
+    #: layers' shares (dse.solver.infra.reserve_for), (lut, ff, bram18, uram, dsp)
+    reserve: tuple[tuple[int, int, int, int, int], ...] = ()
     #: memo of the pure per-(layer, option, board) lookups below (cost_on, usage): the greedy
     #: and the model builders ask them ~10^6 times on 300-layer chains. Not a field of the
     #: problem: ``replace`` starts a new one, nothing compares or hashes it
@@ -233,6 +236,9 @@ class PartitionProblem:
         res["ext_bits"] = int(board.external_memory_gib * 8 * 2**30)
         res["ext_bpf"] = math.floor(T * self.ext_bits_per_cycle(b)) if T else 0
         res["ext_channels"] = self.ext_channels(b)
+        if b < len(self.reserve):
+            for d, v in zip(RES, self.reserve[b], strict=True):
+                res[d] = max(0, res[d] - v)
         return res
 
     def ext_channels(self, b: int) -> int:
