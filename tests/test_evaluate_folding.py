@@ -134,3 +134,24 @@ def test_cnv_config_follows_finns_streaming_maxpool(tmp_path: Path) -> None:
     assert d["metrics"]["ii_cycles"] == 256 // 4 * 512 // 1
     assert d["metrics"]["bottleneck"] == "MVAU_6"
     assert not d["metrics"]["violations"]
+
+
+@pytest.mark.slow
+def test_zynq_mobilenet_config_lowers_thresholds_apart(tmp_path: Path) -> None:
+    """finn-examples' ZCU102 MobileNet-v1 names a Thresholding_rtl after every MVAU/VVAU
+    (27) and MVAU_rtl layers that output their accumulators: dse lowers the same way."""
+    model = with_topk(shared_path("models", "mobilenetv1_w4a4.onnx"), tmp_path / "mn.onnx")
+    cfg = json.loads((DATA / "mobilenet-v1_ZCU102_folding_config.json").read_text())
+    cfg.pop("ChannelwiseOp_hls_0")  # the final scale: dse's ElementwiseMul
+    p = tmp_path / "zcu102.json"
+    p.write_text(json.dumps(cfg))
+    d = evaluate_folding(model, p, "ZCU102", clock_mhz=187.5, input_dtype="UINT8").plan.data
+    names = [x["finn_name"] for x in d["layers"]]
+    assert sum(n.startswith("Thresholding_rtl") for n in names) == 27
+    assert sum(n.startswith("MVAU_rtl") for n in names) == 15
+    by = {x["finn_name"]: x for x in d["layers"]}
+    assert by["MVAU_rtl_0"]["folding"]["PE"] == 16 and by["MVAU_rtl_0"]["folding"]["SIMD"] == 3
+    # the config's 41 FIFOs keep their depths
+    assert d["folding_config"]["fifos_given"] == 41 and d["metrics"]["fifos"] == 41
+    # FINN's cycles of the slowest layer: the first thresholds, 32 channels x 111 x 111, PE 1
+    assert d["metrics"]["ii_cycles"] == 32 * 111 * 111

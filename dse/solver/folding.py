@@ -291,6 +291,52 @@ def streaming_maxpool(graph: Any) -> Any:
     return replace(graph, layers=layers, edges=edges)
 
 
+def _finn_separate_thresholds(config: Mapping[str, Any], graph: Any) -> bool:
+    """Whether the config names a Thresholding node for (about) every MVAU/VVAU with an
+    activation: a flow that lowers them apart (finn-examples' Zynq MobileNet-v1)."""
+    named = sum(1 for k in config if k.startswith("Thresholding"))
+    ours = sum(1 for x in graph.layers if x.op_type == "Thresholding")
+    fused = sum(1 for x in graph.layers if x.op_type in ("MVAU", "VVAU")
+                and not int(x.finn_attrs().get("noActivation", 0)))
+    return fused > 0 and named == ours + fused
+
+
+def separate_thresholds(graph: Any) -> Any:
+    """The network with every MVAU/VVAU's fused activation as its own Thresholding layer
+    after it (FINN's flow without AbsorbThresholdsIntoMVAU/VVAU: the MVAU outputs its
+    accumulator, ``noActivation=1``)."""
+    from dataclasses import replace
+
+    from dse.ir import Layer
+    from dse.models._common import bits
+
+    layers, edges = [], list(graph.edges)
+    k = 0
+    for x in graph.layers:
+        a = x.finn_attrs()
+        if x.op_type not in ("MVAU", "VVAU") or int(a.get("noActivation", 0)):
+            layers.append(x)
+            continue
+        acc, out = a["accDataType"], a["outputDataType"]
+        mid = f"{x.outputs[0]}_acc"
+        nvec = (list(a["numInputVectors"]) if x.op_type == "MVAU"
+                else [1, *list(a["Dim"])])
+        ch = int(a["MH"] if x.op_type == "MVAU" else a["Channels"])
+        layers.append(replace(x, attrs={**a, "noActivation": 1, "outputDataType": acc},
+                              outputs=(mid,)))
+        th = Layer(name=f"Thresholding_sep{k}", op_type="Thresholding", impl="rtl",
+                   attrs={"NumChannels": ch, "PE": 1, "numSteps": 2 ** bits(out) - 1,
+                          "inputDataType": acc, "weightDataType": acc, "outputDataType": out,
+                          "ActVal": int(a.get("ActVal", 0)), "numInputVectors": nvec},
+                   inputs=(mid,), outputs=x.outputs, source_nodes=x.source_nodes)
+        layers.append(th)
+        k += 1
+        old = next(e for e in graph.edges if e.src == x.name and e.tensor == x.outputs[0])
+        edges = [replace(e, src=th.name) if e is old else e for e in edges]
+        edges.append(replace(old, tensor=mid, src=x.name, dst=th.name, dtype=acc))
+    return replace(graph, layers=tuple(layers), edges=tuple(edges))
+
+
 # -- evaluate ----------------------------------------------------------------------------------
 
 
@@ -325,6 +371,8 @@ def evaluate_folding(model: str | Path, folding: str | Path, board: str, *,
     graph = load_network(path, input_dtype=input_dtype)
     if _finn_maxpool(config, graph):
         graph = streaming_maxpool(graph)
+    if _finn_separate_thresholds(config, graph):
+        graph = separate_thresholds(graph)
     applied = apply_config(graph, config, cfg.board.part)
     if applied.problems:
         raise SpecError(f"folding config {folding} does not match {Path(str(path)).name} "
