@@ -27,7 +27,7 @@ from dse.specs.links import message_time_s
 
 TCP_H2H = ((512, 65e-6), (4 << 20, 65e-6 + (4 << 20) * 8 / 40e9))
 SWITCH_S = 1e-6  # port-to-port latency of a 100 GbE switch (assumption, cut-through class)
-FPGA_HOST_DMA_GBPS = 12.0
+FPGA_HOST_DMA_GBPS = 12.0  # boards without a host link in the catalog (host.pcie_gbps 0)
 STAGING_S = 10e-6
 
 
@@ -42,7 +42,8 @@ def hop_s(net: LLMNetwork, a: Any, b: Any, topology: str = "chain") -> float:
     t = message_time_s(nbytes, TCP_H2H)
     for x in (a, b):
         if isinstance(x, BoardConfig):  # host staging on the FPGA side
-            t += nbytes / (FPGA_HOST_DMA_GBPS * 1e9) + STAGING_S
+            gbps = x.board.host_pcie_gbps or FPGA_HOST_DMA_GBPS  # the board's own (catalog)
+            t += nbytes / (gbps * 1e9) + STAGING_S
         elif x.kind == "gpu":  # GPU <-> host memory <-> NIC
             t += nbytes / (x.host_gbps * 1e9) + STAGING_S
     return t + sw
