@@ -428,11 +428,13 @@ def optimize(
     res, tried = solve_all(problem, max(1.0, 0.97 * (time_limit - (t_solve - t_load)) - 0.5))
     from dse.solver.infra import reserve_for
 
+    first = time.monotonic() - t_solve
     for _ in range(2):  # the plan as FINN builds it (its FIFOs, converters) must fit too
         again, left = reserve_for(res.problem, res), time_limit - (time.monotonic() - t_load)
         if again is None or left < 2.0:
             break
-        res = solve(again, max(1.0, 0.9 * left - 0.5))
+        # (as long again as the first search, at most: the II it proved is a bound here too)
+        res = solve(again, max(1.0, min(0.9 * left - 0.5, 2 * first + 2.0)))
     # every Alveo board's layers must fit its SLRs (FINN's per-SLR limits, SLL wires): the
     # search places each plan it keeps (dse.solver.search, lazily per SLR); this checks the
     # placement independently of how it was found, and flags a plan that does not fit
