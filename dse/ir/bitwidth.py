@@ -18,29 +18,12 @@ What FINN (finn-plus 1.6.1) does, reproduced here (facts from its
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from dse.models._common import dtype as qdtype
+from dse.models.accumulator import acc_type, matvec_range, worst_case_range
 
 _STREAMED = ("external", "external_mem", "dynamic")
-
-
-def matvec_range(w: np.ndarray, in_type: str) -> tuple[float, float]:
-    """qonnx's calculate_matvec_accumulator_range for a (MW, MH) integer matrix."""
-    t = qdtype(in_type)
-    lo, hi = float(t.min()), float(t.max())
-    pos = w > 0
-    max_v = np.where(pos, w * hi, w * lo).sum(axis=0).max()
-    min_v = np.where(pos, w * lo, w * hi).sum(axis=0).min()
-    return float(min_v), float(max_v)
-
-
-def acc_type(acc_min: float, acc_max: float) -> str:
-    if acc_min >= 0:
-        return f"UINT{math.ceil(math.log2(acc_max + 1))}"  # UINT0 for all-zero weights, as FINN
-    return f"INT{math.ceil(math.log2(max(-acc_min, 1 + acc_max)) + 1)}"
 
 
 def weight_type(w_min: float, w_max: float) -> str:
@@ -74,13 +57,6 @@ def threshold_type(thresholds: np.ndarray, in_type: str) -> str | None:
     else:
         v = -hi - 1 if signed else hi
     return DataType.get_smallest_possible(v).name
-
-
-def worst_case_range(mw: int, w_type: str, in_type: str) -> tuple[float, float]:
-    wt = qdtype(w_type)
-    lo = matvec_range(np.full((mw, 1), float(wt.min())), in_type)
-    hi = matvec_range(np.full((mw, 1), float(wt.max())), in_type)
-    return min(lo + hi), max(lo + hi)
 
 
 def minimize(attrs: dict, matrix: np.ndarray | None, *, in_key: str = "inputDataType") -> None:

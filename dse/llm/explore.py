@@ -15,7 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from dse.devices.chain import device_chain
 from dse.exceptions import DseError, SpecError
+from dse.llm.run import optimize_llm
 
 SPEC = re.compile(r"^\s*([^:\s]+)\s*:\s*(\d+)\s*(?:\.\.\s*(\d+))?\s*$")
 
@@ -56,11 +58,10 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
                 board_files: tuple = (), progress: Any = None) -> dict[str, Any]:
     import optuna
 
-    from dse import api
     from dse.outdir import check_out_dir, write_file_atomic
 
     ranges = parse_devices(devices)
-    api.device_chain([n for n, _, hi in ranges if hi], board_files)  # names exist
+    device_chain([n for n, _, hi in ranges if hi], board_files)  # names exist
     outp = check_out_dir(Path(out))
     outp.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -80,7 +81,7 @@ def explore_llm(model: str, devices: str, *, out: str | Path, trials: int = 30, 
             row.update(feasible=False, reason="no device")
         else:
             try:
-                d = api.optimize_llm(model, boards=",".join(names), mode=mode, seq=seq,
+                d = optimize_llm(model, boards=",".join(names), mode=mode, seq=seq,
                                      context=context, sequences=sequences, weights=weights,
                                      acts=acts, kv=kv, prices=prices, board_files=board_files,
                                      order="auto").data

@@ -21,6 +21,7 @@ from typing import Any
 
 from dse.devices import Device, compute_precision, step_cost
 from dse.llm.network import LLMNetwork
+from dse.llm.stage import ZERO, Stage
 from dse.models._common import bits
 from dse.specs.board import BoardConfig
 from dse.specs.links import message_time_s
@@ -62,11 +63,9 @@ def _part_params(net: LLMNetwork, k: int, lead: bool, trail: bool, last: bool
 
 
 def device_stage(net: LLMNetwork, dev: Device, k: int, lead: bool, trail: bool, last: bool,
-                 sequences: int, prompt: int = 128) -> Any:
+                 sequences: int, prompt: int = 128) -> Stage | None:
     """The stage of ``dev`` over ``k`` blocks (+ an MLP / attention half, + the LM head):
     None if its weights and KV caches do not fit the device's memory."""
-    from dse.llm.pipeline import ZERO, Stage
-
     a, q = net.arch, net.quant
     params, n_attn, blocks = _part_params(net, k, lead, trail, last)
     if params == 0:

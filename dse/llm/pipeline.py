@@ -33,61 +33,16 @@ from typing import Any
 
 from dse.exceptions import InfeasibleError
 from dse.ir.graph import LayerGraph
+from dse.llm.hetero import device_stage, hop_s
 from dse.llm.network import LLMNetwork
+from dse.llm.stage import RES, ZERO, BlockPoint, Stage
 from dse.models.candidates import FoldingOption, enumerate_options
 from dse.specs.board import BoardConfig
 from dse.specs.links import message_time_s
 from dse.specs.memory import DEFAULT_EFFICIENCY, StreamDemand, allocate
 
 LOOP_OVERHEAD = 40  # cycles per FINNLoop iteration (finn-plus finn_loop.py get_exp_cycles)
-RES = ("lut", "ff", "bram18", "uram", "dsp")
 HBM_PORTS_RESERVED = 2  # AXI ports the shell keeps (host DMA, network stack buffers)
-
-
-@dataclass(frozen=True)
-class BlockPoint:
-    """One block at one II: its resources and external streams."""
-
-    ii: int
-    latency: int  # fill cycles along the longest path (first input to first output)
-    res: dict[str, int]
-    ext_streams: tuple[tuple[str, int, int], ...]  # (layer, weight bits, bits per frame)
-    folding: tuple[tuple[str, dict[str, Any], str], ...]  # (layer, attrs, impl)
-    bottleneck: str
-    #: per layer: (name, its resources, padded output width), for the SLR placement
-    layers: tuple[tuple[str, dict[str, int], int], ...] = ()
-
-
-@dataclass(frozen=True)
-class Stage:
-    board: str
-    index: int
-    blocks: int
-    first_block: float  # x.5: starts with the MLP half of block x
-    style: str  # spatial | rolled
-    placement: str  # onchip | hbm
-    point: BlockPoint
-    frame_s: float
-    latency_s: float
-    compute_s: float
-    hbm_s: float
-    hbm_bytes_per_frame: float
-    weight_bytes: int
-    kv_bytes: int
-    hbm_channels: int
-    binding: str
-    resources: dict[str, int]
-    capacity: dict[str, int]
-    extras: tuple[str, ...] = ()  # partial blocks (mlp: leading, attn: trailing) and "head"
-    hbm_map: Any = None  # dse.specs.memory.ChannelMap of the stage's external streams
-    mem_Bps: float = 0.0  # the memory bandwidth (x efficiency) behind hbm_bytes_per_frame
-    kind: str = "fpga"  # fpga | gpu | cpu
-    price_per_hour: float | None = None
-    prefill_s: float | None = None  # the prompt through this stage (None: streamed)
-    clock_mhz: float = 0.0  # this board's clock (FPGA stages)
-    slrs: Any = None  # dse.solver.slr.Packing of the stage's layers (boards with SLRs)
-    #: (part.layer, resources, SLR) per layer of the stage, where the board has SLRs
-    slr_layers: tuple[tuple[str, dict[str, int], int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,10 +163,6 @@ def _nvec(block: LayerGraph) -> dict[str, int]:
         v = l.attrs.get("numInputVectors")
         out[l.name] = math.prod(v) if v else 1
     return out
-
-
-ZERO = BlockPoint(ii=0, latency=0, res=dict.fromkeys(RES, 0), ext_streams=(), folding=(),
-                  bottleneck="")
 
 
 def split_halves(block: LayerGraph) -> tuple[LayerGraph, LayerGraph]:
@@ -518,8 +469,6 @@ def _name(x: Any) -> str:
 
 def _optimize_chain(net: LLMNetwork, boards: list[Any], model: StageModel, sequences: int,
                     efficiency: float, prompt: int, topology: str = "chain") -> LLMPlan:
-    from dse.llm.hetero import device_stage, hop_s
-
     N, B = net.n_blocks, len(boards)
     multi = sum(isinstance(x, BoardConfig) for x in boards) > 1
     INF = float("inf")

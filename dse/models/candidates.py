@@ -17,6 +17,7 @@ import numpy as np
 from dse.exceptions import DseError
 from dse.models._common import LayerCost, normalize
 from dse.models._common import dtype as qdtype
+from dse.models.accumulator import acc_type, worst_case_range
 from dse.models.mvau import HLS_MAX_WIDTH
 from dse.models.registry import default_impl, split_op_type
 
@@ -47,8 +48,6 @@ def _streamed_accumulator(op: str, a: dict[str, Any]) -> None:
     """FINN sizes the accumulator of an MVAU/VVAU whose weights stream from memory
     (mem_mode external) from the weight type's worst case, not from the values
     (minimize_accumulator_width): the wider of the lowered type and that bound, in place."""
-    from dse.ir.bitwidth import acc_type, worst_case_range  # (dtype rules only)
-
     idt, wdt, adt = (str(a.get(k, "")) for k in ("inputDataType", "weightDataType",
                                                   "accDataType"))
     if not adt or "FLOAT" in idt + wdt + adt or int(a.get("noActivation", 0)):

@@ -353,7 +353,8 @@ def evaluate_folding(model: str | Path, folding: str | Path, board: str, *,
                      ) -> FoldingEvaluation:
     """The design a FINN folding config describes, on one board, costed as a plan."""
     from dse import __version__
-    from dse.api import attach_slrs, resolve_model
+    from dse.examples import resolve_model
+    from dse.plan_edits import attach_slrs
     from dse.ir import load_network
     from dse.plan import make_plan
     from dse.solver.evaluate import evaluate
@@ -433,12 +434,10 @@ def format_report(plan: Any) -> str:
                          f" ({len(b['slrs']['capacity'])} SLRs)")
     lines.append(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles, bottleneck "
                  f"{m['bottleneck']}), latency {m['latency_s'] * 1e3:.4g} ms")
-    h = m.get("host_io")
-    if h:
-        lines.append(f"host I/O input {h['input']['bits_per_frame'] // 8:,} B/frame over a "
-                     f"{h['input']['iodma_bits']}-bit IODMA ({h['input']['cycles']:,} cycles), "
-                     f"output {h['output']['cycles']:,} cycles: {h['fps'] or 0:,.0f} fps"
-                     + (" (binds)" if h["binding"] else ""))
+    if m.get("host_io"):
+        from dse.solver.hostio import describe
+
+        lines.append(describe(m["host_io"]))
     if not m.get("fits_as_built", True) or m.get("violations"):
         lines.append("warning  " + "; ".join(m.get("violations") or
                                              ["the design with its FIFOs exceeds the caps"]))

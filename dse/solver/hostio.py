@@ -98,4 +98,14 @@ def host_fps(graph: object, cfg: BoardConfig, copies: int = 1) -> float:
     return min(i.fps, o.fps) / max(1, copies)
 
 
-__all__ = ["HostStage", "graph_io_bits", "host_fps", "host_stage", "host_stages", "iodma"]
+def describe(h: dict) -> str:
+    """One line on a plan's ``metrics.host_io`` (``dse optimize`` and ``dse evaluate``)."""
+    i, o = h["input"], h["output"]
+    return (f"host I/O input {i['bits_per_frame'] // 8:,} B/frame over a {i['iodma_bits']}-bit "
+            f"IODMA ({i['cycles']:,} cycles, {i['bound']}), output "
+            f"{o['bits_per_frame'] // 8:,} B/frame ({o['cycles']:,} cycles): "
+            f"{h['fps'] or 0:,.0f} fps" + (" - binds the II" if h["binding"] else ""))
+
+
+__all__ = ["HostStage", "describe", "graph_io_bits", "host_fps", "host_stage", "host_stages",
+           "iodma"]

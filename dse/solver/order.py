@@ -12,11 +12,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from dse.exceptions import InfeasibleError
 from dse.solver.problem import PartitionProblem
+from dse.solver.search import SolveResult
 
-Solve = Callable[[PartitionProblem, float], object]
+Solve = Callable[[PartitionProblem, float], SolveResult]
 MIN_SECONDS = 2.0  # the least time one order gets; fewer orders are tried when it runs short
 
 
@@ -50,15 +52,15 @@ def permuted(problem: PartitionProblem, order: tuple[int, ...]) -> PartitionProb
                    board_costs=tuple(costs[i] for i in order))
 
 
-def _score(res: object) -> tuple:
-    ev = res.evaluation  # type: ignore[attr-defined]
+def _score(res: SolveResult) -> tuple[float, int, int]:
+    ev = res.evaluation
     lut = sum(u["lut"] for u in ev.usage)
     return (ev.fps, -ev.boards_used, -lut)
 
 
 def solve_best_order(problem: PartitionProblem, solve: Solve, *, time_limit: float,
                      progress: Callable[[str], None] | None = None, limit: int = 24
-                     ) -> tuple[object, list[dict]]:
+                     ) -> tuple[SolveResult, list[dict[str, Any]]]:
     """The best plan over the distinct board orders, and what each order gave."""
     orders = distinct_orders(problem, limit)
     if len(orders) == 1:
@@ -67,7 +69,7 @@ def solve_best_order(problem: PartitionProblem, solve: Solve, *, time_limit: flo
         orders = distinct_orders(problem, limit=0)[:max(1, int(time_limit // MIN_SECONDS))]
     each = time_limit / len(orders)
     best, best_key, first_error = None, None, None
-    tried: list[dict] = []
+    tried: list[dict[str, Any]] = []
     for order in orders:
         names = ",".join(problem.boards[i].board.name for i in order)
         try:
@@ -80,8 +82,7 @@ def solve_best_order(problem: PartitionProblem, solve: Solve, *, time_limit: flo
             continue
         key = _score(res)
         tried.append({"order": names, "fps": round(key[0], 3),
-                      "bound_fps": round(res.fps_bound, 3),  # type: ignore[attr-defined]
-                      "status": res.status})  # type: ignore[attr-defined]
+                      "bound_fps": round(res.fps_bound, 3), "status": res.status})
         if progress:
             progress(f"board order {names}: {key[0]:,.1f} fps")
         if best_key is None or key > best_key:

@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 
@@ -22,12 +22,14 @@ from dse import __version__
 from dse.exceptions import DseError, InfeasibleError, SpecError
 from dse.ir import LayerGraph
 from dse.plan import make_plan
+from dse.plan_edits import attach_slrs
 from dse.solver.problem import AcclConfig, LinkConfig, build_problem
 from dse.solver.search import solve_joint
 from dse.specs import Catalog
 
 OBJECTIVES = ("fps", "boards", "latency_s", "lut")
-DIRECTIONS = ("maximize", "minimize", "minimize", "minimize")
+DIRECTIONS: tuple[Literal["maximize", "minimize"], ...] = (
+    "maximize", "minimize", "minimize", "minimize")
 WORST = (0.0, 1e9, 1e9, 1e12)  # objective values recorded for an infeasible trial
 
 
@@ -140,7 +142,6 @@ def evaluate_config(graph: LayerGraph, catalog: Catalog, cfg: dict[str, Any],
     plan = make_plan(res, model_path=graph.source_path, model_sha256=graph.source_sha256,
                      clock_mhz=cfg["clock_mhz"], dse_version=__version__, seed=seed,
                      record_time=False, minimize_bit_width=graph.minimized_bit_width)
-    from dse.api import attach_slrs
     from dse.solver.slr import place
 
     plan = attach_slrs(plan, place(res.problem, res))  # the search placed every SLR already

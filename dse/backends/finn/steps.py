@@ -1,0 +1,119 @@
+"""The FINN steps of a plan: lower a model to FINN's HW layers (in the finn-plus env), emit
+per-board build directories, run the builds, verify the partitions, set up the env."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import onnx
+
+from dse.backends.finn.emit import EmitResult, emit
+from dse.backends.finn.env import require, setup
+from dse.backends.finn.partition import canonical_names, unmapped_between
+from dse.backends.finn.runner import BoardBuild, build, run_driver
+from dse.backends.finn.verify import VerifyResult
+from dse.backends.finn.verify import verify_build as _verify
+from dse.exceptions import BackendError
+from dse.ir.lower import is_hw_graph, read_model
+from dse.models._common import part_family
+from dse.outdir import staged_dir
+from dse.plan import PartitionPlan
+
+Progress = Callable[[str], None]
+
+
+def finn_hw_graph(model: str | Path, out_dir: Path, *, finn_env: str | Path | None = None,
+                  input_dtype: str | None = None) -> Path:
+    """The FINN HW-layer graph of ``model``: the file itself if it already holds HW layers,
+    else FINN's own lowering (qonnx_to_finn .. convert_to_hw) run in the finn-plus env, with
+    the graph input annotated ``input_dtype`` (the plan's ``--input-dtype``). Where FINN's
+    default streamlining leaves layers unmapped (the float scales of ResNets and MobileNets
+    between a threshold and the next conv), it is lowered again with the extra streamlining
+    those networks need (``driver.step_streamline_residual``)."""
+    p = Path(model)
+    if is_hw_graph(read_model(p)):
+        return p
+    env = require(Path(finn_env) if finn_env else None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "finn_hw_graph.onnx"
+    (out_dir / "logs").mkdir(exist_ok=True)
+    stuck: list[onnx.NodeProto] = []
+    for residual in (False, True):
+        log = out_dir / "logs" / ("finn_lower_residual.log" if residual else "finn_lower.log")
+        args = [str(p.resolve()), str(target.resolve()), input_dtype or "-"]
+        r = run_driver(env, "lower", *args, *(["residual"] if residual else []), log=log)
+        if not r.get("ok"):
+            if not residual:
+                continue  # (the default flow may fail where the residual one does not)
+            raise BackendError(f"FINN could not lower {p} to HW layers: {r.get('error')} "
+                               f"(log: {log})")
+        hw = onnx.load(str(target))
+        stuck = unmapped_between(hw)
+        if not stuck:
+            break
+    if stuck:
+        n = stuck[0]
+        more = f" (and {len(stuck) - 1} more)" if len(stuck) > 1 else ""
+        hint = ("give the plan's model with its input type, or a HW-layer graph" if
+                input_dtype is None else "finn-plus 1.6.1's flow has no HW layer for it, "
+                "e.g. float attention MatMuls")
+        raise BackendError(
+            f"finn-plus cannot build {p.name}: its lowering leaves {n.op_type} {n.name!r}{more} "
+            f"between HW layers unmapped, also with the residual streamlining ({hint}); "
+            "dse emit writes nothing for this network")
+    onnx.save(canonical_names(hw), str(target))  # reproducible names
+    return target
+
+
+def _check_buildable(plan: PartitionPlan) -> None:
+    """Layers finn-plus 1.6.1 can cost but not build on the plan's boards: one clear line."""
+
+    data = plan.data
+    parts = {b["index"]: b["part"] for b in data["boards"]}
+    for layer in data["layers"]:
+        part = parts.get(layer["board"])
+        if layer["op_type"] == "PWPolyF" and part_family(part) != "versal":
+            raise BackendError(
+                f"finn-plus cannot build {layer['name']} (PWPolyF) on board {layer['board']} "
+                f"({part}): "
+                "its PWPolyF_rtl uses Versal's DSPFP32 only; dse emit writes nothing (place "
+                "the activation on a Versal board or quantize it to thresholds)")
+
+
+def emit_plan(plan: str | Path | PartitionPlan, model: str | Path, out: str | Path, *,
+              finn_env: str | Path | None = None, bitfile: bool = True) -> EmitResult:
+    """Per-board FINN build directories for a plan (see dse.backends.finn.emit)."""
+
+    p = plan if isinstance(plan, PartitionPlan) else PartitionPlan.load(plan)
+    _check_buildable(p)
+    with staged_dir(out) as tmp:
+        hw = finn_hw_graph(model, tmp, finn_env=finn_env,
+                           input_dtype=p.data.get("model", {}).get("input_dtype"))
+        qonnx = None if Path(hw) == Path(model) else Path(model)
+        res = emit(p, hw, tmp, bitfile=bitfile, qonnx_model=qonnx)
+    out_dir = Path(out)
+    return replace(res, out=out_dir, boards=[out_dir / b.name for b in res.boards])
+
+
+def verify_build(build_dir: str | Path, *, model: str | Path | None = None, inputs: int = 2,
+                 seed: int = 0, finn_env: str | Path | None = None,
+                 progress: Progress | None = None) -> VerifyResult:
+    """Run the emitted partitions in sequence and compare with the whole network."""
+
+    return _verify(build_dir, model=model, inputs=inputs, seed=seed,
+                   env=Path(finn_env) if finn_env else None, progress=progress)
+
+
+def build_plan(build_dir: str | Path, *, jobs: int = 2, finn_env: str | Path | None = None,
+               progress: Progress | None = None) -> list[BoardBuild]:
+
+    return build(build_dir, jobs=jobs, env=Path(finn_env) if finn_env else None,
+                 progress=progress)
+
+
+def finn_setup(path: str | Path | None = None, *, force: bool = False,
+               progress: Progress | None = None) -> Path:
+
+    return setup(Path(path) if path else None, progress=progress, force=force)

@@ -1,0 +1,66 @@
+"""The LLM entry point: an architecture config over a chain of devices, solved by the block
+DP (dse.llm.pipeline), written as ``llm_plan.json``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dse.devices.chain import device_chain
+from dse.exceptions import SpecError
+from dse.llm.config import load_arch, quant_spec
+from dse.llm.network import build_network
+from dse.llm.pipeline import LLMPlan, plan_dict
+from dse.llm.pipeline import optimize_llm as _opt
+from dse.outdir import check_out_dir, write_file_atomic
+from dse.specs.parse import parse_boards
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LLMResult:
+    plan: LLMPlan
+    data: dict[str, Any]
+    out: Path | None
+
+
+def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str = "U55C",
+                 shell: str | None = None, caps: Mapping[str, float] | None = None,
+                 clock_mhz: float | None = None, mode: str | None = None, seq: int = 128,
+                 context: int = 1024, sequences: int = 1, weights: str = "int4",
+                 acts: str = "int8", kv: str | None = None, group: int = 0,
+                 hbm_efficiency: float = 0.9,
+                 board_files: Sequence[str | Path] = (), out: str | Path | None = None,
+                 prices: Mapping[str, float] | None = None, order: str = "auto",
+                 topology: str = "chain",
+                 progress: Callable[[str], None] | None = None) -> LLMResult:
+    """An LLM from its architecture config (a shipped name such as ``llama2-7b`` or a Hugging
+    Face ``config.json``) over a chain of boards: split, build style, folding and metrics."""
+    if not 0 < hbm_efficiency <= 1:
+        raise SpecError(f"--hbm-efficiency {hbm_efficiency}: give a fraction in (0, 1]")
+    arch = load_arch(model)
+    q = quant_spec(weights, acts, kv, group)
+    mode = mode or ("encoder" if not arch.causal else "decode")
+    chain = device_chain(parse_boards(boards, board), board_files, shell=shell, caps=caps,
+                         clock_mhz=clock_mhz, prices=prices)
+    if out is not None:
+        check_out_dir(Path(out))
+    net = build_network(arch, q, mode, seq=seq, context=context)
+    if progress:
+        progress(f"[{net.build_s:6.2f}s] {arch.name}: {net.n_blocks} blocks of "
+                 f"{len(net.stacks[0].block.layers)} HW layers ({mode}, "
+                 f"{arch.params() / 1e9:.2f} B parameters)")
+    if topology not in ("chain", "switch"):
+        raise SpecError(f"--topology {topology!r}: choose chain or switch")
+    plan = _opt(net, chain, sequences=sequences, efficiency=hbm_efficiency, prompt=seq,
+                order=order, topology=topology)
+    data = plan_dict(plan)
+    path = None
+    if out is not None:
+        path = Path(out)
+        path.mkdir(parents=True, exist_ok=True)
+        write_file_atomic(path / "llm_plan.json", json.dumps(data, indent=1, sort_keys=True)
+                          + "\n")
+    return LLMResult(plan=plan, data=data, out=path)

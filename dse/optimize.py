@@ -1,0 +1,357 @@
+"""``dse optimize`` for a network file: every layer's folding and board chosen to maximize FPS
+(the joint CP-SAT solver or a SetFolding baseline), the SLR placement checked, the plan made
+and written; with ``replicas``, the best data-parallel layout (dse.solver.replicas)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from dse import __version__
+from dse.examples import resolve_model
+from dse.exceptions import InfeasibleError, SpecError
+from dse.ir import LayerGraph, load_network
+from dse.outdir import check_out_dir, staged_dir
+from dse.plan import PartitionPlan, make_plan
+from dse.plan_edits import attach_slrs, with_replicas, with_slr_model
+from dse.schemas import OptimizeOptions, check_options
+from dse.solver import STRATEGIES, replicas
+from dse.solver.baselines import solve_baseline
+from dse.solver.hostio import host_stages
+from dse.solver.infra import attach_infrastructure, reserve_for
+from dse.solver.order import solve_best_order
+from dse.solver.problem import AcclConfig, LinkConfig, PartitionProblem, build_problem
+from dse.solver.search import SolveResult, solve_joint
+from dse.solver.slr import place, slice_config, slice_factors
+from dse.specs import BoardConfig, load_catalog
+from dse.specs.parse import parse_boards, split_clock
+
+WWIDTH_SEARCH = (36, 64, 128, 256)  # SetFolding's mvau_wwidth_max values the baselines try
+
+Progress = Callable[[str], None]
+Phase = tuple[str, float, str]
+#: a plan to start from: (its solve, copies per board)
+Start = tuple[SolveResult, list[int]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptimizeResult:
+    plan: PartitionPlan
+    result: SolveResult
+    graph: LayerGraph
+    plan_path: Path | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OptimizeRequest:
+    """The arguments of ``optimize`` (see there)."""
+
+    model: str | Path | None
+    boards: str | int | None
+    board: str | None
+    shell: str | None
+    caps: Mapping[str, float] | None
+    clock_mhz: float | None
+    time_limit: float
+    strategy: str
+    link_gbps: float | None
+    link_efficiency: float
+    topology: str
+    rx_buffer_bytes: int | None
+    rx_buffers: int | None
+    allow_external: bool
+    input_dtype: str | None
+    minimize_bit_width: bool
+    board_order: str
+    mvau_wwidth_max: int | None
+    board_files: Sequence[str] | None
+    out: str | Path | None
+    seed: int
+    workers: int
+    record_time: bool
+    progress: Progress | None
+    replicas: int | str
+    board_configs: Sequence[BoardConfig] | None
+    segment_replicas: bool
+    graph: LayerGraph | None
+    start: Start | None
+
+
+def optimize(
+    model: str | Path | None = None,
+    *,
+    boards: str | int | None = 1,
+    board: str | None = None,
+    shell: str | None = None,
+    caps: Mapping[str, float] | None = None,
+    clock_mhz: float | None = None,
+    time_limit: float = 60.0,
+    strategy: str = "joint",
+    link_gbps: float | None = None,
+    link_efficiency: float = 0.88,
+    topology: str = "chain",
+    rx_buffer_bytes: int | None = None,
+    rx_buffers: int | None = None,
+    allow_external: bool = True,
+    input_dtype: str | None = None,
+    minimize_bit_width: bool = True,
+    board_order: str = "auto",
+    mvau_wwidth_max: int | None = None,
+    board_files: Sequence[str] | None = None,
+    out: str | Path | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    record_time: bool = True,
+    progress: Progress | None = None,
+    replicas: int | str = 1,
+    board_configs: Sequence[BoardConfig] | None = None,
+    segment_replicas: bool = False,
+    graph: LayerGraph | None = None,
+    start: Start | None = None,
+) -> OptimizeResult:
+    """Choose every layer's folding and board to maximize FPS; write ``out/plan.json``.
+
+    ``replicas``: data-parallel copies of the whole pipeline over the boards offered
+    (``"auto"``: the best count; each copy is solved exactly on its share of the boards, or
+    on one SLR group of a board when several copies share it).
+    ``board_configs``: boards already configured (``Catalog.configure``), in place of
+    ``boards``/``board``/``shell``/``caps``/``clock_mhz``.
+    ``segment_replicas``: every board of the chain may run as several identical copies (a
+    stage of r boards takes every r-th frame), the copies chosen with everything else within
+    the boards offered (identical boards); ``replicas="segments"`` does this and reports the
+    host I/O bound.
+    ``graph``: the network already loaded (``load_network`` of ``model``).
+    ``start``: a plan to start from, as (SolveResult, copies per board): used where its
+    layers' options are this instance's (the same network and board type)."""
+    req = OptimizeRequest(
+        model=model, boards=boards, board=board, shell=shell, caps=caps, clock_mhz=clock_mhz,
+        time_limit=time_limit, strategy=strategy, link_gbps=link_gbps,
+        link_efficiency=link_efficiency, topology=topology, rx_buffer_bytes=rx_buffer_bytes,
+        rx_buffers=rx_buffers, allow_external=allow_external, input_dtype=input_dtype,
+        minimize_bit_width=minimize_bit_width, board_order=board_order,
+        mvau_wwidth_max=mvau_wwidth_max, board_files=board_files, out=out, seed=seed,
+        workers=workers, record_time=record_time, progress=progress, replicas=replicas,
+        board_configs=board_configs, segment_replicas=segment_replicas, graph=graph,
+        start=start)
+    if str(replicas).strip() not in ("1", ""):
+        return _optimize_replicas(req)
+    return _optimize_one(req)
+
+
+def _check(req: OptimizeRequest) -> None:
+    if req.strategy not in STRATEGIES:
+        raise SpecError(f"--strategy {req.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    check_options(OptimizeOptions, dict(
+        time_limit=req.time_limit, clock_mhz=req.clock_mhz, link_gbps=req.link_gbps,
+        link_efficiency=req.link_efficiency, rx_buffer_bytes=req.rx_buffer_bytes,
+        rx_buffers=req.rx_buffers, seed=req.seed, workers=req.workers,
+        mvau_wwidth_max=req.mvau_wwidth_max))
+    if req.out is not None:
+        check_out_dir(req.out)
+
+
+def _board_configs(req: OptimizeRequest) -> list[BoardConfig]:
+    if req.board_configs:
+        return list(req.board_configs)
+    cat = load_catalog(req.board_files or ())
+    return [cat.configure(n, shell=req.shell, caps=req.caps, clock_mhz=mhz)
+            for n, mhz in (split_clock(x, req.clock_mhz)
+                           for x in parse_boards(req.boards, req.board))]
+
+
+def _problem(req: OptimizeRequest, graph: LayerGraph, cfgs: list[BoardConfig]
+             ) -> PartitionProblem:
+    accl = AcclConfig()
+    if req.rx_buffer_bytes is not None:
+        accl = replace(accl, rx_buffer_bytes=int(req.rx_buffer_bytes))
+    if req.rx_buffers is not None:
+        accl = replace(accl, rx_buffer_count=int(req.rx_buffers))
+    link_gbps = req.link_gbps
+    if link_gbps is None:  # the slowest board's network port (100 GbE on Alveo, 1 GbE on Zynq)
+        link_gbps = min((c.board.net_line_rate_gbps for c in cfgs
+                         if c.board.net_line_rate_gbps), default=100.0)
+    problem = build_problem(
+        graph, cfgs,
+        link=LinkConfig(bandwidth_gbps=link_gbps, efficiency=req.link_efficiency,
+                        topology=req.topology),
+        accl=accl, allow_external=req.allow_external,
+    )
+    if req.segment_replicas and len(cfgs) > 1:
+        if len({(c.board.name, c.clock_mhz, c.shell.name) for c in cfgs}) != 1:
+            raise SpecError("segment replicas need identical boards (a count with --board, "
+                            "or one name repeated, one clock)")
+        if req.strategy != "joint":
+            raise SpecError(f"--strategy {req.strategy}: segment replicas are the joint "
+                            "solver's; the baselines copy whole pipelines (--replicas auto)")
+        problem = replace(problem, max_replicas=len(cfgs))
+    return problem
+
+
+def _solve_baselines(req: OptimizeRequest, prob: PartitionProblem, limit: float
+                     ) -> SolveResult:
+    """The baselines search SetFolding's knob as finn-plus users do."""
+    widths = [req.mvau_wwidth_max] if req.mvau_wwidth_max else list(WWIDTH_SEARCH)
+    best: SolveResult | None = None
+    for w in widths:
+        try:
+            r = solve_baseline(prob, req.strategy, time_limit=limit / len(widths),
+                               workers=req.workers, seed=req.seed, progress=req.progress,
+                               mvau_wwidth_max=w)
+        except InfeasibleError:
+            continue
+        if best is None or r.evaluation.fps > best.evaluation.fps:
+            best = replace(r, log=r.log + (f"mvau_wwidth_max {w}",))
+    if best is None:
+        raise InfeasibleError(f"{req.strategy}: SetFolding finds no plan with mvau_wwidth_max "
+                              f"{', '.join(map(str, widths))} on these boards")
+    return best
+
+
+def _solver(req: OptimizeRequest) -> Callable[[PartitionProblem, float], SolveResult]:
+    def solve(prob: PartitionProblem, limit: float) -> SolveResult:
+        if req.strategy != "joint":
+            return _solve_baselines(req, prob, limit)
+        seed_plan = None
+        start = req.start
+        if start is not None and start[0].problem is not None and (
+                start[0].problem.options == prob.options):
+            seed_plan = (start[0].choice, start[0].boards, start[1])
+        return solve_joint(prob, time_limit=limit, workers=req.workers, seed=req.seed,
+                           progress=req.progress, start=seed_plan)
+
+    return solve
+
+
+def _solve_orders(req: OptimizeRequest, problem: PartitionProblem, limit: float
+                  ) -> tuple[SolveResult, list[dict[str, Any]]]:
+    solve = _solver(req)
+    if req.board_order == "given":
+        return solve(problem, limit), []
+    if req.board_order == "auto":
+        return solve_best_order(problem, solve, time_limit=limit, progress=req.progress)
+    raise SpecError(f"--board-order {req.board_order!r}: choose auto or given")
+
+
+def _slr_check(res: SolveResult) -> tuple[list[dict[str, Any] | None], Phase]:
+    """Every Alveo board's layers must fit its SLRs (FINN's per-SLR limits, SLL wires): the
+    search places each plan it keeps (dse.solver.search, lazily per SLR); this checks the
+    placement independently of how it was found, and flags a plan that does not fit."""
+    t_slr = time.monotonic()
+    assert res.problem is not None
+    slrs = place(res.problem, res)
+    unplaced = [b for b, x in enumerate(slrs) if x is not None and not x["feasible"]]
+    return slrs, ("place layers into SLRs (exact packing)", time.monotonic() - t_slr,
+                  "done" if not unplaced else
+                  f"board(s) {', '.join(map(str, unplaced))} do not fit their SLRs")
+
+
+def _with_slr_model(plan: PartitionPlan, res: SolveResult, tried: list[dict[str, Any]]
+                    ) -> PartitionPlan:
+    """The note and any-floorplan bound of boards the solver placed SLR by SLR, if any."""
+    problem = res.problem
+    assert problem is not None
+    split = sorted(x if isinstance(x, str) else f"{problem.boards[x].board.name} (board {x})"
+                   for x in problem.slr_split)
+    if not split:
+        return plan
+    any_ii = res.ii_bound_any_floorplan
+    any_fps = (res.evaluation.fps * res.ii_cycles / any_ii if any_ii else
+               max([res.fps_bound] + [t["bound_fps"] for t in tried if t.get("bound_fps")]))
+    return with_slr_model(plan, per_slr_boards=split, bound_fps_any_floorplan=any_fps)
+
+
+def _save(plan: PartitionPlan, out: str | Path | None) -> Path | None:
+    if out is None:
+        return None
+    with staged_dir(out) as tmp:
+        plan.save(tmp / "plan.json")
+    return Path(out) / "plan.json"
+
+
+def _optimize_one(req: OptimizeRequest) -> OptimizeResult:
+    _check(req)
+    cfgs = _board_configs(req)
+    path = resolve_model(req.model)
+    t_load = time.monotonic()
+    graph = req.graph
+    if graph is None:
+        graph = load_network(path, input_dtype=req.input_dtype,
+                             minimize_bit_width=req.minimize_bit_width)
+    t_built = time.monotonic()
+    problem = _problem(req, graph, cfgs)
+    t_problem = time.monotonic()
+    # the time limit covers the whole run: loading and costing come out of it
+    # (3 % and half a second are kept for the SLR check and the plan)
+    t_solve = time.monotonic()
+    res, tried = _solve_orders(
+        req, problem, max(1.0, 0.97 * (req.time_limit - (time.monotonic() - t_load)) - 0.5))
+    assert res.problem is not None
+    res = _fit_infrastructure(req, res, t_load, time.monotonic() - t_solve)
+    slrs, slr_phase = _slr_check(res)
+    plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
+                     clock_mhz=res.problem.clock_mhz, dse_version=__version__, seed=req.seed,
+                     record_time=req.record_time, input_dtype=req.input_dtype,
+                     minimize_bit_width=graph.minimized_bit_width, board_orders=tried,
+                     phases=[("load and lower the network", t_built - t_load, "done"),
+                             ("cost every folding (problem)", t_problem - t_built, "done"),
+                             *res.phases, slr_phase])
+    plan = _with_slr_model(attach_slrs(plan, slrs), res, tried)
+    plan = attach_infrastructure(plan, res.problem, res)  # FIFOs and converters as FINN builds
+    return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=_save(plan, req.out))
+
+
+def _fit_infrastructure(req: OptimizeRequest, res: SolveResult, t_load: float,
+                        first: float) -> SolveResult:
+    """The plan as FINN builds it (its sized FIFOs, converters) must fit too: where it does
+    not, plan again with them kept back (dse.solver.infra.reserve_for), twice at most, each
+    time for as long as the first search at most (the II it proved bounds this one too)."""
+    for _ in range(2):
+        assert res.problem is not None
+        again = reserve_for(res.problem, res)
+        left = req.time_limit - (time.monotonic() - t_load)
+        if again is None or left < 2.0:
+            break
+        res = _solver(req)(again, max(1.0, min(0.9 * left - 0.5, 2 * first + 2.0)))
+    return res
+
+
+def _optimize_replicas(req: OptimizeRequest) -> OptimizeResult:
+    """The best replica layout on identical boards (dse.solver.replicas); the network is
+    loaded once."""
+    t0 = time.monotonic()
+    if req.out is not None:
+        check_out_dir(req.out)
+    names = parse_boards(req.boards, req.board)
+    if len(set(names)) != 1:
+        raise SpecError("--replicas needs identical boards (a count with --board, or one "
+                        "name repeated)")
+    n = len(names)
+    name0, mhz0 = split_clock(names[0], req.clock_mhz)
+    cfg = load_catalog(req.board_files or ()).configure(
+        name0, shell=req.shell, caps=req.caps, clock_mhz=mhz0)
+    slices = slice_factors(cfg)
+    candidates = replicas.layouts(n, slices, joint=req.strategy == "joint",
+                                  want=str(req.replicas).strip(), strategy=req.strategy,
+                                  board_name=names[0])
+    graph = req.graph or load_network(
+        resolve_model(req.model), input_dtype=req.input_dtype,
+        minimize_bit_width=req.minimize_bit_width)
+    h_in, h_out = host_stages(graph, cfg)  # one board's IODMAs and host link
+
+    def solve_layout(shape: replicas.Shape, *, time_limit: float,
+                     start: Start | None) -> OptimizeResult:
+        k = shape.per_board
+        return _optimize_one(replace(
+            req, replicas=1, boards=shape.boards_each, board=names[0], out=None,
+            time_limit=time_limit, graph=graph, segment_replicas=shape.segments,
+            board_configs=[slice_config(cfg, k)] if k > 1 else None,
+            start=start if start is not None else req.start))
+
+    choice = replicas.search(candidates, solve_layout, n=n, board_name=names[0],
+                             host=(h_in.fps, h_out.fps), time_limit=req.time_limit,
+                             t0=t0)
+    plan = with_replicas(choice.solved.plan, choice.metrics)
+    return replace(choice.solved, plan=plan, plan_path=_save(plan, req.out))
