@@ -100,7 +100,7 @@ def timing(shared: Path, runs: int = 3) -> list[dict]:
                             "--input-dtype", "UINT8", "--boards", "4", "--board", "U55C",
                             "--quiet", "--out", d], check=True, capture_output=True)
             wall = time.monotonic() - t0
-            plan = json.loads((Path(d) / "plan.json").read_text())
+            plan = json.loads((Path(d) / "plan.json").read_text())["payload"]
         ph = {x["phase"]: x["wall_s"] for x in plan["solver"]["phases"]}
         out.append({"run": k, "wall_s": round(wall, 2), "fps": plan["metrics"]["fps"],
                     "status": plan["solver"]["status"], "phases": json.dumps(ph)})

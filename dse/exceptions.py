@@ -30,6 +30,12 @@ class UnsupportedLayerError(ModelLoadError):
         self.nodes = list(nodes or [])
 
 
+class NodeNotMappable(UnsupportedLayerError):
+    """Raised by a lowering rule: this node has no FINN hardware mapping (the message is the
+    reason). The lowering collects these per node and reports them all at once, exit code 2;
+    any other exception inside a rule is a bug in dse (:class:`InternalError`, exit code 3)."""
+
+
 class UnknownOpError(DseError):
     """An op type has no cost model."""
 

@@ -21,6 +21,7 @@ from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from dse import __version__, viz
+from dse.chain.plan import from_cnn
 from dse.examples import resolve_model
 from dse.exceptions import SpecError
 from dse.ir import LayerGraph, load_network
@@ -227,7 +228,7 @@ def _write_explore_results(st: optuna.Study, out_dir: Path, *, graph: LayerGraph
     for n in sorted(front_ids):
         plan = by_number[n].user_attrs.get("plan")
         if plan:
-            (plans / f"{n}.json").write_text(plan)
+            from_cnn(json.loads(plan)).save(plans / f"{n}.json")  # the chain format
     viz.save_explore_figures(out_dir)
     prov: dict[str, Any] = {
         "dse_version": __version__, "python": platform.python_version(),

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from dse import __version__
+from dse.chain.host import split_devices, with_host_stages
+from dse.devices import Device
 from dse.examples import resolve_model
 from dse.exceptions import InfeasibleError, SpecError
 from dse.ir import LayerGraph, load_network
@@ -153,13 +155,18 @@ def _check(req: OptimizeRequest) -> None:
         check_out_dir(req.out)
 
 
-def _board_configs(req: OptimizeRequest) -> list[BoardConfig]:
+def _board_configs(req: OptimizeRequest) -> tuple[list[BoardConfig], list[Device]]:
+    """The FPGA chain's boards, and the GPUs/CPUs offered for the layers FINN leaves on the
+    host (``dse.chain.host``)."""
     if req.board_configs:
-        return list(req.board_configs)
+        return list(req.board_configs), []
     cat = load_catalog(req.board_files or ())
+    fpga, hosts = split_devices(parse_boards(req.boards, req.board), req.board_files)
+    if not fpga:
+        raise SpecError(f"--boards {req.boards}: a CNN needs at least one FPGA board; a GPU or "
+                        "CPU takes only the layers FINN leaves on the host")
     return [cat.configure(n, shell=req.shell, caps=req.caps, clock_mhz=mhz)
-            for n, mhz in (split_clock(x, req.clock_mhz)
-                           for x in parse_boards(req.boards, req.board))]
+            for n, mhz in (split_clock(x, req.clock_mhz) for x in fpga)], hosts
 
 
 def _problem(req: OptimizeRequest, graph: LayerGraph, cfgs: list[BoardConfig]
@@ -273,7 +280,7 @@ def _save(plan: PartitionPlan, out: str | Path | None) -> Path | None:
 
 def _optimize_one(req: OptimizeRequest) -> OptimizeResult:
     _check(req)
-    cfgs = _board_configs(req)
+    cfgs, hosts = _board_configs(req)
     path = resolve_model(req.model)
     t_load = time.monotonic()
     graph = req.graph
@@ -300,6 +307,8 @@ def _optimize_one(req: OptimizeRequest) -> OptimizeResult:
                              *res.phases, slr_phase])
     plan = _with_slr_model(attach_slrs(plan, slrs), res, tried)
     plan = attach_infrastructure(plan, res.problem, res)  # FIFOs and converters as FINN builds
+    if hosts:  # the layers FINN leaves on the host, as a GPU/CPU stage of the chain
+        plan = PartitionPlan(with_host_stages(dict(plan.data), graph, hosts, cfgs)[0])
     return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=_save(plan, req.out))
 
 

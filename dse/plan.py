@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dse.chain.plan import CNN_SCHEMA_VERSION as SCHEMA_VERSION
+from dse.chain.plan import PipelinePlan, from_cnn, load_plan
 from dse.exceptions import PlanError
-from dse.schemas import PlanIn, check
-
-SCHEMA_VERSION = 1
-REQUIRED = ("schema_version", "model", "boards", "clock_mhz", "layers", "cuts", "metrics",
-            "solver")
+from dse.schemas import check_cnn_plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,56 +22,30 @@ class PartitionPlan:
         return self.data[key]
 
     def to_json(self) -> str:
+        """This CNN record alone (the chain plan's payload)."""
         return json.dumps(self.data, indent=1, sort_keys=True) + "\n"
 
+    def chain(self) -> PipelinePlan:
+        """The plan as a chain of stages (``dse.chain.plan``), this record its payload."""
+        return from_cnn(self.data)
+
     def save(self, path: str | Path) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(p.suffix + ".tmp")
-        tmp.write_text(self.to_json())
-        tmp.replace(p)  # never leave a half-written plan behind
-        return p
+        """Write the plan file: the chain format."""
+        return self.chain().save(path)
 
     @classmethod
     def load(cls, path: str | Path) -> PartitionPlan:
-        p = Path(path)
-        try:
-            data = json.loads(p.read_text())
-        except OSError as e:
-            raise PlanError(f"cannot read plan {p}: {e.strerror}") from None
-        except json.JSONDecodeError as e:
-            raise PlanError(f"plan {p} is not valid JSON: {e}") from None
-        return cls.from_dict(data, str(p))
+        """A CNN plan from any plan file (the chain format or schema_version 1); an LLM
+        plan is refused in one line."""
+        plan = load_plan(path)
+        if plan.network != "cnn":
+            raise PlanError(f"{path}: an LLM plan ({plan.model.get('name')}); FINN builds of "
+                            "LLM plans are not written yet: this command needs a CNN plan")
+        return cls(plan.payload)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "plan") -> PartitionPlan:
-        if not isinstance(data, Mapping):
-            raise PlanError(f"{where}: a plan is a JSON object")
-        missing = [k for k in REQUIRED if k not in data]
-        if missing:
-            raise PlanError(f"{where}: missing field(s) {missing}")
-        if data["schema_version"] != SCHEMA_VERSION:
-            raise PlanError(f"{where}: schema_version {data['schema_version']} is not supported "
-                            f"(this dse reads version {SCHEMA_VERSION})")
-        plan = check(PlanIn, data, where, PlanError)
-        nb = len(plan.boards)
-        for i, b in enumerate(plan.boards):
-            if b.index != i:
-                raise PlanError(f"{where}: boards[{i}].index = {b.index}: boards must be "
-                                "listed in pipeline order, indexed 0, 1, ...")
-        names = set()
-        for i, layer in enumerate(plan.layers):
-            if layer.board >= nb:
-                raise PlanError(f"{where}: layers[{i}] ({layer.name}) names board "
-                                f"{layer.board}, but the plan has {nb} board(s)")
-            if layer.name in names:
-                raise PlanError(f"{where}: layers[{i}]: layer name {layer.name!r} appears twice")
-            names.add(layer.name)
-        for i, c in enumerate(plan.cuts):
-            if c.src not in names or c.dst not in names:
-                raise PlanError(f"{where}: cuts[{i}] {c.src} -> {c.dst} names a layer the plan "
-                                "does not have")
-        return cls(data)
+        return cls(check_cnn_plan(data, where))
 
 
 def finn_node_names(plan_layers: list[dict]) -> dict[str, tuple]:
@@ -179,15 +151,16 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "bits_per_frame": e.bits, "accl_bits_per_frame": e.link_bits,
             "accl_words_per_frame": e.link_bits // 512, "skip": e.skip,
         })
-    link_cap = float(prob.link.bits_per_cycle(prob.clock_mhz)) * ev.ii_cycles
+    link_cap = float(prob.link_rate()) * ev.ii_cycles
 
     def share(li: int) -> int:  # the copies a link's frames are spread over
         if prob.link.topology == "switch":
             return reps[li % len(prob.boards)] if li % len(prob.boards) < used else 1
         return min(reps[li], reps[li + 1]) if li + 1 < used else 1
 
+    loads = ev.link_load or ev.link_bits
     links = [{"index": li, "bits_per_frame": bits,
-              "utilization": round(bits / (link_cap * share(li)), 6) if link_cap else 0.0}
+              "utilization": round(loads[li] / (link_cap * share(li)), 6) if link_cap else 0.0}
              for li, bits in enumerate(ev.link_bits)
              if prob.link.topology == "switch" or li < max(used - 1, 0)]
     fps = ev.fps
@@ -206,7 +179,8 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
                   "minimize_bit_width": minimize_bit_width},
         "clock_mhz": clock_mhz,
         "topology": prob.link.topology,
-        "link": {"bandwidth_gbps": prob.link.bandwidth_gbps,
+        "link": {"model": "accl-rdma-curve" if prob.fpga_link.accl_rdma else "stream",
+                 "bandwidth_gbps": prob.link.bandwidth_gbps,
                  "efficiency": prob.link.efficiency, "latency_s": prob.link.latency_s},
         "accl": {"enabled": prob.accl.enabled, "rx_buffer_bytes": prob.accl.rx_buffer_bytes,
                  "rx_capacity_bytes": prob.rx_capacity_bytes(),

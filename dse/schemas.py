@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from dse.exceptions import DseError, SpecError
+from dse.exceptions import DseError, PlanError, SpecError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -225,6 +225,42 @@ class PlanIn(BaseModel):
     cuts: list[PlanCutIn]
     metrics: PlanMetricsIn
     solver: dict[str, Any]
+
+
+CNN_PLAN_REQUIRED = ("schema_version", "model", "boards", "clock_mhz", "layers", "cuts",
+                     "metrics", "solver")
+
+
+def check_cnn_plan(data: Any, where: str) -> Any:
+    """A CNN plan (schema_version 1, the payload ``dse emit`` reads) checked field by field
+    and across fields; ``PlanError`` in one line naming what is wrong."""
+    if not isinstance(data, Mapping):
+        raise PlanError(f"{where}: a plan is a JSON object")
+    missing = [k for k in CNN_PLAN_REQUIRED if k not in data]
+    if missing:
+        raise PlanError(f"{where}: missing field(s) {missing}")
+    if data["schema_version"] != 1:
+        raise PlanError(f"{where}: schema_version {data['schema_version']} is not supported "
+                        "(this dse reads version 1)")
+    plan = check(PlanIn, data, where, PlanError)
+    nb = len(plan.boards)
+    for i, b in enumerate(plan.boards):
+        if b.index != i:
+            raise PlanError(f"{where}: boards[{i}].index = {b.index}: boards must be "
+                            "listed in pipeline order, indexed 0, 1, ...")
+    names = set()
+    for i, layer in enumerate(plan.layers):
+        if layer.board >= nb:
+            raise PlanError(f"{where}: layers[{i}] ({layer.name}) names board "
+                            f"{layer.board}, but the plan has {nb} board(s)")
+        if layer.name in names:
+            raise PlanError(f"{where}: layers[{i}]: layer name {layer.name!r} appears twice")
+        names.add(layer.name)
+    for i, c in enumerate(plan.cuts):
+        if c.src not in names or c.dst not in names:
+            raise PlanError(f"{where}: cuts[{i}] {c.src} -> {c.dst} names a layer the plan "
+                            "does not have")
+    return data
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from dse.chain.plan import PipelinePlan, load_plan
+
 #: (column, sense): +1 maximize, -1 minimize
 OBJECTIVES: tuple[tuple[str, int], ...] = (("fps", 1), ("boards_used", -1), ("latency_s", -1),
                                            ("lut", -1))
@@ -61,7 +63,7 @@ def load_results(directory: str | Path) -> dict[str, Any]:
     plans = {}
     for p in sorted((d / "plans").glob("*.json")) if (d / "plans").is_dir() else []:
         if p.stem.isdigit():
-            plans[int(p.stem)] = _load_plan(p)
+            plans[int(p.stem)] = dict(load_plan(p).payload)  # validated, either format
     return {"dir": d, "trials": trials, "pareto": pareto, "plans": plans}
 
 
@@ -211,12 +213,6 @@ def best_plan(results: dict[str, Any]) -> dict[str, Any] | None:
     return max(results["plans"].values(), key=lambda p: p["metrics"]["fps"])
 
 
-def _load_plan(path: Path) -> dict[str, Any]:
-    from dse.plan import PartitionPlan
-
-    return dict(PartitionPlan.load(path).data)  # validated: a broken plan is a clear error
-
-
 def save_explore_figures(directory: str | Path, out: str | Path | None = None) -> list[Path]:
     """Figures of an exploration directory, written to ``out`` (default: the directory)."""
     res = load_results(directory)
@@ -229,8 +225,64 @@ def save_explore_figures(directory: str | Path, out: str | Path | None = None) -
     return written
 
 
+def stage_data(plan: PipelinePlan) -> dict[str, Any]:
+    """Per stage and link of a chain plan (CNN or LLM): time per frame and what binds."""
+    labels: list[str] = []
+    times: list[float] = []
+    kinds: list[str] = []
+    for s in plan.stages:
+        seg = s.segment.label or f"{len(s.segment.layers)} layers"
+        labels.append(f"{s.index}: {s.device.name}\n{seg}")
+        times.append(s.frame_s)
+        kinds.append(s.device.kind)
+        link = next((x for x in plan.links if x.src == s.index), None)
+        if link is not None:
+            labels.append(f"link {link.src}->{link.dst}\n{link.kind}")
+            times.append(link.frame_s)
+            kinds.append("link")
+    return {"labels": labels, "frame_s": times, "kinds": kinds,
+            "util": {k: [100.0 * s.resources.get(k, 0) / s.capacity[k]
+                         if s.capacity.get(k) else 0.0 for s in plan.stages] for k in RES}}
+
+
+def fig_stages(plan: PipelinePlan) -> Figure:
+    d = stage_data(plan)
+    n = len(d["labels"])
+    fig = Figure(figsize=(max(5, 1.3 * n + 2), 3.8), layout="constrained")
+    ax = fig.subplots()
+    color = {"fpga": "#00798c", "gpu": "#d1495b", "cpu": "#edae49", "link": "#8d96a3"}
+    ax.bar(range(n), [t * 1e6 for t in d["frame_s"]], color=[color[k] for k in d["kinds"]])
+    ax.axhline(plan.metrics.frame_s * 1e6, color="black", lw=0.8, ls="--")
+    ax.set_xticks(range(n), d["labels"], fontsize=7)
+    ax.set_ylabel("time per frame (us)")
+    ax.set_title(f"{plan.network.upper()} chain: {plan.metrics.frames_per_s:,.1f} frames/s, "
+                 f"limited by {plan.metrics.binding}", fontsize=9)
+    return fig
+
+
+def fig_stage_resources(plan: PipelinePlan) -> Figure:
+    d = stage_data(plan)
+    stages = [s for s in plan.stages if s.capacity]
+    fig = Figure(figsize=(max(5, 1.6 * len(stages) + 3), 3.8), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / len(RES)
+    for j, k in enumerate(RES):
+        ax.bar([i + (j - 2) * width for i in range(len(stages))],
+               [d["util"][k][s.index] for s in stages], width=width, label=k.upper())
+    ax.set_xticks(range(len(stages)), [f"{s.index}: {s.device.name}" for s in stages])
+    ax.set_ylabel("% of usable capacity")
+    ax.set_ylim(0, 105)
+    ax.legend(ncols=5, fontsize=8, loc="upper center")
+    return fig
+
+
 def save_plan_figures(plan_path: str | Path, out: str | Path) -> list[Path]:
-    plan = _load_plan(Path(plan_path))
+    """Figures of a plan of either kind: per stage and link (and, for a CNN, per layer)."""
+    plan = load_plan(Path(plan_path))  # validated: a broken plan is a clear error
     out = Path(out)
-    return (save(fig_board_resources(plan), out / "resources", ("png",))
-            + save(fig_partition(plan), out / "partition", ("png",)))
+    written = save(fig_stages(plan), out / "stages", ("png",))
+    if plan.network == "cnn":
+        cnn = dict(plan.payload)
+        return written + (save(fig_board_resources(cnn), out / "resources", ("png",))
+                          + save(fig_partition(cnn), out / "partition", ("png",)))
+    return written + save(fig_stage_resources(plan), out / "resources", ("png",))

@@ -84,3 +84,14 @@ def _every_alveo_plan_is_placed(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setattr(api, "optimize", checked)
     yield
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked slow run only when asked for (``-m slow``, or DSE_SLOW=1): the default
+    run stays lean."""
+    if "slow" in (config.getoption("-m") or "") or os.environ.get("DSE_SLOW"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow or DSE_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -101,9 +101,13 @@ def _causal_mask(torch, n: int):
     return torch.full((n, n), float("-inf")).triu(1)[None, None]
 
 
+LLAMA_LIKE = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2"}
+
+
 def transformer_block(kind: str, batch: bool = True):
     """(module, example inputs) of a tiny transformer block of ``kind``: llama (decoder with
-    RMSNorm, rotary embeddings, causal mask, SwiGLU), gpt2 (causal, LayerNorm, GELU), t5
+    RMSNorm, rotary embeddings, causal mask, SwiGLU; mistral and qwen2 the same with 2 K/V
+    heads, qwen2 with q/k/v biases), gpt2 (causal, LayerNorm, GELU), t5
     (encoder block + decoder block with cross-attention, RMSNorm, relative position bias, ReLU),
     bert (MHA encoder: LayerNorm, GELU)."""
     import torch  # the test extra installs both: a missing one must fail, not skip
@@ -112,15 +116,17 @@ def transformer_block(kind: str, batch: bool = True):
     torch.manual_seed(0)
     T, d = SEQ, HIDDEN
     x = torch.randn(1, T, d) if batch else torch.randn(T, d)
-    if kind == "llama":
-        from transformers import LlamaConfig
-        from transformers.models.llama.modeling_llama import (
-            LlamaDecoderLayer,
-            LlamaRotaryEmbedding,
-        )
-        cfg = LlamaConfig(hidden_size=d, intermediate_size=2 * d, num_attention_heads=4,
-                          num_key_value_heads=4, num_hidden_layers=1, vocab_size=64,
-                          max_position_embeddings=2 * T)
+    if kind in LLAMA_LIKE:  # Mistral and Qwen2 (q/k/v biases): Llama blocks with GQA
+        import importlib
+
+        mod = importlib.import_module(f"transformers.models.{kind}.modeling_{kind}")
+        prefix = LLAMA_LIKE[kind]
+        config_cls = getattr(transformers, f"{prefix}Config")
+        LlamaDecoderLayer = getattr(mod, f"{prefix}DecoderLayer")  # noqa: N806
+        LlamaRotaryEmbedding = getattr(mod, f"{prefix}RotaryEmbedding")  # noqa: N806
+        cfg = config_cls(hidden_size=d, intermediate_size=2 * d, num_attention_heads=4,
+                         num_key_value_heads=4 if kind == "llama" else 2,
+                         num_hidden_layers=1, vocab_size=64, max_position_embeddings=2 * T)
         cfg._attn_implementation = "eager"
 
         class Block(torch.nn.Module):
@@ -207,15 +213,128 @@ def export_transformer(kind: str, out_dir: Path, *, dynamo: bool = False,
                        batch: bool = True) -> Path:
     """QONNX export of a brevitas-quantized (int8 weights and inputs of every Linear) tiny
     transformer block, with the TorchScript (default) or the dynamo exporter."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     pytest.importorskip("brevitas")
-    from brevitas.export import export_qonnx
-    from brevitas.graph.quantize import layerwise_quantize
 
     path = out_dir / f"{kind}_{'dynamo' if dynamo else 'ts'}{'' if batch else '_nobatch'}.onnx"
     if path.exists():
         return path
     model, inputs = transformer_block(kind, batch)
+    return _export_quantized(model, inputs, path, dynamo)
+
+
+# --- whole tiny models of many families, exported as a new user would (2 layers, random weights
+# from config classes only, brevitas layerwise_quantize: int8 weights and inputs of every Linear)
+
+def _family_config(family: str):  # noqa: C901 - one branch per family
+    """(model class, config, input kind) of a tiny ``family`` model; 2 layers, hidden 32,
+    4 heads of 8, sequence SEQ. Variants where the family has them: grouped-query K/V
+    (llama, mistral, qwen2, gemma), biases (qwen2, gpt2, gpt_neox, opt, bert, vit, bart),
+    fused QKV and gate/up (phi3, gpt2, gpt_neox), partial rotary (gpt_neox, phi3),
+    tied embeddings (llama, qwen2, gemma, gpt2, opt)."""
+    import transformers as tf
+
+    d, heads, layers = HIDDEN, 4, 2
+    common = dict(hidden_size=d, intermediate_size=2 * d, num_attention_heads=heads,
+                  num_hidden_layers=layers, vocab_size=64, max_position_embeddings=4 * SEQ)
+    if family == "llama":
+        return tf.LlamaForCausalLM, tf.LlamaConfig(**common, num_key_value_heads=2,
+                                                   tie_word_embeddings=True), "embeds"
+    if family == "mistral":
+        return tf.MistralForCausalLM, tf.MistralConfig(**common, num_key_value_heads=2,
+                                                       sliding_window=None), "embeds"
+    if family == "qwen2":
+        return tf.Qwen2ForCausalLM, tf.Qwen2Config(**common, num_key_value_heads=2,
+                                                   tie_word_embeddings=True), "embeds"
+    if family == "phi3":
+        return tf.Phi3ForCausalLM, tf.Phi3Config(**common, num_key_value_heads=heads,
+                                                 partial_rotary_factor=0.5,
+                                                 pad_token_id=0), "embeds"
+    if family == "gemma":
+        return tf.GemmaForCausalLM, tf.GemmaConfig(**common, num_key_value_heads=1,
+                                                   head_dim=8), "embeds"
+    if family == "gpt2":
+        return tf.GPT2LMHeadModel, tf.GPT2Config(n_embd=d, n_head=heads, n_layer=layers,
+                                                 n_positions=4 * SEQ, vocab_size=64,
+                                                 activation_function="gelu_new"), "embeds"
+    if family == "gpt_neox":
+        return tf.GPTNeoXForCausalLM, tf.GPTNeoXConfig(**common, rotary_pct=0.25,
+                                                       use_parallel_residual=True), "embeds"
+    if family == "opt":
+        return tf.OPTForCausalLM, tf.OPTConfig(hidden_size=d, ffn_dim=2 * d,
+                                               num_attention_heads=heads,
+                                               num_hidden_layers=layers, vocab_size=64,
+                                               max_position_embeddings=4 * SEQ,
+                                               word_embed_proj_dim=d), "embeds"
+    if family == "bert":
+        return tf.BertModel, tf.BertConfig(**common), "embeds"
+    if family == "vit":
+        return tf.ViTModel, tf.ViTConfig(hidden_size=d, intermediate_size=2 * d,
+                                         num_attention_heads=heads, num_hidden_layers=layers,
+                                         image_size=16, patch_size=4, num_channels=3), "pixels"
+    if family == "bart_encoder":
+        cfg = tf.BartConfig(d_model=d, encoder_ffn_dim=2 * d, encoder_attention_heads=heads,
+                            encoder_layers=layers, decoder_layers=1, vocab_size=64,
+                            max_position_embeddings=4 * SEQ)
+        from transformers.models.bart.modeling_bart import BartEncoder
+        return BartEncoder, cfg, "embeds"
+    raise ValueError(family)
+
+
+FAMILIES = ("llama", "mistral", "qwen2", "phi3", "gemma", "gpt2", "gpt_neox", "opt", "bert",
+            "vit", "bart_encoder")
+
+
+def family_model(family: str, batch: bool = True):
+    """(module, example input) of a whole tiny ``family`` model fed with token embeddings (or
+    pixels for ViT), returning its last hidden states or logits."""
+    import torch
+
+    torch.manual_seed(0)
+    cls, cfg, kind = _family_config(family)
+    cfg._attn_implementation = "eager"
+    net = (cls(cfg, add_pooling_layer=False) if family in ("bert", "vit") else cls(cfg)).eval()
+    if family == "gpt2":
+        _linear_from_conv1d(net)
+
+    class Whole(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            x3 = x if x.dim() == (4 if kind == "pixels" else 3) else x[None]
+            out = self.net(pixel_values=x3) if kind == "pixels" else self.net(inputs_embeds=x3)
+            y = out.logits if hasattr(out, "logits") else out.last_hidden_state
+            return y if x.dim() == x3.dim() else y[0]
+
+    if kind == "pixels":
+        x = torch.randn(1, 3, 16, 16) if batch else torch.randn(3, 16, 16)
+    else:
+        x = torch.randn(1, SEQ, HIDDEN) if batch else torch.randn(SEQ, HIDDEN)
+    return Whole(), x
+
+
+def export_family(family: str, out_dir: Path, *, dynamo: bool = False,
+                  batch: bool = True) -> Path:
+    """QONNX export of a brevitas-quantized whole tiny ``family`` model (cached in out_dir)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("brevitas")
+
+    path = out_dir / f"fam_{family}_{'dynamo' if dynamo else 'ts'}{'' if batch else '_nb'}.onnx"
+    if path.exists():
+        return path
+    model, x = family_model(family, batch)
+    return _export_quantized(model, (x,), path, dynamo)
+
+
+def _export_quantized(model, inputs: tuple, path: Path, dynamo: bool) -> Path:
+    """brevitas layerwise_quantize (int8 weights and inputs of every Linear) and QONNX export
+    of ``model`` with trained-looking biases and norm parameters."""
+    import torch
+    from brevitas.export import export_qonnx
+    from brevitas.graph.quantize import layerwise_quantize
+
     _trained_looking(torch, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

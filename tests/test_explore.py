@@ -52,7 +52,7 @@ def test_outputs(small_run: api.ExploreResult) -> None:
     pareto = _rows(out / "pareto.csv")
     assert pareto and all(t["feasible"] == "True" for t in pareto)
     for p in pareto:
-        plan = json.loads((out / "plans" / f"{p['trial']}.json").read_text())
+        plan = json.loads((out / "plans" / f"{p['trial']}.json").read_text())["payload"]
         assert plan["metrics"]["fps"] == pytest.approx(float(p["fps"]), rel=1e-6)
     for f in ("pareto.png", "pareto.svg", "provenance.json", "resources.png", "partition.png"):
         assert (out / f).is_file(), f

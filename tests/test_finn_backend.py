@@ -100,19 +100,21 @@ def test_memory_map_for_external_weights(tmp_path: Path) -> None:
     assert {e["layer"] for e in mm["entries"]} == {l["name"] for l in ext}
     assert all(e["memory"] == "HBM" and e["offset"] % 4096 == 0 for e in mm["entries"])
     # per pseudo-channel: every stream's channels cover its rate at the plan's fps, no channel
-    # carries more than 14.375 GB/s or holds more than 512 MB, no two streams share one
+    # carries more than 14.375 GB/s or holds more than 512 MB; on Coyote (the U55C's default
+    # shell) every stream is striped over all 32 channels (dse.chain.channels)
     fps = r.plan["metrics"]["fps"]
+    assert r.plan["boards"][0]["shell"] == "coyote"
     load: dict[int, list] = {}
     for l in ext:
         mine = [e for e in mm["entries"] if e["layer"] == l["name"]]
         need = l["external_bits_per_frame"] / 8 * fps / 1e9
         assert sum(e["gbps"] for e in mine) == pytest.approx(need, rel=1e-3)
-        assert len(mine) >= -(-need // 14.375)
+        assert sorted(e["pseudo_channel"] for e in mine) == list(range(32))
         for e in mine:
             load.setdefault(e["pseudo_channel"], []).append(e)
     for ch, es in load.items():
-        assert len(es) == 1 and es[0]["gbps"] <= 14.375 + 1e-6
-        assert es[0]["bytes"] <= 512 * 2**20
+        assert sum(e["gbps"] for e in es) <= 14.375 + 1e-6
+        assert sum(e["bytes"] for e in es) <= 512 * 2**20
     del res
 
 

@@ -62,7 +62,7 @@ def test_link_models_differ_by_device_kind() -> None:
     fpga_gpu = hop_s(net, u55c, gpu)
     gpu_gpu = hop_s(net, gpu, gpu)
     assert fpga_fpga < gpu_gpu < fpga_gpu  # RDMA < host TCP < TCP + staging on both ends
-    from dse.specs.links import message_time_s
+    from dse.chain.links import message_time_s
 
     nbytes = 4096 * 4  # one token's FLOAT32 residual stream
     assert fpga_fpga == pytest.approx(message_time_s(nbytes))
@@ -194,7 +194,7 @@ def test_each_fpga_board_has_its_own_clock() -> None:
 
 
 def test_switch_topology_adds_a_traversal_per_hop() -> None:
-    from dse.llm.hetero import SWITCH_S
+    from dse.chain.links import SWITCH_S
     from dse.specs import default_catalog
 
     net = build_network(load_arch("llama2-7b"), quant_spec(), "decode")

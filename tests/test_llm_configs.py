@@ -27,6 +27,14 @@ TINY = {
               "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 4,
               "vocab_size": 64, "max_position_embeddings": 2 * SEQ, "hidden_act": "silu",
               "rms_norm_eps": 1e-6},
+    "mistral": {"model_type": "mistral", "hidden_size": HIDDEN, "intermediate_size": 2 * HIDDEN,
+                "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+                "vocab_size": 64, "max_position_embeddings": 2 * SEQ, "hidden_act": "silu",
+                "rms_norm_eps": 1e-6, "sliding_window": None},
+    "qwen2": {"model_type": "qwen2", "hidden_size": HIDDEN, "intermediate_size": 2 * HIDDEN,
+              "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "vocab_size": 64, "max_position_embeddings": 2 * SEQ, "hidden_act": "silu",
+              "rms_norm_eps": 1e-6},
     "gpt2": {"model_type": "gpt2", "n_embd": HIDDEN, "n_layer": 1, "n_head": 4,
              "n_positions": 2 * SEQ, "vocab_size": 64, "activation_function": "gelu",
              "layer_norm_epsilon": 1e-5},
@@ -81,7 +89,8 @@ def _by_op(g) -> dict[str, list[dict]]:
 
 
 @pytest.mark.parametrize("kind, mode", [("llama", "prefill"), ("gpt2", "prefill"),
-                                        ("bert", "encoder")])
+                                        ("bert", "encoder"), ("mistral", "prefill"),
+                                        ("qwen2", "prefill")])
 def test_config_path_equals_qonnx_path(tmp_path: Path, kind: str, mode: str) -> None:
     """Same HW layers, multiset and attributes, from the config as from the brevitas export
     of the same architecture (data-type bit widths on both sides)."""
@@ -93,6 +102,8 @@ def test_config_path_equals_qonnx_path(tmp_path: Path, kind: str, mode: str) -> 
     (stack,) = net.stacks
     assert stack.count == 1
     ours, theirs = _by_op(stack.block), _by_op(qonnx)
+    kv = TINY[kind].get("num_key_value_heads", 4)
+    assert [a.get("KVHeads", 4) for a in theirs["ScaledDotProductAttention"]] == [kv]
     assert {k: len(v) for k, v in ours.items()} == {k: len(v) for k, v in theirs.items()}
     for op in theirs:
         assert ours[op] == theirs[op], op

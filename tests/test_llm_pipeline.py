@@ -75,7 +75,8 @@ def test_llm_cli_writes_the_plan_and_names_the_bound(tmp_path: Path, capsys) -> 
                "--out", str(tmp_path), "--quiet"])
     out = capsys.readouterr().out
     assert rc == 0 and "limited by HBM bandwidth" in out and "time to first token" in out
-    plan = json.loads((tmp_path / "llm_plan.json").read_text())
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["format"] == "dse-plan/2" and plan["network"] == "llm"
     assert plan["model"]["name"] == "llama2-7b" and len(plan["stages"]) == 2
 
 

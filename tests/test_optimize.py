@@ -24,7 +24,9 @@ def two_pynq(tmp_path_factory: pytest.TempPathFactory) -> api.OptimizeResult:
 
 
 def test_plan_fields_and_consistency(two_pynq: api.OptimizeResult) -> None:
-    d = json.loads(two_pynq.plan_path.read_text())
+    chain = json.loads(two_pynq.plan_path.read_text())
+    assert chain["format"] == "dse-plan/2" and chain["network"] == "cnn"
+    d = chain["payload"]  # the CNN record dse emit reads
     for key in ("schema_version", "model", "boards", "clock_mhz", "layers", "cuts", "metrics",
                 "solver"):
         assert key in d
@@ -62,7 +64,7 @@ def test_same_inputs_and_seed_give_identical_plans(tmp_path: Path) -> None:
     a = api.optimize(out=tmp_path / "a", **kw)
     b = api.optimize(out=tmp_path / "b", **kw)
     assert a.plan_path.read_bytes() == b.plan_path.read_bytes()
-    assert json.loads(a.plan_path.read_text())["solver"]["wall_s"] is None
+    assert json.loads(a.plan_path.read_text())["payload"]["solver"]["wall_s"] is None
 
 
 def test_joint_beats_or_matches_baselines() -> None:
@@ -201,14 +203,14 @@ def test_phases_are_timed_and_kept_in_the_plan(tmp_path, capsys) -> None:
                "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0 and "phase    least resources" in out
-    plan = json.loads((tmp_path / "plan.json").read_text())
+    plan = json.loads((tmp_path / "plan.json").read_text())["payload"]
     names = [p["phase"] for p in plan["solver"]["phases"]]
     assert names[:3] == ["load and lower the network", "cost every folding (problem)",
                          "bounds and greedy"]
     assert all(p["wall_s"] is not None and p["wall_s"] >= 0 for p in plan["solver"]["phases"])
     main(["optimize", "--quiet", "--boards", "4", "--board", "U55C", "--reproducible",
           "--out", str(tmp_path / "r")])
-    plan = json.loads((tmp_path / "r" / "plan.json").read_text())
+    plan = json.loads((tmp_path / "r" / "plan.json").read_text())["payload"]
     fewest = next(p for p in plan["solver"]["phases"] if p["phase"] == "fewest boards")
     assert fewest["outcome"] in ("done", "skipped: the plan already uses one board")
     assert plan["metrics"]["boards_used"] == 1

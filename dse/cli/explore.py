@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from dse import api, viz
+from dse.cli.flags import check_flags
 from dse.cli.render import Progress, progress_to_stderr, table
 from dse.exceptions import DseError
 from dse.llm.config import is_config_ref
@@ -36,7 +37,9 @@ def _explore_llm(args: argparse.Namespace, progress: Progress) -> int:
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
-    if args.devices or is_config_ref(args.model):
+    llm = is_config_ref(args.model)  # an architecture config, not a network file
+    check_flags("explore", "llm" if llm else "cnn", args)  # none silently ignored
+    if llm:
         return _explore_llm(args, progress_to_stderr)
 
     lo, _, hi = args.clock_mhz.partition("..")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from dse import api
+from dse.chain.plan import from_llm
+from dse.cli.flags import check_flags
 from dse.cli.render import Progress, pct, progress_to_stderr, table
 from dse.llm.config import is_config_ref
 from dse.llm.run import LLMResult
@@ -22,9 +23,9 @@ def _optimize_llm(args: argparse.Namespace, progress: Progress) -> int:
         acts=args.acts, kv=args.kv, group=args.group, hbm_efficiency=args.hbm_efficiency,
         board_files=args.board_file or (), out=args.out,
         prices=parse_prices(args.price), order=args.board_order, topology=args.topology,
-        progress=None if (args.quiet or args.json) else progress)
+        time_limit=args.time_limit, progress=None if (args.quiet or args.json) else progress)
     if args.json:
-        print(json.dumps(res.data, indent=1, sort_keys=True))
+        print(from_llm(res.data).to_json(), end="")  # the plan file's chain format
         return 0
     render_llm(res)
     return 0
@@ -79,11 +80,13 @@ def render_llm(res: LLMResult) -> None:
     if m.get("orders_tried", 0) > 1:
         print(f"order    best of {m['orders_tried']} distinct chain orders")
     if res.out:
-        print(f"plan     {res.out / 'llm_plan.json'}")
+        print(f"plan     {res.out / 'plan.json'}")
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    if is_config_ref(args.model):
+    llm = is_config_ref(args.model)
+    check_flags("optimize", "llm" if llm else "cnn", args)  # none silently ignored
+    if llm:
         return _optimize_llm(args, progress_to_stderr)
 
     res = api.optimize(
@@ -106,7 +109,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"emitted  {len(em.boards)} FINN build dir(s) under {em.out}", file=sys.stderr)
     if args.json:
-        print(plan.to_json(), end="")
+        print(plan.chain().to_json(), end="")  # the plan file's chain format
         return 0
     render_plan(res, verbose=args.verbose)
     return 0
@@ -124,6 +127,12 @@ def render_plan(res: OptimizeResult, *, verbose: bool) -> None:
         listed = ", ".join(f"{h.op_type} {h.name}" for h in hosts[:4])
         more = f" and {len(hosts) - 4} more" if len(hosts) > 4 else ""
         print(f"host     {listed}{more} stay(s) on the host: {hosts[0].reason}")
+    for h in d.get("host_stages", []):  # on a GPU/CPU offered in --boards (dse.chain.host)
+        print(f"host     stage on {h['device']} ({h['position']}): {h['frame_s'] * 1e6:,.1f} us "
+              f"per frame, {h['binding']}; {h['link_s'] * 1e6:,.1f} us through host memory")
+    if d.get("host_devices_offered") and not d.get("host_stages"):
+        print(f"host     {', '.join(d['host_devices_offered'])} offered, not needed: FINN "
+              "maps every layer of this network")
     total = m.get("boards_used_total", 0)
     copies = f" ({total} with copies)" if total > m["boards_used"] else ""
     print(f"boards   {d['boards_offered']} offered ({', '.join(sorted(set(names)))}), "
@@ -154,8 +163,11 @@ def render_plan(res: OptimizeResult, *, verbose: bool) -> None:
             print(f"    (includes {b['accl_buffer_bram18']} BRAM18 of {kind} buffers)")
     for ln in d["links"]:
         print(f"link {ln['index']}: {ln['bits_per_frame']:,} bits/frame, "
-              f"{100 * ln['utilization']:.1f}% of {d['link']['bandwidth_gbps']:g} Gb/s x "
-              f"{d['link']['efficiency']:g}")
+              + (f"{100 * ln['utilization']:.1f}% of the frame time (ACCL+ RDMA message "
+                 "curve, one message per stream)"
+                 if d["link"].get("model") == "accl-rdma-curve" else
+                 f"{100 * ln['utilization']:.1f}% of {d['link']['bandwidth_gbps']:g} Gb/s x "
+                 f"{d['link']['efficiency']:g}"))
     for c in d["cuts"]:
         print(f"    cut {c['src']} -> {c['dst']} (board {c['src_board']} -> {c['dst_board']}): "
               f"{c['bits_per_frame']:,} bits/frame{' (skip stream)' if c['skip'] else ''}")
@@ -169,6 +181,10 @@ def render_plan(res: OptimizeResult, *, verbose: bool) -> None:
     if m.get("fits_as_built") is False:
         print("warning  with the FIFOs and width converters FINN adds, a board exceeds its "
               "caps (boards[].resources_as_built)")
+    if d.get("host_stages"):  # the whole chain, host stage(s) included
+        cm = res.plan.chain().metrics
+        print(f"chain    {cm.frames_per_s:,.1f} fps with the host stage(s), limited by "
+              f"{cm.binding}; latency {cm.latency_s * 1e3:.4g} ms")
     if m.get("placeable") is False:
         bad = [b["index"] for b in d["boards"] if b.get("slrs") and not b["slrs"]["feasible"]]
         print(f"warning  board(s) {', '.join(map(str, bad))}: the layers do not fit its SLRs "

@@ -22,7 +22,13 @@ ABSORBABLE = frozenset({
     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity", "Dropout",
     "Quant", "BipolarQuant", "MultiThreshold", "Trunc",
     "Neg", "Cast", "Where", "Gather",  # sign flips, float casts, masks, unit-axis picks
+    "Expand",  # repeat_kv: grouped K/V heads are read per group, not copied
 })
+
+
+def _absorbable(n: Any) -> bool:
+    # a Concat of one tensor (a KV-cache update of an empty cache) is the tensor itself
+    return n.op_type in ABSORBABLE or (n.op_type == "Concat" and len(n.input) == 1)
 
 
 def absorbed_nodes(graph: Any, layer_sources: Sequence[Iterable[str]], host: Iterable[str],
@@ -59,7 +65,7 @@ def absorbed_nodes(graph: Any, layer_sources: Sequence[Iterable[str]], host: Ite
         if n.name in hosted:
             resolved[n.name] = None
             continue
-        if n.op_type not in ABSORBABLE and not all(t in consts for t in n.output):
+        if not _absorbable(n) and not all(t in consts for t in n.output):
             lost.append(f"{n.op_type} {n.name!r}")
             continue
         target: int | None = None

@@ -159,6 +159,7 @@ class BlockBuilder:
 def self_attention(b: BlockBuilder, arch: Arch, x: str, T: int) -> str:
     H, h, d, kv = arch.hidden, arch.heads, arch.head_dim, arch.kv_heads
     bias = arch.family in ("gpt2", "bloom", "bert")
+    qkv_bias = bias or arch.family == "qwen2"  # Qwen2: biases on q/k/v only
     if arch.fused_qkv:
         qkv = b.linear(x, H, h * d + 2 * kv * d, bias)
         parts = [b.name("split") for _ in range(3)]
@@ -168,7 +169,7 @@ def self_attention(b: BlockBuilder, arch: Arch, x: str, T: int) -> str:
             b.vinfo[p_] = [1, T, n_ * d]
         q, k, v = parts
     else:
-        q, k, v = (b.linear(x, H, n_ * d, bias) for n_ in (h, kv, kv))
+        q, k, v = (b.linear(x, H, n_ * d, qkv_bias) for n_ in (h, kv, kv))
     q, k, v = b.heads(q, T, h, d), b.heads(k, T, kv, d), b.heads(v, T, kv, d)
     if arch.position == "rope":
         q, k = b.rotary(q, T, h, d), b.rotary(k, T, kv, d)

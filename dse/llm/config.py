@@ -34,13 +34,21 @@ IGNORED = frozenset({
     "layer_norm_eps", "rms_norm_eps", "is_encoder_decoder", "n_positions",
     "max_position_embeddings", "relative_attention_num_buckets", "masked_softmax_fusion",
     "apply_residual_connection_post_layernorm", "offset_alibi", "head_dim",
+    "sliding_window", "use_sliding_window", "max_window_layers",  # Mistral/Qwen2: full context
 })
+
+LLAMA_KEYS = {"hidden": "hidden_size", "layers": "num_hidden_layers",
+              "heads": "num_attention_heads", "kv_heads": "num_key_value_heads",
+              "intermediate": "intermediate_size", "vocab": "vocab_size", "act": "hidden_act"}
+# Llama's block structure (RMSNorm, rotary, SwiGLU, grouped-query attention); Qwen2 adds
+# biases to the q/k/v projections
+LLAMA_LIKE = ("llama", "mistral", "qwen2")
 
 FAMILIES: dict[str, dict[str, str]] = {
     # normalized field -> the family's config key
-    "llama": {"hidden": "hidden_size", "layers": "num_hidden_layers",
-              "heads": "num_attention_heads", "kv_heads": "num_key_value_heads",
-              "intermediate": "intermediate_size", "vocab": "vocab_size", "act": "hidden_act"},
+    "llama": LLAMA_KEYS,
+    "mistral": LLAMA_KEYS,
+    "qwen2": LLAMA_KEYS,
     "gpt2": {"hidden": "n_embd", "layers": "n_layer", "heads": "n_head", "vocab": "vocab_size",
              "act": "activation_function", "intermediate": "n_inner"},
     "bloom": {"hidden": "hidden_size", "layers": "n_layer", "heads": "n_head",
@@ -155,10 +163,10 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
     return Arch(
         name=name, family=family, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, intermediate=intermediate, vocab=vocab,
-        act=ACTS[act_raw], norm="rms" if family in ("llama", "t5") else "ln", eps=eps,
-        position={"llama": "rope", "gpt2": "learned", "bloom": "alibi", "bert": "learned",
-                  "t5": "relative"}[family],
-        gated_mlp=family == "llama" or act_raw.startswith("gated"),
+        act=ACTS[act_raw], norm="rms" if family in (*LLAMA_LIKE, "t5") else "ln", eps=eps,
+        position="rope" if family in LLAMA_LIKE else {
+            "gpt2": "learned", "bloom": "alibi", "bert": "learned", "t5": "relative"}[family],
+        gated_mlp=family in LLAMA_LIKE or act_raw.startswith("gated"),
         fused_qkv=family in ("gpt2", "bloom"), causal=family != "bert",
         encoder_decoder=enc_dec, decoder_layers=dec_layers if enc_dec else 0,
         max_positions=max_pos,

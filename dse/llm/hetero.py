@@ -5,13 +5,7 @@ decode it batches the tokens of every sequence in flight: one step reads the sta
 once for all of them (FINN's dataflow reads them once per token), so its time per token is
 ``step / sequences`` and a token waits a whole step.
 
-Links, per pair of device kinds:
-
-* FPGA - FPGA: ACCL+ over Coyote RDMA (measured curve, ``dse.specs.links``);
-* anything with a GPU or CPU: host TCP through the NICs (ACCL's measured host-to-host TCP
-  numbers: ~65 us for small messages, ~40 Gb/s at 4 MiB, ``hardware_facts.md`` §3.4);
-* FPGA - GPU/CPU additionally stages through host memory: a DMA over the GPU's host link and
-  the FPGA's (Coyote XDMA at ~12 GB/s, PCIe Gen3 x16 class), plus a fixed 10 us per copy.
+The link between any two devices is ``dse.chain.links.hop_s`` (one model for CNNs and LLMs).
 """
 
 from __future__ import annotations
@@ -19,35 +13,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from dse.chain import links
 from dse.devices import Device, compute_precision, step_cost
 from dse.llm.network import LLMNetwork
 from dse.llm.stage import ZERO, Stage
 from dse.models._common import bits
-from dse.specs.board import BoardConfig
-from dse.specs.links import message_time_s
-
-TCP_H2H = ((512, 65e-6), (4 << 20, 65e-6 + (4 << 20) * 8 / 40e9))
-SWITCH_S = 1e-6  # port-to-port latency of a 100 GbE switch (assumption, cut-through class)
-FPGA_HOST_DMA_GBPS = 12.0  # boards without a host link in the catalog (host.pcie_gbps 0)
-STAGING_S = 10e-6
 
 
 def hop_s(net: LLMNetwork, a: Any, b: Any, topology: str = "chain") -> float:
-    """Time to move one frame's activations (FLOAT32 residual stream) from ``a`` to ``b``:
-    a direct cable in a chain, one switch traversal more in a switch topology."""
-    nbytes = net.seq * net.arch.hidden * 4
-    sw = SWITCH_S if topology == "switch" else 0.0
-    fa, fb = isinstance(a, BoardConfig), isinstance(b, BoardConfig)
-    if fa and fb:
-        return message_time_s(nbytes) + sw
-    t = message_time_s(nbytes, TCP_H2H)
-    for x in (a, b):
-        if isinstance(x, BoardConfig):  # host staging on the FPGA side
-            gbps = x.board.host_pcie_gbps or FPGA_HOST_DMA_GBPS  # the board's own (catalog)
-            t += nbytes / (gbps * 1e9) + STAGING_S
-        elif x.kind == "gpu":  # GPU <-> host memory <-> NIC
-            t += nbytes / (x.host_gbps * 1e9) + STAGING_S
-    return t + sw
+    """Time to move one frame's activations from ``a`` to ``b`` (``dse.chain.links``)."""
+    return links.hop_s(a, b, net.frame_bytes, topology=topology)
 
 
 def _part_params(net: LLMNetwork, k: int, lead: bool, trail: bool, last: bool

@@ -97,6 +97,11 @@ class LLMNetwork:
             out.extend((f"{s.name}{i}", s.block) for i in range(s.count))
         return out
 
+    @property
+    def frame_bytes(self) -> int:
+        """One frame's activations between two stages: the FLOAT32 residual stream."""
+        return self.seq * self.arch.hidden * 4
+
     def block_weight_bits(self, block: LayerGraph) -> int:
         return sum(l.weight_bits for l in block.layers)
 

@@ -19,7 +19,7 @@ from dse.models._common import LayerCost, normalize
 from dse.models._common import dtype as qdtype
 from dse.models.accumulator import acc_type, worst_case_range
 from dse.models.mvau import HLS_MAX_WIDTH
-from dse.models.registry import default_impl, split_op_type
+from dse.models.registry import DEFAULT_FINN, default_impl, split_op_type
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,7 +96,7 @@ def enumerate_options(
                 and base.get("mem_mode") != "external"):
             _streamed_accumulator(model.name, a)
         try:
-            cost = model.estimate(normalize(model.name, a, model.schema), impl, part, "main")
+            cost = model.estimate(normalize(model.name, a, model.schema), impl, part, DEFAULT_FINN)
         except DseError:
             continue
         if impl == "hls" and max(cost.instream_widths + cost.outstream_widths) > HLS_MAX_WIDTH:

@@ -18,6 +18,7 @@ from dse.models._common import (
     LayerCost,
     OpModel,
     bits,
+    bram18_table,
     ceil_div,
     check_divides,
     divisors,
@@ -191,30 +192,71 @@ EW_SCHEMA: dict[str, Any] = {
     "rhs_style": "input",
     "PE": 1,
     "ram_style": "auto",
-    "mem_mode": "internal_embedded",
+    "mem_mode": "",  # finn-plus: internal_embedded (HLS), internal_decoupled (RTL)
 }
 
 
-def _ew_width(shape: list[int], out_shape: list[int], dt: str, P: int) -> int:
-    # a broadcast operand (last dim 1) carries one element per word, otherwise PE elements
-    elems = P if shape and shape[-1] == out_shape[-1] and out_shape[-1] != 1 else 1
-    if shape and out_shape and shape[-1] == out_shape[-1] == 1:
-        elems = P
-    return elems * bits(dt)
+def _ew_broadcast_last(a: Attrs) -> bool:
+    """finn-plus: exactly one operand broadcasts the innermost axis."""
+    return (a["lhs_shape"][-1] == 1) != (a["rhs_shape"][-1] == 1)
+
+
+def _ew_mem_mode(a: Attrs, impl: str) -> str:
+    # the RTL cores always stream their constant (finn-plus's default for them)
+    return a["mem_mode"] or ("internal_decoupled" if impl == "rtl" else "internal_embedded")
+
+
+def _ew_words(a: Attrs, ind: int) -> int:
+    """Words of operand ``ind`` (finn-plus get_folded_input_shape without the PE axis)."""
+    shape = a["lhs_shape" if ind == 0 else "rhs_shape"]
+    if _ew_broadcast_last(a) and shape[-1] == 1:
+        return prod(shape[:-1])
+    check_divides(a, shape[-1], a["PE"], "PE", f"{'lhs' if ind == 0 else 'rhs'}_shape[-1]")
+    return prod(shape) // a["PE"]
+
+
+def _ew_in_width(a: Attrs, ind: int, impl: str, finn: str) -> int:
+    """Every operand carries PE elements, a broadcast one repeated; in finn-plus an embedded
+    constant is no stream (0), in FINN dev it is reported as one."""
+    side = "lhs" if ind == 0 else "rhs"
+    if finn == "plus" and a[f"{side}_style"] == "const" \
+            and _ew_mem_mode(a, impl) == "internal_embedded":
+        return 0
+    _ew_words(a, ind)  # checks the folding
+    return a["PE"] * bits(a[f"{side}_dtype"])
+
+
+def _ew_memory(a: Attrs, impl: str, finn: str) -> tuple[int, int, int]:
+    """(LUT, BRAM18, URAM) of the constant operand's memory by ram_style: finn-plus books it
+    only for a streamed constant (internal_decoupled, always the right-hand side); FINN dev
+    books none."""
+    if finn != "plus" or _ew_mem_mode(a, impl) != "internal_decoupled" \
+            or a["rhs_style"] != "const":
+        return 0, 0, 0
+    w, d = _ew_in_width(a, 1, impl, finn), _ew_words(a, 1)
+    rs = a["ram_style"]
+    if w == 0 or d == 0:
+        return 0, 0, 0
+    if rs == "distributed":
+        return w * ceil_div(d, 64), 0, 0
+    if rs == "ultra":
+        return 0, 0, ceil_div(w, 72) * ceil_div(d, 4096)
+    return 0, bram18_table(d, w), 0
 
 
 def ew_estimate_for(name: str) -> Any:
-    def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> LayerCost:
+    def estimate(a: Attrs, impl: str, part: str | None, finn: str = "plus") -> LayerCost:
         out_shape = a["out_shape"]
         P = a["PE"]
         check_divides(a, out_shape[-1], P, "PE", "out_shape[-1]")
         words = prod(out_shape) // P
-        in_w = (
-            _ew_width(a["lhs_shape"], out_shape, a["lhs_dtype"], P),
-            _ew_width(a["rhs_shape"], out_shape, a["rhs_dtype"], P),
-        )
+        in_w = (_ew_in_width(a, 0, impl, finn), _ew_in_width(a, 1, impl, finn))
         ow = P * bits(a["out_dtype"])
-        return _no_resources(f"{name}_{impl}", words, in_w, (ow,), (words,))
+        lut, bram, uram = _ew_memory(a, impl, finn)
+        return LayerCost(op_type=f"{name}_{impl}", cycles=words, lut=lut, bram18=bram,
+                         uram=uram, dsp=0, ff=ff_stand_in(lut, in_w, (ow,)),
+                         instream_widths=in_w, outstream_widths=(ow,), output_words=(words,),
+                         input_words=(_ew_words(a, 0), _ew_words(a, 1)))
 
     return estimate
 

@@ -139,7 +139,7 @@ def fifo_options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
         yield {"impl_style": "vivado", "ram_style": rs}
 
 
-FIFO = OpModel("StreamingFIFO", FIFO_SCHEMA, ("rtl",), fifo_estimate, fifo_options,
+FIFO = OpModel("StreamingFIFO", FIFO_SCHEMA, ("rtl", "hls"), fifo_estimate, fifo_options,
                "stream FIFO (inserted by FINN)")
 
 # IODMA --------------------------------------------------------------------------------------

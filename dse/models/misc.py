@@ -14,6 +14,7 @@ from typing import Any
 
 from qonnx.core.datatype import DataType
 
+from dse.exceptions import LayerAttributeError
 from dse.models._common import (
     Attrs,
     LayerCost,
@@ -67,30 +68,49 @@ LOOKUP_SCHEMA: dict[str, Any] = {
     "InputType": "UINT8",
     "InputShape": [1],
     "mem_mode": "internal_embedded",
+    "ram_style": "block",
     "ext_mem_width": 32,
 }
 
 
-def lookup_estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> LayerCost:
+def lookup_memory(a: Attrs, width: int, finn: str) -> tuple[int, int, int]:
+    """(LUT, BRAM18, URAM) of the embedding table. finn-plus books it by ``ram_style``
+    (block/auto: RAMB18s, ultra: URAMs, distributed: LUTRAM); FINN main/dev have no ``ram_style``
+    for Lookup and always books RAMB18s. External tables live off chip."""
+    if a["mem_mode"] != "internal_embedded":
+        return 0, 0, 0
+    n = a["NumEmbeddings"]
+    rs = a["ram_style"] if finn == "plus" else "block"
+    if rs == "distributed":
+        return width * ceil_div(n, 64), 0, 0
+    if rs == "ultra":
+        return 0, 0, ceil_div(width, 72) * ceil_div(n, 4096)
+    return 0, ceil_div(width, 16) * ceil_div(n, 1024), 0
+
+
+def lookup_estimate(a: Attrs, impl: str, part: str | None, finn: str = "plus") -> LayerCost:
     n_idx = prod(a["InputShape"])
     emb_bits = a["EmbeddingDim"] * bits(a["EmbeddingType"])
     if a["mem_mode"] == "external":
-        out_w = a["ext_mem_width"]
-        words = n_idx * emb_bits // out_w
-        bram = 0
+        # finn-plus folds the embedding into whole AXI words of ext_mem_width bits
+        out_w, b = a["ext_mem_width"], bits(a["EmbeddingType"])
+        if out_w % b:
+            raise LayerAttributeError(f"Lookup: ext_mem_width={out_w} must be a multiple of "
+                                      f"the {a['EmbeddingType']} element width ({b} bits)")
+        words = n_idx * (a["EmbeddingDim"] // (out_w // b))
     else:
         out_w = emb_bits
         words = n_idx
-        bram = ceil_div(out_w, 16) * ceil_div(a["NumEmbeddings"], 1024)
+    lut, bram, uram = lookup_memory(a, out_w, finn)
     in_w = bits(a["InputType"])
     return LayerCost(
         op_type=f"Lookup_{impl}",
         cycles=n_idx,
-        lut=0,
+        lut=lut,
         bram18=bram,
-        uram=0,
+        uram=uram,
         dsp=0,
-        ff=ff_stand_in(0, (in_w,), (out_w,)),
+        ff=ff_stand_in(lut, (in_w,), (out_w,)),
         instream_widths=(in_w,),
         outstream_widths=(out_w,),
         output_words=(words,),
@@ -99,8 +119,9 @@ def lookup_estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -
 
 
 def lookup_options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
-    yield {"mem_mode": "internal_embedded"}
-    yield {"mem_mode": "external"}
+    for rs in ("block", "distributed", "ultra"):
+        yield {"mem_mode": "internal_embedded", "ram_style": rs}
+    yield {"mem_mode": "external", "ram_style": "block"}
 
 
 LOOKUP = OpModel("Lookup", LOOKUP_SCHEMA, ("hls",), lookup_estimate, lookup_options,

@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from dse.exceptions import IllegalFoldingError
 from dse.models._common import (
     COST_FINN,
     COST_FINN_CYCLES,
@@ -45,6 +46,7 @@ SCHEMA: dict[str, Any] = {
     "numInputVectors": [1],
     "ActVal": 0,
     "runtime_writeable_weights": 0,
+    "TH": 1,  # finn-plus: tiling height of the RTL core (mvu_tiled), 1 = untiled
 }
 
 MEM_MODES = ("internal_embedded", "internal_decoupled", "external")
@@ -121,15 +123,22 @@ def _dsp(a: Attrs, impl: str, part: str | None, W: int, A: int) -> int:
     return P * S * ceil_div(W + A, 48) if a["resType"] == "dsp" else 0
 
 
-def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> LayerCost:
+def estimate(a: Attrs, impl: str, part: str | None, finn: str = "plus") -> LayerCost:
     _check(a)
     P, S, MW, MH = a["PE"], a["SIMD"], a["MW"], a["MH"]
     W, A = bits(a["weightDataType"]), bits(a["inputDataType"])
     nvec = prod(a["numInputVectors"])
-    cycles = nvec * (MH // P) * (MW // S)
+    # finn-plus's tiled RTL core (TH > 1) computes PE*SIMD/TH products per cycle: TH times
+    # the cycles; FINN main and dev have no tiling
+    tiles = a["TH"] if finn == "plus" else 1
+    if tiles < 1 or P % tiles:
+        raise IllegalFoldingError(f"MVAU: TH={tiles} must divide PE={P}")
+    if tiles > 1 and impl != "rtl":
+        raise IllegalFoldingError(f"MVAU_hls: TH={tiles}; only MVAU_rtl tiles (use TH=1)")
+    cycles = nvec * (MH // P) * (MW // S) * tiles
     in_w = S * A
     out_w = P * bits(a["outputDataType"])
-    w_w = P * S * W if a["mem_mode"] in ("internal_decoupled", "external") else 0
+    w_w = P * S * W // tiles if a["mem_mode"] in ("internal_decoupled", "external") else 0
     lut = 0 if impl == "rtl" else _lut_hls(a, W, A)
     source = COST_FINN
     if impl == "rtl" and a["mem_mode"] in ("internal_decoupled", "internal_embedded") \

@@ -194,7 +194,7 @@ def crop_estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> 
     return _no_resources(f"Crop_{impl}", cycles, (w,), (w,), (n * Ho * Wo * C // S,), (cycles,))
 
 
-CROP = OpModel("Crop", CROP_SCHEMA, ("hls",), crop_estimate, simd_options("NumChannels"),
+CROP = OpModel("Crop", CROP_SCHEMA, ("hls", "rtl"), crop_estimate, simd_options("NumChannels"),
                "spatial crop (FINN dev)")
 
 MODELS = (FMPADDING, FMPADDING_PIXEL, DOWNSAMPLER, UPSAMPLE, CROP)

@@ -8,6 +8,7 @@ from typing import Any
 from dse.exceptions import UnknownOpError
 from dse.models import (
     eltwise,
+    flow_ops,
     infra,
     misc,
     mvau,
@@ -41,9 +42,13 @@ _register(
     *infra.MODELS,
     *misc.MODELS,
     *transformer.MODELS,
+    *flow_ops.MODELS,
 )
 
-FINN_VERSIONS = ("main", "dev")
+# the FINN line whose estimates to reproduce: finn-plus 1.6.1 (what ``dse emit`` builds with,
+# the default), FINN main, and FINN's dev branch (shared/reference/finn_estimates/dev)
+FINN_VERSIONS = ("plus", "main", "dev")
+DEFAULT_FINN = "plus"
 
 
 def known_op_types() -> list[str]:
@@ -117,7 +122,7 @@ def estimate(
     attrs: Mapping[str, Any],
     part: str | None = None,
     *,
-    finn: str = "main",
+    finn: str = DEFAULT_FINN,
 ) -> LayerCost:
     """FINN's estimates for one layer.
 
@@ -126,7 +131,10 @@ def estimate(
     names and value formats (data types by name, lists as lists or JSON strings); missing
     attributes take FINN's defaults. ``part`` is an FPGA part name (only the DSP count of
     MVAU_rtl depends on it; default: an UltraScale+ part). ``finn`` selects the FINN line whose
-    estimates to reproduce: ``"main"`` (default) or ``"dev"`` (differs only for StreamingFIFO).
+    estimates to reproduce: ``"plus"`` (finn-plus 1.6.1, the default: the flow ``dse emit``
+    drives), ``"main"`` (FINN main) or ``"dev"`` (FINN's dev branch). finn-plus differs from
+    main for StreamingFIFO (as dev), MVAU (tiling ``TH``), Lookup (``ram_style``) and the
+    Elementwise ops (constant memories by ``mem_mode``/``ram_style``; dev/main: streams only).
     """
     if finn not in FINN_VERSIONS:
         raise UnknownOpError(f"finn={finn!r}: choose one of {', '.join(FINN_VERSIONS)}")

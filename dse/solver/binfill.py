@@ -56,16 +56,18 @@ def fill_bins(problem: PartitionProblem, T: int, *, time_limit: float = 3.0) -> 
                 if u["lut"] < UNBUILDABLE and p.cycles_on(i, k, b) <= T:
                     use[b][i][k] = u
     cross_bits = [0] * (n + 1)
+    cross_load = [0] * (n + 1)
     blocked = [False] * (n + 1)
     crossing: list[list[int]] = [[] for _ in range(n + 1)]
     for ei, e in enumerate(p.edges):
         for c in range(e.u + 1, e.v + 1):
             cross_bits[c] += e.link_bits
+            cross_load[c] += p.link_load(e)
             crossing[c].append(ei)
             if not p.cuttable(e):
                 blocked[c] = True
     link_cap, rx = p.link_cap_bits(T), p.rx_capacity_bytes()
-    board_cut = [0 < c < n and not blocked[c] and cross_bits[c] <= link_cap
+    board_cut = [0 < c < n and not blocked[c] and cross_load[c] <= link_cap
                  and cross_bits[c] // 8 <= rx for c in range(n + 1)]
 
     choice: list[int] = [-1] * n

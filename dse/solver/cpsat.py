@@ -173,7 +173,7 @@ def solve_at(
         lo = max(1, ii_low or 1)
         ii = m.NewIntVar(lo, T, "ii")
         T_use = lo
-    bpc = p.link.bits_per_cycle(p.clock_mhz)
+    bpc = p.link_rate()
     R = p.max_replicas
 
     guards: list[tuple[Any, str]] = []
@@ -188,22 +188,24 @@ def solve_at(
 
     n_links = [0]
 
-    def link_ok(expr, sides: Sequence[int] = ()) -> None:
-        """Traffic ``expr`` (bits per frame) fits one link at the plan's II (with replicas:
-        the link of each copy of the boards in ``sides``, which carries 1/r of the frames)."""
-        label = (f"link {n_links[0]}: at most {min(link_cap, rx * 8):,} bits per frame "
-                 f"({p.link.bandwidth_gbps:g} Gb/s at II {T:,}, ACCL receive buffers)")
+    def link_ok(load, expr, sides: Sequence[int] = ()) -> None:
+        """Traffic fits one link at the plan's II: ``load`` (``p.link_load`` units) within
+        the link's rate, ``expr`` (bits per frame) within ACCL's receive buffers (with
+        replicas: the link of each copy of the boards in ``sides``, which carries 1/r of the
+        frames)."""
+        label = (f"link {n_links[0]}: at most {link_cap:,} units of link load and "
+                 f"{rx * 8:,} bits per frame ({p.link.bandwidth_gbps:g} Gb/s at II {T:,}, "
+                 "ACCL receive buffers)")
         n_links[0] += 1
         if R > 1:
             for b in sides:
                 rhs = bpc.numerator * (P[b] if ii is not None else T * reps[b])
-                guarded(m.Add(expr * bpc.denominator <= rhs), label)
-            guarded(m.Add(expr <= rx * 8), label + " ")
+                guarded(m.Add(load * bpc.denominator <= rhs), label)
         elif ii is None:
-            guarded(m.Add(expr <= min(link_cap, rx * 8)), label)
+            guarded(m.Add(load <= link_cap), label)
         else:
-            guarded(m.Add(expr * bpc.denominator <= bpc.numerator * ii), label)
-            guarded(m.Add(expr <= rx * 8), label + " ")
+            guarded(m.Add(load * bpc.denominator <= bpc.numerator * ii), label)
+        guarded(m.Add(expr <= rx * 8), label + " ")
 
     # bins: one per board, or one per SLR of a split board, in chain order
     split = [p.split_slrs(b) for b in range(B)]
@@ -440,7 +442,7 @@ def solve_at(
     cut_terms: list = []
     if B > 1:
         for e in p.edges:
-            if not p.cuttable(e) or p.link_cycles(e.link_bits) > T_link:
+            if not p.cuttable(e) or p.link_cycles(p.link_load(e)) > T_link:
                 why = ("exceeds ACCL's transfer/receive limits" if not p.cuttable(e) else
                        f"takes longer than II {T:,} on the link")
                 label = (f"stream {p.order[e.u]} -> {p.order[e.v]} stays on one board (one "
@@ -450,11 +452,11 @@ def solve_at(
         fb = {ei: frame_buffer_bram18(e.bits) for ei, e in enumerate(p.edges)}
         if p.link.topology == "chain":
             for b in range(1, B):
-                terms = [(e.link_bits, ub(e.v, b) - ub(e.u, b)) for e in p.edges
-                         if e.link_bits]
+                terms = [(e, ub(e.v, b) - ub(e.u, b)) for e in p.edges if e.link_bits]
                 if terms:
-                    link_ok(sum(c * t for c, t in terms), (b - 1, b))
-                    cut_terms.extend(terms)
+                    link_ok(sum(p.link_load(e) * t for e, t in terms),
+                            sum(e.link_bits * t for e, t in terms), (b - 1, b))
+                    cut_terms.extend((e.link_bits, t) for e, t in terms)
                 if p.accl.sender_frame_buffer:
                     for ei, e in enumerate(p.edges):
                         if fb[ei]:
@@ -468,17 +470,18 @@ def solve_at(
                         m.Add(o >= z(e.u, a) + ub(e.v, a + 1) - 1)
                     else:
                         m.Add(o == 0)
-                    out_terms.append(e.link_bits * o)
+                    out_terms.append((e, o))
                     cut_terms.append((e.link_bits, o))
                     if p.accl.sender_frame_buffer and fb[ei]:
                         sums[a]["bram18"].append(fb[ei] * o)
                     if a > 0:
                         r = m.NewBoolVar(f"in{ei}_{a}")
                         m.Add(r >= z(e.v, a) - ub(e.u, a))
-                        in_terms.append(e.link_bits * r)
-                link_ok(sum(out_terms), (a,))
-                if in_terms:
-                    link_ok(sum(in_terms), (a,))
+                        in_terms.append((e, r))
+                for io in (out_terms, in_terms):
+                    if io:
+                        link_ok(sum(p.link_load(e) * t for e, t in io),
+                                sum(e.link_bits * t for e, t in io), (a,))
         for ei, e in enumerate(p.edges):  # skip streams are buffered where they arrive
             if e.skip and fb[ei]:
                 for b in range(1, B):

@@ -28,6 +28,8 @@ class Evaluation:
     capacity: tuple[dict[str, int], ...]
     link_bits: tuple[int, ...]  # per link: chain boundary b-1 -> b, or per board egress (switch)
     link_bytes: tuple[int, ...]
+    #: per link: its load in ``PartitionProblem.link_load`` units (cycles on the ACCL+ curve)
+    link_load: tuple[int, ...] = field(default=())
     cut_edges: tuple[int, ...]  # indices into problem.edges
     extra_bram18: tuple[int, ...] = field(default=())  # ACCL/skip buffers per board
     #: per board of the chain: the identical copies it runs as (segment replicas), 1 each
@@ -103,15 +105,19 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
     # links
     if p.link.topology == "chain":
         link_bits = [0] * max(B - 1, 0)
+        link_load = [0] * max(B - 1, 0)
         for ei in cut:
             for b in crossings(p, boards, ei):
                 link_bits[b - 1] += p.edges[ei].link_bits
+                link_load[b - 1] += p.link_load(p.edges[ei])
     else:  # switch: per board egress and ingress
         link_bits = [0] * (2 * B)
+        link_load = [0] * (2 * B)
         for ei in cut:
             e = p.edges[ei]
-            link_bits[boards[e.u]] += e.link_bits
-            link_bits[B + boards[e.v]] += e.link_bits
+            for li in (boards[e.u], B + boards[e.v]):
+                link_bits[li] += e.link_bits
+                link_load[li] += p.link_load(e)
     link_bytes = [b // 8 for b in link_bits]
     rx = p.rx_capacity_bytes()
     for li, nb in enumerate(link_bytes):
@@ -121,7 +127,7 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
         share = [min(reps[b], reps[b + 1]) for b in range(len(link_bits))]
     else:
         share = [reps[b % B] for b in range(len(link_bits))]
-    link_ii = max((-(-p.link_cycles(b) // r) for b, r in zip(link_bits, share)), default=0)
+    link_ii = max((-(-p.link_cycles(x) // r) for x, r in zip(link_load, share, strict=True)), default=0)
     # external weights are streamed every frame: memory bandwidth throttles the pipeline
     # (a layer's use does not depend on the II: one table serves bandwidth and the sums)
     layer_use = [p.usage(i, choice[i], 1, boards[i]) for i in range(n)]
@@ -143,7 +149,7 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
     if host_ii >= max(layer_ii, link_ii, max(ext_ii, default=0)):
         bottleneck = "host I/O (" + ("input" if host_in >= host_out else "output") + " IODMA)"
     elif link_ii > layer_ii and link_ii >= max(ext_ii, default=0):
-        bottleneck = f"link {link_bits.index(max(link_bits))}"
+        bottleneck = f"link {link_load.index(max(link_load))}"
     elif max(ext_ii, default=0) > max(layer_ii, link_ii):
         bottleneck = f"external memory of board {ext_ii.index(max(ext_ii))}"
     T = ii
@@ -188,8 +194,8 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
         link_ii=link_ii, ext_ii=max(ext_ii, default=0), bottleneck=bottleneck, fps=fps,
         latency_s=latency(p, choice, boards), boards_used=used, usage=tuple(usage),
         capacity=tuple(caps), link_bits=tuple(link_bits), link_bytes=tuple(link_bytes),
-        cut_edges=tuple(cut), extra_bram18=tuple(extra), replicas=tuple(reps),
-        host_ii=host_ii,
+        link_load=tuple(link_load), cut_edges=tuple(cut), extra_bram18=tuple(extra),
+        replicas=tuple(reps), host_ii=host_ii,
     )
 
 
@@ -210,7 +216,7 @@ def latency(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[i
     """
     p = problem
     f = p.clock_mhz * 1e6
-    rate = float(p.link.bits_per_cycle(p.clock_mhz)) * f
+    link = p.fpga_link
     dist = [p.cycles_on(i, choice[i], boards[i]) / f for i in range(p.n)]
     best = list(dist)
     incoming: dict[int, list[int]] = {}
@@ -221,8 +227,8 @@ def latency(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[i
             e = p.edges[ei]
             hops = boards[e.v] - boards[e.u] if p.link.topology == "chain" else int(
                 boards[e.v] != boards[e.u])
-            link = hops * (p.link.latency_s + e.link_bits / rate) if hops else 0.0
-            best[v] = max(best[v], best[e.u] + link + dist[v])
+            hop = hops * link.arrival_s(e.link_bits // 8) if hops else 0.0
+            best[v] = max(best[v], best[e.u] + hop + dist[v])
     host = 0.0
     if p.host and boards:  # the input and output IODMAs move one frame each
         host = (p.host_cycles(0, "in") + p.host_cycles(max(boards), "out")) / f

@@ -147,15 +147,17 @@ def _pack(problem: PartitionProblem, choice: Sequence[int], T: int, B: int) -> l
     p = problem
     n = p.n
     cross_bits = [0] * (n + 1)
+    cross_load = [0] * (n + 1)
     blocked = [False] * (n + 1)
     link_cap = p.link_cap_bits(T)
     rx = p.rx_capacity_bytes()
     for e in p.edges:
         for c in range(e.u + 1, e.v + 1):
             cross_bits[c] += e.link_bits
+            cross_load[c] += p.link_load(e)
             if not p.cuttable(e):
                 blocked[c] = True
-    legal_cut = [c > 0 and not blocked[c] and cross_bits[c] <= link_cap and
+    legal_cut = [c > 0 and not blocked[c] and cross_load[c] <= link_cap and
                  cross_bits[c] // 8 <= rx for c in range(n + 1)]
     boards = [0] * n
     start, b = 0, 0
@@ -202,17 +204,19 @@ def _pack_bins(problem: PartitionProblem, choice: Sequence[int], T: int, B: int
         bins += [(b, s) for s in range(len(caps))] if caps else [(b, None)]
     width = [max(p.options[i][choice[i]].cost.outstream_widths_padded or (0,)) for i in range(n)]
     cross_bits = [0] * (n + 1)
+    cross_load = [0] * (n + 1)
     cross_w = [0] * (n + 1)
     blocked = [False] * (n + 1)
     for e in p.edges:
         for c in range(e.u + 1, e.v + 1):
             cross_bits[c] += e.link_bits
+            cross_load[c] += p.link_load(e)
             cross_w[c] += width[e.u]
             if not p.cuttable(e):
                 blocked[c] = True
     link_cap = p.link_cap_bits(T)
     rx = p.rx_capacity_bytes()
-    board_cut = [c > 0 and not blocked[c] and cross_bits[c] <= link_cap and
+    board_cut = [c > 0 and not blocked[c] and cross_load[c] <= link_cap and
                  cross_bits[c] // 8 <= rx for c in range(n + 1)]
     slr_cut = [cross_w[c] <= SLL_PER_BOUNDARY for c in range(n + 1)]
     bcaps = [p.capacity(b, T) for b in range(B)]

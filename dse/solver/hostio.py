@@ -25,7 +25,7 @@ from dse.specs import BoardConfig
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HostStage:
+class IoStage:
     """One direction of a board's host I/O for one frame."""
 
     direction: str  # "in" (host -> first layer) or "out" (last layer -> host)
@@ -64,7 +64,7 @@ def iodma(transfer_bits: int, max_intf_bits: int) -> tuple[int, int]:
     return width, -(-transfer // width)
 
 
-def host_stage(direction: str, tensor_bits: Sequence[int], cfg: BoardConfig) -> HostStage:
+def host_stage(direction: str, tensor_bits: Sequence[int], cfg: BoardConfig) -> IoStage:
     """The host I/O of ``cfg``'s board for tensors of ``tensor_bits`` bits per frame, one
     IODMA each (they run in parallel, the PCIe link carries them all)."""
     board = cfg.board
@@ -74,7 +74,7 @@ def host_stage(direction: str, tensor_bits: Sequence[int], cfg: BoardConfig) -> 
     pcie_cycles = (math.ceil(bits / 8 / (pcie * 1e9) * cfg.clock_mhz * 1e6)
                    if pcie and bits else 0)
     width, cyc = max(dmas, key=lambda d: d[1])
-    return HostStage(direction=direction, bits=bits, dma_bits=width, dma_cycles=cyc,
+    return IoStage(direction=direction, bits=bits, dma_bits=width, dma_cycles=cyc,
                      pcie_gbps=pcie, pcie_cycles=pcie_cycles, clock_mhz=cfg.clock_mhz)
 
 
@@ -86,7 +86,7 @@ def graph_io_bits(graph: object) -> tuple[list[int], list[int]]:
     return ins, outs
 
 
-def host_stages(graph: object, cfg: BoardConfig) -> tuple[HostStage, HostStage]:
+def host_stages(graph: object, cfg: BoardConfig) -> tuple[IoStage, IoStage]:
     """(input, output) host stages of a network on one board."""
     ins, outs = graph_io_bits(graph)
     return host_stage("in", ins, cfg), host_stage("out", outs, cfg)
@@ -107,5 +107,5 @@ def describe(h: dict) -> str:
             f"{h['fps'] or 0:,.0f} fps" + (" - binds the II" if h["binding"] else ""))
 
 
-__all__ = ["HostStage", "describe", "graph_io_bits", "host_fps", "host_stage", "host_stages",
+__all__ = ["IoStage", "describe", "graph_io_bits", "host_fps", "host_stage", "host_stages",
            "iodma"]

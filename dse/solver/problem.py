@@ -10,12 +10,14 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
+from dse.chain.channels import channel_rule
+from dse.chain.links import HOP_LATENCY_S, LINK_EFFICIENCY, FpgaLink, fpga_link
 from dse.exceptions import DseError, InfeasibleError, SpecError
 from dse.ir import Layer, LayerGraph
 from dse.models import LayerCost, estimate
 from dse.models._common import bram18_table, ceil_div, part_family, prod
 from dse.models.candidates import FoldingOption, enumerate_options, prune_dominated
-from dse.solver.hostio import HostStage, host_stages
+from dse.solver.hostio import IoStage, host_stages
 from dse.solver.infra import input_fifo
 from dse.solver.slr import bound_by_slrs, fits_one, slr_capacities
 from dse.specs import BoardConfig
@@ -29,14 +31,13 @@ UNBUILDABLE = 10**15  # the use of an option a board's part cannot build (larger
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LinkConfig:
-    """Board-to-board links (ACCL over Coyote RDMA by default)."""
+    """Board-to-board links (``dse.chain.links``): ACCL+ over Coyote RDMA (its measured
+    message curve) when every board is on Coyote at 100 Gb/s, else a stream at the line rate
+    x ``efficiency`` with ``latency_s`` per hop."""
 
     bandwidth_gbps: float = 100.0
-    #: usable share of the line rate; 0.88 = ACCL kernel-to-kernel streaming measured at
-    #: ~88 Gb/s on 100 GbE (hardware_facts.md 3.4)
-    efficiency: float = 0.88
-    #: per-hop latency; 3.79 us = ACCL+ on Coyote RDMA, 512 B eager send/recv, median
-    latency_s: float = 3.79e-6
+    efficiency: float = LINK_EFFICIENCY
+    latency_s: float = HOP_LATENCY_S
     topology: str = "chain"  # "chain" or "switch"
 
     def __post_init__(self) -> None:
@@ -144,7 +145,7 @@ class PartitionProblem:
     max_replicas: int = 1
     #: per board: its host I/O stages (input IODMA, output IODMA; dse.solver.hostio). The
     #: input enters on board 0, the output leaves from the last board used
-    host: tuple[tuple[HostStage, HostStage], ...] = ()
+    host: tuple[tuple[IoStage, IoStage], ...] = ()
     #: per layer, per option: the FIFO at the layer's input as FINN would size it for a
     #: producer streaming evenly at the layer's own rate (lut, ff, bram18, uram, dsp;
     #: dse.solver.infra.input_fifo), summed with the layer's own estimate; () for none
@@ -242,12 +243,11 @@ class PartitionProblem:
         return res
 
     def ext_channels(self, b: int) -> int:
+        """Channels (or striped ports) a design on board ``b`` may use (``dse.chain.channels``)."""
         board = self.boards[b].board
         if not board.external_memory_gib or not board.external_memory_gbps:
             return 0
-        if board.hbm_channels:
-            return board.hbm_channels
-        return max(1, round(board.ddr_bandwidth_gbps / 19.25)) if board.ddr_gib else 0
+        return channel_rule(board, self.boards[b].shell.name).usable
 
     def ext_bits_per_cycle(self, b: int) -> Fraction:
         """External-memory bits board ``b`` reads per clock cycle (GB/s -> bits/cycle)."""
@@ -258,9 +258,8 @@ class PartitionProblem:
         return self._memo[key]
 
     def channel_bits(self, b: int) -> int:
-        board = self.boards[b].board
-        ch = self.ext_channels(b)
-        return int(board.external_memory_gib * 8 * 2**30 / ch) if ch else 0
+        cfg = self.boards[b]
+        return channel_rule(cfg.board, cfg.shell.name).channel_bytes * 8
 
     def usage(self, i: int, k: int, T: int, b: int, T_channels: int | None = None
               ) -> dict[str, int]:
@@ -307,10 +306,10 @@ class PartitionProblem:
         ch = self.ext_channels(b)
         if not ch:
             return 1  # a board without external memory has 0 channels: never fits
-        by_bits = ceil_div(bits, max(1, self.channel_bits(b)))
-        per_ch = math.floor(T * self.ext_bits_per_cycle(b) / ch) if T else 0
+        rule = channel_rule(self.boards[b].board, self.boards[b].shell.name)
+        per_ch = math.floor(T * self.ext_bits_per_cycle(b) / rule.physical) if T else 0
         by_rate = ceil_div(bpf, per_ch) if per_ch else ch + 1
-        return max(1, by_bits, by_rate)
+        return rule.stream_channels(ceil_div(bits, 8), by_rate)
 
     def channel_cycles(self, b: int, streams: list[tuple[int, int]], limit: int) -> int:
         """The smallest II at which board ``b``'s external streams ((bits, bits per frame)
@@ -325,8 +324,10 @@ class PartitionProblem:
         if fits(1):
             return 1
         lo, hi = 1, max(2, limit)
-        if not fits(hi):
-            return hi
+        while not fits(hi):  # beyond the limit (a full-rate stream the shell's ports slow)
+            if hi >= 10**15:
+                return limit
+            lo, hi = hi, hi * 2
         while hi - lo > 1:
             mid = (lo + hi) // 2
             lo, hi = (lo, mid) if fits(mid) else (mid, hi)
@@ -339,12 +340,54 @@ class PartitionProblem:
             return 0
         return math.ceil(bpf / rate) if rate else 10**18
 
-    def link_cap_bits(self, T: int) -> int:
-        """Bits per frame one link carries at II ``T``."""
-        return math.floor(T * self.link.bits_per_cycle(self.clock_mhz))
+    @property
+    def fpga_link(self) -> FpgaLink:
+        """The board-to-board link of this chain (``dse.chain.links``)."""
+        coyote = all(c.shell.name == "coyote" for c in self.boards)
+        return fpga_link(accl=self.accl.enabled and coyote, gbps=self.link.bandwidth_gbps,
+                         efficiency=self.link.efficiency, latency_s=self.link.latency_s)
 
-    def link_cycles(self, bits: int) -> int:
-        return math.ceil(bits / self.link.bits_per_cycle(self.clock_mhz))
+    def link_rate(self) -> Fraction:
+        """Link load units one link clears per clock cycle: payload bits (a stream at the
+        line rate), or cycles (the ACCL+ curve, whose per-message time is not linear)."""
+        if self.fpga_link.accl_rdma:
+            return Fraction(1)
+        return self.link.bits_per_cycle(self.clock_mhz)
+
+    def link_load(self, e: PEdge) -> int:
+        """What one frame of stream ``e`` puts on a link it crosses, in ``link_rate`` units:
+        its padded bits, or the cycles of its message on the ACCL+ curve (one ACCLOut
+        message per stream and frame, so a link's load is linear in the streams cut)."""
+        if not self.fpga_link.accl_rdma:
+            return e.link_bits
+        key = ("load", e.link_bits)
+        if key not in self._memo:
+            self._memo[key] = math.ceil(
+                self.fpga_link.frame_s(e.link_bits // 8) * self.clock_mhz * 1e6 - 1e-9)
+        return self._memo[key]
+
+    def channel_rate_cycles(self, b: int, bpf: int) -> int:
+        """The smallest II at which one stream of ``bpf`` bits per frame fits the channels a
+        design may use on board ``b`` by its rate (``dse.chain.channels``): where the shell's
+        reserved ports keep a full-rate stream below the board's whole bandwidth."""
+        ch = self.ext_channels(b)
+        rate = self.ext_bits_per_cycle(b)
+        if not (ch and rate and bpf):
+            return 0
+        cfg = self.boards[b]
+        physical = channel_rule(cfg.board, cfg.shell.name).physical
+        T = math.ceil(ceil_div(bpf, ch) * physical / rate)
+        while T > 1 and ceil_div(bpf, math.floor((T - 1) * rate / physical) or 1) <= ch:
+            T -= 1
+        return T
+
+    def link_cap_bits(self, T: int) -> int:
+        """Link load one link carries per frame at II ``T``."""
+        return math.floor(T * self.link_rate())
+
+    def link_cycles(self, load: int) -> int:
+        """Cycles one link needs for ``load`` (``link_load`` units) per frame."""
+        return math.ceil(load / self.link_rate())
 
     def rx_capacity_bytes(self) -> int:
         return self.accl.rx_capacity_bytes(self.n_boards)
@@ -362,12 +405,13 @@ class PartitionProblem:
         if self.mixed_clocks:
             vals |= {self.cycles_on(i, k, b) for i, opts in enumerate(self.options)
                      for k in range(len(opts)) for b in range(self.n_boards)}
-        vals |= {self.link_cycles(e.link_bits) for e in self.edges}
+        vals |= {self.link_cycles(self.link_load(e)) for e in self.edges}
         for i, opts in enumerate(self.options):  # external weights' bandwidth
             for o in opts:
                 if o.external_weight_bits:
                     bpf = o.external_weight_bits * self.nvec[i]
-                    vals |= {self.ext_cycles(b, bpf) for b in range(self.n_boards)
+                    vals |= {f(b, bpf) for b in range(self.n_boards) for f in
+                             (self.ext_cycles, self.channel_rate_cycles)
                              if self.boards[b].board.external_memory_gbps}
         worst_bpf = sum(max(o.external_weight_bits for o in opts) * self.nvec[i]
                         for i, opts in enumerate(self.options))
@@ -375,7 +419,7 @@ class PartitionProblem:
             if self.boards[b].board.external_memory_gbps and worst_bpf:
                 vals.add(self.ext_cycles(b, worst_bpf))
         # the most one link can ever carry (every stream at once) bounds the search from above
-        vals.add(self.link_cycles(sum(e.link_bits for e in self.edges)))
+        vals.add(self.link_cycles(sum(self.link_load(e) for e in self.edges)))
         vals.discard(0)
         # a stage of r copies takes every r-th frame: its II is ceil(II / r)
         # (ceil(ceil(x) / r) = ceil(x / r), so every candidate over r is one too)

@@ -8,7 +8,8 @@
   ``r_b`` boards takes every ``r_b``-th frame), the copies chosen by the joint solver with
   everything else.
 
-Each layout's FPS is bounded by its host I/O: the inputs in and outputs out over the DMA of
+Each layout's FPS is bounded by its host I/O (dse.solver.hostio): the inputs in and outputs
+out over the IODMAs and host link of
 the boards that hold the first and last layers, shared by the copies on a board. The best
 total wins; fewer boards break ties, then the simpler layout (whole pipelines first). The
 solve of one layout is the caller's (``SolveLayout``)."""
@@ -23,6 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from dse.exceptions import InfeasibleError, SpecError
 from dse.plan import PartitionPlan
 from dse.solver.search import SolveResult
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Layout:

@@ -31,6 +31,7 @@ from dse.exceptions import BackendError, PlanError
 from dse.ir.finn_hw import _attrs as hw_attrs
 from dse.ir.onnx_io import HW_DOMAIN
 from dse.models import estimate, split_op_type
+from dse.chain.channels import channel_rule
 from dse.plan import PartitionPlan, finn_node_names
 from dse.solver.problem import ACCL_WORD_BITS
 
@@ -195,10 +196,11 @@ def _with_accl(m: onnx.ModelProto, rank: int, ins: list[dict], outs: list[dict]
 
 def memory_map(board: Mapping[str, Any], layers: list[dict], names: Mapping[str, tuple],
                channels: int, channel_bytes: int, fps: float = 0.0,
-               channel_gbps: float = 0.0) -> dict[str, Any]:
+               channel_gbps: float = 0.0, striped: bool = False) -> dict[str, Any]:
     """External weights to pseudo-channels: every stream gets whole channels that cover its
-    bytes and its rate at the plan's frame rate (the solver's rule, ``dse.specs.memory``),
-    so no channel is oversubscribed. Offsets 4 KiB aligned."""
+    bytes and its rate at the plan's frame rate (the solver's rule, ``dse.chain.channels``),
+    or, on a shell that stripes card memory (Coyote), a share of every channel; no channel
+    is oversubscribed. Offsets 4 KiB aligned."""
     from dse.specs.memory import StreamDemand, allocate
 
     demands = []
@@ -213,7 +215,7 @@ def memory_map(board: Mapping[str, Any], layers: list[dict], names: Mapping[str,
     n = max(1, channels)
     rate = channel_gbps * 1e9 if channel_gbps else float("inf")
     m = allocate(demands, n, rate, channel_bytes if channels else 2**40, efficiency=1.0,
-                 exclusive=True)
+                 exclusive=not striped, striped=striped)
     entries = []
     for d in demands:
         for sh in m.shares[d.name]:
@@ -354,11 +356,13 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
             (d / "floorplan.json").write_text(dump_json(fp))
             cfg["vitis_floorplan_file"] = "floorplan.json"
         (d / "dataflow_build_config.json").write_text(dump_json(cfg))
+        rule = channel_rule(board, b.get("shell", "")) if board else None
         ext = memory_map({"index": k, "hbm": bool(board and board.hbm_gib)}, layers,
-                         names, board.hbm_channels if board else 0,
-                         int(board.hbm_channel_gib * 2**30) if board and board.hbm_channels
-                         else 2**40, fps=float(plan["metrics"]["fps"]),
-                         channel_gbps=board.hbm_channel_gbps if board else 0.0)
+                         names, rule.data_channels if rule else 0,
+                         rule.channel_bytes if rule and rule.channel_bytes else 2**40,
+                         fps=float(plan["metrics"]["fps"]),
+                         channel_gbps=board.hbm_channel_gbps if board else 0.0,
+                         striped=bool(rule and rule.striped))
         if ext["entries"]:
             (d / "memory_map.json").write_text(dump_json(ext))
         board_dirs.append(d)

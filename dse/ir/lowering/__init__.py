@@ -4,6 +4,7 @@ per op family. Importing this package registers every rule (an explicit list, no
 from dse.ir.lowering import (  # noqa: F401
     affine,
     attention,
+    heads,
     layout,
     mvau,
     norms,

@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from dse.exceptions import ModelLoadError, UnsupportedLayerError
+from dse.exceptions import (
+    DseError,
+    InternalError,
+    ModelLoadError,
+    NodeNotMappable,
+    UnsupportedLayerError,
+)
 from dse.ir import bitwidth
 from dse.ir.accounting import absorbed_nodes
 from dse.ir.graph import Edge, HostNode, Layer, LayerGraph
@@ -193,6 +199,17 @@ def attr(node: Any, name: str, default: Any = None) -> Any:
     return default
 
 
+def rule_failure(path: str, node: Any, e: Exception) -> InternalError:
+    """The internal error for an exception a lowering rule raised: one line naming the node,
+    the rule and the exception (``--debug`` shows the traceback, chained)."""
+    fn = RULES.get(node.op_type)
+    where = f"rule {fn.__module__.rsplit('.', 1)[-1]}.{fn.__name__}" if fn else "the lowering"
+    msg = str(e).splitlines()[0][:200] if str(e) else ""
+    return InternalError(
+        f"{path}: {where} failed on {node.op_type} {node.name!r} ({type(e).__name__}: {msg}); "
+        "this is a bug in dse, not in the model: rerun with --debug and please report it")
+
+
 class Lowering:
     def __init__(self, model: Any, *, name: str, input_dtype: str | None,
                  minimize_bit_width: bool = True,
@@ -312,10 +329,12 @@ class Lowering:
         for node in g.node:
             try:
                 self.visit(node)
-            except ModelLoadError:
+            except NodeNotMappable as e:
+                self.unsupported_node(node, str(e))
+            except DseError:
                 raise
-            except (KeyError, IndexError, ValueError, TypeError) as e:
-                self.unsupported_node(node, f"cannot be mapped ({type(e).__name__}: {e})")
+            except Exception as e:  # a rule broke: dse's bug, not the user's model
+                raise rule_failure(path, node, e) from e
         if not self.has_quantizer:
             raise ModelLoadError(
                 f"{path}: float-only model (no Quant, BipolarQuant, Trunc or MultiThreshold "
@@ -379,7 +398,8 @@ class Lowering:
         t = node.input[i]
         s = self.streams.get(t)
         if s is None:
-            raise KeyError(f"input {t!r} is not an activation stream")
+            raise NodeNotMappable(f"input {t!r} is not an activation stream (a tensor no "
+                                  "HW layer produces)")
         if s.attn is not None and not keep_attn:
             s = HOOKS["attention"](self, s, node)
             self.streams[t] = s

@@ -54,7 +54,8 @@ def layout(lw: Lowering, node: Any) -> None:
     perm = list(node_perm(node, len(s.shape))) if node.op_type == "Transpose" else None
     if s.layout is None and (moves_only_unit_axes(s.shape, perm) if perm is not None
                              else squeezed(s.shape) == squeezed(out_shape)):
-        lw.put(node, replace(s, shape=out_shape))
+        # the data order stays; a stream that is not NCHW keeps its channels innermost
+        lw.put(node, replace(s, shape=out_shape, cl=s.cl or len(s.shape) != 4))
         return
     if perm is not None:
         if s.producer is None and s.layout is None and not s.cl and len(s.shape) == 4:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from dse.exceptions import ModelLoadError
+from dse.exceptions import ModelLoadError, NodeNotMappable
 from dse.ir import bitwidth
 from dse.ir.graph import HostNode
 from dse.ir.lowering.affine import channel_const
@@ -65,7 +65,7 @@ def compute_input(lw: Lowering, node: Any, s: Stream) -> Stream | None:
 def weights(lw: Lowering, node: Any, i: int) -> Const:
     c = lw.const(node.input[i])
     if c is None:
-        raise KeyError(f"weight input {node.input[i]!r} is not a constant")
+        raise NodeNotMappable(f"weight input {node.input[i]!r} is not a constant")
     if c.dtype is None:
         raise ModelLoadError(
             f"{lw.name}: {node.op_type} {node.name!r} has float weights "

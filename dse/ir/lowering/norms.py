@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from dse.exceptions import NodeNotMappable
 from dse.ir.lowering.core import Lowering, attr, is_value, rule, vec_channels
 from dse.models._common import prod
 
@@ -89,11 +90,61 @@ def match_rmsnorm(lw: Lowering, pow_node: Any) -> tuple[list[Any], float, Any] |
     return [pow_node, rm, add, sq, inv, mul], eps, mul
 
 
+GELU_CUBIC = 0.044715  # the tanh approximation of GELU (Hendrycks & Gimpel, 2016)
+SQRT_2_OVER_PI = 0.7978845608
+
+
+def _other(node: Any, t: str) -> str:
+    rest = [i for i in node.input if i != t]
+    return rest[0] if rest else t
+
+
+def match_tanh_gelu(lw: Lowering, pow_node: Any) -> tuple[str, list[Any]] | None:
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) as GPT-2's gelu_new and torch's
+    gelu(approximate='tanh') export it, starting at Pow(x, 3): (x, the nodes, output last)."""
+    x = pow_node.input[0]
+    if _scalar(lw, pow_node.input[1]) != 3.0:
+        return None
+    chain = [pow_node]
+    t = pow_node.output[0]
+    for op, const in (("Mul", GELU_CUBIC), ("Add", None), ("Mul", SQRT_2_OVER_PI),
+                      ("Tanh", None), ("Add", 1.0)):
+        u = lw.only_user(t, (op,))
+        if u is None:
+            return None
+        if const is not None and (_scalar(lw, _other(u, t)) is None
+                                  or abs(_scalar(lw, _other(u, t)) - const) > 1e-4 * const):
+            return None
+        if op == "Add" and const is None and _other(u, t) != x:
+            return None
+        chain.append(u)
+        t = u.output[0]
+    mul = lw.only_user(t, ("Mul",))
+    if mul is None:
+        return None
+    half = lw.ix.producer(_other(mul, t))
+    if half is not None and half.op_type == "Mul" and x in half.input \
+            and _scalar(lw, _other(half, x)) == 0.5:
+        return x, [half, *chain, mul]  # (0.5 x) * (1 + tanh(..))
+    if _other(mul, t) == x:  # x * (1 + tanh(..)) * 0.5
+        last = lw.only_user(mul.output[0], ("Mul",))
+        if last is not None and _scalar(lw, _other(last, mul.output[0])) == 0.5:
+            return x, [*chain, mul, last]
+    return None
+
+
 @rule('Pow')
 def lower_pow(lw: Lowering, node: Any) -> None:
+    g = match_tanh_gelu(lw, node)
+    if g is not None and g[0] in lw.streams:
+        x, nodes = g
+        lw.claimed.update(n.name for n in nodes if n is not node)
+        pwpolyf(lw, node, "gelu", out_node=nodes[-1], sources=[n.name for n in nodes], x=x)
+        return
     m = match_rmsnorm(lw, node)
     if m is None:
-        lw.unsupported_node(node, "Pow outside an RMSNorm (x * 1/sqrt(mean(x^2) + eps))")
+        lw.unsupported_node(node, "Pow outside an RMSNorm (x * 1/sqrt(mean(x^2) + eps)) or a "
+                            "tanh GELU (x + 0.044715 x^3)")
         return
     nodes, eps, mul = m
     lw.claimed.update(n.name for n in nodes[1:])
@@ -112,7 +163,7 @@ def pwpolyf(lw: Lowering, node: Any, func: str, out_node: Any | None = None,
     else:
         s = lw.streams.get(x)
         if s is None:
-            raise KeyError(f"input {x!r} is not an activation stream")
+            raise NodeNotMappable(f"input {x!r} is not an activation stream")
     s = lw.flush(s, node, to_hw=True, force=True)
     if not s.dtype.startswith("FLOAT"):
         lw.unsupported_node(node, f"{node.op_type} on an integer stream (finn-plus's PWPolyF "

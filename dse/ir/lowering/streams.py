@@ -17,6 +17,7 @@ from dse.ir.lowering.core import (
     rule,
     vec_channels,
 )
+from dse.ir.lowering.tokens import pad_tokens, select_token
 from dse.models._common import dtype as qdtype
 from dse.models._common import prod
 from dse.models.eltwise import smallest_covering
@@ -66,6 +67,11 @@ def lower_pad(lw: Lowering, node: Any) -> None:
 
 @rule('Concat')
 def lower_concat(lw: Lowering, node: Any) -> None:
+    if len(node.input) == 1:  # torch.cat of one tensor (a KV-cache update): the stream itself
+        lw.put(node, lw.stream_in(node, keep_layout=True, keep_attn=True))
+        return
+    if pad_tokens(lw, node):  # constant tokens around a token stream (ViT's class token)
+        return
     ss = [lw.stream_in(node, i) for i in range(len(node.input))]
     same = all(np.shape(x.a) == np.shape(ss[0].a) and np.allclose(x.a, ss[0].a)
                and x.dtype == ss[0].dtype for x in ss)
@@ -204,6 +210,8 @@ def lower_gather(lw: Lowering, node: Any) -> None:
         axis = int(attr(node, "axis", 0)) % len(s.shape)
         if s.shape[axis] == 1 and np.asarray(idx_c.value).size == 1:
             lw.put(node, replace(s, shape=lw.shape(node.output[0])))
+            return
+        if select_token(lw, node, idx_c.value):
             return
         lw.unsupported_node(node, "Gather of a slice of an activation stream")
         return
