@@ -295,8 +295,8 @@ def _optimize_one(req: OptimizeRequest) -> OptimizeResult:
     t_solve = time.monotonic()
     res, tried = _solve_orders(
         req, problem, max(1.0, 0.97 * (req.time_limit - (time.monotonic() - t_load)) - 0.5))
-    assert res.problem is not None
     res = _fit_infrastructure(req, res, t_load, time.monotonic() - t_solve)
+    assert res.problem is not None
     slrs, slr_phase = _slr_check(res)
     plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
                      clock_mhz=res.problem.clock_mhz, dse_version=__version__, seed=req.seed,

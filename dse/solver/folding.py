@@ -354,9 +354,9 @@ def evaluate_folding(model: str | Path, folding: str | Path, board: str, *,
     """The design a FINN folding config describes, on one board, costed as a plan."""
     from dse import __version__
     from dse.examples import resolve_model
-    from dse.plan_edits import attach_slrs
     from dse.ir import load_network
     from dse.plan import make_plan
+    from dse.plan_edits import attach_slrs
     from dse.solver.evaluate import evaluate
     from dse.solver.infra import attach_infrastructure
     from dse.solver.problem import build_problem

@@ -604,24 +604,26 @@ def build_problem(
 
 
 def _fifo_shares(layers: Sequence[Layer], options: Sequence[Sequence[FoldingOption]],
-                 part: str, has_uram: bool) -> tuple[tuple[tuple[int, ...], ...], ...]:
+                 part: str, has_uram: bool
+                 ) -> tuple[tuple[tuple[int, int, int, int, int], ...], ...]:
     """Each option's input FIFO (dse.solver.infra.input_fifo), computed once per option
     object (layers alike share theirs)."""
-    memo: dict[int, tuple[int, ...]] = {}
-    by_pattern: dict[tuple, tuple[int, ...]] = {}
+    memo: dict[int, tuple[int, int, int, int, int]] = {}
+    by_pattern: dict[tuple, tuple[int, int, int, int, int]] = {}
     out = []
-    for l, opts in zip(layers, options, strict=True):
+    for lay, opts in zip(layers, options, strict=True):
         row = []
         for o in opts:
             if id(o) not in memo:
-                a = {**l.finn_attrs(), **o.attrs}
+                a = {**lay.finn_attrs(), **o.attrs}
                 c = o.cost
-                key = (l.op_type, c.cycles, c.input_words, c.output_words, c.instream_width,
+                key = (lay.op_type, c.cycles, c.input_words, c.output_words, c.instream_width,
                        *(str(a.get(x)) for x in ("IFMDim", "ConvKernelDim", "MW", "MH",
                                                  "SIMD", "PE")))
                 if key not in by_pattern:  # ram_style and the like do not change it
-                    _, use = input_fifo(l.op_type, a, c, part, has_uram)
-                    by_pattern[key] = tuple(use[d] for d in RES)
+                    _, use = input_fifo(lay.op_type, a, c, part, has_uram)
+                    by_pattern[key] = (use["lut"], use["ff"], use["bram18"], use["uram"],
+                                       use["dsp"])
                 memo[id(o)] = by_pattern[key]
             row.append(memo[id(o)])
         out.append(tuple(row))

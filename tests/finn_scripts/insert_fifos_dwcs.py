@@ -10,10 +10,7 @@ front of a layer (the HW layers it joins, its width, and finn-plus's estimate on
 depth is set on it).
 """
 
-import json
-import sys
-import traceback
-
+from cases import run_cases  # (this directory: the scripts' protocol)
 from finn.transformation.fpgadataflow.insert_dwc import InsertDWC
 from finn.transformation.fpgadataflow.insert_fifo import InsertFIFO
 from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
@@ -70,16 +67,5 @@ def one(case: dict) -> dict:
     return {"dwcs": dwcs, "fifos": fifos}
 
 
-def main() -> None:
-    out = []
-    for case in json.load(open(sys.argv[1])):
-        try:
-            out.append(one(case))
-        except Exception:
-            out.append({"error": traceback.format_exc()[-800:]})
-    json.dump(out, open(sys.argv[2], "w"))
-    print("DSE_RESULT " + json.dumps({"ok": True}), flush=True)  # (dse's runner protocol)
-
-
 if __name__ == "__main__":
-    main()
+    run_cases(one)
