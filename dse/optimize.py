@@ -316,14 +316,16 @@ def _fit_infrastructure(req: OptimizeRequest, res: SolveResult, t_load: float,
                         first: float) -> SolveResult:
     """The plan as FINN builds it (its sized FIFOs, converters) must fit too: where it does
     not, plan again with them kept back (dse.solver.infra.reserve_for), twice at most, each
-    time for as long as the first search at most (the II it proved bounds this one too)."""
+    time for as long as the first search took, at most twice that. When less time is left
+    than the first search took, the plan is kept as it is and says it does not fit as built
+    (``metrics.fits_as_built``): a search cut shorter would trade it for a much slower one."""
     for _ in range(2):
         assert res.problem is not None
         again = reserve_for(res.problem, res)
-        left = req.time_limit - (time.monotonic() - t_load)
-        if again is None or left < 2.0:
+        left = 0.9 * (req.time_limit - (time.monotonic() - t_load)) - 0.5
+        if again is None or left < max(2.0, first):
             break
-        res = _solver(req)(again, max(1.0, min(0.9 * left - 0.5, 2 * first + 2.0)))
+        res = _solver(req)(again, min(left, 2 * first + 2.0))
     return res
 
 
