@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages import BaseStorage
 
 from dse import __version__, viz
 from dse.chain.plan import from_cnn
 from dse.examples import resolve_model
 from dse.exceptions import SpecError
+from dse.interrupts import StopRequest, stop_on_sigint
 from dse.ir import LayerGraph, load_network
+from dse.journal import clear_stale_lock, open_journal, undo_on_failure
 from dse.outdir import check_out_dir, staged_dir
 from dse.schemas import ExploreOptions, check_options
 from dse.solver.outer import (
@@ -70,9 +71,7 @@ def open_storage(storage: str | None, out: Path) -> BaseStorage:
                 time.sleep(0.5 * (attempt + 1))
         msg = str(last).splitlines()[0][:160] if last else "unknown error"
         raise SpecError(f"--storage {_redact(storage)}: cannot open ({msg})") from None
-    path = Path(storage) if storage else out / "study.journal"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return open_journal(Path(storage) if storage else out / "study.journal", owned=not storage)
 
 
 RECLAIMED = "dse_interrupted"  # system attribute of a trial a crash left RUNNING
@@ -91,6 +90,20 @@ def reclaim_interrupted_trials(st: optuna.Study) -> int:
             st.enqueue_trial(dict(params), user_attrs={"retry_of": t.number})
         n += 1
     return n
+
+
+def requeue_trial(st: optuna.Study, number: int | None) -> None:
+    """A trial a second Ctrl-C cut short (Optuna marked it failed): flagged as interrupted, so
+    it does not count as finished, and its parameters queued again."""
+    for t in st.get_trials(deepcopy=False):
+        if number is not None and t.number == number and t.state in (
+                optuna.trial.TrialState.FAIL, optuna.trial.TrialState.RUNNING):
+            st._storage.set_trial_system_attr(t._trial_id, RECLAIMED, True)
+            if t.state == optuna.trial.TrialState.RUNNING:
+                st._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            params = t.system_attrs.get("fixed_params") or t.params
+            if params:
+                st.enqueue_trial(dict(params), user_attrs={"retry_of": t.number})
 
 
 def count_finished(st: optuna.Study) -> int:
@@ -146,19 +159,21 @@ def explore(
     if resume and not storage and not journal.exists():
         raise SpecError(f"--resume: no study to continue in {out_dir} (no study.journal); "
                         "run without --resume to start one")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = open_storage(storage, out_dir)
-    existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
     shared = bool(storage and "://" in storage)
-    if name in existing and not (resume or shared):
-        raise SpecError(f"study {name!r} already has results in {out_dir}; pass --resume to "
-                        "continue it, or choose another --out/--study")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    st = optuna.create_study(study_name=name, storage=store, directions=list(DIRECTIONS),
-                             sampler=make_sampler(sampler, seed), load_if_exists=True)
-    if not st.trials:
-        for params in default_configs(space):
-            st.enqueue_trial(params, skip_if_exists=True)
+    own_journal = None if shared else Path(storage) if storage else journal
+    with undo_on_failure(out_dir, own_journal):  # a bad storage or study leaves --out as it was
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store = open_storage(storage, out_dir)
+        existing = [s.study_name for s in optuna.get_all_study_summaries(store)]
+        if name in existing and not (resume or shared):
+            raise SpecError(f"study {name!r} already has results in {out_dir}; pass --resume "
+                            "to continue it, or choose another --out/--study")
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        st = optuna.create_study(study_name=name, storage=store, directions=list(DIRECTIONS),
+                                 sampler=make_sampler(sampler, seed), load_if_exists=True)
+        if not st.trials:
+            for params in default_configs(space):
+                st.enqueue_trial(params, skip_if_exists=True)
     if not storage:  # dse's own journal in --out: one explore process owns it
         reclaimed = reclaim_interrupted_trials(st)
         if progress and reclaimed:
@@ -172,11 +187,25 @@ def explore(
             if count_finished(study) >= trials:
                 study.stop()
 
-        st.optimize(
-            make_objective(graph, catalog, space, seed, progress),
-            callbacks=[stop_at_target],
-            n_trials=trials - done, catch=(Exception,), gc_after_trial=False,
-        )
+        req = StopRequest()
+        try:
+            with stop_on_sigint(st.stop, progress) as req:
+                st.optimize(
+                    req.wrap(make_objective(graph, catalog, space, seed, progress)),
+                    callbacks=[stop_at_target],
+                    n_trials=trials - done, catch=(Exception,), gc_after_trial=False,
+                )
+        except KeyboardInterrupt:  # a second Ctrl-C, inside a trial: run it again later
+            requeue_trial(st, req.current)
+            req.requested = True
+        if req.requested:  # Ctrl-C: the finished trials' tables, then stop
+            if own_journal is not None and not storage:
+                clear_stale_lock(own_journal)
+            if count_finished(st):
+                write_explore_results(st, out_dir, graph=graph, model_path=path, seed=seed,
+                                      storage=_redact(storage) if storage else str(journal),
+                                      sampler=sampler)
+            raise KeyboardInterrupt
     return write_explore_results(st, out_dir, graph=graph, model_path=path, seed=seed,
                                  storage=_redact(storage) if storage else str(
                                      out_dir / "study.journal"), sampler=sampler)

@@ -152,7 +152,7 @@ def _check(req: OptimizeRequest) -> None:
         rx_buffers=req.rx_buffers, seed=req.seed, workers=req.workers,
         mvau_wwidth_max=req.mvau_wwidth_max))
     if req.out is not None:
-        check_out_dir(req.out)
+        check_out_dir(req.out, files=("plan.json",))
 
 
 def _board_configs(req: OptimizeRequest) -> tuple[list[BoardConfig], list[Device]]:
@@ -334,7 +334,7 @@ def _optimize_replicas(req: OptimizeRequest) -> OptimizeResult:
     loaded once."""
     t0 = time.monotonic()
     if req.out is not None:
-        check_out_dir(req.out)
+        check_out_dir(req.out, files=("plan.json",))
     names = parse_boards(req.boards, req.board)
     if len(set(names)) != 1:
         raise SpecError("--replicas needs identical boards (a count with --board, or one "

@@ -274,7 +274,8 @@ class OptimizeOptions(_Strict):
 
     time_limit: Annotated[Number, Field(gt=0, le=10**6)] = 60.0
     clock_mhz: Annotated[Number, Field(ge=10, le=1000)] | None = None  # None: per board
-    link_gbps: Annotated[Number, Field(gt=0, le=MAX_GBPS)] | None = None
+    #: at least 1 Mb/s (a link of 1e-9 Gb/s carries under a bit per clock cycle)
+    link_gbps: Annotated[Number, Field(ge=1e-3, le=MAX_GBPS)] | None = None
     link_efficiency: Annotated[Number, Field(gt=0, le=1)] = 0.88
     rx_buffer_bytes: Annotated[StrictInt, Field(ge=64, le=2**32)] | None = None
     rx_buffers: Annotated[StrictInt, Field(ge=1, le=4096)] | None = None

@@ -5,6 +5,7 @@ Figures (no pyplot state), which Jupyter displays and ``save_*`` writes to files
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -51,20 +52,45 @@ def load_results(directory: str | Path) -> dict[str, Any]:
 
         raise DseError(f"{d} has no trials.csv; point to a 'dse explore --out' directory")
 
-    def read(name: str) -> list[dict]:
-        p = d / name
-        if not p.is_file():
-            return []
-        with p.open(newline="") as f:
-            return list(csv.DictReader(f))
-
-    trials = read("trials.csv")
-    pareto = read("pareto.csv")
+    trials = _read_table(d / "trials.csv")
+    pareto = _read_table(d / "pareto.csv")
     plans = {}
     for p in sorted((d / "plans").glob("*.json")) if (d / "plans").is_dir() else []:
         if p.stem.isdigit():
             plans[int(p.stem)] = dict(load_plan(p).payload)  # validated, either format
     return {"dir": d, "trials": trials, "pareto": pareto, "plans": plans}
+
+
+def _read_table(p: Path) -> list[dict]:
+    """A trials/pareto table of ``dse explore``, its objective columns checked as numbers."""
+    from dse.exceptions import DseError
+
+    if not p.is_file():
+        return []
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = list(reader.fieldnames or [])
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DseError(f"{p} is not a readable UTF-8 CSV file ({type(e).__name__})") from None
+    missing = [k for k, _ in OBJECTIVES if k not in header] + (
+        [] if "trial" in header else ["trial"])
+    if missing:
+        raise DseError(f"{p}: no column {missing[0]!r}; dse plot reads the trials.csv of a "
+                       "'dse explore' of an ONNX model (an LLM exploration draws its own "
+                       "pareto.png)")
+    for i, r in enumerate(rows, start=2):
+        for k in ("trial", *(k for k, _ in OBJECTIVES)):
+            v = r.get(k)
+            try:
+                x = _num(v)
+            except (TypeError, ValueError):
+                x = float("nan")
+            if x is not None and not (math.isfinite(x) and x >= 0):
+                raise DseError(f"{p}: row {i}: {k} = {v!r} is not a number >= 0; was the "
+                               "file edited?")
+    return rows
 
 
 #: display units: latency in milliseconds

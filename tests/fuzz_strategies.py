@@ -126,7 +126,7 @@ def mutated_json(draw: Callable, base: Any) -> Any:
     for _ in range(draw(st.integers(1, 3))):
         paths: list[list] = []
 
-        def walk(x: Any, path: list) -> None:
+        def walk(x: Any, path: list, paths: list[list] = paths) -> None:
             paths.append(path)
             if isinstance(x, dict):
                 for k, v in x.items():
@@ -179,3 +179,89 @@ def outcome(fn: Callable[[], Any]) -> str:
         via = f" via {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
         return f"{type(e).__name__} at {where}{via}: {str(e)[:80]}"
     return ACCEPTED
+
+
+# -- the LLM-side inputs: architecture configs, device files, calibration measurements --------
+
+#: a tiny Llama-like config (fast to build), the base the config fuzzer mutates
+TINY_LLM = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 128,
+            "vocab_size": 256, "hidden_act": "silu", "rms_norm_eps": 1e-5,
+            "max_position_embeddings": 2048, "tie_word_embeddings": False,
+            "rope_theta": 10000.0}
+#: values an adversary types into a config or a device entry
+ODD = st.one_of(
+    NUMBERS, st.sampled_from([0, -1, 10**9, 10**6, 2e18, 1e-9, "abc", "no", None, True, [],
+                              {}, "U55C", "", 0.5, 65536, 1 << 21]),
+    st.text(max_size=8))
+DEVICE_FILE = {"devices": [{"name": "MyGPU", "kind": "gpu", "memory_gib": 48,
+                            "memory_gbps": 864, "nic_gbps": 200, "host_gbps": 25,
+                            "price_per_hour": 1.2,
+                            "peak_tops": {"fp32": 90, "fp16": 180, "int8": 360},
+                            "efficiency": {"compute": 0.6, "memory": 0.7}}]}
+MEASUREMENT_HEADER = ["params", "weight_bits", "tokens", "attn_gops", "kv_mb", "act_mb",
+                      "blocks", "precision", "measured_ms"]
+MEASUREMENT_ROW = ["6.5e9", "4", "8", "0.5", "64", "1", "32", "int8", "12.5"]
+CELLS = st.one_of(st.sampled_from(["nan", "inf", "-inf", "-1", "0", "", "1e400", "abc", "fp9",
+                                   "INT8", "1e-300", "3.5", "10", "1e20", "\u00e9", "2,5"]),
+                  st.text(max_size=6), st.integers(-10**6, 10**12).map(str))
+
+
+@st.composite
+def mutated_config(draw: Callable) -> Any:
+    """TINY_LLM with a few keys set to odd values, removed, or added."""
+    doc = copy.deepcopy(TINY_LLM)
+    keys = sorted(doc) + ["n_layer", "head_dim", "layer_norm_eps", "use_cache", "typo_key"]
+    for _ in range(draw(st.integers(1, 3))):
+        k = draw(st.sampled_from(keys))
+        if draw(st.integers(0, 4)) == 0:
+            doc.pop(k, None)
+        else:
+            doc[k] = draw(ODD)
+    if draw(st.integers(0, 30)) == 0:
+        return draw(JSON)
+    return doc
+
+
+@st.composite
+def mutated_device_file(draw: Callable) -> Any:
+    """DEVICE_FILE with odd values, or a device copied under another (board) name."""
+    doc = draw(mutated_json(DEVICE_FILE))
+    if draw(st.integers(0, 5)) == 0 and isinstance(doc, dict):
+        dev = copy.deepcopy(DEVICE_FILE["devices"][0])
+        dev["name"] = draw(st.sampled_from(["U55C", "MyGPU", "a100-80gb", "x y", "", "GPU2"]))
+        devs = doc.get("devices")
+        doc["devices"] = (devs if isinstance(devs, list) else []) + [dev]
+    return doc
+
+
+@st.composite
+def mutated_measurements(draw: Callable) -> bytes:
+    """A measurement CSV with odd cells, short or long rows, a changed header, or bytes."""
+    if draw(st.integers(0, 30)) == 0:
+        return draw(st.binary(max_size=64))
+    header = list(MEASUREMENT_HEADER)
+    rows = [list(MEASUREMENT_ROW) for _ in range(draw(st.integers(0, 6)))]
+    for r in rows:  # distinct steps, so that a fit has something to fit
+        r[2] = str(draw(st.integers(1, 64)))
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(["cell", "cell", "cell", "drop_col", "short", "long",
+                                     "header"]))
+        if kind == "cell" and rows:
+            r = rows[draw(st.integers(0, len(rows) - 1))]
+            if r:
+                r[draw(st.integers(0, len(r) - 1))] = draw(CELLS)
+        elif kind == "drop_col" and header:
+            i = draw(st.integers(0, len(header) - 1))
+            del header[i]
+            for r in rows:
+                if i < len(r):
+                    del r[i]
+        elif kind == "short" and rows:
+            rows[-1] = rows[-1][:draw(st.integers(0, len(rows[-1])))]
+        elif kind == "long" and rows:
+            rows[0] = rows[0] + ["1"]
+        elif kind == "header" and header:
+            header[draw(st.integers(0, len(header) - 1))] = draw(st.text(max_size=6))
+    lines = [",".join(header)] + [",".join(r) for r in rows]
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")

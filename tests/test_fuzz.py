@@ -17,7 +17,16 @@ from dse.api import example_model_path
 from dse.ir import load_network
 from dse.plan import PartitionPlan
 from tests.conftest import shared_path
-from tests.fuzz_strategies import OK, dumps, mutated_json, mutated_model, outcome
+from tests.fuzz_strategies import (
+    OK,
+    dumps,
+    mutated_config,
+    mutated_device_file,
+    mutated_json,
+    mutated_measurements,
+    mutated_model,
+    outcome,
+)
 
 FUZZ = settings(max_examples=60, derandomize=True, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck))
@@ -98,3 +107,80 @@ def test_mutated_plans_raise_only_dse_errors(plan_doc: dict) -> None:
         assert check_plan_doc(doc) in OK
 
     prop()
+
+
+# -- the LLM-side inputs ------------------------------------------------------------------------
+
+
+def _finite_figures(d: dict) -> None:
+    """Every number of an accepted answer is finite and not negative."""
+    import math
+
+    def walk(x: object) -> None:
+        if isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v)
+        elif isinstance(x, float) and not isinstance(x, bool):
+            assert math.isfinite(x) and x >= 0, x
+
+    walk(d)
+
+
+def check_config_doc(doc: object) -> str:
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "config.json"
+        p.write_text(dumps(doc))
+
+        def run() -> None:
+            res = api.optimize_llm(str(p), boards="A100-80GB", seq=16, context=64)
+            _finite_figures(res.data["metrics"])
+        return outcome(run)
+
+
+def check_device_doc(doc: object) -> str:
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "devices.json"
+        p.write_text(dumps(doc))
+
+        def run() -> None:
+            from dse.devices import load_devices
+
+            cat = load_devices([p])
+            mine = [n for n in cat.devices if n not in load_devices().devices] or ["MyGPU"]
+            res = api.optimize_llm("gpt2", boards=mine[0], board_files=[p], context=64)
+            _finite_figures(res.data["metrics"])
+        return outcome(run)
+
+
+def check_measurement_bytes(data: bytes) -> str:
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "m.csv"
+        p.write_bytes(data)
+
+        def run() -> None:
+            from dse.devices import calibrate, load_devices, read_measurements
+
+            eff, err = calibrate(load_devices().get("A100-80GB"), read_measurements(p))
+            _finite_figures({"eff": [eff.compute, eff.memory, eff.kernel_overhead_s], **err})
+        return outcome(run)
+
+
+@FUZZ
+@given(mutated_config())
+def test_mutated_llm_configs_raise_only_dse_errors(doc: object) -> None:
+    assert check_config_doc(doc) in OK
+
+
+@FUZZ
+@given(mutated_device_file())
+def test_mutated_device_files_raise_only_dse_errors(doc: object) -> None:
+    assert check_device_doc(doc) in OK
+
+
+@FUZZ
+@given(mutated_measurements())
+def test_mutated_measurement_files_raise_only_dse_errors(data: bytes) -> None:
+    assert check_measurement_bytes(data) in OK

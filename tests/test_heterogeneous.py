@@ -122,16 +122,16 @@ def test_device_files_and_bad_inputs(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"devices": [{"name": "X", "kind": "gpu", "memory_gib": 8}]}))
     cases = [
-        (["--boards", "X", "--board-file", str(bad)], "misses 'memory_gbps'"),
-        (["--boards", "B300"], "neither a board"),
-        (["--model", "llama2-70b", "--boards", "L4"], "use at least"),
+        (["--boards", "X", "--board-file", str(bad)], "memory_gbps: missing", 2),
+        (["--boards", "B300"], "neither a board", 2),
+        (["--model", "llama2-70b", "--boards", "L4"], "use at least", 1),
     ]
-    for argv, match in cases:
+    for argv, match, code in cases:
         if "--model" not in argv:
             argv = ["--model", "llama2-7b", *argv]
         rc = main(["optimize", *argv, "--quiet", "--out", str(tmp_path / "o")])
         err = capsys.readouterr().err
-        assert rc in (1, 2) and match in err, (argv, err)
+        assert rc == code and match in err, (argv, err)
         assert len(err.strip().splitlines()) == 1
     with pytest.raises(SpecError, match="NAME:LO..HI"):
         api_explore_devices("U55C:x")

@@ -209,3 +209,20 @@ def test_the_solver_chooses_the_board_order() -> None:
     assert res.evaluation.feasible and len(tried) == 3 and len(seen) == 3
     assert [t["fps"] is None for t in tried].count(True) == 2  # small first: infeasible
     assert permuted(p, (1, 0, 2)).boards[0].board.name == "large"
+
+
+def test_identical_boards_are_one_order_found_at_once() -> None:
+    """64 boards of one name are one chain (not 64! permutations to skip through); a mix of
+    names gives each distinct sequence exactly once, the typed order first."""
+    import itertools
+
+    from dse.solver.order import distinct_orders, name_orders
+    from tests.solver_helpers import board, option, problem
+
+    p = problem([[option(10, 5)]], boards=[board("same") for _ in range(64)])
+    assert distinct_orders(p) == [tuple(range(64))]  # the n! loop never ended here
+    names = ["a", "b", "a", "c", "b"]
+    got = list(name_orders(names))
+    seqs = [tuple(names[i] for i in o) for o in got]
+    assert len(seqs) == len(set(seqs)) == len(set(itertools.permutations(names))) == 30
+    assert tuple(range(5)) in got

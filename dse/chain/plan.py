@@ -158,17 +158,30 @@ def validate(data: Any, where: str) -> PipelinePlan:
         raise PlanError(describe(e, where)) from None
 
 
+MAX_PLAN_BYTES = 256 << 20  # a plan of 64 boards and thousands of layers is a few MB
+
+
 def load_plan(path: str | Path) -> PipelinePlan:
     """Any plan file dse wrote: the chain format, or a CNN ``plan.json`` (schema_version 1)
     or an LLM ``llm_plan.json`` (``dse-llm-plan/1``), migrated. Anything else: one line."""
     p = Path(path)
     where = str(p)
     try:
-        data = json.loads(p.read_text())
+        if p.is_dir():
+            raise PlanError(f"plan {p} is a directory; give the plan.json in it")
+        if p.stat().st_size > MAX_PLAN_BYTES:
+            raise PlanError(f"plan {p}: {p.stat().st_size:,} bytes is not a plan (at most "
+                            f"{MAX_PLAN_BYTES:,})")
+        data = json.loads(p.read_text(encoding="utf-8"))
     except OSError as e:
         raise PlanError(f"cannot read plan {p}: {e.strerror} (write one with dse optimize)"
                         ) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except UnicodeDecodeError:
+        raise PlanError(f"plan {p} is not UTF-8 text (an ONNX model? --plan takes the "
+                        "plan.json dse optimize wrote)") from None
+    except RecursionError:
+        raise PlanError(f"plan {p} is nested too deeply to be a plan") from None
+    except json.JSONDecodeError as e:
         raise PlanError(f"plan {p} is not valid JSON: {e}") from None
     return from_any(data, where)
 

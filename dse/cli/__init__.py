@@ -3,35 +3,13 @@
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from collections.abc import Sequence
 
 from dse.cli.errors import run
 from dse.cli.parser import build_parser
+from dse.nohome import keep_caches_out_of_home
 
 __all__ = ["build_parser", "main"]
-
-
-def _import_onnxruntime_without_home_cache() -> None:
-    """onnxruntime writes a telemetry device id under $XDG_CACHE_HOME (default ~/.cache) when
-    it is imported (qonnx imports it); a dse command should not leave files in the user's home,
-    so the import happens once, up front, with the cache pointed at a temporary directory."""
-    if "onnxruntime" in sys.modules:
-        return
-    old = os.environ.get("XDG_CACHE_HOME")
-    with tempfile.TemporaryDirectory(prefix="dse-ort-") as tmp:
-        os.environ["XDG_CACHE_HOME"] = tmp
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            pass
-        finally:
-            if old is None:
-                os.environ.pop("XDG_CACHE_HOME", None)
-            else:
-                os.environ["XDG_CACHE_HOME"] = old
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,6 +21,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    _import_onnxruntime_without_home_cache()
+    keep_caches_out_of_home()  # matplotlib's and onnxruntime's caches, not in $HOME
     return run(args)
 

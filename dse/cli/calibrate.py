@@ -19,7 +19,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                        f"{', '.join(cat.devices)} (or define one in a --board-file)")
     rows = read_measurements(args.measurements)
     eff, err = calibrate(dev, rows)
-    print(f"device   {dev.name}: {err['rows']} measurement(s)")
+    fitted = (f"; the fit uses {err['rows_fitted']:,} evenly spaced, the errors all"
+              if err["rows_fitted"] < err["rows"] else "")
+    print(f"device   {dev.name}: {err['rows']:,} measurement(s){fitted}")
     print(f"fit      compute efficiency {eff.compute:.3f}, memory efficiency {eff.memory:.3f}, "
           f"kernel overhead {eff.kernel_overhead_s * 1e6:.2f} us")
     print(f"error    median {100 * err['median_rel_error']:.1f} %, worst "

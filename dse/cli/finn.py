@@ -14,7 +14,7 @@ EXIT_FINN_DISAGREES = 4  # dse build: FINN failed or its reports differ from the
 
 def cmd_emit(args: argparse.Namespace) -> int:
     em = api.emit_plan(args.plan, args.model, args.out, finn_env=args.finn_env,
-                       bitfile=not args.estimate_only)
+                       bitfile=not args.estimate_only, board_files=args.board_file or ())
     m = em.manifest
     print(f"emitted {len(em.boards)} FINN build directories to {em.out} "
           f"(manifest.json, README.md)")

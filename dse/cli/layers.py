@@ -8,9 +8,11 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 from dse import api
 from dse.cli.render import cost_tag, fmt_int, table
+from dse.devices import device_rows
 from dse.exceptions import DseError
 from dse.models import estimate
 from dse.models._common import COST_FINN, COST_SOURCES
@@ -140,8 +142,10 @@ def _cost_batch(args: argparse.Namespace) -> int:
 
 def cmd_boards(args: argparse.Namespace) -> int:
     res = api.boards(args.board_file)
-    if args.json:
-        print(json.dumps(res, indent=1, sort_keys=True))
+    devices = device_rows(args.board_file or ())
+    if args.json:  # FPGA boards ("kind": "fpga"), then GPUs and CPUs
+        print(json.dumps([{"kind": "fpga", **b} for b in res] + devices, indent=1,
+                         sort_keys=True))
         return 0
     headers = ["board", "part", "SLRs", "shells", "LUT", "BRAM18", "URAM", "DSP",
                "usable LUT (1 board)", "usable LUT (multi)", "memory", "GB/s", "net Gb/s",
@@ -155,4 +159,17 @@ def cmd_boards(args: argparse.Namespace) -> int:
     print("\nusable = (device or FINN area - shell overhead of the default shell) x FINN's caps "
           "(LUT 0.7, FF 0.5, BRAM/URAM/DSP 0.8); multi adds the network stack and ACCL; MHz is "
           "the default clock (--clock-mhz or NAME@MHZ sets another).")
+    print()
+    print(table(["device", "kind", "memory GiB", "GB/s", "TOPS fp16", "TOPS int8", "NIC Gb/s",
+                 "$/h"], [_device_row(d) for d in devices], right={2, 3, 4, 5, 6, 7}))
+    print("\nGPUs and CPUs run LLM stages beside the boards (--boards U55C,A100-80GB); "
+          "TOPS are dense peaks from the data sheets; formats: docs/devices.md.")
     return 0
+
+
+def _device_row(d: dict[str, Any]) -> list[str]:
+    peak = d["peak_tops"]
+    return [d["name"], d["kind"], f"{d['memory_gib']:g}", f"{d['memory_gbps']:g}",
+            f"{peak.get('fp16', peak['fp32']):g}", f"{peak.get('int8', peak.get('fp16', 0)):g}",
+            f"{d['nic_gbps']:g}", "-" if d["price_per_hour"] is None else
+            f"{d['price_per_hour']:g}"]

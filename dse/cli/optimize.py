@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from pathlib import Path
 
 from dse import api
 from dse.chain.plan import from_llm
@@ -12,15 +14,23 @@ from dse.cli.render import Progress, pct, progress_to_stderr, table
 from dse.llm.config import is_config_ref
 from dse.llm.run import LLMResult
 from dse.optimize import OptimizeResult
-from dse.specs.parse import parse_caps, parse_prices
+from dse.option_checks import (
+    check_emit_ready,
+    default_replicas,
+    llm_args,
+    restore_on_failure,
+)
+from dse.specs.parse import parse_boards, parse_caps, parse_prices
 
 
 def _optimize_llm(args: argparse.Namespace, progress: Progress) -> int:
+    args = llm_args(args, sequences_default=1)
     res = api.optimize_llm(
         args.model, boards=args.boards, board=args.board, shell=args.shell,
         caps=parse_caps(args.cap), clock_mhz=args.clock_mhz, mode=args.mode,
         seq=args.seq, context=args.context, sequences=args.sequences, weights=args.weights,
-        acts=args.acts, kv=args.kv, group=args.group, hbm_efficiency=args.hbm_efficiency,
+        acts=args.acts, kv=args.kv, group=args.group, rotation=args.rotation,
+        expand=args.expand, hbm_efficiency=args.hbm_efficiency,
         board_files=args.board_file or (), out=args.out,
         prices=parse_prices(args.price), order=args.board_order, topology=args.topology,
         time_limit=args.time_limit, progress=None if (args.quiet or args.json) else progress)
@@ -88,7 +98,15 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     check_flags("optimize", "llm" if llm else "cnn", args)  # none silently ignored
     if llm:
         return _optimize_llm(args, progress_to_stderr)
+    if args.emit:  # finn-plus missing: say so before anything is written
+        check_emit_ready(args.model, args.finn_env)
+    replicas = default_replicas(args.replicas, parse_boards(args.boards, args.board))
+    with (restore_on_failure([Path(args.out) / "plan.json"]) if args.emit
+          else contextlib.nullcontext()):
+        return _optimize_onnx(args, replicas)
 
+
+def _optimize_onnx(args: argparse.Namespace, replicas: str) -> int:
     res = api.optimize(
         args.model, boards=args.boards, board=args.board, shell=args.shell,
         caps=parse_caps(args.cap), clock_mhz=args.clock_mhz, time_limit=args.time_limit,
@@ -100,7 +118,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         board_files=args.board_file, out=args.out, seed=args.seed, workers=args.workers,
         record_time=not args.reproducible,
         progress=None if (args.quiet or args.json) else progress_to_stderr,
-        replicas=args.replicas,
+        replicas=replicas,
     )
     plan = res.plan
     if args.emit:

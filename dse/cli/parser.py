@@ -113,34 +113,43 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the time and outcome of every phase (also kept in plan.json)")
     s.add_argument("--emit", metavar="DIR", help="also write per-board FINN builds to DIR")
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
-    s.add_argument("--replicas", default="1",
+    s.add_argument("--replicas", default=None,
                    help="data-parallel copies: a count of whole-pipeline copies (each on "
                         "whole boards, or one SLR group of a board: 3 per U55C, as Elastic-DF "
                         "replicates); segments (each board of the chain may run as several "
                         "copies, e.g. a slow first stage on 3 boards, chosen by the solver); "
-                        "or auto (the best of all). Default 1")
+                        "or auto (the best of all). Default: auto on several identical "
+                        "boards, else 1")
     g = s.add_argument_group(
         "LLMs from architecture configs (--model llama2-7b, bert-base, ... or config.json)")
     g.add_argument("--mode", choices=("encoder", "prefill", "decode"),
                    help="encoder: a sequence per frame; prefill: the prompt; decode: one token "
                         "per step with the KV cache in HBM (default: decode for decoders, "
                         "encoder otherwise)")
-    g.add_argument("--seq", type=int, default=128,
+    g.add_argument("--seq", type=int, default=None,
                    help="tokens per frame (encoder, prefill); the prompt for the time to first "
                         "token (decode)")
-    g.add_argument("--context", type=int, default=1024, help="cached tokens (decode)")
-    g.add_argument("--sequences", type=int, default=1,
+    g.add_argument("--context", type=int, default=None,
+                   help="cached tokens (decode); default 1024")
+    g.add_argument("--sequences", type=int, default=None,
                    help="sequences in flight across the pipeline (decode)")
-    g.add_argument("--weights", default="int4", help="weight type, e.g. int4 (default), int8")
-    g.add_argument("--acts", default="int8", help="activation type (default int8)")
+    g.add_argument("--weights", default=None,
+                   help="weight type, e.g. int4 (default), int8, fp4, fp6, fp8 (OCP minifloats)")
+    g.add_argument("--acts", default=None, help="activation type (default int8; or fp8, ...)")
     g.add_argument("--kv", help="KV-cache type (default: --acts)")
-    g.add_argument("--group", type=int, default=0,
+    g.add_argument("--rotation", default="none", choices=("none", "spinquant", "quarot"),
+                   help="online Hadamard rotations at SpinQuant's (R3, R4) or QuaRot's positions "
+                        "(+ across heads before W_o), costed as FWHT layers")
+    g.add_argument("--expand", type=float, default=0.0,
+                   help="model expansion: pad the MLP's intermediate size by this fraction "
+                        "(e.g. 0.05; rounded up to a Hadamard length when rotated)")
+    g.add_argument("--group", type=int, default=None,
                    help="weights quantized per group of this many input channels, with a "
                         "16-bit scale per group (default 0: per tensor)")
     g.add_argument("--price", action="append",
                    help="price per hour by board/device name for the cost metric, e.g. "
                         "U55C=1.65,A100-80GB=3.67 (or price_per_hour in a board file)")
-    g.add_argument("--hbm-efficiency", type=float, default=0.9,
+    g.add_argument("--hbm-efficiency", type=float, default=None,
                    help="fraction of the HBM bandwidth streams reach (default 0.9)")
     s.set_defaults(func=Command("dse.cli.optimize", "cmd_optimize"))
 
@@ -159,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True,
                    help="the plan's model: FINN HW graph, or QONNX (lowered by finn-plus)")
     s.add_argument("--out", required=True)
+    s.add_argument("--board-file", action="append",
+                   help="the plan's own boards (TOML or JSON), as given to dse optimize")
     s.add_argument("--estimate-only", action="store_true",
                    help="configure FINN's estimate-only flow (default: the full flow to "
                         "bitstreams, which dse build runs where Vivado/Vitis is installed)")
@@ -206,15 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "minimize_bit_width from the weight values")
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--accuracy", help="quantization co-design: a CSV of configuration, "
+                   "accuracy[, model] rows (formats per network or layer group, rotations, "
+                   "expansion); accuracy becomes an objective (docs/minifloat.md)")
     g = s.add_argument_group("LLMs over device mixes (--model llama2-7b, config.json)")
     g.add_argument("--devices", help="device types and counts to mix, e.g. "
                                      "U55C:0..8,A100-80GB:0..2,EPYC-9654x2:0..1")
     g.add_argument("--mode", choices=("encoder", "prefill", "decode"))
-    g.add_argument("--seq", type=int, default=128)
-    g.add_argument("--context", type=int, default=1024)
-    g.add_argument("--sequences", type=int, default=8, help="sequences in flight (decode)")
-    g.add_argument("--weights", default="int4")
-    g.add_argument("--acts", default="int8")
+    g.add_argument("--seq", type=int, default=None, help="default 128")
+    g.add_argument("--context", type=int, default=None, help="default 1024")
+    g.add_argument("--sequences", type=int, default=None,
+                   help="sequences in flight (decode); default 8")
+    g.add_argument("--weights", default=None, help="default int4")
+    g.add_argument("--acts", default=None, help="default int8")
     g.add_argument("--price", action="append", help="NAME=USD_PER_HOUR, e.g. U55C=1.65")
     s.set_defaults(func=Command("dse.cli.explore", "cmd_explore"))
 

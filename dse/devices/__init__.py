@@ -17,7 +17,6 @@ is its advantage at many sequences in flight.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -76,43 +75,22 @@ class Device:
 REQUIRED_KEYS = ("name", "kind", "memory_gib", "memory_gbps", "nic_gbps", "peak_tops")
 
 
-def _device(d: dict[str, Any], where: str) -> Device:
-    missing = [k for k in REQUIRED_KEYS if k not in d]
-    if missing:
-        raise SpecError(f"{where}: device {d.get('name', '?')!r} misses "
-                        f"{', '.join(repr(k) for k in missing)} (a device needs "
-                        f"{', '.join(REQUIRED_KEYS)})")
-    try:
-        kind = d["kind"]
-        if kind not in DEFAULT_EFFICIENCY:
-            raise SpecError(f"{where}: device {d.get('name')!r} kind {kind!r}; use gpu or cpu")
-        eff = DEFAULT_EFFICIENCY[kind]
-        if "efficiency" in d:
-            eff = replace(eff, **{k: float(v) for k, v in d["efficiency"].items()})
-        peaks = {str(k): float(v) for k, v in d["peak_tops"].items()}
-        bad = [k for k in peaks if k not in PRECISIONS]
-        if bad or "fp32" not in peaks:
-            raise SpecError(f"{where}: device {d['name']!r} peak_tops needs fp32 and only "
-                            f"{', '.join(PRECISIONS)} (got {', '.join(sorted(peaks))})")
-        dev = Device(name=str(d["name"]), kind=kind, memory_gib=float(d["memory_gib"]),
-                     memory_gbps=float(d["memory_gbps"]), nic_gbps=float(d["nic_gbps"]),
-                     host_gbps=float(d.get("host_gbps", 25.0)), peak_tops=peaks,
-                     efficiency=eff, price_per_hour=(float(d["price_per_hour"])
-                                                    if d.get("price_per_hour") is not None
-                                                    else None), source=str(d.get("source", "")))
-    except KeyError as e:
-        raise SpecError(f"{where}: device {d.get('name', '?')!r} misses {e.args[0]!r} "
-                        "(name, kind, memory_gib, memory_gbps, nic_gbps, peak_tops)") from None
-    except (TypeError, ValueError) as e:
-        raise SpecError(f"{where}: device {d.get('name', '?')!r}: {e}") from None
-    for f_ in ("memory_gib", "memory_gbps", "nic_gbps", "host_gbps"):
-        if getattr(dev, f_) <= 0:
-            raise SpecError(f"{where}: device {dev.name!r}: {f_} must be positive")
-    e = dev.efficiency
-    if not (0 < e.compute <= 1 and 0 < e.memory <= 1 and e.kernel_overhead_s >= 0):
-        raise SpecError(f"{where}: device {dev.name!r}: efficiencies must be in (0, 1] and "
-                        "the kernel overhead >= 0")
-    return dev
+def _device(d: Any, where: str, board_names: tuple[str, ...] = ()) -> Device:
+    """A device from a validated [[devices]] entry (``dse.schemas_llm.DeviceIn``)."""
+    from dse.schemas_llm import check_device
+
+    v = check_device(d, where, board_names)
+    eff = DEFAULT_EFFICIENCY[v.kind]
+    if v.efficiency is not None:
+        eff = replace(eff, **{k: x for k, x in v.efficiency.model_dump().items()
+                              if x is not None})
+    return Device(name=v.name, kind=v.kind, memory_gib=float(v.memory_gib),
+                  memory_gbps=float(v.memory_gbps), nic_gbps=float(v.nic_gbps),
+                  host_gbps=float(v.host_gbps),
+                  peak_tops={str(k): float(x) for k, x in v.peak_tops.items()},
+                  efficiency=eff, price_per_hour=(None if v.price_per_hour is None
+                                                  else float(v.price_per_hour)),
+                  source=v.source)
 
 
 # short names people type
@@ -133,24 +111,27 @@ class DeviceCatalog:
 def load_devices(files: list[str | Path] | tuple = ()) -> DeviceCatalog:
     """The shipped devices plus ``[[devices]]`` entries of the user's board files (TOML or
     JSON), which override shipped ones of the same name."""
+    from dse.specs import load_catalog
+    from dse.specs.board import read_board_file
+
+    boards = tuple(load_catalog(files or ()).boards)
     cat = DeviceCatalog()
     for d in json.loads(DATA.read_text())["devices"]:
-        cat.devices[d["name"]] = _device(d, str(DATA))
+        cat.devices[d["name"]] = _device(d, str(DATA), boards)
     for f in files or ():
         p = Path(f)
-        try:
-            if p.suffix == ".toml":
-                import tomllib
-
-                data = tomllib.loads(p.read_text())
-            else:
-                data = json.loads(p.read_text())
-        except (OSError, ValueError) as e:
-            raise SpecError(f"{p}: not a readable TOML/JSON file ({e})") from None
-        for d in data.get("devices", []) if isinstance(data, dict) else []:
-            if not isinstance(d, dict):
-                raise SpecError(f"{p}: every [[devices]] entry must be a table")
-            dev = _device(d, str(p))
+        data = read_board_file(p)
+        if not isinstance(data, dict):
+            raise SpecError(f"{p}: a board/device file is a table (a JSON object)")
+        entries = data.get("devices", [])
+        if not isinstance(entries, list):
+            raise SpecError(f"{p}: devices must be a list of tables ([[devices]])")
+        names: set[str] = set()
+        for i, d in enumerate(entries):
+            dev = _device(d, f"{p}: devices[{i}]", boards)
+            if dev.name.lower() in names:
+                raise SpecError(f"{p}: device {dev.name!r} is defined twice; keep one")
+            names.add(dev.name.lower())
             cat.devices[dev.name] = dev
     return cat
 
@@ -199,36 +180,23 @@ def step_cost(dev: Device, *, params: float, weight_bits: float, tokens: int,
 
 # -- calibration -----------------------------------------------------------------------------
 
-MEASUREMENT_COLUMNS = ("params", "weight_bits", "tokens", "attn_gops", "kv_mb", "act_mb",
-                       "blocks", "precision", "measured_ms")
+#: the fit uses at most this many rows (evenly spaced through the file); the errors reported
+#: cover every row. Keeps a 200,000-row file to seconds (the grid search costs rows x 5,000).
+FIT_ROWS = 20_000
 
 
 def read_measurements(path: str | Path) -> list[dict[str, Any]]:
-    p = Path(path)
-    try:
-        rows = list(csv.DictReader(p.open(newline="")))
-    except OSError as e:
-        raise SpecError(f"--measurements {p}: {e.strerror or e}") from None
-    if not rows:
-        raise SpecError(f"--measurements {p}: no rows")
-    missing = [c for c in MEASUREMENT_COLUMNS if c not in rows[0]]
-    if missing:
-        raise SpecError(f"--measurements {p}: missing column(s) {', '.join(missing)} (need "
-                        f"{', '.join(MEASUREMENT_COLUMNS)})")
-    out = []
-    for i, r in enumerate(rows, start=2):
-        try:
-            out.append({"params": float(r["params"]), "weight_bits": float(r["weight_bits"]),
-                        "tokens": int(r["tokens"]), "attn_ops": float(r["attn_gops"]) * 1e9,
-                        "kv_bytes": float(r["kv_mb"]) * 1e6,
-                        "act_bytes": float(r["act_mb"]) * 1e6, "blocks": float(r["blocks"]),
-                        "precision": r["precision"].strip().lower(),
-                        "measured_s": float(r["measured_ms"]) / 1e3})
-        except ValueError as e:
-            raise SpecError(f"--measurements {p}: row {i}: {e}") from None
-        if out[-1]["precision"] not in PRECISIONS or out[-1]["measured_s"] <= 0:
-            raise SpecError(f"--measurements {p}: row {i}: precision one of "
-                            f"{', '.join(PRECISIONS)}, measured_ms > 0")
+    """The rows of a measurement CSV (format: docs/devices.md; a sample ships as
+    ``dse/devices/data/sample_measurements.csv``), streamed and validated row by row."""
+    from dse.schemas_llm import iter_measurements
+
+    out = [{"params": float(r.params), "weight_bits": float(r.weight_bits),
+            "tokens": int(r.tokens), "attn_ops": float(r.attn_gops) * 1e9,
+            "kv_bytes": float(r.kv_mb) * 1e6, "act_bytes": float(r.act_mb) * 1e6,
+            "blocks": float(r.blocks), "precision": str(r.precision),
+            "measured_s": float(r.measured_ms) / 1e3} for r in iter_measurements(path)]
+    if not out:
+        raise SpecError(f"--measurements {path}: no rows (one measured step per row)")
     return out
 
 
@@ -239,33 +207,98 @@ def predict(dev: Device, m: dict[str, Any], eff: Efficiency) -> float:
                      eff=eff).time_s
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Terms:
+    """Per row, the parts of ``step_cost`` that do not depend on the efficiencies (arrays)."""
+
+    compute: Any  # ops / peak: seconds at compute efficiency 1
+    memory: Any  # bytes / bandwidth: seconds at memory efficiency 1
+    kernels: Any  # kernel launches
+    measured: Any
+
+
+def _terms(dev: Device, rows: list[dict[str, Any]], kernels_per_block: int) -> _Terms:
+    import numpy as np
+
+    def col(f: Any) -> Any:
+        return np.fromiter((f(m) for m in rows), dtype=np.float64, count=len(rows))
+
+    return _Terms(
+        compute=col(lambda m: (2 * m["params"] * m["tokens"] + m["attn_ops"])
+                    / dev.peak(m["precision"])),
+        memory=col(lambda m: (m["params"] * m["weight_bits"] / 8 + m["kv_bytes"]
+                              + m["act_bytes"]) / (dev.memory_gbps * 1e9)),
+        kernels=col(lambda m: math.ceil(m["blocks"]) * kernels_per_block),
+        measured=col(lambda m: m["measured_s"]))
+
+
+def _times(t: _Terms, c: Any, m: Any, o: Any) -> Any:
+    """Predicted step times (as ``step_cost``), candidates (c, m, o) x rows."""
+    import numpy as np
+
+    return (np.maximum(t.compute / c[..., None], t.memory / m[..., None])
+            + t.kernels * o[..., None])
+
+
+def _best_on_grid(fit: _Terms, gc: list[float], gm: list[float], go: list[float]
+                  ) -> tuple[float, float, float]:
+    """The (compute, memory, overhead) of the grid with the least squared log error."""
+    import numpy as np
+
+    c, m, o = (x.ravel() for x in np.meshgrid(gc, gm, go, indexing="ij"))
+    loss = np.empty(len(c))
+    step = max(1, 2_000_000 // max(1, len(fit.measured)))  # candidates per chunk
+    for i in range(0, len(c), step):
+        t = _times(fit, c[i:i + step], m[i:i + step], o[i:i + step])
+        loss[i:i + step] = (np.log(t / fit.measured) ** 2).sum(axis=-1)
+    j = int(np.argmin(loss))
+    return float(c[j]), float(m[j]), float(o[j])
+
+
 def calibrate(dev: Device, rows: list[dict[str, Any]]) -> tuple[Efficiency, dict[str, float]]:
     """Fit compute and memory efficiency and the kernel overhead to measured step times
     (least squares on the log of the times, by a coarse-to-fine grid). Returns the fit and
     its error: median and worst relative error, before and after."""
-    def err(e: Efficiency) -> list[float]:
-        return [abs(predict(dev, m, e) - m["measured_s"]) / m["measured_s"] for m in rows]
+    import numpy as np
 
-    def loss(e: Efficiency) -> float:
-        return sum(math.log(predict(dev, m, e) / m["measured_s"]) ** 2 for m in rows)
-
-    best = dev.efficiency
+    k = dev.efficiency.kernels_per_block
+    everything = _terms(dev, rows, k)
+    fit = _terms(dev, rows[::max(1, -(-len(rows) // FIT_ROWS))], k)
     grid_c = [0.05 * i for i in range(1, 21)]
     grid_m = [0.05 * i for i in range(1, 21)]
     grid_o = [0.0, 1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4]
+    bc = bm = bo = 0.0
     for _ in range(3):
-        cands = [replace(best, compute=c, memory=m_, kernel_overhead_s=o)
-                 for c in grid_c for m_ in grid_m for o in grid_o]
-        best = min(cands, key=loss)
+        bc, bm, bo = _best_on_grid(fit, grid_c, grid_m, grid_o)
         step_c, step_m = grid_c[1] - grid_c[0], grid_m[1] - grid_m[0]
-        grid_c = [min(1.0, max(0.01, best.compute + step_c * (i - 5) / 5)) for i in range(11)]
-        grid_m = [min(1.0, max(0.01, best.memory + step_m * (i - 5) / 5)) for i in range(11)]
-        o = best.kernel_overhead_s
-        grid_o = sorted({max(0.0, o * f) for f in (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)} | {o})
-    before, after = err(dev.efficiency), err(best)
-    import statistics
+        grid_c = [min(1.0, max(0.01, bc + step_c * (i - 5) / 5)) for i in range(11)]
+        grid_m = [min(1.0, max(0.01, bm + step_m * (i - 5) / 5)) for i in range(11)]
+        grid_o = sorted({max(0.0, bo * f) for f in (0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0)}
+                        | {bo})
+    best = replace(dev.efficiency, compute=bc, memory=bm, kernel_overhead_s=bo)
 
-    return best, {"median_rel_error_before": statistics.median(before),
-                  "max_rel_error_before": max(before),
-                  "median_rel_error": statistics.median(after), "max_rel_error": max(after),
-                  "rows": len(rows)}
+    def err(e: Efficiency) -> Any:
+        t = _times(everything, np.asarray(e.compute), np.asarray(e.memory),
+                   np.asarray(e.kernel_overhead_s))
+        return np.abs(t - everything.measured) / everything.measured
+
+    before, after = err(dev.efficiency), err(best)
+    return best, {"median_rel_error_before": float(np.median(before)),
+                  "max_rel_error_before": float(before.max()),
+                  "median_rel_error": float(np.median(after)),
+                  "max_rel_error": float(after.max()), "rows": len(rows),
+                  "rows_fitted": len(fit.measured)}
+
+
+def device_rows(files: list[str | Path] | tuple = ()) -> list[dict[str, Any]]:
+    """The GPUs and CPUs (shipped and the files'), as ``dse boards`` lists them."""
+    out = []
+    for d in load_devices(files).devices.values():
+        out.append({"name": d.name, "kind": d.kind, "memory_gib": d.memory_gib,
+                    "memory_gbps": d.memory_gbps, "nic_gbps": d.nic_gbps,
+                    "host_gbps": d.host_gbps, "peak_tops": dict(d.peak_tops),
+                    "efficiency": {"compute": d.efficiency.compute,
+                                   "memory": d.efficiency.memory,
+                                   "kernel_overhead_s": d.efficiency.kernel_overhead_s},
+                    "price_per_hour": d.price_per_hour, "source": d.source})
+    return out

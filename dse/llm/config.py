@@ -17,6 +17,7 @@ from typing import Any
 from dse.exceptions import SpecError
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+MAX_CONFIG_BYTES = 1 << 20
 
 # keys that carry no architecture (training, tokenizer, bookkeeping): accepted and ignored
 IGNORED = frozenset({
@@ -117,6 +118,8 @@ def _int(cfg: dict[str, Any], key: str, where: str) -> int:
 
 
 def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
+    from dse.schemas_llm import check_hf_config
+
     where = f"config {name}"
     if not isinstance(cfg, dict):
         raise SpecError(f"{where}: expected a JSON object (a Hugging Face config.json)")
@@ -130,6 +133,7 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)} for model_type "
                         f"{family}; remove them or check the spelling")
+    typed = check_hf_config(cfg, where)  # types, ranges, finiteness, bounded sizes
     hidden = _int(cfg, keys["hidden"], where)
     layers = _int(cfg, keys["layers"], where)
     heads = _int(cfg, keys["heads"], where)
@@ -140,6 +144,10 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
             raise SpecError(f"{where}: {keys['heads']}={heads} does not divide "
                             f"{keys['hidden']}={hidden}")
         head_dim = hidden // heads
+    if family == "llama" and head_dim % 2:
+        raise SpecError(f"{where}: head size {head_dim} ({keys['hidden']}={hidden} / "
+                        f"{keys['heads']}={heads}) is odd; rotary position embeddings rotate "
+                        "pairs of channels, so it must be even")
     kv_heads = heads
     if "kv_heads" in keys and cfg.get(keys["kv_heads"]) is not None:
         kv_heads = _int(cfg, keys["kv_heads"], where)
@@ -149,7 +157,7 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
     inter_key = keys.get("intermediate")
     intermediate = 4 * hidden if not inter_key or cfg.get(inter_key) is None else _int(
         cfg, inter_key, where)
-    act_raw = str(cfg.get(keys.get("act", ""), "gelu")).lower()
+    act_raw = str(cfg.get(keys.get("act", ""), "gelu") or "gelu").lower()
     if act_raw not in ACTS:
         raise SpecError(f"{where}: activation {act_raw!r} is not supported; use one of "
                         f"{', '.join(sorted(ACTS))}")
@@ -157,9 +165,10 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
     dec_layers = layers
     if enc_dec and cfg.get("num_decoder_layers") is not None:
         dec_layers = _int(cfg, "num_decoder_layers", where)
-    eps = float(cfg.get("rms_norm_eps", cfg.get("layer_norm_epsilon",
-                                                 cfg.get("layer_norm_eps", 1e-5))))
-    max_pos = int(cfg.get("max_position_embeddings", cfg.get("n_positions", 2048)))
+    eps = next((v for v in (typed.rms_norm_eps, typed.layer_norm_epsilon,
+                            typed.layer_norm_eps) if v is not None), 1e-5)
+    max_pos = next((v for v in (typed.max_position_embeddings, typed.n_positions)
+                    if v is not None), 2048)
     return Arch(
         name=name, family=family, hidden=hidden, layers=layers, heads=heads,
         kv_heads=kv_heads, head_dim=head_dim, intermediate=intermediate, vocab=vocab,
@@ -170,8 +179,8 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
         fused_qkv=family in ("gpt2", "bloom"), causal=family != "bert",
         encoder_decoder=enc_dec, decoder_layers=dec_layers if enc_dec else 0,
         max_positions=max_pos,
-        tied_embeddings=bool(cfg.get("tie_word_embeddings", family in ("gpt2", "bloom", "t5",
-                                                                        "bert"))),
+        tied_embeddings=(typed.tie_word_embeddings if typed.tie_word_embeddings is not None
+                         else family in ("gpt2", "bloom", "t5", "bert")),
     )
 
 
@@ -197,8 +206,15 @@ def load_arch(ref: str | Path) -> Arch:
             raise SpecError(f"config {s!r}: no such file, and not one of the shipped configs "
                             f"({', '.join(shipped())})")
     try:
-        cfg = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise SpecError(f"config {path}: {path.stat().st_size:,} bytes; a config.json is "
+                            f"a few kB (at most {MAX_CONFIG_BYTES:,})")
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SpecError(f"config {path}: not a UTF-8 text file") from None
+    except RecursionError:
+        raise SpecError(f"config {path}: nested too deeply to be a config.json") from None
+    except (OSError, json.JSONDecodeError) as e:
         raise SpecError(f"config {path}: not readable JSON ({e})") from None
     return arch_from_config(cfg, path.stem)
 
@@ -207,7 +223,8 @@ def load_arch(ref: str | Path) -> Arch:
 
 @dataclass(frozen=True)
 class QuantSpec:
-    """``weights``/``acts``/``kv``: FINN integer types such as INT4, INT8 (``int4`` accepted).
+    """``weights``/``acts``/``kv``: FINN integer types such as INT4, INT8 (``int4`` accepted),
+    or minifloats (``fp4``, ``fp6``, ``fp8``, ``fp8e5m2``: OCP formats, dse's ``FP<E,M,B>``).
     ``group``: weights quantized per group of this many input channels (0: per tensor or per
     output channel; the scales are a handful of bits per group and cost their storage)."""
 
@@ -215,6 +232,10 @@ class QuantSpec:
     acts: str = "INT8"
     kv: str = "INT8"
     group: int = 0
+    # online Hadamard rotations (dse.llm.rotation: QuaRot / SpinQuant positions) and model
+    # expansion (the rotated dimensions padded by this fraction; Franco et al. 2025)
+    rotation: str = "none"
+    expand: float = 0.0
 
     @property
     def weight_bits(self) -> int:
@@ -232,8 +253,10 @@ def _bits(t: str) -> int:
 
 
 def quant_spec(weights: str = "int4", acts: str = "int8", kv: str | None = None,
-               group: int = 0) -> QuantSpec:
+               group: int = 0, rotation: str = "none", expand: float = 0.0) -> QuantSpec:
+    from dse.llm.rotation import check_rotation
     from dse.models._common import dtype
+    from dse.models.minifloat_type import NAMED
 
     out = {}
     for what, v in (("--weights", weights), ("--acts", acts), ("--kv", kv or acts)):
@@ -241,14 +264,20 @@ def quant_spec(weights: str = "int4", acts: str = "int8", kv: str | None = None,
         if name in ("FP16", "BF16", "FLOAT16"):  # unquantized 16-bit (GPU/CPU baselines)
             out[what] = "FLOAT16"
             continue
+        if str(v).lower() in NAMED or str(v).startswith("FP<"):  # a minifloat
+            out[what] = NAMED.get(str(v).lower(), str(v))
+            dtype(out[what])  # validates FP<E,M,B[,conv]>
+            continue
         try:
             t = dtype(name)
         except Exception:
-            raise SpecError(f"{what} {v!r}: not a FINN integer type; use e.g. int4, int8, "
-                            "uint8") from None
+            raise SpecError(f"{what} {v!r}: not a FINN integer type or minifloat; use e.g. "
+                            f"int4, int8, uint8, {', '.join(sorted(NAMED))}") from None
         if not t.is_integer() or t.bitwidth() > 16 or t.bitwidth() < 1:
             raise SpecError(f"{what} {v!r}: use an integer type of 1 to 16 bits (int4, int8)")
         out[what] = name
     if group < 0:
         raise SpecError(f"--group {group}: must be 0 (per tensor) or a group size")
-    return QuantSpec(out["--weights"], out["--acts"], out["--kv"], int(group))
+    check_rotation(rotation, expand)
+    return QuantSpec(out["--weights"], out["--acts"], out["--kv"], int(group),
+                     rotation=rotation, expand=float(expand))

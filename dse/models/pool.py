@@ -12,6 +12,7 @@ from typing import Any
 
 from qonnx.core.datatype import DataType
 
+from dse.exceptions import LayerAttributeError
 from dse.models._common import (
     Attrs,
     LayerCost,
@@ -161,7 +162,12 @@ def gap_output_dtype(a: Attrs) -> DataType:
     vecs = a["numInputVectors"]
     npix = vecs[-1] * vecs[-2]
     extreme = npix * (idt.min() if idt.signed() else idt.max())
-    return DataType.get_smallest_possible(extreme)
+    try:
+        return DataType.get_smallest_possible(extreme)
+    except Exception:  # qonnx raises a bare Exception past 64 bits  # noqa: BLE001
+        raise LayerAttributeError(
+            f"GlobalAccPool: {npix:,} pixels of {idt.get_canonical_name()} sum to {extreme:g}, "
+            "beyond any FINN integer type; check numInputVectors") from None
 
 
 def gap_estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> LayerCost:

@@ -21,6 +21,7 @@ import time
 
 from ortools.sat.python import cp_model
 
+from dse.solver.cpsolver import cp_solver
 from dse.solver.evaluate import evaluate
 from dse.solver.problem import DIMS, RES, UNBUILDABLE, PartitionProblem, frame_buffer_bram18
 from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
@@ -328,7 +329,7 @@ def _board_knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]],
         k, t = picked.get(i), hint_slrs.get(i)
         for (ii, kk, tt) in ((i, kk, tt) for kk in use[i] for tt in range(S)):
             m.AddHint(y[ii, kk, tt], int(kk == k and tt == t))
-    s = cp_model.CpSolver()
+    s = cp_solver()
     s.parameters.num_workers = 1
     s.parameters.max_time_in_seconds = time_limit
     s.parameters.max_presolve_iterations = 1
@@ -382,7 +383,7 @@ def _knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]], layers:
         if i in x and k in x[i]:
             for kk, v in x[i].items():
                 m.AddHint(v, int(kk == k))
-    s = cp_model.CpSolver()
+    s = cp_solver()
     s.parameters.num_workers = 1
     s.parameters.max_time_in_seconds = time_limit
     st = s.Solve(m)

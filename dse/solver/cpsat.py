@@ -27,6 +27,7 @@ from typing import Any
 from ortools.sat.python import cp_model
 
 from dse.models.candidates import FoldingOption, prune_dominated
+from dse.solver.cpsolver import cp_solver
 from dse.solver.problem import DIMS, RES, UNBUILDABLE, PartitionProblem, frame_buffer_bram18
 from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
 
@@ -557,7 +558,7 @@ def solve_at(
                 for r, var in wb.items():
                     m.AddHint(var, int(b < used_h and (hr[b] if hr else 1) == r))
 
-    solver = cp_model.CpSolver()
+    solver = cp_solver()
     prm = solver.parameters
     # One worker searches deterministically: with the deterministic-time limit, the same
     # inputs and seed give the same plan. The wall-clock limit is the safety net for a loaded

@@ -10,7 +10,7 @@ the best plan wins: most frames per second, then fewest boards, then fewest LUTs
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -22,21 +22,41 @@ Solve = Callable[[PartitionProblem, float], SolveResult]
 MIN_SECONDS = 2.0  # the least time one order gets; fewer orders are tried when it runs short
 
 
+def name_orders(names: list[str]) -> Iterator[tuple[int, ...]]:
+    """One index order per distinct sequence of ``names`` (boards of one name are alike), in
+    lexicographic order of first appearance: the multiset's permutations, never the n! index
+    permutations (64 identical boards are one order, found at once)."""
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        groups.setdefault(n, []).append(i)
+    keys = list(groups)
+    left = {k: len(v) for k, v in groups.items()}
+
+    def rec(prefix: list[str]) -> Iterator[list[str]]:
+        if len(prefix) == len(names):
+            yield prefix
+            return
+        for k in keys:
+            if left[k]:
+                left[k] -= 1
+                yield from rec(prefix + [k])
+                left[k] += 1
+
+    for seq in rec([]):
+        used = dict.fromkeys(keys, 0)
+        order = []
+        for k in seq:
+            order.append(groups[k][used[k]])
+            used[k] += 1
+        yield tuple(order)
+
+
 def distinct_orders(problem: PartitionProblem, limit: int = 24) -> list[tuple[int, ...]]:
     """Board index orders that give different chains (boards of one name are alike)."""
     n = problem.n_boards
     names = [c.board.name for c in problem.boards]
-    seen: set[tuple[str, ...]] = set()
-    out: list[tuple[int, ...]] = []
     given = tuple(range(n))
-    for perm in itertools.permutations(range(n)):
-        key = tuple(names[i] for i in perm)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(perm)
-        if len(out) > limit:
-            break
+    out = list(itertools.islice(name_orders(names), limit + 1))
     if len(out) <= limit:
         out.sort(key=lambda p: p != given)  # the typed order first
         return out

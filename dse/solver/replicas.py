@@ -125,6 +125,23 @@ def _start(seen: Mapping[Shape, Any], n: int) -> tuple[SolveResult, list[int]] |
     return (x.result, [n // used] * used)
 
 
+def _more_boards_unused(seen: Mapping[Shape, Any], shape: Shape) -> bool:
+    """A whole pipeline on more boards, or a chain of segment copies, need not be solved when
+    a proven-optimal pipeline on fewer (>= 2) boards already left some of its boards unused:
+    splitting the network over more boards did not help it (64 boards on a tiny MLP: the
+    pipelines on 1 and 2 boards, not 15 sizes and a 64-board segment model)."""
+    if shape.per_board > 1:
+        return False
+    for s, x in seen.items():
+        if (s.segments or s.per_board > 1 or s.boards_each < 2 or isinstance(x, Exception)
+                or (s.boards_each >= shape.boards_each and not shape.segments)):
+            continue
+        if (x.plan["metrics"]["boards_used"] < s.boards_each
+                and x.plan["solver"]["status"] == "OPTIMAL"):
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Scored(Generic[R]):
     key: tuple[float, int]
@@ -157,24 +174,30 @@ def _score(layout: Layout, res: Solved, *, n: int, host: tuple[float, float],
 
 def search(candidates: Sequence[Layout], solve: SolveLayout[R], *, n: int, board_name: str,
            host: tuple[float, float], time_limit: float, t0: float) -> ReplicaChoice[R]:
-    """Solve every distinct shape once and keep the best layout. The time limit covers the
-    whole run (from ``t0``): an equal share of what is left per shape still to solve (a shape
-    solved early leaves its time to the rest)."""
-    shapes = sorted({x.shape for x in candidates})
-    best: _Scored[R] | None = None
+    """Solve every distinct shape once (smallest first, skipping those more boards cannot
+    improve) and keep the best layout. The time limit covers the whole run (from ``t0``): an
+    equal share of what is left per shape still to solve (a shape solved early leaves its time
+    to the rest; at least 1 s each). ``host``: the FPS one board's input and output host
+    stages carry (dse.solver.hostio)."""
+    # pipelines by size, then SLR groups, then segments (which start from the pipelines)
+    shapes = sorted({x.shape for x in candidates},
+                    key=lambda s: (s.segments, s.per_board > 1, s.boards_each))
     seen: dict[Shape, R | InfeasibleError] = {}
+    for i, shape in enumerate(shapes):
+        if _more_boards_unused(seen, shape):
+            seen[shape] = InfeasibleError(f"not solved: a pipeline on fewer than "
+                                          f"{shape.boards_each} boards left boards unused")
+            continue
+        budget = max(1.0, (time_limit - (time.monotonic() - t0)) / (len(shapes) - i))
+        start = _start(seen, n) if shape.segments else None
+        try:
+            seen[shape] = solve(shape, time_limit=budget, start=start)
+        except InfeasibleError as e:
+            seen[shape] = e
+    best: _Scored[R] | None = None
     tried: list[dict[str, Any]] = []
     for layout in candidates:
-        shape = layout.shape
-        if shape not in seen:
-            budget = max(5.0, (time_limit - (time.monotonic() - t0))
-                         / max(1, len(shapes) - len(seen)))
-            start = _start(seen, n) if shape.segments else None
-            try:
-                seen[shape] = solve(shape, time_limit=budget, start=start)
-            except InfeasibleError as e:
-                seen[shape] = e
-        res = seen[shape]
+        res = seen[layout.shape]
         entry: dict[str, Any] = {"replicas": layout.replicas, "boards_each": layout.boards_each,
                                  "per_board": layout.per_board}
         if layout.segments:

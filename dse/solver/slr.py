@@ -220,7 +220,9 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
                     for t in range(S):
                         if abs(s - t) > 1:
                             m.AddBoolOr([y[u, s].Not(), y[v, t].Not()])
-    solver = cp_model.CpSolver()  # feasibility: any placement within the caps and SLL wires
+    from dse.solver.cpsolver import cp_solver
+
+    solver = cp_solver()  # feasibility: any placement within the caps and SLL wires
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0

@@ -3,8 +3,13 @@ lists, ``NAME@MHZ`` clocks, ``--cap`` and ``--price`` lists."""
 
 from __future__ import annotations
 
+import re
+
 from dse.exceptions import SpecError
 from dse.schemas import MAX_BOARDS
+
+#: a board or device name (with a letter; ASCII), optionally @MHZ (checked by split_clock)
+BOARD_NAME = re.compile(r"(?=[^@]*[A-Za-z])[A-Za-z0-9][A-Za-z0-9_.+-]*(@[^,@\s]*)?", re.ASCII)
 
 
 def parse_boards(boards: str | int | None, board: str | None = None) -> list[str]:
@@ -14,12 +19,13 @@ def parse_boards(boards: str | int | None, board: str | None = None) -> list[str
         return [board]
     if isinstance(boards, int):
         n = boards
-    elif str(boards).strip().isdigit():
+    elif re.fullmatch(r"\s*[0-9]+\s*", str(boards), re.ASCII):
         n = int(str(boards).strip())
     else:
         names = [b.strip() for b in str(boards).split(",") if b.strip()]
-        if not names:
-            raise SpecError(f"--boards {boards!r}: give a count or a comma-separated list")
+        if not names or not all(BOARD_NAME.fullmatch(b) for b in names):
+            raise SpecError(f"--boards {boards!r}: give a count (4) or a comma-separated list "
+                            "of board/device names, each optionally NAME@MHZ (U55C,U280@250)")
         if len(names) > MAX_BOARDS:
             raise SpecError(f"--boards: {len(names)} boards listed; give 1 to {MAX_BOARDS}")
         return names

@@ -3,7 +3,7 @@ per-board build directories, run the builds, verify the partitions, set up the e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,11 +15,15 @@ from dse.backends.finn.partition import canonical_names, unmapped_between
 from dse.backends.finn.runner import BoardBuild, build, run_driver
 from dse.backends.finn.verify import VerifyResult
 from dse.backends.finn.verify import verify_build as _verify
+from dse.examples import resolve_model
 from dse.exceptions import BackendError
+from dse.ir import load_network
 from dse.ir.lower import is_hw_graph, read_model
 from dse.models._common import part_family
-from dse.outdir import staged_dir
+from dse.outdir import check_out_dir, staged_dir
 from dse.plan import PartitionPlan
+from dse.plan_check import check_plan_against
+from dse.specs import load_catalog
 
 Progress = Callable[[str], None]
 
@@ -80,13 +84,25 @@ def _check_buildable(plan: PartitionPlan) -> None:
                 f"({part}): "
                 "its PWPolyF_rtl uses Versal's DSPFP32 only; dse emit writes nothing (place "
                 "the activation on a Versal board or quantize it to thresholds)")
+        if layer["op_type"] == "Hadamard" or (layer["op_type"] in ("MVAU", "VVAU")
+                                              and layer.get("cost_source") == "dse model"):
+            raise BackendError(
+                f"finn-plus cannot build {layer['name']} ({layer['op_type']}): FINN has no "
+                "minifloat MVAU/VVAU and no Hadamard op (dse costs them with its own model, "
+                "docs/minifloat.md); dse emit writes nothing")
 
 
 def emit_plan(plan: str | Path | PartitionPlan, model: str | Path, out: str | Path, *,
-              finn_env: str | Path | None = None, bitfile: bool = True) -> EmitResult:
-    """Per-board FINN build directories for a plan (see dse.backends.finn.emit)."""
-
+              finn_env: str | Path | None = None, bitfile: bool = True,
+              board_files: Sequence[str | Path] = ()) -> EmitResult:
+    """Per-board FINN build directories for a plan (see dse.backends.finn.emit); the plan is
+    checked against the network and the catalog (``board_files``: the plan's own boards)
+    before anything is written."""
     p = plan if isinstance(plan, PartitionPlan) else PartitionPlan.load(plan)
+    check_out_dir(out)
+    check_plan_against(p, load_network(resolve_model(model), input_dtype=p.data.get(
+        "model", {}).get("input_dtype")), load_catalog(board_files),
+        "plan" if isinstance(plan, PartitionPlan) else str(plan))
     _check_buildable(p)
     with staged_dir(out) as tmp:
         hw = finn_hw_graph(model, tmp, finn_env=finn_env,
