@@ -53,6 +53,7 @@ def device_stage(net: LLMNetwork, dev: Device, k: int, lead: bool, trail: bool, 
     batch = sequences  # every sequence in flight is one step's batch, in every mode
     tokens = batch * net.seq
     prec = compute_precision(q.weights, q.acts)
+    attn_ops: float
     if decode:
         attn_ops = n_attn * 4 * a.heads * a.head_dim * net.context * tokens
     else:  # every token against every other (causal: half of them)
