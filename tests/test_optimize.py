@@ -114,7 +114,7 @@ def test_optimize_bad_input(argv: list, match: str, tmp_path: Path, capsys) -> N
 
 def test_optimize_cli_summary(tmp_path: Path, capsys) -> None:
     rc = main(["optimize", "--boards", "2", "--board", "Pynq-Z1", "--out", str(tmp_path),
-               "--time-limit", "30", "--workers", "1"])
+               "--time-limit", "30", "--workers", "1", "--replicas", "1"])  # one chain
     out, err = capsys.readouterr()
     assert rc == 0
     assert "board 0" in out and "link 0" in out and "result" in out and "gap" in out
@@ -200,7 +200,7 @@ def test_phases_are_timed_and_kept_in_the_plan(tmp_path, capsys) -> None:
     from dse.cli import main
 
     rc = main(["optimize", "--quiet", "--verbose", "--boards", "2", "--board", "Pynq-Z1",
-               "--out", str(tmp_path)])
+               "--replicas", "1", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0 and "phase    least resources" in out
     plan = json.loads((tmp_path / "plan.json").read_text())["payload"]
@@ -209,7 +209,7 @@ def test_phases_are_timed_and_kept_in_the_plan(tmp_path, capsys) -> None:
                          "bounds and greedy"]
     assert all(p["wall_s"] is not None and p["wall_s"] >= 0 for p in plan["solver"]["phases"])
     main(["optimize", "--quiet", "--boards", "4", "--board", "U55C", "--reproducible",
-          "--out", str(tmp_path / "r")])
+          "--replicas", "1", "--out", str(tmp_path / "r")])
     plan = json.loads((tmp_path / "r" / "plan.json").read_text())["payload"]
     fewest = next(p for p in plan["solver"]["phases"] if p["phase"] == "fewest boards")
     assert fewest["outcome"] in ("done", "skipped: the plan already uses one board")
