@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import dse.cli.explore as cli_explore
+import dse.codesign as codesign
 from dse import api
 from dse.cli import main
 from dse.cli.flags import RULES, UNUSED_WITH, option_name, options
@@ -31,7 +32,7 @@ VALUES: dict[str, dict[str, Any]] = {
         "quiet": None, "verbose": None, "emit": "build", "finn_env": "env",
         "replicas": "2", "mode": "prefill", "seq": "64", "context": "512", "sequences": "2",
         "weights": "int8", "acts": "int4", "kv": "int4", "group": "64", "price": "U55C=1.5",
-        "hbm_efficiency": "0.8",
+        "hbm_efficiency": "0.8", "rotation": "quarot", "expand": "0.05",
     },
     "explore": {
         "boards": "2", "board_types": "U55C,U280", "trials": "3", "storage": "j.log",
@@ -40,6 +41,7 @@ VALUES: dict[str, dict[str, Any]] = {
         "no_minimize_bit_width": None, "board_file": "extra.toml", "quiet": None,
         "devices": "U55C:1", "mode": "prefill", "seq": "64", "context": "512",
         "sequences": "2", "weights": "int8", "acts": "int4", "price": "U55C=1.5",
+        "accuracy": "acc.csv",
     },
 }
 #: options that act after the solver's call (on what it returns): checked by running it
@@ -57,7 +59,7 @@ def spy(monkeypatch: pytest.MonkeyPatch, calls: list[dict[str, Any]]) -> None:
         raise Reached
 
     for target, name in ((api, "optimize"), (api, "optimize_llm"), (api, "explore"),
-                         (cli_explore, "explore_llm")):
+                         (cli_explore, "explore_llm"), (codesign, "explore_codesign")):
         monkeypatch.setattr(target, name, record)
 
 

@@ -13,7 +13,7 @@ from onnx import TensorProto, helper
 
 from dse.api import example_model_path
 from dse.examples.make_example import QONNX_DOMAIN, _Builder
-from dse.exceptions import InternalError, ModelLoadError, UnsupportedLayerError
+from dse.exceptions import InternalError, UnsupportedLayerError
 from dse.ir import load_network
 from dse.ir.accounting import absorbed_nodes
 from dse.ir.lower import read_model
@@ -266,8 +266,9 @@ def test_bit_widths_and_costs_equal_finns_own_build(name: str, exported: Path,
 
 
 @pytest.mark.parametrize("on", ["activations", "weights"])
-def test_minifloat_quantizers_are_named_as_unsupported(on: str, tmp_path: Path) -> None:
-    """An FP8 model (qonnx FloatQuant) is not 'float-only': the node is named."""
+def test_minifloat_quantizers_lower_to_minifloat_operands(on: str, tmp_path: Path) -> None:
+    """An FP8 model (qonnx FloatQuant, E4M3 bias 7 clamped at 240) lowers to an MVAU with a
+    minifloat operand (dse's own model; tests/test_minifloat.py checks the values)."""
     b = _Builder(0)
 
     def fq(x: str) -> str:
@@ -281,8 +282,10 @@ def test_minifloat_quantizers_are_named_as_unsupported(on: str, tmp_path: Path) 
         w = b.const("W_fp8", np.random.default_rng(0).standard_normal((16, 4)))
         x = b.node("MatMul", [b.quant(x, 8, True, 0.1), fq(w)])
     p = _save(b, x, tmp_path / "fp8.onnx", [1, 16], [1, 4])
-    with pytest.raises(ModelLoadError, match="FloatQuant 'FloatQuant_0': minifloat"):
-        load_network(p)
+    mvau = [ly for ly in load_network(p).layers if ly.op_type == "MVAU"]
+    key = "inputDataType" if on == "activations" else "weightDataType"
+    assert len(mvau) == 1 and mvau[0].attrs[key] == "FP<4,3,7,max=240>"
+    assert mvau[0].cost().source == "dse model"
 
 
 @pytest.mark.parametrize("thresholds, in_type, expected", [

@@ -38,9 +38,32 @@ def _explore_llm(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
+def _explore_codesign(args: argparse.Namespace, progress: Progress | None) -> int:
+    from dse.codesign import explore_codesign
+
+    lo, _, hi = args.clock_mhz.partition("..")
+    res = explore_codesign(
+        args.model or "", args.accuracy, out=args.out, boards=args.boards,
+        board_types=args.board_types, trials=args.trials, seed=args.seed,
+        trial_time_limit=args.trial_time_limit, clock_range=(float(lo), float(hi or lo)),
+        input_dtype=args.input_dtype, progress=progress,
+        llm_options={"mode": args.mode, "seq": args.seq, "context": args.context,
+                     "sequences": args.sequences})
+    print(f"results  {res['out']}/trials.csv, pareto.csv, pareto.png/.svg")
+    body = [[r["configuration"], f"{r['accuracy']:g}", f"{float(r['fps']):,.1f}",
+             int(float(r["boards_used"])), f"{int(float(r['lut'])):,}", r["board_names"]]
+            for r in res["pareto"]]
+    print("\nPareto front (accuracy max, throughput max, boards min, LUT min):")
+    print(table(["configuration", "accuracy", "throughput/s", "boards", "LUT", "board types"],
+                body, right={1, 2, 3, 4}))
+    return 0
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     llm = is_config_ref(args.model)  # an architecture config, not a network file
     check_flags("explore", "llm" if llm else "cnn", args)  # none silently ignored
+    if args.accuracy:  # quantization co-design (dse.codesign)
+        return _explore_codesign(args, None if args.quiet else progress_to_stderr)
     if llm:
         return _explore_llm(args, progress_to_stderr)
 

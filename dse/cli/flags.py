@@ -55,13 +55,16 @@ RULES: Mapping[str, Mapping[str, str | tuple[str, str]]] = {
         "acts": ("llm", "a CNN's types come from its QONNX export"),
         "kv": ("llm", "a CNN has no KV cache"),
         "group": ("llm", "a CNN's types come from its QONNX export"),
+        "rotation": ("llm", "a CNN's rotations come from its QONNX export (a Hadamard MatMul "
+                     "or a hand-written FWHT)"),
+        "expand": ("llm", "a CNN's widths come from its QONNX export"),
         "price": ("llm", "prices cost an LLM plan per token; CNN plans are not priced"),
         "hbm_efficiency": ("llm", "it derates the LLM planner's HBM; the CNN formulation books "
                            "HBM at the board's rate"),
     },
     "explore": {
         "model": BOTH, "boards": BOTH, "trials": BOTH, "out": BOTH, "seed": BOTH,
-        "board_file": BOTH, "quiet": BOTH,
+        "board_file": BOTH, "quiet": BOTH, "accuracy": BOTH,
         "board_types": ("cnn", "an LLM explores the device mix of --devices"),
         "storage": ("cnn", "the LLM exploration keeps its trials in memory (no Optuna study)"),
         "study": ("cnn", "the LLM exploration keeps its trials in memory (no Optuna study)"),
@@ -98,6 +101,9 @@ UNUSED_WITH: Mapping[str, tuple[tuple[str, Callable[[argparse.Namespace], bool],
     ),
     "explore": (
         ("boards", lambda a: bool(a.devices), "--devices gives the device counts"),
+        *((dest, lambda a: bool(a.accuracy), "the --accuracy co-design search keeps its "
+           "trials in memory and samples with NSGA-II over board counts of --boards")
+          for dest in ("devices", "storage", "study", "resume", "sampler")),
     ),
 }
 

@@ -29,7 +29,8 @@ def _optimize_llm(args: argparse.Namespace, progress: Progress) -> int:
         args.model, boards=args.boards, board=args.board, shell=args.shell,
         caps=parse_caps(args.cap), clock_mhz=args.clock_mhz, mode=args.mode,
         seq=args.seq, context=args.context, sequences=args.sequences, weights=args.weights,
-        acts=args.acts, kv=args.kv, group=args.group, hbm_efficiency=args.hbm_efficiency,
+        acts=args.acts, kv=args.kv, group=args.group, rotation=args.rotation,
+        expand=args.expand, hbm_efficiency=args.hbm_efficiency,
         board_files=args.board_file or (), out=args.out,
         prices=parse_prices(args.price), order=args.board_order, topology=args.topology,
         time_limit=args.time_limit, progress=None if (args.quiet or args.json) else progress)

@@ -133,9 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cached tokens (decode); default 1024")
     g.add_argument("--sequences", type=int, default=None,
                    help="sequences in flight across the pipeline (decode)")
-    g.add_argument("--weights", default=None, help="weight type, e.g. int4 (default), int8")
-    g.add_argument("--acts", default=None, help="activation type (default int8)")
+    g.add_argument("--weights", default=None,
+                   help="weight type, e.g. int4 (default), int8, fp4, fp6, fp8 (OCP minifloats)")
+    g.add_argument("--acts", default=None, help="activation type (default int8; or fp8, ...)")
     g.add_argument("--kv", help="KV-cache type (default: --acts)")
+    g.add_argument("--rotation", default="none", choices=("none", "spinquant", "quarot"),
+                   help="online Hadamard rotations at SpinQuant's (R3, R4) or QuaRot's positions "
+                        "(+ across heads before W_o), costed as FWHT layers")
+    g.add_argument("--expand", type=float, default=0.0,
+                   help="model expansion: pad the MLP's intermediate size by this fraction "
+                        "(e.g. 0.05; rounded up to a Hadamard length when rotated)")
     g.add_argument("--group", type=int, default=None,
                    help="weights quantized per group of this many input channels, with a "
                         "16-bit scale per group (default 0: per tensor)")
@@ -200,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "minimize_bit_width from the weight values")
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
     s.add_argument("--quiet", action="store_true")
+    s.add_argument("--accuracy", help="quantization co-design: a CSV of configuration, "
+                   "accuracy[, model] rows (formats per network or layer group, rotations, "
+                   "expansion); accuracy becomes an objective (docs/minifloat.md)")
     g = s.add_argument_group("LLMs over device mixes (--model llama2-7b, config.json)")
     g.add_argument("--devices", help="device types and counts to mix, e.g. "
                                      "U55C:0..8,A100-80GB:0..2,EPYC-9654x2:0..1")

@@ -22,6 +22,7 @@ import numpy as np
 
 from dse.models._common import dtype as qdtype
 from dse.models.accumulator import acc_type, matvec_range, worst_case_range
+from dse.models.minifloat_type import is_minifloat
 
 _STREAMED = ("external", "external_mem", "dynamic")
 
@@ -76,7 +77,9 @@ def minimize(attrs: dict, matrix: np.ndarray | None, *, in_key: str = "inputData
     else:
         w = np.asarray(matrix, dtype=np.float64)  # +-1 in XNOR mode, as FINN counts them
         stored = (w + 1) / 2 if xnor else w       # XNOR layers store the weights as 0/1
-        attrs["weightDataType"] = weight_type(float(stored.min()), float(stored.max()))
+        if not is_minifloat(attrs["weightDataType"]):  # a minifloat stays one (its integers
+            # in subnormal units are what the accumulator sums; dse.models.minifloat_type)
+            attrs["weightDataType"] = weight_type(float(stored.min()), float(stored.max()))
         lo, hi = matvec_range(w, in_type)
     adt = acc_type(lo, hi)
     attrs["accDataType"] = adt

@@ -28,10 +28,11 @@ import numpy as np
 from onnx import numpy_helper
 
 from dse.exceptions import ModelLoadError
+from dse.ir.fwht import fold_fwht
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 _QONNX_OPS = ("Quant", "Trunc", "BipolarQuant")
-# quantizers qonnx must not fold into float constants (FloatQuant: refused by name later)
+# quantizers qonnx must not fold into float constants (FloatQuant: dse.ir.lowering.minifloat)
 _KEEP_QUANT = ("Quant", "BipolarQuant", "FloatQuant", "QuantizeLinear", "DequantizeLinear")
 # ops on constants that the lowering evaluates itself (see ``ir.lowering.core``)
 CONST_OPS = ("Quant", "BipolarQuant", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
@@ -182,6 +183,8 @@ def prepare(model: Any, path: str) -> Any:
             shapes = _known_shapes(g)
             if any(o not in shapes for n in g.node for o in n.output if o):
                 infer_shapes(model)
+                shapes = _known_shapes(model.graph)
+            fold_fwht(model, shapes)  # hand-written FWHTs -> one Hadamard MatMul each
     except ModelLoadError:
         raise
     except Exception as e:  # qonnx/onnx raise many types on malformed graphs

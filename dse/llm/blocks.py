@@ -25,6 +25,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from dse.ir.lowering.core import Const
 from dse.llm.config import Arch, QuantSpec
+from dse.llm.rotation import positions
+from dse.models.minifloat_type import parse as parse_minifloat
 
 QONNX = "qonnx.custom_op.general"
 
@@ -68,9 +70,20 @@ class BlockBuilder:
         return out
 
     def quant(self, x: str, dt: str) -> str:
-        """An activation quantizer (Brevitas Int8ActPerTensorFloat style)."""
+        """An activation quantizer (Brevitas Int8ActPerTensorFloat style; a FloatQuant as
+        brevitas' OCP quantizers export it for a minifloat type)."""
         if x in self.act_quant:
             return self.act_quant[x]
+        mf = parse_minifloat(dt)
+        if mf is not None:
+            out = self.op("FloatQuant", [x, self.const(0.02)] + [
+                self.const(float(v)) for v in (mf.exponent_bits, mf.mantissa_bits, mf.bias,
+                                               mf.max_value)],
+                self.vinfo[x], domain=QONNX, has_inf=int(mf.convention == "ieee"),
+                has_nan=int(mf.convention in ("fn", "ieee")), has_subnormal=1,
+                saturation=1, rounding_mode="ROUND")
+            self.act_quant[x] = out
+            return out
         bits = int("".join(c for c in dt if c.isdigit()))
         signed = not dt.startswith("UINT")  # FLOAT16 runs as a 16-bit integer on an FPGA
         out = self.op("Quant", [x, self.const(0.02), self.const(0.0), self.const(float(bits))],
@@ -91,6 +104,16 @@ class BlockBuilder:
         if bias:  # a trained bias (non-uniform)
             y = self.op("Add", [y, self.const(np.linspace(-0.1, 0.1, n_out))], shape)
         return y
+
+    def hadamard(self, x: str, n: int, size: int | None = None) -> str:
+        """An online rotation of the last axis (n channels, transform length ``size``): the
+        quantized activation times a symbolic Hadamard weight (dse.ir.lowering.hadamard)."""
+        xq = self.quant(x, self.q.acts)
+        w = self.name("H")
+        m = size or n
+        self.vinfo[w] = [n, n]
+        self.symbolic[w] = Const(None, f"HADAMARD<{m}>", 1.0 / math.sqrt(m), None)
+        return self.op("MatMul", [xq, w], self.vinfo[x])
 
     def layernorm(self, x: str, C: int, eps: float) -> str:
         return self.op("LayerNormalization",
@@ -173,9 +196,15 @@ def self_attention(b: BlockBuilder, arch: Arch, x: str, T: int) -> str:
     q, k, v = b.heads(q, T, h, d), b.heads(k, T, kv, d), b.heads(v, T, kv, d)
     if arch.position == "rope":
         q, k = b.rotary(q, T, h, d), b.rotary(k, T, kv, d)
+    if "qk" in positions(b.q.rotation):  # R3 (SpinQuant) / QuaRot's key-query Hadamard:
+        # rotated, then quantized to the KV-cache type as the rotation is there for (V too)
+        q, k = (b.quant(b.hadamard(t, d), b.q.kv) for t in (q, k))
+        v = b.quant(v, b.q.kv)
     scale = 1.0 if arch.family == "t5" else 1.0 / math.sqrt(d)
     o = b.attention(q, k, v, T, T, h, d, scale)
     o = b.merge(o, T, h, d)
+    if "heads" in positions(b.q.rotation):  # QuaRot: across the heads before W_o
+        o = b.hadamard(o, h * d, size=h)
     return b.linear(o, h * d, H, bias)
 
 
@@ -189,11 +218,15 @@ def mlp(b: BlockBuilder, arch: Arch, x: str) -> str:
         sg = b.op("Sigmoid", [g], shp)
         a = b.op("Mul", [g, sg], shp)
         m = b.op("Mul", [a, u], shp)
+        if "down" in positions(b.q.rotation):  # R4: the down projection's input
+            m = b.hadamard(m, F)
         return b.linear(m, F, H, bias)
     u = b.linear(x, H, F, bias)
     a = b.op({"gelu": "Gelu", "relu": "Relu", "silu": "Sigmoid"}[arch.act], [u], b.vinfo[u])
     if arch.act == "silu":
         a = b.op("Mul", [u, a], b.vinfo[u])
+    if "down" in positions(b.q.rotation):
+        a = b.hadamard(a, F)
     return b.linear(a, F, H, bias)
 
 

@@ -223,7 +223,8 @@ def load_arch(ref: str | Path) -> Arch:
 
 @dataclass(frozen=True)
 class QuantSpec:
-    """``weights``/``acts``/``kv``: FINN integer types such as INT4, INT8 (``int4`` accepted).
+    """``weights``/``acts``/``kv``: FINN integer types such as INT4, INT8 (``int4`` accepted),
+    or minifloats (``fp4``, ``fp6``, ``fp8``, ``fp8e5m2``: OCP formats, dse's ``FP<E,M,B>``).
     ``group``: weights quantized per group of this many input channels (0: per tensor or per
     output channel; the scales are a handful of bits per group and cost their storage)."""
 
@@ -231,6 +232,10 @@ class QuantSpec:
     acts: str = "INT8"
     kv: str = "INT8"
     group: int = 0
+    # online Hadamard rotations (dse.llm.rotation: QuaRot / SpinQuant positions) and model
+    # expansion (the rotated dimensions padded by this fraction; Franco et al. 2025)
+    rotation: str = "none"
+    expand: float = 0.0
 
     @property
     def weight_bits(self) -> int:
@@ -248,8 +253,10 @@ def _bits(t: str) -> int:
 
 
 def quant_spec(weights: str = "int4", acts: str = "int8", kv: str | None = None,
-               group: int = 0) -> QuantSpec:
+               group: int = 0, rotation: str = "none", expand: float = 0.0) -> QuantSpec:
+    from dse.llm.rotation import check_rotation
     from dse.models._common import dtype
+    from dse.models.minifloat_type import NAMED
 
     out = {}
     for what, v in (("--weights", weights), ("--acts", acts), ("--kv", kv or acts)):
@@ -257,14 +264,20 @@ def quant_spec(weights: str = "int4", acts: str = "int8", kv: str | None = None,
         if name in ("FP16", "BF16", "FLOAT16"):  # unquantized 16-bit (GPU/CPU baselines)
             out[what] = "FLOAT16"
             continue
+        if str(v).lower() in NAMED or str(v).startswith("FP<"):  # a minifloat
+            out[what] = NAMED.get(str(v).lower(), str(v))
+            dtype(out[what])  # validates FP<E,M,B[,conv]>
+            continue
         try:
             t = dtype(name)
         except Exception:
-            raise SpecError(f"{what} {v!r}: not a FINN integer type; use e.g. int4, int8, "
-                            "uint8") from None
+            raise SpecError(f"{what} {v!r}: not a FINN integer type or minifloat; use e.g. "
+                            f"int4, int8, uint8, {', '.join(sorted(NAMED))}") from None
         if not t.is_integer() or t.bitwidth() > 16 or t.bitwidth() < 1:
             raise SpecError(f"{what} {v!r}: use an integer type of 1 to 16 bits (int4, int8)")
         out[what] = name
     if group < 0:
         raise SpecError(f"--group {group}: must be 0 (per tensor) or a group size")
-    return QuantSpec(out["--weights"], out["--acts"], out["--kv"], int(group))
+    check_rotation(rotation, expand)
+    return QuantSpec(out["--weights"], out["--acts"], out["--kv"], int(group),
+                     rotation=rotation, expand=float(expand))

@@ -24,6 +24,7 @@ from dse.ir.graph import Edge, Layer, LayerGraph
 from dse.ir.lowering import Lowering
 from dse.llm.blocks import decoder_block, lm_head, t5_decoder_block
 from dse.llm.config import Arch, QuantSpec
+from dse.llm.rotation import expanded
 from dse.models._common import bits
 
 MODES = ("encoder", "prefill", "decode")
@@ -176,6 +177,7 @@ def build_network(arch: Arch, quant: QuantSpec, mode: str = "decode", seq: int =
     check_block_size(arch.head_dim, seq if mode != "decode" else 1,
                      context if mode == "decode" else 1, f"{arch.name} ({mode})")
     t0 = time.perf_counter()
+    arch = expanded(arch, quant.expand, quant.rotation)  # --expand / rotated sizes
     T = 1 if mode == "decode" else seq
     stacks = []
     if arch.encoder_decoder:

@@ -32,7 +32,7 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
                  clock_mhz: float | None = None, mode: str | None = None, seq: int = 128,
                  context: int = 1024, sequences: int = 1, weights: str = "int4",
                  acts: str = "int8", kv: str | None = None, group: int = 0,
-                 hbm_efficiency: float = 0.9,
+                 rotation: str = "none", expand: float = 0.0, hbm_efficiency: float = 0.9,
                  board_files: Sequence[str | Path] = (), out: str | Path | None = None,
                  prices: Mapping[str, float] | None = None, order: str = "auto",
                  topology: str = "chain", time_limit: float | None = None,
@@ -47,7 +47,8 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
         return _optimize_llm(model, boards=boards, board=board, shell=shell, caps=caps,
                              clock_mhz=clock_mhz, mode=mode, seq=seq, context=context,
                              sequences=sequences, weights=weights, acts=acts, kv=kv,
-                             group=group, hbm_efficiency=hbm_efficiency,
+                             group=group, rotation=rotation, expand=expand,
+                             hbm_efficiency=hbm_efficiency,
                              board_files=board_files, out=out, prices=prices, order=order,
                              topology=topology, progress=progress)
 
@@ -56,13 +57,14 @@ def _optimize_llm(model: str | Path, *, boards: str | int | None, board: str,
                   shell: str | None, caps: Mapping[str, float] | None,
                   clock_mhz: float | None, mode: str | None, seq: int, context: int,
                   sequences: int, weights: str, acts: str, kv: str | None, group: int,
-                  hbm_efficiency: float, board_files: Sequence[str | Path],
+                  rotation: str, expand: float, hbm_efficiency: float,
+                  board_files: Sequence[str | Path],
                   out: str | Path | None, prices: Mapping[str, float] | None, order: str,
                   topology: str, progress: Callable[[str], None] | None) -> LLMResult:
     if not 0 < hbm_efficiency <= 1:
         raise SpecError(f"--hbm-efficiency {hbm_efficiency}: give a fraction in (0, 1]")
     arch = load_arch(model)
-    q = quant_spec(weights, acts, kv, group)
+    q = quant_spec(weights, acts, kv, group, rotation=rotation, expand=expand)
     mode = mode or ("encoder" if not arch.causal else "decode")
     chain = device_chain(parse_boards(boards, board), board_files, shell=shell, caps=caps,
                          clock_mhz=clock_mhz, prices=prices)

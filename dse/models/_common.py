@@ -47,11 +47,19 @@ def divisors(n: int) -> list[int]:
 
 @lru_cache(maxsize=None)
 def dtype(name: str) -> DataType:
+    """A FINN/qonnx data type, or one of dse's minifloat types (``FP<E,M,B[,conv]>``, see
+    ``dse.models.minifloat_type``; it answers bitwidth/signed/min/max like a DataType)."""
+    from dse.models.minifloat_type import parse
+
+    mf = parse(name) if isinstance(name, str) and name.startswith("FP<") else None
+    if mf is not None:
+        return mf  # type: ignore[return-value]
     try:
         return DataType[name]
     except (KeyError, ValueError):
         raise LayerAttributeError(
-            f"unknown data type {name!r}; use a FINN/qonnx name such as INT4, UINT8, BIPOLAR"
+            f"unknown data type {name!r}; use a FINN/qonnx name such as INT4, UINT8, BIPOLAR, "
+            "or a minifloat FP<E,M,B[,fn|ieee]> such as FP<4,3,7,fn> (OCP FP8 E4M3)"
         ) from None
 
 

@@ -95,7 +95,9 @@ def acc_bits(a: Attrs, fan_in: int, W: int, A: int) -> int:
     return int(min(bits(a["accDataType"]), bound))
 
 
-def _lut_hls(a: Attrs, W: int, A: int) -> int:
+def _lut_hls(a: Attrs, W: int, A: int, mac: tuple[float, int] | None = None) -> int:
+    """FINN's LUT model; ``mac`` = (multiplier + adder-tree LUTs per PE, accumulator bits)
+    replaces FINN's integer MAC terms (dse's minifloat datapath, dse.models.minifloat)."""
     P, S, wm = a["PE"], a["SIMD"], wmem(a)
     mm, rs = a["mem_mode"], a["ram_style"]
     c2 = 0
@@ -104,8 +106,10 @@ def _lut_hls(a: Attrs, W: int, A: int) -> int:
     ):
         c2 = P * S * W * ceil_div(wm, 64)
     mult = 0 if a["resType"] == "dsp" else S * (2 * ceil_div(W + A, 6) - 1) * (W + A)
-    adder = (W + A) * (2 * S - 1)
+    adder: float = (W + A) * (2 * S - 1)
     acc = acc_bits(a, a["MW"], W, A)
+    if mac is not None:
+        mult, (adder, acc) = 0, mac
     thr = cmp = 0
     if a["noActivation"] == 0 and a["ram_style_thresholds"] == "distributed":
         B = bits(a["outputDataType"])

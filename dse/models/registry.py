@@ -9,7 +9,9 @@ from dse.exceptions import UnknownOpError
 from dse.models import (
     eltwise,
     flow_ops,
+    hadamard,
     infra,
+    minifloat,
     misc,
     mvau,
     padding,
@@ -32,8 +34,8 @@ def _register(*models: OpModel) -> None:
 
 
 _register(
-    mvau.MODEL,
-    vvau.MODEL,
+    minifloat.with_minifloat(mvau.MODEL),  # minifloat operands: dse's model (minifloat.py)
+    minifloat.with_minifloat(vvau.MODEL),
     swg.MODEL,
     *thresholding.MODELS,
     *pool.MODELS,
@@ -43,6 +45,7 @@ _register(
     *misc.MODELS,
     *transformer.MODELS,
     *flow_ops.MODELS,
+    hadamard.MODEL,  # dse's own (rotations; dse/models/hadamard.py)
 )
 
 # the FINN line whose estimates to reproduce: finn-plus 1.6.1 (what ``dse emit`` builds with,
@@ -92,6 +95,8 @@ def default_impl(op_type: str, attrs: Attrs, part: str | None) -> str:
     model, impl = split_op_type(op_type)
     if impl:
         return impl
+    if minifloat.applies(model.name, attrs):
+        return "hls"  # dse's own minifloat MVAU/VVAU (FINN has none; no RTL variant)
     if model.name == "MVAU":
         return mvau.default_impl(attrs, part)
     if model.name == "VVAU":

@@ -84,6 +84,12 @@ def _check_buildable(plan: PartitionPlan) -> None:
                 f"({part}): "
                 "its PWPolyF_rtl uses Versal's DSPFP32 only; dse emit writes nothing (place "
                 "the activation on a Versal board or quantize it to thresholds)")
+        if layer["op_type"] == "Hadamard" or (layer["op_type"] in ("MVAU", "VVAU")
+                                              and layer.get("cost_source") == "dse model"):
+            raise BackendError(
+                f"finn-plus cannot build {layer['name']} ({layer['op_type']}): FINN has no "
+                "minifloat MVAU/VVAU and no Hadamard op (dse costs them with its own model, "
+                "docs/minifloat.md); dse emit writes nothing")
 
 
 def emit_plan(plan: str | Path | PartitionPlan, model: str | Path, out: str | Path, *,

@@ -4,8 +4,10 @@ per op family. Importing this package registers every rule (an explicit list, no
 from dse.ir.lowering import (  # noqa: F401
     affine,
     attention,
+    hadamard,
     heads,
     layout,
+    minifloat,
     mvau,
     norms,
     pool,

@@ -30,7 +30,7 @@ from dse.ir.prepare import CONST_OPS, ModelIndex, level_order
 from dse.models._common import dtype as qdtype
 from dse.models._common import prod
 
-QUANT_OPS = ("Quant", "BipolarQuant", "MultiThreshold", "Trunc")
+QUANT_OPS = ("Quant", "BipolarQuant", "MultiThreshold", "Trunc", "FloatQuant")
 
 Rule = Callable[["Lowering", Any], None]
 RULES: dict[str, Rule] = {}

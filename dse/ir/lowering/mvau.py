@@ -13,6 +13,7 @@ import numpy as np
 from dse.exceptions import ModelLoadError, NodeNotMappable
 from dse.ir import bitwidth
 from dse.ir.graph import HostNode
+from dse.ir.lowering import hadamard
 from dse.ir.lowering.affine import channel_const
 from dse.ir.lowering.attention import act_matmul
 from dse.ir.lowering.core import (
@@ -150,6 +151,12 @@ def fc(lw: Lowering, node: Any, s: Stream, w: Const, K: int, N: int,
 
 @rule('MatMul')
 def lower_matmul(lw: Lowering, node: Any) -> None:
+    rot = hadamard.rotation(lw, node)
+    if rot is not None:  # an online rotation: a FWHT layer, not a dense n x n MVAU
+        s = lw.stream_in(node)
+        if not host_compute(lw, node, s) and (s := compute_input(lw, node, s)) is not None:
+            hadamard.emit_hadamard(lw, node, s, *rot)
+        return
     ops = compute_operands(lw, node)
     if ops is not None:
         K, N = lw.shape(node.input[1])[-2:]

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from dse.exceptions import ModelLoadError
 from dse.ir import bitwidth
 from dse.ir.lowering.core import (
     Lowering,
@@ -27,13 +26,6 @@ from dse.ir.lowering.core import (
 from dse.ir.lowering.pool import emit_avgpool
 from dse.models._common import dtype as qdtype
 from dse.models._common import prod
-
-
-@rule("FloatQuant")
-def lower_floatquant(lw: Lowering, node: Any) -> None:
-    raise ModelLoadError(
-        f"FloatQuant {node.name!r}: minifloat quantization (e.g. FP8) is not supported yet; "
-        "dse maps integer quantizers (Quant, BipolarQuant, Trunc, MultiThreshold)")
 
 
 @rule('Quant')
