@@ -16,19 +16,33 @@ CLI) calls, all typed and keyword-only past the model:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dse.backends.finn.steps import build_plan, emit_plan, finn_setup, verify_build
 from dse.devices.chain import device_chain
 from dse.examples import example_model_path
-from dse.explore import ExploreResult, explore, open_storage
 from dse.layer_table import DEFAULT_PART, LayerSummary, inspect_model
-from dse.llm.run import LLMResult, optimize_llm
 from dse.models import estimate
-from dse.optimize import HOST_DMA_GBPS, OptimizeResult, optimize
 from dse.specs import default_catalog, load_catalog
+
+if TYPE_CHECKING:  # (loaded on first use, below)
+    from dse.backends.finn.steps import build_plan, emit_plan, finn_setup, verify_build
+    from dse.explore import ExploreResult, explore, open_storage
+    from dse.llm.run import LLMResult, optimize_llm
+    from dse.optimize import HOST_DMA_GBPS, OptimizeResult, optimize
+
+#: entry points loaded on first use: the solvers load OR-Tools (and with it pandas), exploring
+#: Optuna and matplotlib, the LLM and FINN steps their own modules, which the other commands
+#: would otherwise pay for at start-up
+_LAZY = {
+    **dict.fromkeys(("ExploreResult", "explore", "open_storage"), "dse.explore"),
+    **dict.fromkeys(("HOST_DMA_GBPS", "OptimizeResult", "optimize"), "dse.optimize"),
+    **dict.fromkeys(("LLMResult", "optimize_llm"), "dse.llm.run"),
+    **dict.fromkeys(("build_plan", "emit_plan", "finn_setup", "verify_build"),
+                    "dse.backends.finn.steps"),
+}
 
 __all__ = [
     "DEFAULT_PART",
@@ -86,3 +100,9 @@ def boards(board_files: Sequence[str] | None = None) -> list[dict[str, Any]]:
             "default_clock_mhz": b.default_clock_mhz,
         })
     return out
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dse.api' has no attribute {name!r}")

@@ -1,8 +1,9 @@
 """One error hierarchy for dse.
 
 Every message names the object at fault and, where there is one, the fix.
-The CLI maps :class:`InfeasibleError` to exit code 1, :class:`InternalError` (and any exception that is
-not a :class:`DseError`) to exit code 3, and every other :class:`DseError` to exit code 2.
+The CLI maps :class:`InfeasibleError` to exit code 1, :class:`InternalError` (and any exception
+that is not a :class:`DseError`) to exit code 3, and every other :class:`DseError` to exit
+code 2.
 """
 
 from __future__ import annotations

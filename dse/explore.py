@@ -108,8 +108,6 @@ def requeue_trial(st: optuna.Study, number: int | None) -> None:
 
 def count_finished(st: optuna.Study) -> int:
     """Finished trials of the study (complete or failed), not counting crash casualties."""
-    import optuna
-
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
     return sum(1 for t in st.get_trials(deepcopy=False, states=states)
                if not t.system_attrs.get(RECLAIMED))

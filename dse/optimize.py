@@ -24,7 +24,7 @@ from dse.solver import STRATEGIES, replicas
 from dse.solver.baselines import solve_baseline
 from dse.solver.order import solve_best_order
 from dse.solver.problem import AcclConfig, LinkConfig, PartitionProblem, build_problem
-from dse.solver.search import SolveResult, solve_joint
+from dse.solver.search import JointPlan, SolveResult, solve_joint
 from dse.solver.slr import place, slice_config, slice_factors
 from dse.specs import BoardConfig, load_catalog
 from dse.specs.parse import parse_boards, split_clock
@@ -224,7 +224,7 @@ def _solver(req: OptimizeRequest) -> Callable[[PartitionProblem, float], SolveRe
         start = req.start
         if start is not None and start[0].problem is not None and (
                 start[0].problem.options == prob.options):
-            seed_plan = (start[0].choice, start[0].boards, start[1])
+            seed_plan = JointPlan.of(start[0].choice, start[0].boards, None, start[1])
         return solve_joint(prob, time_limit=limit, workers=req.workers, seed=req.seed,
                            progress=req.progress, start=seed_plan)
 

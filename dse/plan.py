@@ -96,11 +96,11 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "external_bits_per_frame": opt.external_weight_bits * prob.nvec[i],
             "cost_source": c.source,  # FINN's estimate, or where FINN has none dse's model
         })
-    for b in {l["board"] for l in layers}:  # FINN names its nodes per board's build
-        names = finn_node_names([l for l in layers if l["board"] == b])
-        for l in layers:
-            if l["board"] == b:
-                l["finn_name"] = names[l["name"]][1]
+    for b in {lyr["board"] for lyr in layers}:  # FINN names its nodes per board's build
+        names = finn_node_names([lyr for lyr in layers if lyr["board"] == b])
+        for lyr in layers:
+            if lyr["board"] == b:
+                lyr["finn_name"] = names[lyr["name"]][1]
     boards = []
     used = ev.boards_used
     fps = ev.fps
@@ -125,7 +125,7 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
                 "capacity_gbps": cfg.board.external_memory_gbps,
                 "channels": ev.usage[b]["ext_channels"],
                 "capacity_channels": ev.capacity[b]["ext_channels"]},
-            "ii_cycles": max([l["cycles"] for l in layers if l["board"] == b] or [0]),
+            "ii_cycles": max([lyr["cycles"] for lyr in layers if lyr["board"] == b] or [0]),
             # segment replicas: this board's design runs on ``replicas`` boards, copy j
             # taking frames j, j + r, ... (ACCL ranks ``ranks``)
             "replicas": reps[b],

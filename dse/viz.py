@@ -13,6 +13,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from dse.chain.plan import PipelinePlan, load_plan
+from dse.exceptions import DseError, InternalError
 
 #: (column, sense): +1 maximize, -1 minimize
 OBJECTIVES: tuple[tuple[str, int], ...] = (("fps", 1), ("boards_used", -1), ("latency_s", -1),
@@ -26,9 +27,16 @@ def _num(v: Any) -> float | None:
     return float(v)
 
 
+def _val(r: dict, k: str) -> float:
+    v = _num(r.get(k))
+    if v is None:
+        raise InternalError(f"Pareto filter: a row without {k!r}")
+    return v
+
+
 def dominates(a: dict, b: dict, objectives: Sequence[tuple[str, int]] = OBJECTIVES) -> bool:
-    ge = all(s * _num(a[k]) >= s * _num(b[k]) for k, s in objectives)
-    gt = any(s * _num(a[k]) > s * _num(b[k]) for k, s in objectives)
+    ge = all(s * _val(a, k) >= s * _val(b, k) for k, s in objectives)
+    gt = any(s * _val(a, k) > s * _val(b, k) for k, s in objectives)
     return ge and gt
 
 
@@ -37,7 +45,7 @@ def pareto_rows(rows: Sequence[dict], objectives: Sequence[tuple[str, int]] = OB
     """The non-dominated rows (feasible trials), highest FPS first."""
     rows = [r for r in rows if all(_num(r.get(k)) is not None for k, _ in objectives)]
     front = [r for r in rows if not any(dominates(o, r, objectives) for o in rows)]
-    return sorted(front, key=lambda r: (-_num(r["fps"]), r.get("trial", 0)))
+    return sorted(front, key=lambda r: (-_val(r, "fps"), r.get("trial", 0)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,8 +56,6 @@ def load_results(directory: str | Path) -> dict[str, Any]:
     """trials.csv, pareto.csv and the Pareto plans of an exploration directory."""
     d = Path(directory)
     if not (d / "trials.csv").is_file():
-        from dse.exceptions import DseError
-
         raise DseError(f"{d} has no trials.csv; point to a 'dse explore --out' directory")
 
     trials = _read_table(d / "trials.csv")
@@ -97,7 +103,7 @@ def _read_table(p: Path) -> list[dict]:
 SCALE = {"latency_s": 1e3}
 
 
-def scatter_data(results: dict[str, Any], x: str, y: str) -> dict[str, list[float]]:
+def scatter_data(results: dict[str, Any], x: str, y: str) -> dict[str, Any]:
     """Points for an x/y scatter: all feasible trials, and the Pareto trials (with their
     trial numbers); latency in ms."""
     def pts(rows: list[dict]) -> tuple[list[float], list[float], list[str]]:
@@ -130,11 +136,11 @@ def board_resource_data(plan: dict[str, Any]) -> dict[str, Any]:
 def partition_data(plan: dict[str, Any]) -> dict[str, Any]:
     """Layers in pipeline order with their board and cycles, and the cut positions."""
     layers = plan["layers"]
-    pos = {l["name"]: i for i, l in enumerate(layers)}
+    pos = {layer["name"]: i for i, layer in enumerate(layers)}
     return {
-        "names": [l["name"] for l in layers],
-        "boards": [l["board"] for l in layers],
-        "cycles": [l["cycles"] for l in layers],
+        "names": [layer["name"] for layer in layers],
+        "boards": [layer["board"] for layer in layers],
+        "cycles": [layer["cycles"] for layer in layers],
         "ii": plan["metrics"]["ii_cycles"],
         "cuts": [(pos[c["src"]], pos[c["dst"]], c["bits_per_frame"]) for c in plan["cuts"]],
         "n_boards": len(plan["boards"]),
@@ -155,7 +161,7 @@ def fig_pareto(results: dict[str, Any]) -> Figure:
     specs = (("boards_used", "fps", "boards used", "frames / s"),
              ("lut", "fps", "LUT (all boards)", "frames / s"),
              ("fps", "latency_s", "frames / s", "latency (ms)"))
-    for ax, (x, y, xl, yl) in zip(axes, specs):
+    for ax, (x, y, xl, yl) in zip(axes, specs, strict=True):
         d = scatter_data(results, x, y)
         ax.scatter(d["x"], d["y"], s=18, c="#9aa5b1", label="trials")
         ax.scatter(d["pareto_x"], d["pareto_y"], s=40, c="#d1495b", label="Pareto front",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from dse.chain.links import host_hop_s
-from dse.devices import Device, step_cost
+from dse.devices import Device, load_devices, step_cost
 from dse.ir import LayerGraph
 from dse.ir.onnx_io import read_model
 from dse.ir.prepare import ModelIndex, prepare
@@ -129,8 +129,6 @@ def host_stage(work: HostWork, dev: Device, fpga: Any) -> HostStage:
 def split_devices(names: list[str], board_files: Any = ()) -> tuple[list[str], list[Device]]:
     """(FPGA board names, GPUs/CPUs) of a ``--boards`` list, in order; a name the device
     catalog knows (``dse.devices``, and the user's ``[[devices]]``) is a GPU/CPU."""
-    from dse.devices import load_devices
-
     devs = load_devices(list(board_files or ()))
     fpga: list[str] = []
     hosts: list[Device] = []

@@ -10,6 +10,8 @@ from typing import NoReturn
 from dse import __version__
 from dse.solver import STRATEGIES
 
+Subparsers = argparse._SubParsersAction  # what add_subparsers returns
+
 
 @dataclass(frozen=True, slots=True)
 class Command:
@@ -41,7 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true",
                    help="show the Python traceback of an internal error (exit code 3)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _inspect(sub)
+    _cost(sub)
+    _optimize(sub)
+    _emit(sub)
+    _build(sub)
+    _verify(sub)
+    _finn_setup(sub)
+    _explore(sub)
+    _calibrate(sub)
+    _plot(sub)
+    _boards(sub)
+    return p
 
+
+def _inspect(sub: Subparsers) -> None:
     s = sub.add_parser("inspect", help="HW-layer table of a network with FINN's estimates")
     s.add_argument("--model", help="QONNX / FINN-ONNX file (default: the bundled example)")
     s.add_argument("--part", default="xcu55c-fsvh2892-2L-e", help="FPGA part (default: U55C)")
@@ -53,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=Command("dse.cli.layers", "cmd_inspect"))
 
+
+def _cost(sub: Subparsers) -> None:
     s = sub.add_parser("cost", help="FINN's estimate for one layer, or a CSV of layers")
     s.add_argument("--op", help="op type, e.g. MVAU_hls, ConvolutionInputGenerator_rtl, MVAU")
     s.add_argument("--attrs", help="JSON object of FINN attributes")
@@ -62,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=Command("dse.cli.layers", "cmd_cost"))
 
+
+def _optimize(sub: Subparsers) -> None:
     s = sub.add_parser("optimize", help="joint folding + multi-board partition (CP-SAT)")
     s.add_argument("--model", help="QONNX / FINN-ONNX file (default: the bundled example)")
     s.add_argument("--boards", default="1",
@@ -153,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fraction of the HBM bandwidth streams reach (default 0.9)")
     s.set_defaults(func=Command("dse.cli.optimize", "cmd_optimize"))
 
+
+def _emit(sub: Subparsers) -> None:
     s = sub.add_parser("emit", help="per-board FINN build directories for a plan")
     s.add_argument("--plan", required=True, help="plan.json from dse optimize")
     s.add_argument("--model", required=True,
@@ -166,12 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
     s.set_defaults(func=Command("dse.cli.finn", "cmd_emit"))
 
+
+def _build(sub: Subparsers) -> None:
     s = sub.add_parser("build", help="run FINN on emitted builds and compare with the plan")
     s.add_argument("dir")
     s.add_argument("--jobs", type=int, default=2)
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
     s.set_defaults(func=Command("dse.cli.finn", "cmd_build"))
 
+
+def _verify(sub: Subparsers) -> None:
     s = sub.add_parser("verify", help="run the emitted partitions in sequence (FINN's Python "
                                      "execution) and compare with the whole network")
     s.add_argument("dir", help="the dse emit output directory")
@@ -181,11 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
     s.set_defaults(func=Command("dse.cli.finn", "cmd_verify"))
 
+
+def _finn_setup(sub: Subparsers) -> None:
     s = sub.add_parser("finn-setup", help="create the finn-plus environment FINN runs in")
     s.add_argument("path", nargs="?", help="where (default: ~/.cache/dse/finn-plus-<ver>)")
     s.add_argument("--force", action="store_true", help="recreate it")
     s.set_defaults(func=Command("dse.cli.finn", "cmd_finn_setup"))
 
+
+def _explore(sub: Subparsers) -> None:
     s = sub.add_parser("explore", help="Optuna search over boards, clock, caps, weight "
                                       "placement; Pareto fronts")
     s.add_argument("--model", help="QONNX / FINN-ONNX file (default: the bundled example)")
@@ -223,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--price", action="append", help="NAME=USD_PER_HOUR, e.g. U55C=1.65")
     s.set_defaults(func=Command("dse.cli.explore", "cmd_explore"))
 
+
+def _calibrate(sub: Subparsers) -> None:
     s = sub.add_parser("calibrate", help="fit a GPU/CPU's roofline efficiencies to "
                                          "measured step times")
     s.add_argument("--device", required=True, help="device name, e.g. A100-80GB")
@@ -233,12 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="write the calibrated device as a JSON device file")
     s.set_defaults(func=Command("dse.cli.calibrate", "cmd_calibrate"))
 
+
+def _plot(sub: Subparsers) -> None:
     s = sub.add_parser("plot", help="figures of an explore or optimize output directory")
     s.add_argument("dir")
     s.set_defaults(func=Command("dse.cli.explore", "cmd_plot"))
 
+
+def _boards(sub: Subparsers) -> None:
     s = sub.add_parser("boards", help="list the board catalog")
     s.add_argument("--board-file", action="append", help="extra boards (TOML or JSON)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=Command("dse.cli.layers", "cmd_boards"))
-    return p

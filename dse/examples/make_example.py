@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -38,7 +39,7 @@ class _Builder:
         self.inits.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), n))
         return n
 
-    def node(self, op: str, inputs: list[str], domain: str = "", **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], domain: str = "", **attrs: Any) -> str:
         nm = self.name(op)
         out = f"{nm}_out0"
         self.nodes.append(helper.make_node(op, inputs, [out], name=nm, domain=domain, **attrs))
@@ -133,7 +134,7 @@ def build_resnet(blocks: tuple[int, ...] = (3, 4, 6, 3),
     c = widths[0]
     x = b.act(b.conv(x, 3, c, 3, pad=1, bits=8), c)
     size = image
-    for stage, (n_blocks, w) in enumerate(zip(blocks, widths)):
+    for stage, (n_blocks, w) in enumerate(zip(blocks, widths, strict=True)):
         for blk in range(n_blocks):
             stride = 2 if (stage > 0 and blk == 0) else 1
             y = b.act(b.conv(x, c, w, 3, stride=stride, pad=1), w)
@@ -184,7 +185,7 @@ def build_bottleneck_resnet(blocks: tuple[int, ...] = (3, 4, 6, 3),
     c = widths[0]
     x = b.act(b.conv(x, 3, c, 3, pad=1, bits=8), c)
     size = image
-    for stage, (n_blocks, w) in enumerate(zip(blocks, widths)):
+    for stage, (n_blocks, w) in enumerate(zip(blocks, widths, strict=True)):
         for blk in range(n_blocks):
             stride = 2 if (stage > 0 and blk == 0) else 1
             out = w * expansion

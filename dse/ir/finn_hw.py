@@ -83,10 +83,10 @@ def graph_from_hw_model(model: Any, path: Path, sha: str,
             raise ModelLoadError(f"{path}: partition {sdps[0].name!r} leads back to {child} "
                                  "(a cycle of partitions)")
         inner = graph_from_hw_model(read_model(child), child, sha, seen)
-        hosts = tuple(HostNode(name=n.name, op_type=n.op_type, reason="outside the dataflow "
-                               "partition") for n in nodes if n is not sdps[0])
+        outside = tuple(HostNode(name=n.name, op_type=n.op_type, reason="outside the dataflow "
+                                 "partition") for n in nodes if n is not sdps[0])
         return LayerGraph(name=path.stem, layers=inner.layers, edges=inner.edges,
-                          host_nodes=hosts + inner.host_nodes, source_path=str(path),
+                          host_nodes=outside + inner.host_nodes, source_path=str(path),
                           source_sha256=sha, notes=inner.notes)
 
     layers: list[Layer] = []
@@ -132,20 +132,20 @@ def graph_from_hw_model(model: Any, path: Path, sha: str,
         return prod(shp) if shp else 0
 
     edges = []
-    layer_names = {l.name for l in layers}
-    for l in layers:
-        for t in l.inputs:
+    layer_names = {lyr.name for lyr in layers}
+    for lyr in layers:
+        for t in lyr.inputs:
             if model.get_initializer(t) is not None:
                 continue  # weights / thresholds
             src = producer.get(t)
-            edges.append(Edge(tensor=t, src=src if src in layer_names else None, dst=l.name,
+            edges.append(Edge(tensor=t, src=src if src in layer_names else None, dst=lyr.name,
                               dtype=dtype_of(t), elems_per_frame=elems(t)))
-    consumed = {t for l in layers for t in l.inputs}
+    consumed = {t for lyr in layers for t in lyr.inputs}
     graph_outs = {o.name for o in model.graph.output}
-    for l in layers:
-        for t in l.outputs:
+    for lyr in layers:
+        for t in lyr.outputs:
             if t in graph_outs or t not in consumed:
-                edges.append(Edge(tensor=t, src=l.name, dst=None, dtype=dtype_of(t),
+                edges.append(Edge(tensor=t, src=lyr.name, dst=None, dtype=dtype_of(t),
                                   elems_per_frame=elems(t)))
     return LayerGraph(name=path.stem, layers=tuple(layers), edges=tuple(edges),
                       host_nodes=tuple(hosts), source_path=str(path), source_sha256=sha)

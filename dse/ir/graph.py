@@ -12,6 +12,7 @@ from dse.exceptions import ModelLoadError
 from dse.models import LayerCost, estimate, split_op_type
 from dse.models._common import bits as dtype_bits
 from dse.models._common import prod
+from dse.models.registry import default_impl, normalize_attrs
 
 
 def _freeze(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -140,7 +141,7 @@ class LayerGraph:
     _index: dict[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = [l.name for l in self.layers]
+        names = [lyr.name for lyr in self.layers]
         if len(set(names)) != len(names):
             raise ModelLoadError(f"{self.name}: duplicate layer names in the layer graph")
         idx = {n: i for i, n in enumerate(names)}
@@ -162,7 +163,7 @@ class LayerGraph:
     def _lookup(self) -> dict[str, Any]:
         """Name -> layer / in-edges / out-edges, built once (look-ups stay O(1))."""
         if not self._index:
-            by_name = {l.name: l for l in self.layers}
+            by_name = {lyr.name: lyr for lyr in self.layers}
             ins: dict[str | None, list[Edge]] = {}
             outs: dict[str | None, list[Edge]] = {}
             for e in self.edges:
@@ -175,7 +176,7 @@ class LayerGraph:
         return self._lookup()["layers"][name]
 
     def index(self) -> dict[str, int]:
-        return {l.name: i for i, l in enumerate(self.layers)}
+        return {lyr.name: i for i, lyr in enumerate(self.layers)}
 
     def internal_edges(self) -> list[Edge]:
         return [e for e in self.edges if e.src is not None and e.dst is not None]
@@ -190,24 +191,23 @@ class LayerGraph:
         """Layer name -> the name FINN gives it after SpecializeLayers and GiveUniqueNodeNames
         (``MVAU_hls_0``): specialized op type and a counter per type, in layer order (the
         lowering orders layers as FINN's SortGraph does)."""
-        from dse.models.registry import default_impl, normalize_attrs
-
         count: dict[str, int] = {}
         out = {}
-        for l in self.layers:
-            op = l.specialized_op_type
-            if l.impl is None:
-                impl = default_impl(l.op_type, normalize_attrs(l.op_type, l.finn_attrs()), part)
-                op = f"{l.op_type}_{impl}"
+        for lyr in self.layers:
+            op = lyr.specialized_op_type
+            if lyr.impl is None:
+                impl = default_impl(lyr.op_type, normalize_attrs(lyr.op_type, lyr.finn_attrs()),
+                                    part)
+                op = f"{lyr.op_type}_{impl}"
             k = count.get(op, 0)
             count[op] = k + 1
-            out[l.name] = f"{op}_{k}"
+            out[lyr.name] = f"{op}_{k}"
         return out
 
     def op_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
-        for l in self.layers:
-            out[l.op_type] = out.get(l.op_type, 0) + 1
+        for lyr in self.layers:
+            out[lyr.op_type] = out.get(lyr.op_type, 0) + 1
         return dict(sorted(out.items()))
 
     def as_dict(self) -> dict[str, Any]:
@@ -215,7 +215,7 @@ class LayerGraph:
             "name": self.name,
             "source_path": self.source_path,
             "source_sha256": self.source_sha256,
-            "layers": [l.as_dict() for l in self.layers],
+            "layers": [lyr.as_dict() for lyr in self.layers],
             "edges": [e.as_dict() for e in self.edges],
             "host_nodes": [
                 {"name": h.name, "op_type": h.op_type, "reason": h.reason} for h in self.host_nodes
@@ -231,11 +231,12 @@ class LayerGraph:
     def from_dict(cls, d: Mapping[str, Any]) -> LayerGraph:
         try:
             layers = tuple(
-                Layer(name=l["name"], op_type=l["op_type"], impl=l.get("impl"), attrs=l["attrs"],
-                      inputs=tuple(l["inputs"]), outputs=tuple(l["outputs"]),
-                      source_nodes=tuple(l.get("source_nodes", ())),
-                      absorbed=tuple(l.get("absorbed", ())))
-                for l in d["layers"]
+                Layer(name=lyr["name"], op_type=lyr["op_type"], impl=lyr.get("impl"),
+                      attrs=lyr["attrs"],
+                      inputs=tuple(lyr["inputs"]), outputs=tuple(lyr["outputs"]),
+                      source_nodes=tuple(lyr.get("source_nodes", ())),
+                      absorbed=tuple(lyr.get("absorbed", ())))
+                for lyr in d["layers"]
             )
             edges = tuple(
                 Edge(tensor=e["tensor"], src=e["src"], dst=e["dst"], dtype=e["dtype"],
@@ -244,9 +245,10 @@ class LayerGraph:
             )
             hosts = tuple(HostNode(**h) for h in d.get("host_nodes", ()))
         except (KeyError, TypeError) as e:
-            raise ModelLoadError(f"layer graph JSON is malformed: missing or bad field {e}") from None
-        for l in layers:
-            split_op_type(l.op_type)  # unknown op types fail early with the list of known ones
+            raise ModelLoadError(f"layer graph JSON is malformed: missing or bad field {e}"
+                                 ) from None
+        for lyr in layers:
+            split_op_type(lyr.op_type)  # unknown op types fail early with the list of known ones
         return cls(name=d["name"], layers=layers, edges=edges, host_nodes=hosts,
                    source_path=d.get("source_path", ""), source_sha256=d.get("source_sha256", ""),
                    notes=tuple(d.get("notes", ())),

@@ -3,9 +3,9 @@
 This is a structural lowering: it reproduces which HW layers FINN's ``step_convert_to_hw``
 makes and their shape, channel, kernel, stride and bit-width attributes, without FINN's numeric
 streamlining (threshold values are never needed for costing). qonnx does the ONNX work
-(cleanup, shape and data-type inference); ``dse.ir.lowering`` walks the prepared graph once, tracking for
-every activation tensor the HW stream it lives on and the float affine map (scale, bias) applied
-to it since, so that:
+(cleanup, shape and data-type inference); ``dse.ir.lowering`` walks the prepared graph once,
+tracking for every activation tensor the HW stream it lives on and the float affine map (scale,
+bias) applied to it since, so that:
 
 * an activation quantizer after an MVAU/VVAU (through BatchNorm, scales, biases, ReLU) becomes
   the MVAU's fused thresholds, and a standalone ``Thresholding`` elsewhere;

@@ -25,6 +25,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+import onnx
 from onnx import numpy_helper
 
 from dse.exceptions import ModelLoadError
@@ -130,7 +131,6 @@ def unique_node_names(graph: Any) -> None:
 def infer_shapes(model: Any) -> None:
     """qonnx's InferShapes (custom ops hidden behind shape-compatible standard ops, then ONNX
     shape inference) in linear time; the model's value_info is replaced in place."""
-    import onnx
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.custom_op.registry import getCustomOp, is_custom_op
 
@@ -153,7 +153,7 @@ def infer_shapes(model: Any) -> None:
     g = model.graph
     del g.value_info[:]
     g.value_info.extend(inferred.graph.value_info)
-    for out, new in zip(g.output, inferred.graph.output):
+    for out, new in zip(g.output, inferred.graph.output, strict=True):
         if _shape_of(out) is None and _shape_of(new) is not None:
             out.type.CopyFrom(new.type)
 

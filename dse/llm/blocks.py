@@ -188,7 +188,7 @@ def self_attention(b: BlockBuilder, arch: Arch, x: str, T: int) -> str:
         parts = [b.name("split") for _ in range(3)]
         b.nodes.append(helper.make_node("Split", [qkv, b.ints([h * d, kv * d, kv * d])], parts,
                                         name=f"Split_{b.n}", axis=-1))
-        for p_, n_ in zip(parts, (h, kv, kv)):
+        for p_, n_ in zip(parts, (h, kv, kv), strict=True):
             b.vinfo[p_] = [1, T, n_ * d]
         q, k, v = parts
     else:

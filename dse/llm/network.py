@@ -16,7 +16,7 @@ per-head bias (``MaskHeads``), and for decode the cache length (``KVLen``), the 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dse.exceptions import SpecError
@@ -41,8 +41,8 @@ def finish_attention(g: LayerGraph, arch: Arch, mode: str, context: int,
     """Set on the attention layers what the architecture says and the graph does not."""
     layers = []
     n_attn = 0
-    for l in g.layers:
-        if l.op_type == "ScaledDotProductAttention":
+    for lyr in g.layers:
+        if lyr.op_type == "ScaledDotProductAttention":
             is_cross = cross and n_attn == 1
             n_attn += 1
             a: dict[str, Any] = {}
@@ -55,11 +55,11 @@ def finish_attention(g: LayerGraph, arch: Arch, mode: str, context: int,
                 a["KVHeads"] = arch.kv_heads
             if mode == "decode" and not is_cross:
                 a.update(KVLen=context, KVCache="hbm",
-                         SeqFold=context if l.attrs["SeqFold"] == l.attrs["KVLen"] else
-                         l.attrs["SeqFold"])
-            layers.append(l.with_attrs(**a) if a else l)
+                         SeqFold=context if lyr.attrs["SeqFold"] == lyr.attrs["KVLen"] else
+                         lyr.attrs["SeqFold"])
+            layers.append(lyr.with_attrs(**a) if a else lyr)
         else:
-            layers.append(l)
+            layers.append(lyr)
     return LayerGraph(name=g.name, layers=tuple(layers), edges=g.edges,
                       host_nodes=g.host_nodes, source_path=g.source_path,
                       source_sha256=g.source_sha256, notes=g.notes,
@@ -93,7 +93,7 @@ class LLMNetwork:
 
     def blocks(self) -> list[tuple[str, LayerGraph]]:
         """Every block in pipeline order, (name, graph)."""
-        out = []
+        out: list[tuple[str, LayerGraph]] = []
         for s in self.stacks:
             out.extend((f"{s.name}{i}", s.block) for i in range(s.count))
         return out
@@ -104,21 +104,21 @@ class LLMNetwork:
         return self.seq * self.arch.hidden * 4
 
     def block_weight_bits(self, block: LayerGraph) -> int:
-        return sum(l.weight_bits for l in block.layers)
+        return sum(lyr.weight_bits for lyr in block.layers)
 
     def kv_bits_per_token(self, block: LayerGraph) -> int:
         """KV-cache bits one block reads (whole cache) and writes (one entry) per token."""
         if self.mode != "decode":
             return 0
         per = 2 * self.arch.kv_dim * bits(self.quant.kv)
-        n_self = sum(1 for l in block.layers if l.op_type == "ScaledDotProductAttention"
-                     and l.attrs.get("KVCache") == "hbm")
+        n_self = sum(1 for lyr in block.layers if lyr.op_type == "ScaledDotProductAttention"
+                     and lyr.attrs.get("KVCache") == "hbm")
         return n_self * per * (self.context + 1)
 
     def kv_cache_bits(self, block: LayerGraph) -> int:
         """KV-cache capacity one block needs per sequence."""
         if self.mode == "decode":
-            n_self = sum(1 for l in block.layers if l.attrs.get("KVCache") == "hbm")
+            n_self = sum(1 for lyr in block.layers if lyr.attrs.get("KVCache") == "hbm")
             return n_self * 2 * self.arch.kv_dim * bits(self.quant.kv) * self.context
         return 0
 
@@ -128,13 +128,13 @@ class LLMNetwork:
         edges: list[Edge] = []
         prev_out: str | None = None
         for bname, g in self.blocks():
-            rename = {l.name: f"{bname}.{l.name}" for l in g.layers}
-            for l in g.layers:
-                layers.append(Layer(name=rename[l.name], op_type=l.op_type, impl=l.impl,
-                                    attrs=l.finn_attrs(),
-                                    inputs=tuple(f"{bname}.{t}" for t in l.inputs),
-                                    outputs=tuple(f"{bname}.{t}" for t in l.outputs),
-                                    source_nodes=l.source_nodes, absorbed=l.absorbed))
+            rename = {lyr.name: f"{bname}.{lyr.name}" for lyr in g.layers}
+            for lyr in g.layers:
+                layers.append(Layer(name=rename[lyr.name], op_type=lyr.op_type, impl=lyr.impl,
+                                    attrs=lyr.finn_attrs(),
+                                    inputs=tuple(f"{bname}.{t}" for t in lyr.inputs),
+                                    outputs=tuple(f"{bname}.{t}" for t in lyr.outputs),
+                                    source_nodes=lyr.source_nodes, absorbed=lyr.absorbed))
             first = None
             for e in g.edges:
                 src = rename.get(e.src) if e.src else prev_out
@@ -183,11 +183,13 @@ def build_network(arch: Arch, quant: QuantSpec, mode: str = "decode", seq: int =
     if arch.encoder_decoder:
         if mode == "encoder":
             m, sym = decoder_block(_as_encoder(arch), quant, T)
-            g = finish_attention(lower_block(m, sym, "enc", minimize_bit_width), arch, "encoder", context)
+            g = finish_attention(lower_block(m, sym, "enc", minimize_bit_width), arch, "encoder",
+                                 context)
             stacks.append(Stack("enc", g, arch.layers))
         else:
             m, sym = t5_decoder_block(arch, quant, T, context if mode == "decode" else seq)
-            g = finish_attention(lower_block(m, sym, "dec", minimize_bit_width), arch, mode, context, cross=True)
+            g = finish_attention(lower_block(m, sym, "dec", minimize_bit_width), arch, mode,
+                                 context, cross=True)
             stacks.append(Stack("dec", g, arch.decoder_layers))
     else:
         m, sym = decoder_block(arch, quant, T)
@@ -202,6 +204,4 @@ def build_network(arch: Arch, quant: QuantSpec, mode: str = "decode", seq: int =
 
 
 def _as_encoder(arch: Arch) -> Arch:
-    from dataclasses import replace
-
     return replace(arch, causal=False, family="t5")

@@ -27,18 +27,21 @@ measured ACCL+ message time (``dse.chain.links``).
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dse.chain.channels import channel_rule
 from dse.chain.links import fpga_link
-from dse.exceptions import InfeasibleError
-from dse.ir.graph import LayerGraph
+from dse.exceptions import InfeasibleError, InternalError
+from dse.ir.graph import Edge, LayerGraph
 from dse.llm.hetero import device_stage, hop_s
 from dse.llm.network import LLMNetwork
 from dse.llm.stage import RES, ZERO, BlockPoint, Stage
 from dse.models.candidates import FoldingOption, enumerate_options
+from dse.solver.slr import SLL_PER_BOUNDARY, bound_by_slrs, fits_one, pack, slr_capacities
 from dse.specs.board import BoardConfig
 from dse.specs.memory import DEFAULT_EFFICIENCY, StreamDemand, allocate
 
@@ -59,32 +62,28 @@ class LLMPlan:
 def board_capacity(cfg: BoardConfig, multi: bool) -> tuple[dict[str, int], list | None]:
     """(what a board's layers may use, its per-SLR capacities): the board's caps, bounded by
     the sum of its SLRs (dse.solver.slr), as the CNN solver books them."""
-    from dse.solver.slr import bound_by_slrs, slr_capacities
-
     slrs = slr_capacities(cfg, multi)
     return bound_by_slrs(cfg.capacity(multi).as_dict(), slrs), slrs
 
 
 def _block_options(block: LayerGraph, part: str, placement: str, slrs: list | None = None
                    ) -> list[list[FoldingOption]]:
-    from dse.solver.slr import fits_one
-
     out = []
-    for l in block.layers:
-        opts = enumerate_options(l.specialized_op_type, l.finn_attrs(), part=part,
-                                 weight_bits=l.weight_bits, allow_external=True)
-        if l.op_type == "Thresholding" and l.impl is None:
+    for lyr in block.layers:
+        opts = enumerate_options(lyr.specialized_op_type, lyr.finn_attrs(), part=part,
+                                 weight_bits=lyr.weight_bits, allow_external=True)
+        if lyr.op_type == "Thresholding" and lyr.impl is None:
             # FINN picks the RTL thresholds, whose memory for a wide float quantizer is LUTs;
             # preferred_impl_style=hls (a FINN node attribute) puts them in BRAM instead
-            opts += enumerate_options(f"{l.op_type}_hls", l.finn_attrs(), part=part)
-        if l.weight_bits and l.op_type == "MVAU" and l.attrs.get("mem_mode") != "dynamic":
+            opts += enumerate_options(f"{lyr.op_type}_hls", lyr.finn_attrs(), part=part)
+        if lyr.weight_bits and lyr.op_type == "MVAU" and lyr.attrs.get("mem_mode") != "dynamic":
             want_ext = placement == "hbm"
             keep = [o for o in opts if bool(o.external_weight_bits) == want_ext]
             opts = keep or opts
         if slrs is not None:  # every layer sits in one SLR
             opts = [o for o in opts if fits_one({d: getattr(o.cost, d) for d in RES}, slrs)]
         if not opts:
-            raise InfeasibleError(f"layer {l.name} ({l.op_type}): no legal folding fits one "
+            raise InfeasibleError(f"layer {lyr.name} ({lyr.op_type}): no legal folding fits one "
                                   "SLR of this board")
         out.append(sorted(opts, key=lambda o: o.cost.cycles))
     return out
@@ -112,9 +111,9 @@ def fill_cycles(layer: Any, cost: Any) -> int:
 def _latency(block: LayerGraph, fills: dict[str, int]) -> int:
     """Fill cycles along the block's longest path (the frame streams behind them)."""
     best: dict[str, int] = {}
-    for l in block.layers:  # layers are in topological order
-        preds = [e.src for e in block.in_edges(l.name) if e.src]
-        best[l.name] = fills[l.name] + max((best[p] for p in preds), default=0)
+    for lyr in block.layers:  # layers are in topological order
+        preds = [e.src for e in block.in_edges(lyr.name) if e.src]
+        best[lyr.name] = fills[lyr.name] + max((best[p] for p in preds), default=0)
     return max(best.values(), default=0)
 
 
@@ -138,40 +137,41 @@ def block_curve(block: LayerGraph, part: str, placement: str, cap: dict[str, int
         per_layer = []
         fills = {}
         worst = ("", 0)
-        for l, os_ in zip(block.layers, opts):
+        for lyr, os_ in zip(block.layers, opts, strict=True):
             fit = [o for o in os_ if o.cost.cycles <= ii]
             o = min(fit, key=lambda o: sum(getattr(o.cost, d) / norm[d] for d in RES))
             for d in RES:
                 res[d] += getattr(o.cost, d)
             if o.external_weight_bits:
-                streams.append((l.name, o.external_weight_bits,
-                                o.external_weight_bits * nvec[l.name]))
-            folding.append((l.name, dict(o.attrs), o.impl))
-            per_layer.append((l.name, {d: getattr(o.cost, d) for d in RES},
+                streams.append((lyr.name, o.external_weight_bits,
+                                o.external_weight_bits * nvec[lyr.name]))
+            folding.append((lyr.name, dict(o.attrs), o.impl))
+            per_layer.append((lyr.name, {d: getattr(o.cost, d) for d in RES},
                               max(o.cost.outstream_widths_padded or (0,))))
-            fills[l.name] = fill_cycles(l, o.cost)
+            fills[lyr.name] = fill_cycles(lyr, o.cost)
             if o.cost.cycles > worst[1]:
-                worst = (l.name, o.cost.cycles)
-        points.append(BlockPoint(ii, _latency(block, fills), res, tuple(streams),
-                                 tuple(folding), worst[0], tuple(per_layer)))
+                worst = (lyr.name, o.cost.cycles)
+        points.append(BlockPoint(ii=ii, latency=_latency(block, fills), res=res,
+                                 ext_streams=tuple(streams), folding=tuple(folding),
+                                 bottleneck=worst[0], layers=tuple(per_layer)))
     return points
 
 
 def _nvec(block: LayerGraph) -> dict[str, int]:
     out = {}
-    for l in block.layers:
-        v = l.attrs.get("numInputVectors")
-        out[l.name] = math.prod(v) if v else 1
+    for lyr in block.layers:
+        v = lyr.attrs.get("numInputVectors")
+        out[lyr.name] = math.prod(v) if v else 1
     return out
 
 
 def split_halves(block: LayerGraph) -> tuple[LayerGraph, LayerGraph]:
     """A block cut after its first residual add: (attention half, MLP half). One stream, the
     residual, crosses the cut."""
-    names = [l.name for l in block.layers]
+    names = [lyr.name for lyr in block.layers]
     cut = None
-    for i, l in enumerate(block.layers):
-        if l.op_type == "ElementwiseAdd" and any(e.src is None for e in block.in_edges(l.name)):
+    for i, lyr in enumerate(block.layers):
+        if lyr.op_type == "ElementwiseAdd" and any(e.src is None for e in block.in_edges(lyr.name)):
             cut = i + 1
             break
     if cut is None or cut >= len(names):
@@ -180,8 +180,6 @@ def split_halves(block: LayerGraph) -> tuple[LayerGraph, LayerGraph]:
 
 
 def subgraph(g: LayerGraph, names: list[str], tag: str) -> LayerGraph:
-    from dse.ir.graph import Edge
-
     keep = set(names)
     edges = []
     for e in g.edges:
@@ -191,7 +189,8 @@ def subgraph(g: LayerGraph, names: list[str], tag: str) -> LayerGraph:
             continue
         edges.append(Edge(tensor=e.tensor, src=src, dst=dst, dtype=e.dtype,
                           elems_per_frame=e.elems_per_frame))
-    return LayerGraph(name=f"{g.name}.{tag}", layers=tuple(l for l in g.layers if l.name in keep),
+    return LayerGraph(name=f"{g.name}.{tag}",
+                      layers=tuple(lyr for lyr in g.layers if lyr.name in keep),
                       edges=tuple(edges), host_nodes=(), source_path=g.source_path,
                       source_sha256="", minimized_bit_width=g.minimized_bit_width)
 
@@ -282,8 +281,6 @@ class StageModel:
                   ) -> Any:
         """Every layer of the stage's parts (block copies, then extra parts, in chain order)
         in one SLR (dse.solver.slr.pack: per-SLR caps, mean rule, SLL wires)."""
-        from dse.solver.slr import pack
-
         key = (where, tuple((tag, q.ii, len(q.layers)) for tag, q in parts))
         if key not in self.packs:
             layers, edges, prev = [], [], None
@@ -386,10 +383,11 @@ class StageModel:
                     continue
             if demands and cmap is None:
                 continue
-            placed, slr_layers = None, ()
+            placed = None
+            slr_layers: tuple[tuple[str, dict[str, int], int], ...] = ()
             if slrs is not None:  # every layer in one SLR, each SLR within FINN's limits
                 parts = [(f"block{c}", p) for c in range(copies if k else 0)]
-                parts += [(x, q) for x, q in zip(extras, xs)]
+                parts += [(x, q) for x, q in zip(extras, xs, strict=False)]
                 placed = self._slr_pack((b.name, b.part, multi, placement), slrs, parts)
                 if not placed.feasible:
                     continue
@@ -429,12 +427,11 @@ def optimize_llm(net: LLMNetwork, boards: list[Any], *, sequences: int = 1,
         raise InfeasibleError("--sequences must be at least 1")
     model = StageModel(net, sequences, efficiency)
     if order == "auto":
-        import itertools
-
         names = [_name(x) for x in boards]
         distinct = math.factorial(len(names))
         for n in set(names):
             distinct //= math.factorial(names.count(n))
+        perms: Iterable[Sequence[int]]
         if distinct <= 120:
             perms = itertools.permutations(range(len(boards)))
         else:  # too many: devices of one type stay together, the types in every order
@@ -521,7 +518,10 @@ def _optimize_chain(net: LLMNetwork, boards: list[Any], model: StageModel, seque
     h1 = H
     for b in range(best_b, 0, -1):
         h0 = back[b][h1]
-        stages.append(_placed(stage_at(b - 1, h0, h1), b - 1, h0 / U))
+        st = stage_at(b - 1, h0, h1)
+        if st is None:
+            raise InternalError(f"stage {b - 1}: the DP kept blocks {h0}..{h1} it cannot build")
+        stages.append(_placed(st, b - 1, h0 / U))
         h1 = h0
     stages.reverse()
     fpga = [x for x in boards if isinstance(x, BoardConfig)]
@@ -610,8 +610,8 @@ def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPla
                     b.memory_gib) * 2**30 for b in used) - sum(s.weight_bytes for s in st)
         per = m["kv_bytes_per_sequence"]
         m["max_sequences_by_kv_capacity"] = int(free // per) if per else None
-    prices = [s.price_per_hour for s in st]
-    if all(p is not None for p in prices):
+    prices = [s.price_per_hour for s in st if s.price_per_hour is not None]
+    if len(prices) == len(st):
         rate = m.get("tokens_per_s") if net.mode == "decode" else throughput * net.seq
         m["price_per_hour"] = sum(prices)
         m["cost_per_million_tokens"] = sum(prices) / 3600 / rate * 1e6 if rate else None
@@ -644,14 +644,11 @@ def _block_range(s: Stage) -> str:
     first = s.first_block
     end = first + s.blocks + (0.5 if "mlp" in s.extras else 0) + (0.5 if "attn" in s.extras
                                                                    else 0)
-    f = (lambda x: f"{x:g}")
-    return f"{f(first)}-{f(end)}"
+    return f"{first:g}-{end:g}"
 
 
 def _slr_table(s: Stage) -> dict[str, Any] | None:
     """Where each of the stage's layers sits (part.layer -> SLR), per-SLR use and SLL bits."""
-    from dse.solver.slr import SLL_PER_BOUNDARY
-
     p = s.slrs
     if p is None:
         return None

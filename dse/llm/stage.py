@@ -9,7 +9,7 @@ from typing import Any
 RES = ("lut", "ff", "bram18", "uram", "dsp")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BlockPoint:
     """One block at one II: its resources and external streams."""
 
@@ -23,7 +23,7 @@ class BlockPoint:
     layers: tuple[tuple[str, dict[str, int], int], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Stage:
     board: str
     index: int

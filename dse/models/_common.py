@@ -53,7 +53,7 @@ def dtype(name: str) -> DataType:
 
     mf = parse(name) if isinstance(name, str) and name.startswith("FP<") else None
     if mf is not None:
-        return mf  # type: ignore[return-value]
+        return mf
     try:
         return DataType[name]
     except (KeyError, ValueError):

@@ -13,6 +13,7 @@ The others inherit HWCustomOp's 0 resources in finn-plus, and dse books its own 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -371,8 +372,6 @@ def squeeze_estimate_for(name: str) -> Any:
 
 
 def squeeze_options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
-    import math
-
     for P in divisors(math.gcd(a["inp_shape"][-1], a["out_shape"][-1])):
         yield {"PE": P}
 

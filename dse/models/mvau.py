@@ -212,7 +212,8 @@ def options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
                 # MVAU_hls counts the weight stream (decoupled/external) in AP_INT_MAX_W
                 if impl == "hls" and mm != "internal_embedded" and P * S * W > HLS_MAX_WIDTH:
                     continue
-                styles = ("block", "distributed", "ultra") if mm == "internal_decoupled" else ("auto",)
+                styles = (("block", "distributed", "ultra") if mm == "internal_decoupled"
+                          else ("auto",))
                 for rs in styles:
                     for rt in res_types:
                         yield {"PE": P, "SIMD": S, "mem_mode": mm, "ram_style": rs, "resType": rt}

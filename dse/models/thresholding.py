@@ -103,8 +103,10 @@ def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> Layer
         bram = 0  # FINN books "BRAM18" but bram_estimation reads "BRAM" (known quirk)
         w_w = P * T * a["numSteps"]
     else:
-        bram = ceil_div(A * P, 16) * ceil_div(tm, 1024) if a["ram_style"] == "block" and tm > 1 else 0
-        lut = A * P + (P * A * ceil_div(tm, 64) if a["ram_style"] == "distributed" and tm > 1 else 0)
+        block = a["ram_style"] == "block" and tm > 1
+        distributed = a["ram_style"] == "distributed" and tm > 1
+        bram = ceil_div(A * P, 16) * ceil_div(tm, 1024) if block else 0
+        lut = A * P + (P * A * ceil_div(tm, 64) if distributed else 0)
         uram = 0
         w_w = P * T * a["numSteps"] if a["mem_mode"] == "internal_decoupled" else 0
     out_w = P * B

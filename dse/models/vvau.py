@@ -150,7 +150,8 @@ def options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
     for P in divisors(a["Channels"]):
         for S in divisors(prod(a["Kernel"])):
             for mm in ("internal_decoupled", "external"):
-                styles = ("block", "distributed", "ultra") if mm == "internal_decoupled" else ("auto",)
+                styles = (("block", "distributed", "ultra") if mm == "internal_decoupled"
+                          else ("auto",))
                 for rs in styles:
                     for rt in res_types:
                         yield {"PE": P, "SIMD": S, "mem_mode": mm, "ram_style": rs, "resType": rt}

@@ -24,6 +24,7 @@ from dataclasses import replace
 
 from dse.exceptions import InfeasibleError
 from dse.models.candidates import FoldingOption
+from dse.models.registry import estimate
 from dse.solver.cpsat import solve_at
 from dse.solver.evaluate import evaluate
 from dse.solver.problem import DIMS, PartitionProblem
@@ -36,11 +37,9 @@ Progress = Callable[[str], None]
 
 def _fixed_problem(problem: PartitionProblem, fold: dict[str, dict]) -> PartitionProblem | None:
     """The problem with each layer pinned to SetFolding's folding (its styles as lowered)."""
-    from dse.models.registry import estimate
-
     part = problem.boards[0].board.part
     opts = []
-    for name, w in zip(problem.order, problem.weight_bits):
+    for name, w in zip(problem.order, problem.weight_bits, strict=True):
         layer = problem.graph.layer(name)
         attrs = {**layer.finn_attrs(), **fold.get(name, {})}
         try:
@@ -104,7 +103,7 @@ def solve_baseline(
         T = cands[idx]
         fold = set_folding(problem.graph, T, mvau_wwidth_max=mvau_wwidth_max, part=part)
         fixed = _fixed_problem(problem, fold)
-        res = None
+        res: tuple | None = None
         if fixed is not None:
             ii = max(o[0].cost.cycles for o in fixed.options)
             choice = [0] * fixed.n
@@ -122,7 +121,7 @@ def solve_baseline(
                 budget = max(0.5, (time_limit - (time.monotonic() - t0)) / 8)
                 r = solve_at(fixed, ii, objective="boards" if strategy == "two-stage"
                              else "crossings", time_limit=budget, workers=workers, seed=seed)
-                if r.choice is not None:
+                if r.choice is not None and r.boards is not None:
                     ev = evaluate(fixed, r.choice, r.boards)
                     if ev.feasible:
                         res = (fixed, r.choice, r.boards, ev, r.slrs)

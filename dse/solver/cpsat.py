@@ -21,14 +21,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ortools.sat.python import cp_model
 
 from dse.models.candidates import FoldingOption, prune_dominated
 from dse.solver.cpsolver import cp_solver
-from dse.solver.problem import DIMS, RES, UNBUILDABLE, PartitionProblem, frame_buffer_bram18
+from dse.solver.problem import (
+    DIMS,
+    RES,
+    UNBUILDABLE,
+    PartitionProblem,
+    PEdge,
+    frame_buffer_bram18,
+)
 from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
 
 STATUS = {
@@ -40,14 +47,14 @@ STATUS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AtResult:
     status: str  # OPTIMAL / FEASIBLE / INFEASIBLE / UNKNOWN
-    choice: list[int] | None
-    boards: list[int] | None
-    objective: float | None
-    bound: float | None
-    wall_s: float
+    choice: list[int] | None = None
+    boards: list[int] | None = None
+    objective: float | None = None
+    bound: float | None = None
+    wall_s: float = 0.0
     core: tuple[str, ...] = ()  # with explain=True and INFEASIBLE: limits that cannot all hold
     slrs: list[int | None] | None = None  # per layer: its SLR where the board is split
     replicas: list[int] | None = None  # per board: its copies (segment replicas)
@@ -89,23 +96,23 @@ def options_at(problem: PartitionProblem, T: int, *, keep_faster: bool = False
                      + ((-(-opts[k].cost.cycles // T),) if R > 1 else ())
                      for k in idx] if tables or R > 1 else None
             keep = {id(o) for o in prune_dominated(flat, extra)}
-            kept.extend(k for k, o in zip(idx, flat) if id(o) in keep)
+            kept.extend(k for k, o in zip(idx, flat, strict=True) if id(o) in keep)
         problem._memo[memo] = sorted(kept)
         out.append(problem._memo[memo])
     return out
 
 
 def _resource_vector(c: Any) -> tuple[int, ...]:
-    from dse.solver.problem import UNBUILDABLE
-
     return (c.lut, c.ff, c.bram18, c.uram, c.dsp) if c is not None else (UNBUILDABLE,) * 5
 
 
 def _as_resource_option(o: FoldingOption) -> FoldingOption:
-    from dataclasses import replace
-
     return FoldingOption(attrs=o.attrs, impl=o.impl, cost=replace(o.cost, cycles=0),
                          external_weight_bits=o.external_weight_bits)
+
+
+Lit = cp_model.IntVar | int  # a Boolean variable, or the constant 0/1 the bounds fix
+Expr = Any  # a CP-SAT linear expression (ortools' LinearExprT), or an int
 
 
 def solve_at(
@@ -117,7 +124,7 @@ def solve_at(
     time_limit: float = 10.0,
     workers: int = 2,
     seed: int = 0,
-    hint: tuple[Sequence[int], Sequence[int]] | None = None,
+    hint: Sequence[Any] | None = None,
     on_solution: Callable[[float], None] | None = None,
     ii_low: int | None = None,
     explain: bool = False,
@@ -131,10 +138,12 @@ def solve_at(
     ``objective``: "none" (feasibility), "boards" (fewest boards), "resources" (least
     capacity-weighted resources, then fewest cut bits), "crossings" (Elastic-DF's: streams
     crossing an SLR boundary cost 1, a board boundary 10), "balance" (the fullest board's
-    fill as low as it goes: boards that leave room pack into their SLRs), "ii" (the smallest II in
-    [``ii_low``, ``T``] the links allow with the options that meet ``T``), with ``max_boards``
-    boards at most. External-memory bandwidth is booked at ``ii_low`` in "ii" mode (the most it
-    can be in the range), else at ``T``.
+    fill as low as it goes: boards that leave room pack into their SLRs), "ii" (the smallest
+    II in [``ii_low``, ``T``] the links allow with the options that meet ``T``), with
+    ``max_boards`` boards at most. External-memory bandwidth is booked at ``ii_low`` in "ii"
+    mode (the most it can be in the range), else at ``T``.
+
+    ``hint``: (choice, boards[, SLR per layer[, copies per board]]) of a plan to start from.
 
     ``explain``: every board-capacity and link limit is guarded by an assumption literal; an
     infeasible answer then carries CP-SAT's infeasible subset of them (``core``), by name.
@@ -155,472 +164,626 @@ def solve_at(
     ``slack_T + 1`` whose layers all meet ``T`` (the II between two candidates).
     """
     t_start = time.monotonic()
-    p = problem
-    n = p.n
-    B = min(p.n_boards, max_boards or p.n_boards)
-    m = cp_model.CpModel()
-    # minimizing the II over a range of candidates needs the faster options too
-    wide = objective == "ii" and (ii_low or 1) <= max(
-        (o.cost.cycles for opts in p.options for o in opts if o.cost.cycles < T), default=0)
-    ks = options_at(p, T, keep_faster=wide)
-    if any(not k for k in ks):
-        return AtResult("INFEASIBLE", None, None, None, None, 0.0)
-    if p.max_replicas > 1:
-        slack_T = None
-    T_link = max(T, slack_T or T)  # the II at which links and memory are booked
-    T_use = T_link  # the II at which external bandwidth is booked
-    ii = None
-    if objective == "ii":
-        lo = max(1, ii_low or 1)
-        ii = m.NewIntVar(lo, T, "ii")
-        T_use = lo
-    bpc = p.link_rate()
-    R = p.max_replicas
+    model = AtModel(problem, T, objective=objective, max_boards=max_boards, ii_low=ii_low,
+                    explain=explain, only=only, fix_boards=fix_boards, max_total=max_total,
+                    slack_T=slack_T)
+    if not model.build():
+        return AtResult(status="INFEASIBLE")
+    if hint is not None:
+        model.add_hint(hint)
+    return model.solve(time_limit=max(0.05, time_limit - (time.monotonic() - t_start)),
+                       deterministic_limit=max(0.05, time_limit), workers=workers, seed=seed,
+                       on_solution=on_solution)
 
-    guards: list[tuple[Any, str]] = []
 
-    def guarded(ct: Any, label: str) -> None:
-        if only is not None and label not in only:
-            ct.OnlyEnforceIf(m.NewBoolVar("relaxed"))  # free: the limit is off
-        elif explain:
-            lit = m.NewBoolVar(label)
-            ct.OnlyEnforceIf(lit)
-            guards.append((lit, label))
+class AtModel:
+    """The CP-SAT model of one ``solve_at`` call, one method per family of variables and
+    constraints. ``build`` adds them in a fixed order: the same inputs give the same model,
+    and so the same answer from CP-SAT."""
 
-    n_links = [0]
+    def __init__(self, problem: PartitionProblem, T: int, *, objective: str,
+                 max_boards: int | None, ii_low: int | None, explain: bool,
+                 only: frozenset[str] | None, fix_boards: Sequence[int] | None,
+                 max_total: int | None, slack_T: int | None) -> None:
+        p = self.p = problem
+        self.T = T
+        self.n = p.n
+        self.B = min(p.n_boards, max_boards or p.n_boards)
+        self.m = cp_model.CpModel()
+        self.objective = objective
+        self.ii_low = ii_low
+        self.explain = explain
+        self.only = only
+        self.fix_boards = fix_boards
+        self.max_total = max_total
+        self.R = p.max_replicas
+        # links and memory are booked at T_link, external bandwidth at T_use
+        self.T_link = max(T, (slack_T if self.R == 1 else None) or T)
+        self.T_use = self.T_link
+        self.ii: cp_model.IntVar | None = None
+        self.bpc = p.link_rate()
+        self.guards: list[tuple[cp_model.IntVar, str]] = []
+        self.n_links = 0
+        self.link_cap = 0
+        self.rx = 0
+        self.ks: list[list[int]] = []
+        self.split: list[list[dict[str, Any]] | None] = []
+        self.bins: list[tuple[int, int | None]] = []
+        self.first_bin: list[int] = []
+        self.L = 0
+        self.u: list[list[Lit]] = []
+        self.wr: list[dict[int, cp_model.IntVar]] = []
+        self.reps: list[Expr] = []  # per board: its copies (0 where unused)
+        self.P: list[cp_model.IntVar] = []  # per board: II x copies (in "ii" mode)
+        self.x: list[dict[int, Lit]] = []
+        self.at_ii: list[tuple[int, int, Lit]] = []  # clock per board: (layer, cycles, in)
+        self.caps: list[dict[str, int]] = []
+        self.sums: list[dict[str, list[Expr]]] = []
+        self.slr_sums: list[dict[str, list[Expr]]] = []
+        self.dff: list[dict[tuple[str, int], list[Expr]]] = []
+        self.chan: list[dict[int, list[Expr]]] = []
+        self.dff_cap: list[dict[str, int]] = []
+        self.cut_terms: list[tuple[int, Expr]] = []
 
-    def link_ok(load, expr, sides: Sequence[int] = ()) -> None:
+    # -- the model, family by family ------------------------------------------------------
+
+    def build(self) -> bool:
+        """Every variable and constraint; False when the instance is infeasible already."""
+        if not self.options():
+            return False
+        self.ii_variable()
+        self.bin_layout()
+        if not self.staircase():
+            return False
+        self.segment_replicas()
+        self.option_choice()
+        self.couplings()
+        self.resource_sums()
+        self.replica_channels_and_bin_cuts()
+        self.symmetry()
+        self.ii_per_clock()
+        self.slr_limits()
+        self.links()
+        self.board_limits()
+        self.set_objective()
+        return True
+
+    def options(self) -> bool:
+        """The options per layer that meet ``T`` (and the faster ones, to minimize the II)."""
+        p, T = self.p, self.T
+        # minimizing the II over a range of candidates needs the faster options too
+        wide = self.objective == "ii" and (self.ii_low or 1) <= max(
+            (o.cost.cycles for opts in p.options for o in opts if o.cost.cycles < T),
+            default=0)
+        self.ks = options_at(p, T, keep_faster=wide)
+        return all(self.ks)
+
+    def ii_variable(self) -> None:
+        if self.objective == "ii":
+            lo = max(1, self.ii_low or 1)
+            self.ii = self.m.new_int_var(lo, self.T, "ii")
+            self.T_use = lo
+
+    def guarded(self, ct: cp_model.Constraint, label: str) -> None:
+        """A limit the explanation names (``explain``) or leaves out (``only``)."""
+        if self.only is not None and label not in self.only:
+            ct.only_enforce_if(self.m.new_bool_var("relaxed"))  # free: the limit is off
+        elif self.explain:
+            lit = self.m.new_bool_var(label)
+            ct.only_enforce_if(lit)
+            self.guards.append((lit, label))
+
+    def link_ok(self, load: Expr, expr: Expr, sides: Sequence[int] = ()) -> None:
         """Traffic fits one link at the plan's II: ``load`` (``p.link_load`` units) within
         the link's rate, ``expr`` (bits per frame) within ACCL's receive buffers (with
         replicas: the link of each copy of the boards in ``sides``, which carries 1/r of the
         frames)."""
-        label = (f"link {n_links[0]}: at most {link_cap:,} units of link load and "
-                 f"{rx * 8:,} bits per frame ({p.link.bandwidth_gbps:g} Gb/s at II {T:,}, "
-                 "ACCL receive buffers)")
-        n_links[0] += 1
-        if R > 1:
+        p, m, bpc, rx = self.p, self.m, self.bpc, self.rx
+        label = (f"link {self.n_links}: at most {self.link_cap:,} units of link load and "
+                 f"{rx * 8:,} bits per frame ({p.link.bandwidth_gbps:g} Gb/s at II "
+                 f"{self.T:,}, ACCL receive buffers)")
+        self.n_links += 1
+        if self.R > 1:
             for b in sides:
-                rhs = bpc.numerator * (P[b] if ii is not None else T * reps[b])
-                guarded(m.Add(load * bpc.denominator <= rhs), label)
-        elif ii is None:
-            guarded(m.Add(load <= link_cap), label)
+                rhs = bpc.numerator * (self.P[b] if self.ii is not None
+                                       else self.T * self.reps[b])
+                self.guarded(m.add(load * bpc.denominator <= rhs), label)
+        elif self.ii is None:
+            self.guarded(m.add(load <= self.link_cap), label)
         else:
-            guarded(m.Add(load * bpc.denominator <= bpc.numerator * ii), label)
-        guarded(m.Add(expr <= rx * 8), label + " ")
+            self.guarded(m.add(load * bpc.denominator <= bpc.numerator * self.ii), label)
+        self.guarded(m.add(expr <= rx * 8), label + " ")
 
-    # bins: one per board, or one per SLR of a split board, in chain order
-    split = [p.split_slrs(b) for b in range(B)]
-    bins: list[tuple[int, int | None]] = []
-    first_bin: list[int] = []
-    for b in range(B):
-        first_bin.append(len(bins))
-        bins.extend([(b, s) for s in range(len(split[b]))] if split[b] else [(b, None)])
-    L = len(bins)
-    first_bin.append(L)
+    def bin_layout(self) -> None:
+        """Bins: one per board, or one per SLR of a split board, in chain order."""
+        self.split = [self.p.split_slrs(b) for b in range(self.B)]
+        for b in range(self.B):
+            self.first_bin.append(len(self.bins))
+            sl = self.split[b]
+            self.bins.extend([(b, s) for s in range(len(sl))] if sl else [(b, None)])
+        self.L = len(self.bins)
+        self.first_bin.append(self.L)
 
-    # staircase over bins: u[i][l] = layer i sits in bin >= l; the bins a layer can reach
-    # are bounded by the least resources of the layers before it (they must fit the bins
-    # before) and after it (they must fit the bins after)
-    # (not when explaining: the bounds would hide the capacity limits the reason names)
-    lo_bin, hi_bin = (_bin_range(p, ks, bins, T) if not explain and only is None
-                      else ([0] * n, [L - 1] * n))
-    u: list[list] = []
-    for i in range(n):
-        row: list = [1]
-        for l in range(1, L):
-            b_l, s_l = bins[l]
-            if fix_boards is not None and (b_l != fix_boards[i] or not s_l):
-                row.append(int(fix_boards[i] >= b_l))  # another board, or a board boundary
-            elif i == 0 or l > hi_bin[i]:
-                row.append(0)
-            elif l <= lo_bin[i]:
-                row.append(1)
-            else:
-                row.append(m.NewBoolVar(f"u{i}_{l}"))
-        row.append(0)
-        u.append(row)
-    if any(lo_bin[i] > hi_bin[i] for i in range(n)):
-        return AtResult("INFEASIBLE", None, None, None, None, 0.0)
-    for i in range(1, n):
-        for l in range(1, L):
-            if i > 1:
-                _implies(m, u[i - 1][l], u[i][l])
-            if l > 1:
-                _implies(m, u[i][l], u[i][l - 1])
+    def staircase(self) -> bool:
+        """u[i][lyr] = layer i sits in bin >= lyr; the bins a layer can reach are bounded by
+        the least resources of the layers before it (they must fit the bins before) and after
+        it (they must fit the bins after); not when explaining (the bounds would hide the
+        capacity limits the reason names). False if a layer can reach no bin."""
+        p, m, n, L, fix = self.p, self.m, self.n, self.L, self.fix_boards
+        lo_bin, hi_bin = (_bin_range(p, self.ks, self.bins, self.T)
+                          if not self.explain and self.only is None else ([0] * n, [L - 1] * n))
+        for i in range(n):
+            row: list[Lit] = [1]
+            for lyr in range(1, L):
+                b_l, s_l = self.bins[lyr]
+                if fix is not None and (b_l != fix[i] or not s_l):
+                    row.append(int(fix[i] >= b_l))  # another board, or a board boundary
+                elif i == 0 or lyr > hi_bin[i]:
+                    row.append(0)
+                elif lyr <= lo_bin[i]:
+                    row.append(1)
+                else:
+                    row.append(m.new_bool_var(f"u{i}_{lyr}"))
+            row.append(0)
+            self.u.append(row)
+        if any(lo_bin[i] > hi_bin[i] for i in range(n)):
+            return False
+        u = self.u
+        for i in range(1, n):
+            for lyr in range(1, L):
+                if i > 1:
+                    _implies(m, u[i - 1][lyr], u[i][lyr])
+                if lyr > 1:
+                    _implies(m, u[i][lyr], u[i][lyr - 1])
+        return True
 
-    def ub(i: int, b: int):  # layer i sits on board >= b
-        return u[i][first_bin[b]]
+    def ub(self, i: int, b: int) -> Lit:
+        """Layer i sits on board >= b."""
+        return self.u[i][self.first_bin[b]]
 
-    def z(i: int, b: int):  # layer i on board b
-        return ub(i, b) - ub(i, b + 1)
+    def z(self, i: int, b: int) -> Expr:
+        """Layer i on board b."""
+        return self.ub(i, b) - self.ub(i, b + 1)
 
-    def zl(i: int, l: int):  # layer i in bin l
-        return u[i][l] - u[i][l + 1]
+    def zl(self, i: int, lyr: int) -> Expr:
+        """Layer i in bin lyr."""
+        return self.u[i][lyr] - self.u[i][lyr + 1]
 
-    # segment replicas: wr[b][r] = board b runs as r copies (exactly one r where it is used)
-    wr: list[dict[int, Any]] = []
-    reps: list[Any] = []  # per board: its copies (0 where unused)
-    P: list[Any] = []  # per board: II x copies (in "ii" mode)
-    if R > 1:
-        for b in range(B):
-            used = 1 if b == 0 else ub(n - 1, b)
-            wb = {r: m.NewBoolVar(f"w{b}_{r}") for r in range(1, R + 1)} if not (
+    def segment_replicas(self) -> None:
+        """wr[b][r] = board b runs as r copies (exactly one r where it is used)."""
+        p, m, R, T = self.p, self.m, self.R, self.T
+        if R <= 1:
+            return
+        for b in range(self.B):
+            used = 1 if b == 0 else self.ub(self.n - 1, b)
+            wb = {r: m.new_bool_var(f"w{b}_{r}") for r in range(1, R + 1)} if not (
                 isinstance(used, int) and not used) else {}
             if wb:
-                m.Add(sum(wb.values()) == used)
-            wr.append(wb)
-            reps.append(sum(r * v for r, v in wb.items()) if wb else 0)
-        m.Add(sum(reps) <= min(p.n_boards, max_total or p.n_boards))
-        if ii is not None:
-            for b in range(B):
-                rb = m.NewIntVar(0, R, f"r{b}")
-                m.Add(rb == reps[b])
-                pb = m.NewIntVar(0, R * T, f"p{b}")
-                m.AddMultiplicationEquality(pb, [ii, rb])
-                P.append(pb)
+                m.add(sum(wb.values()) == used)
+            self.wr.append(wb)
+            self.reps.append(sum(r * v for r, v in wb.items()) if wb else 0)
+        m.add(sum(self.reps) <= min(p.n_boards, self.max_total or p.n_boards))
+        if self.ii is not None:
+            for b in range(self.B):
+                rb = m.new_int_var(0, R, f"r{b}")
+                m.add(rb == self.reps[b])
+                pb = m.new_int_var(0, R * T, f"p{b}")
+                m.add_multiplication_equality(pb, [self.ii, rb])
+                self.P.append(pb)
 
-    # option choice
-    x: list[dict[int, object]] = []
-    for i in range(n):
-        if len(ks[i]) == 1:
-            x.append({ks[i][0]: 1})
-        else:
-            xi = {k: m.NewBoolVar(f"x{i}_{k}") for k in ks[i]}
-            m.AddExactlyOne(xi.values())
-            x.append(xi)
-    if ii is not None and not p.mixed_clocks and R == 1:  # II >= every option's cycles
-        for i in range(n):
-            m.Add(sum(p.options[i][k].cost.cycles * (x[i][k] if not isinstance(x[i][k], int)
-                                                    else 1) for k in ks[i]) <= ii)
-    at_ii: list = []  # with a clock per board: (cycles on the bin's board, indicator)
-    for c in p.couplings:
-        keys = {c.producer_keys[k] for k in ks[c.producer]} | {
-            c.consumer_keys[k] for k in ks[c.consumer]}
-        for key in keys:
-            lhs = [x[c.producer][k] for k in ks[c.producer] if c.producer_keys[k] == key]
-            rhs = [x[c.consumer][k] for k in ks[c.consumer] if c.consumer_keys[k] == key]
-            m.Add(sum(lhs) == sum(rhs))
+    def option_choice(self) -> None:
+        """x[i][k]: layer i uses option k; in "ii" mode the II covers every option's cycles."""
+        p, m, ks = self.p, self.m, self.ks
+        for i in range(self.n):
+            if len(ks[i]) == 1:
+                self.x.append({ks[i][0]: 1})
+            else:
+                xi = {k: m.new_bool_var(f"x{i}_{k}") for k in ks[i]}
+                m.add_exactly_one(xi.values())
+                self.x.append(dict(xi))
+        if self.ii is not None and not p.mixed_clocks and self.R == 1:
+            for i in range(self.n):
+                m.add(sum(p.options[i][k].cost.cycles * self.x[i][k] for k in ks[i])
+                      <= self.ii)
 
-    # per-board resource sums
-    caps = [p.capacity(b, T_link) for b in range(B)]
-    sums: list[dict[str, list]] = [{d: [] for d in DIMS} for _ in range(B)]
-    slr_sums: list[dict[str, list]] = [{d: [] for d in RES + ("mean",)} for _ in range(L)]
-    # boards bounded by their SLRs' sum (not split): valid bin-packing cuts from the dual
-    # feasible functions f_k(x) = floor((k + 1) x) / k (Fekete and Schepers 2001): a layer
-    # that needs x of an SLR's capacity C counts floor((k + 1) x / C); the layers of a board
-    # with S SLRs count at most k S. Big layers that cannot share an SLR are caught here.
-    dff: list[dict[tuple[str, int], list]] = [{} for _ in range(B)]
-    chan: list[dict[int, list]] = [{} for _ in range(B)]  # replicas: channels per copy count
-    dff_cap: list[dict[str, int]] = []
-    for b in range(B):
-        sl = p.slr_caps[b] if b < len(p.slr_caps) and not split[b] else None
-        dff_cap.append({d: max(c[d] for c in sl) for d in RES} | {
-            "mean": mean_units({}, sl[0])[1]} if sl else {})
+    def couplings(self) -> None:
+        """Coupled layers (a producer and its consumer) choose matching keys."""
+        ks, x = self.ks, self.x
+        for c in self.p.couplings:
+            keys = {c.producer_keys[k] for k in ks[c.producer]} | {
+                c.consumer_keys[k] for k in ks[c.consumer]}
+            for key in keys:
+                lhs = [x[c.producer][k] for k in ks[c.producer] if c.producer_keys[k] == key]
+                rhs = [x[c.consumer][k] for k in ks[c.consumer] if c.consumer_keys[k] == key]
+                self.m.add(sum(lhs) == sum(rhs))
 
-    def book(i: int, k: int, l: int, var: Any) -> None:
-        b, s = bins[l]
-        use = p.usage(i, k, T_use, b, T_channels=T_link)
+    def resource_sums(self) -> None:
+        """y[i][k][lyr]: option k of layer i in bin lyr (exact via both marginals), each
+        booked into its board's and SLR's sums.
+
+        Boards bounded by their SLRs' sum (not split) get valid bin-packing cuts from the dual
+        feasible functions f_k(x) = floor((k + 1) x) / k (Fekete and Schepers 2001): a layer
+        that needs x of an SLR's capacity C counts floor((k + 1) x / C); the layers of a board
+        with S SLRs count at most k S. Big layers that cannot share an SLR are caught here."""
+        p, m, B, ks, x = self.p, self.m, self.B, self.ks, self.x
+        self.caps = [p.capacity(b, self.T_link) for b in range(B)]
+        self.sums = [{d: [] for d in DIMS} for _ in range(B)]
+        self.slr_sums = [{d: [] for d in RES + ("mean",)} for _ in range(self.L)]
+        self.dff = [{} for _ in range(B)]
+        self.chan = [{} for _ in range(B)]  # replicas: channels per copy count
+        for b in range(B):
+            sl = p.slr_caps[b] if b < len(p.slr_caps) and not self.split[b] else None
+            self.dff_cap.append({d: max(c[d] for c in sl) for d in RES} | {
+                "mean": mean_units({}, sl[0])[1]} if sl else {})
+        for i in range(self.n):
+            reach = [lyr for lyr in range(self.L)
+                     if not (isinstance(self.zl(i, lyr), int) and not self.zl(i, lyr))]
+            if len(ks[i]) == 1:
+                for lyr in reach:
+                    self.book(i, ks[i][0], lyr, self.zl(i, lyr))
+                continue
+            ys: dict[tuple[int, int], Lit] = {}
+            for k in ks[i]:
+                for lyr in reach:
+                    ys[k, lyr] = (m.new_bool_var(f"y{i}_{k}_{lyr}") if len(reach) > 1
+                                  else x[i][k])
+            if len(reach) > 1:
+                for lyr in reach:
+                    m.add(sum(ys[k, lyr] for k in ks[i]) == self.zl(i, lyr))
+                for k in ks[i]:
+                    m.add(sum(ys[k, lyr] for lyr in reach) == x[i][k])
+            for (k, lyr), y in ys.items():
+                self.book(i, k, lyr, y)
+
+    def book(self, i: int, k: int, lyr: int, var: Expr) -> None:
+        """Option k of layer i in bin lyr (``var``): its resources into the sums, its cycles
+        against the II (or the copies of its board)."""
+        p, m, T, R = self.p, self.m, self.T, self.R
+        b, s = self.bins[lyr]
+        use = p.usage(i, k, self.T_use, b, T_channels=self.T_link)
         cyc = p.cycles_on(i, k, b)
         if use["lut"] >= UNBUILDABLE or cyc > T * R:  # not buildable there, or too slow
             if isinstance(var, int):
                 if var:
-                    m.AddBoolOr([])  # the layer's only place: no plan
+                    m.add_bool_or([])  # the layer's only place: no plan
             else:
-                m.Add(var == 0)
+                m.add(var == 0)
             return
         if R > 1:  # on a board of enough copies: cycles <= r T (r II in "ii" mode)
             q = -(-cyc // T)
             if q > 1:
-                m.Add(sum(v for r, v in wr[b].items() if r >= q) >= var)
-            if ii is not None:
-                m.Add(P[b] >= cyc * var)
-        elif ii is not None and p.mixed_clocks:
-            at_ii.append((i, cyc, var))
+                m.add(sum(v for r, v in self.wr[b].items() if r >= q) >= var)
+            if self.ii is not None:
+                m.add(self.P[b] >= cyc * var)
+        elif self.ii is not None and p.mixed_clocks:
+            self.at_ii.append((i, cyc, var))
         for d in DIMS:
             if use[d] and not (R > 1 and d == "ext_channels"):
-                sums[b][d].append(use[d] * var)
+                self.sums[b][d].append(use[d] * var)
         if R > 1 and use["ext_channels"]:  # a copy of r streams at r T: its channels then
             bits = p.options[i][k].external_weight_bits
-            for r in wr[b]:
-                chan[b].setdefault(r, []).append(
+            for r in self.wr[b]:
+                self.chan[b].setdefault(r, []).append(
                     p.stream_channels(b, bits, bits * p.nvec[i], r * T) * var)
-        if dff_cap[b]:
-            sl = p.slr_caps[b]
+        if self.dff_cap[b]:
+            sl = p.slr_table(b)
             size = {d: use[d] for d in RES}
             size["mean"] = min(mean_units(use, c)[0] for c in sl)
-            for d, C in dff_cap[b].items():
+            for d, C in self.dff_cap[b].items():
                 for kk in (1, 2, 3):
                     c = (kk + 1) * size[d] // C if C else 0
                     if c:
-                        dff[b].setdefault((d, kk), []).append(c * var)
-        if s is not None:
+                        self.dff[b].setdefault((d, kk), []).append(c * var)
+        split = self.split[b]
+        if s is not None and split is not None:
             for d in RES:
                 if use[d]:
-                    slr_sums[l][d].append(use[d] * var)
-            units, _ = mean_units(use, split[b][s])
+                    self.slr_sums[lyr][d].append(use[d] * var)
+            units, _ = mean_units(use, split[s])
             if units:
-                slr_sums[l]["mean"].append(units * var)
+                self.slr_sums[lyr]["mean"].append(units * var)
 
-    for i in range(n):
-        reach = [l for l in range(L) if not (isinstance(zl(i, l), int) and not zl(i, l))]
-        if len(ks[i]) == 1:
-            for l in reach:
-                book(i, ks[i][0], l, zl(i, l))
-            continue
-        ys = {}
-        for k in ks[i]:
-            for l in reach:
-                ys[k, l] = m.NewBoolVar(f"y{i}_{k}_{l}") if len(reach) > 1 else x[i][k]
-        if len(reach) > 1:
-            for l in reach:
-                m.Add(sum(ys[k, l] for k in ks[i]) == zl(i, l))
-            for k in ks[i]:
-                m.Add(sum(ys[k, l] for l in reach) == x[i][k])
-        for (k, l), y in ys.items():
-            book(i, k, l, y)
+    def replica_channels_and_bin_cuts(self) -> None:
+        """Per copy count, the memory channels of one copy; the bin-packing cuts per board."""
+        p, m = self.p, self.m
+        for b in range(self.B):
+            for r, terms in self.chan[b].items():
+                cap_ch = p.ext_channels(b)
+                ct = m.add(sum(terms) <= cap_ch)
+                ct.only_enforce_if(self.wr[b][r])
+                self.guarded(ct, f"board {b} ({p.boards[b].board.name}) as {r} copies: "
+                                 f"memory channels at most {cap_ch:,}")
+            S = len(p.slr_table(b)) if self.dff_cap[b] else 0
+            for (_d, kk), terms in self.dff[b].items():
+                m.add(sum(terms) <= kk * S)
 
-    for b in range(B):
-        for r, terms in chan[b].items():
-            cap_ch = p.ext_channels(b)
-            ct = m.Add(sum(terms) <= cap_ch)
-            ct.OnlyEnforceIf(wr[b][r])
-            guarded(ct,
-                    f"board {b} ({p.boards[b].board.name}) as {r} copies: memory channels "
-                    f"at most {cap_ch:,}")
-        S = len(p.slr_caps[b]) if dff_cap[b] else 0
-        for (d, kk), terms in dff[b].items():
-            m.Add(sum(terms) <= kk * S)
+    def symmetry(self) -> None:
+        """Of two alike boards in a row, the first is used before the second."""
+        p, n, split = self.p, self.n, self.split
+        for b in range(self.B - 1):
+            if (p.boards[b] == p.boards[b + 1] and bool(split[b]) == bool(split[b + 1])
+                    and not isinstance(self.ub(n - 1, b + 1), int)):
+                self.m.add(sum(self.z(i, b) for i in range(n)) >= self.ub(n - 1, b + 1))
 
-    # symmetry: of two alike boards in a row, the first is used before the second
-    for b in range(B - 1):
-        a, c = p.boards[b], p.boards[b + 1]
-        if (a == c and bool(split[b]) == bool(split[b + 1])
-                and not isinstance(ub(n - 1, b + 1), int)):
-            m.Add(sum(z(i, b) for i in range(n)) >= ub(n - 1, b + 1))
-
-    if at_ii:  # the II is at least every layer's cycles on its board's clock
-        per: dict[int, list] = {}
-        for i, cyc, var in at_ii:
+    def ii_per_clock(self) -> None:
+        """With a clock per board: the II is at least every layer's cycles on its board."""
+        if not self.at_ii or self.ii is None:
+            return
+        per: dict[int, list[Expr]] = {}
+        for i, cyc, var in self.at_ii:
             per.setdefault(i, []).append(cyc * var)
         for terms in per.values():
-            m.Add(sum(terms) <= ii)
+            self.m.add(sum(terms) <= self.ii)
 
-    # split boards: every SLR within its caps and the mean rule, every SLR boundary within
-    # its SLL wires (each crossing stream at its producer's padded width, as chosen)
-    for l, (b, s) in enumerate(bins):
-        if s is None:
-            continue
-        cap = split[b][s]
-        for d in RES + ("mean",):
-            if slr_sums[l][d]:
-                lim = mean_units({}, cap)[1] if d == "mean" else cap[d]
-                what = "mean BRAM/URAM/DSP units" if d == "mean" else d.upper()
-                guarded(m.Add(sum(slr_sums[l][d]) <= lim),
-                        f"board {b} ({p.boards[b].board.name}) SLR{s}: {what} at most {lim:,}")
-        if s == 0:
-            continue
-        terms = []
-        for e in p.edges:
-            cross = u[e.v][l] - u[e.u][l]
-            widths = {k: _out_width(p.cost_on(e.u, k, b)) for k in ks[e.u]}
-            wmax = max(widths.values())
-            if not wmax:
+    def slr_limits(self) -> None:
+        """Split boards: every SLR within its caps and the mean rule, every SLR boundary
+        within its SLL wires (each crossing stream at its producer's padded width, as
+        chosen)."""
+        p, m, u, x, ks = self.p, self.m, self.u, self.x, self.ks
+        for lyr, (b, s) in enumerate(self.bins):
+            split = self.split[b]
+            if s is None or split is None:
                 continue
-            if len(set(widths.values())) == 1 or isinstance(x[e.u][ks[e.u][0]], int):
-                terms.append(wmax * cross)
+            cap = split[s]
+            name = p.boards[b].board.name
+            for d in RES + ("mean",):
+                if self.slr_sums[lyr][d]:
+                    lim = mean_units({}, cap)[1] if d == "mean" else cap[d]
+                    what = "mean BRAM/URAM/DSP units" if d == "mean" else d.upper()
+                    self.guarded(m.add(sum(self.slr_sums[lyr][d]) <= lim),
+                                 f"board {b} ({name}) SLR{s}: {what} at most {lim:,}")
+            if s == 0:
                 continue
-            t = m.NewIntVar(0, wmax, f"sll{e.u}_{e.v}_{l}")
-            m.Add(t >= sum(w * x[e.u][k] for k, w in widths.items()) - wmax * (1 - cross))
-            terms.append(t)
-        if terms:
-            guarded(m.Add(sum(terms) <= SLL_PER_BOUNDARY),
-                    f"board {b} ({p.boards[b].board.name}) SLR{s - 1}<->SLR{s}: at most "
-                    f"{SLL_PER_BOUNDARY:,} SLL wires")
+            terms: list[Expr] = []
+            for e in p.edges:
+                cross = u[e.v][lyr] - u[e.u][lyr]
+                widths = {k: _out_width(p.cost_on(e.u, k, b)) for k in ks[e.u]}
+                wmax = max(widths.values())
+                if not wmax:
+                    continue
+                if len(set(widths.values())) == 1 or isinstance(x[e.u][ks[e.u][0]], int):
+                    terms.append(wmax * cross)
+                    continue
+                t = m.new_int_var(0, wmax, f"sll{e.u}_{e.v}_{lyr}")
+                m.add(t >= sum(w * x[e.u][k] for k, w in widths.items()) - wmax * (1 - cross))
+                terms.append(t)
+            if terms:
+                self.guarded(m.add(sum(terms) <= SLL_PER_BOUNDARY),
+                             f"board {b} ({name}) SLR{s - 1}<->SLR{s}: at most "
+                             f"{SLL_PER_BOUNDARY:,} SLL wires")
 
-    # links and ACCL
-    link_cap = p.link_cap_bits(T_link)
-    rx = p.rx_capacity_bytes()
-    cut_terms: list = []
-    if B > 1:
+    def links(self) -> None:
+        """Streams too big for a link stay on one board; every link within its bandwidth
+        and ACCL's receive buffers; the frame buffers of the cut streams in BRAM."""
+        p = self.p
+        self.link_cap = p.link_cap_bits(self.T_link)
+        self.rx = p.rx_capacity_bytes()
+        if self.B <= 1:
+            return
         for e in p.edges:
-            if not p.cuttable(e) or p.link_cycles(p.link_load(e)) > T_link:
+            if not p.cuttable(e) or p.link_cycles(p.link_load(e)) > self.T_link:
                 why = ("exceeds ACCL's transfer/receive limits" if not p.cuttable(e) else
-                       f"takes longer than II {T:,} on the link")
+                       f"takes longer than II {self.T:,} on the link")
                 label = (f"stream {p.order[e.u]} -> {p.order[e.v]} stays on one board (one "
                          f"frame, {e.link_bits // 8:,} B, {why})")
-                for b in range(1, B):
-                    guarded(m.Add(ub(e.v, b) == ub(e.u, b)), label)
+                for b in range(1, self.B):
+                    self.guarded(self.m.add(self.ub(e.v, b) == self.ub(e.u, b)), label)
         fb = {ei: frame_buffer_bram18(e.bits) for ei, e in enumerate(p.edges)}
         if p.link.topology == "chain":
-            for b in range(1, B):
-                terms = [(e, ub(e.v, b) - ub(e.u, b)) for e in p.edges if e.link_bits]
-                if terms:
-                    link_ok(sum(p.link_load(e) * t for e, t in terms),
-                            sum(e.link_bits * t for e, t in terms), (b - 1, b))
-                    cut_terms.extend((e.link_bits, t) for e, t in terms)
-                if p.accl.sender_frame_buffer:
-                    for ei, e in enumerate(p.edges):
-                        if fb[ei]:
-                            sums[b - 1]["bram18"].append(fb[ei] * (ub(e.v, b) - ub(e.u, b)))
+            self.chain_links(fb)
         else:
-            for a in range(B):
-                out_terms, in_terms = [], []
-                for ei, e in enumerate(p.edges):
-                    o = m.NewBoolVar(f"out{ei}_{a}")
-                    if a + 1 < B:
-                        m.Add(o >= z(e.u, a) + ub(e.v, a + 1) - 1)
-                    else:
-                        m.Add(o == 0)
-                    out_terms.append((e, o))
-                    cut_terms.append((e.link_bits, o))
-                    if p.accl.sender_frame_buffer and fb[ei]:
-                        sums[a]["bram18"].append(fb[ei] * o)
-                    if a > 0:
-                        r = m.NewBoolVar(f"in{ei}_{a}")
-                        m.Add(r >= z(e.v, a) - ub(e.u, a))
-                        in_terms.append((e, r))
-                for io in (out_terms, in_terms):
-                    if io:
-                        link_ok(sum(p.link_load(e) * t for e, t in io),
-                                sum(e.link_bits * t for e, t in io), (a,))
+            self.switch_links(fb)
         for ei, e in enumerate(p.edges):  # skip streams are buffered where they arrive
             if e.skip and fb[ei]:
-                for b in range(1, B):
-                    r = m.NewBoolVar(f"skip{ei}_{b}")
-                    m.Add(r >= z(e.v, b) - ub(e.u, b))
-                    sums[b]["bram18"].append(fb[ei] * r)
-    for b in range(B):
-        for d in DIMS:
-            if not sums[b][d]:
-                continue
-            if d == "ext_bpf" and R > 1:  # each copy's memory serves 1/r of the frames
-                rate = p.ext_bits_per_cycle(b)
-                m.Add(sum(sums[b][d]) * rate.denominator
-                      <= rate.numerator * (P[b] if ii is not None else T * reps[b]))
-            elif d == "ext_bpf" and ii is not None:  # bandwidth x II, exactly
-                rate = p.ext_bits_per_cycle(b)
-                m.Add(sum(sums[b][d]) * rate.denominator <= rate.numerator * ii)
-            else:
-                what = {"ext_bits": "external memory bits", "ext_bpf": "external memory bits "
-                        "per frame", "ext_channels": "memory channels"}.get(d, d.upper())
-                guarded(m.Add(sum(sums[b][d]) <= caps[b][d]),
-                        f"board {b} ({p.boards[b].board.name}): {what} at most {caps[b][d]:,}")
+                for b in range(1, self.B):
+                    r = self.m.new_bool_var(f"skip{ei}_{b}")
+                    self.m.add(r >= self.z(e.v, b) - self.ub(e.u, b))
+                    self.sums[b]["bram18"].append(fb[ei] * r)
 
-    # objective
-    if objective == "ii":
-        m.Minimize(ii)
-    elif objective == "balance":  # the fullest board's fill, in per mille of its capacity
-        M = m.NewIntVar(0, 1000, "fill")
-        for b in range(B):
-            for d in RES:
-                if sums[b][d] and caps[b][d]:
-                    m.Add(1000 * sum(sums[b][d]) <= M * caps[b][d])
-        m.Minimize(M)
-    elif objective == "crossings" and L > 1:  # Elastic-DF's: 1 per SLR crossed, 10 per link
-        m.Minimize(sum((10 if bins[l][0] != bins[l - 1][0] else 1) * (u[e.v][l] - u[e.u][l])
-                       for l in range(1, L) for e in p.edges))
-    elif objective == "boards" and R > 1:  # every copy is a board
-        m.Minimize(sum(reps))
-    elif objective == "boards" and B > 1:
-        m.Minimize(sum(ub(n - 1, b) for b in range(1, B)))
-    elif objective == "resources":
-        tot = {d: max(c[d] for c in caps) for d in DIMS}
-        terms = []
-        for i in range(n):
-            for k in ks[i]:
-                use = min((p.usage(i, k, T, b) for b in range(B)),
+    def chain_links(self, fb: dict[int, int]) -> None:
+        p, ub = self.p, self.ub
+        for b in range(1, self.B):
+            terms = [(e, ub(e.v, b) - ub(e.u, b)) for e in p.edges if e.link_bits]
+            if terms:
+                self.link_ok(sum(p.link_load(e) * t for e, t in terms),
+                             sum(e.link_bits * t for e, t in terms), (b - 1, b))
+                self.cut_terms.extend((e.link_bits, t) for e, t in terms)
+            if p.accl.sender_frame_buffer:
+                for ei, e in enumerate(p.edges):
+                    if fb[ei]:
+                        self.sums[b - 1]["bram18"].append(fb[ei] * (ub(e.v, b) - ub(e.u, b)))
+
+    def switch_links(self, fb: dict[int, int]) -> None:
+        p, m, B = self.p, self.m, self.B
+        for a in range(B):
+            out_terms: list[tuple[PEdge, Expr]] = []
+            in_terms: list[tuple[PEdge, Expr]] = []
+            for ei, e in enumerate(p.edges):
+                o = m.new_bool_var(f"out{ei}_{a}")
+                if a + 1 < B:
+                    m.add(o >= self.z(e.u, a) + self.ub(e.v, a + 1) - 1)
+                else:
+                    m.add(o == 0)
+                out_terms.append((e, o))
+                self.cut_terms.append((e.link_bits, o))
+                if p.accl.sender_frame_buffer and fb[ei]:
+                    self.sums[a]["bram18"].append(fb[ei] * o)
+                if a > 0:
+                    r = m.new_bool_var(f"in{ei}_{a}")
+                    m.add(r >= self.z(e.v, a) - self.ub(e.u, a))
+                    in_terms.append((e, r))
+            for io in (out_terms, in_terms):
+                if io:
+                    self.link_ok(sum(p.link_load(e) * t for e, t in io),
+                                 sum(e.link_bits * t for e, t in io), (a,))
+
+    def board_limits(self) -> None:
+        """Every board's sums within its capacity; external-memory bandwidth at the II (per
+        copy with replicas)."""
+        p, m, ii = self.p, self.m, self.ii
+        for b in range(self.B):
+            for d in DIMS:
+                if not self.sums[b][d]:
+                    continue
+                total = sum(self.sums[b][d])
+                if d == "ext_bpf" and self.R > 1:  # each copy's memory serves 1/r of frames
+                    rate = p.ext_bits_per_cycle(b)
+                    m.add(total * rate.denominator
+                          <= rate.numerator * (self.P[b] if ii is not None
+                                               else self.T * self.reps[b]))
+                elif d == "ext_bpf" and ii is not None:  # bandwidth x II, exactly
+                    rate = p.ext_bits_per_cycle(b)
+                    m.add(total * rate.denominator <= rate.numerator * ii)
+                else:
+                    what = {"ext_bits": "external memory bits", "ext_bpf": "external memory "
+                            "bits per frame", "ext_channels": "memory channels"}.get(d, d.upper())
+                    cap = self.caps[b][d]
+                    self.guarded(m.add(total <= cap),
+                                 f"board {b} ({p.boards[b].board.name}): {what} at most {cap:,}")
+
+    def set_objective(self) -> None:
+        p, m, B, L, objective = self.p, self.m, self.B, self.L, self.objective
+        if objective == "ii" and self.ii is not None:
+            m.minimize(self.ii)
+        elif objective == "balance":  # the fullest board's fill, in per mille of its capacity
+            M = m.new_int_var(0, 1000, "fill")
+            for b in range(B):
+                for d in RES:
+                    if self.sums[b][d] and self.caps[b][d]:
+                        m.add(1000 * sum(self.sums[b][d]) <= M * self.caps[b][d])
+            m.minimize(M)
+        elif objective == "crossings" and L > 1:  # Elastic-DF's: 1 per SLR crossed, 10 a link
+            bins, u = self.bins, self.u
+            m.minimize(sum((10 if bins[lyr][0] != bins[lyr - 1][0] else 1)
+                           * (u[e.v][lyr] - u[e.u][lyr])
+                           for lyr in range(1, L) for e in p.edges))
+        elif objective == "boards" and self.R > 1:  # every copy is a board
+            m.minimize(sum(self.reps))
+        elif objective == "boards" and B > 1:
+            m.minimize(sum(self.ub(self.n - 1, b) for b in range(1, B)))
+        elif objective == "resources":
+            self.resources_objective()
+
+    def resources_objective(self) -> None:
+        """Least capacity-weighted resources, then fewer bits on the links (one unit per
+        512-bit ACCL word)."""
+        p = self.p
+        tot = {d: max(c[d] for c in self.caps) for d in DIMS}
+        terms: list[Expr] = []
+        for i in range(self.n):
+            for k in self.ks[i]:
+                use = min((p.usage(i, k, self.T, b) for b in range(self.B)),
                           key=lambda u: sum(u.values()))
                 w = int(round(1e4 * sum(min(use[d], tot[d]) / tot[d] for d in DIMS if tot[d])))
-                if w and not isinstance(x[i][k], int):
-                    terms.append(w * x[i][k])
-        # then fewer bits on the links (one unit per 512-bit ACCL word)
-        terms.extend((bits // 512) * t for bits, t in cut_terms)
+                xv = self.x[i][k]
+                if w and not isinstance(xv, int):
+                    terms.append(w * xv)
+        terms.extend((bits // 512) * t for bits, t in self.cut_terms)
         if terms:
-            m.Minimize(sum(terms))
+            self.m.minimize(sum(terms))
 
-    if hint is not None:
+    def add_hint(self, hint: Sequence[Any]) -> None:
+        """Start from a plan: (choice, boards[, SLR per layer[, copies per board]])."""
+        m, u, bins = self.m, self.u, self.bins
         hc, hb = hint[0], hint[1]
         hs = hint[2] if len(hint) > 2 and hint[2] else None
-        for i in range(n):
-            for k, var in x[i].items():
+        for i in range(self.n):
+            for k, var in self.x[i].items():
                 if not isinstance(var, int):
-                    m.AddHint(var, int(hc[i] == k))
-            for l in range(1, L):
-                b, s = bins[l]
-                if isinstance(u[i][l], int) or (s and (hs is None or hs[i] is None)):
+                    m.add_hint(var, int(hc[i] == k))
+            for lyr in range(1, self.L):
+                b, s = bins[lyr]
+                ui = u[i][lyr]
+                if isinstance(ui, int) or (s and (hs is None or hs[i] is None)):
                     continue  # no hint for a split board's SLRs without a placement
                 at = (hb[i], hs[i] if hs is not None and hs[i] is not None else 0)
-                m.AddHint(u[i][l], int(at >= (b, s or 0)))
-        if R > 1:
+                m.add_hint(ui, int(at >= (b, s or 0)))
+        if self.R > 1:
             hr = hint[3] if len(hint) > 3 and hint[3] else None
             used_h = max(hb) + 1
-            for b, wb in enumerate(wr):
+            for b, wb in enumerate(self.wr):
                 for r, var in wb.items():
-                    m.AddHint(var, int(b < used_h and (hr[b] if hr else 1) == r))
+                    m.add_hint(var, int(b < used_h and (hr[b] if hr else 1) == r))
 
-    solver = cp_solver()
-    prm = solver.parameters
-    # One worker searches deterministically: with the deterministic-time limit, the same
-    # inputs and seed give the same plan. The wall-clock limit is the safety net for a loaded
-    # machine (only when it cuts a phase short can two runs differ). More workers run
-    # CP-SAT's parallel portfolio: faster, not reproducible.
-    prm.num_workers = max(1, workers)
-    prm.random_seed = seed
-    # building the model counts against the limit (on 300-layer chains it took 1-2 s, and
-    # calls overran their budget by that much)
-    prm.max_time_in_seconds = max(0.05, time_limit - (time.monotonic() - t_start))
-    prm.max_deterministic_time = max(0.05, time_limit)
-    prm.log_search_progress = False
-    # one presolve round and light probing: on 150-300-layer chains presolve took half of
-    # each call; measured twice as fast end to end (results/scale_benchmark.csv)
-    prm.max_presolve_iterations = 1
-    prm.cp_model_probing_level = 1
+    # -- the solve ------------------------------------------------------------------------
 
-    class _CB(cp_model.CpSolverSolutionCallback):
-        def on_solution_callback(self) -> None:  # pragma: no cover - timing dependent
-            if on_solution is not None:
-                on_solution(self.ObjectiveValue())
+    def solve(self, *, time_limit: float, deterministic_limit: float, workers: int, seed: int,
+              on_solution: Callable[[float], None] | None) -> AtResult:
+        solver = cp_solver()
+        prm = solver.parameters
+        # One worker searches deterministically: with the deterministic-time limit, the same
+        # inputs and seed give the same plan. The wall-clock limit is the safety net for a
+        # loaded machine (only when it cuts a phase short can two runs differ). More workers
+        # run CP-SAT's parallel portfolio: faster, not reproducible.
+        prm.num_workers = max(1, workers)
+        prm.random_seed = seed
+        # building the model counts against the limit (on 300-layer chains it took 1-2 s,
+        # and calls overran their budget by that much): the caller passes what is left
+        prm.max_time_in_seconds = time_limit
+        prm.max_deterministic_time = deterministic_limit
+        prm.log_search_progress = False
+        # one presolve round and light probing: on 150-300-layer chains presolve took half
+        # of each call; measured twice as fast end to end (results/scale_benchmark.csv)
+        prm.max_presolve_iterations = 1
+        prm.cp_model_probing_level = 1
+        if self.guards:
+            self.m.add_assumptions([lit for lit, _ in self.guards])
+        callback = _Progress(on_solution) if on_solution else None
+        status = solver.solve(self.m, callback)
+        name = STATUS.get(status, "UNKNOWN")
+        if name not in ("OPTIMAL", "FEASIBLE"):
+            core: tuple[str, ...] = ()
+            if self.guards and name == "INFEASIBLE":
+                by_index = {lit.index: label for lit, label in self.guards}
+                core = tuple(by_index[i]
+                             for i in solver.sufficient_assumptions_for_infeasibility()
+                             if i in by_index)
+            return AtResult(status=name, wall_s=solver.wall_time, core=core)
+        return self.read(solver, name)
 
-    if guards:
-        m.AddAssumptions([lit for lit, _ in guards])
-    status = solver.Solve(m, _CB() if on_solution else None)
-    name = STATUS.get(status, "UNKNOWN")
-    if name not in ("OPTIMAL", "FEASIBLE"):
-        core: tuple[str, ...] = ()
-        if guards and name == "INFEASIBLE":
-            by_index = {lit.Index(): label for lit, label in guards}
-            core = tuple(by_index[i] for i in solver.SufficientAssumptionsForInfeasibility()
-                         if i in by_index)
-        return AtResult(name, None, None, None, None, solver.WallTime(), core)
+    def read(self, solver: cp_model.CpSolver, status: str) -> AtResult:
+        """The plan in the solver's solution."""
+        def val(v: Lit) -> int:
+            return v if isinstance(v, int) else int(solver.value(v))
 
-    def val(v) -> int:
-        return v if isinstance(v, int) else int(solver.Value(v))
+        n, L, u = self.n, self.L, self.u
+        choice = [next(k for k, var in self.x[i].items() if val(var)) for i in range(n)]
+        at = [self.bins[sum(val(u[i][lyr]) for lyr in range(1, L))] for i in range(n)]
+        boards = [b for b, _ in at]
+        slrs = [s for _, s in at] if any(self.split) else None
+        scored = self.objective != "none"
+        obj = solver.objective_value if scored else None
+        bnd = solver.best_objective_bound if scored else None
+        copies = ([max(1, sum(r * val(v) for r, v in wb.items())) for wb in self.wr]
+                  if self.R > 1 else None)
+        return AtResult(status=status, choice=choice, boards=boards, objective=obj, bound=bnd,
+                        wall_s=solver.wall_time, slrs=slrs, replicas=copies)
 
-    choice = [next(k for k, var in x[i].items() if val(var)) for i in range(n)]
-    at = [bins[sum(val(u[i][l]) for l in range(1, L))] for i in range(n)]
-    boards = [b for b, _ in at]
-    slrs = [s for _, s in at] if any(split) else None
-    obj = solver.ObjectiveValue() if objective != "none" else None
-    bnd = solver.BestObjectiveBound() if objective != "none" else None
-    copies = ([max(1, sum(r * val(v) for r, v in wb.items())) for wb in wr] if R > 1
-              else None)
-    return AtResult(name, choice, boards, obj, bnd, solver.WallTime(), slrs=slrs,
-                    replicas=copies)
+
+class _Progress(cp_model.CpSolverSolutionCallback):
+    """Reports the objective of every solution CP-SAT finds."""
+
+    def __init__(self, report: Callable[[float], None]) -> None:
+        super().__init__()
+        self.report = report
+
+    def on_solution_callback(self) -> None:  # pragma: no cover - timing dependent
+        self.report(self.objective_value)
 
 
 def _implies(m: Any, a: Any, b: Any) -> None:
     """a => b for literals or the constants 0/1 the bin bounds fix."""
     if isinstance(a, int) and isinstance(b, int):
         if a and not b:
-            m.AddBoolOr([])
+            m.add_bool_or([])
     elif isinstance(a, int):
         if a:
-            m.Add(b == 1)
+            m.add(b == 1)
     elif isinstance(b, int):
         if not b:
-            m.Add(a == 0)
+            m.add(a == 0)
     else:
-        m.AddImplication(a, b)
+        m.add_implication(a, b)
 
 
 def _bin_range(p: PartitionProblem, ks: list[list[int]], bins: list[tuple[int, int | None]],
@@ -631,7 +794,7 @@ def _bin_range(p: PartitionProblem, ks: list[list[int]], bins: list[tuple[int, i
     n, L = p.n, len(bins)
     caps = []
     for b, s in bins:
-        c = p.split_slrs(b)[s] if s is not None else p.capacity(b, T)
+        c = p.slr_table(b)[s] if s is not None else p.capacity(b, T)
         caps.append([int(c[d]) for d in RES])
     boards = sorted({b for b, _ in bins})
     least = []
@@ -644,7 +807,7 @@ def _bin_range(p: PartitionProblem, ks: list[list[int]], bins: list[tuple[int, i
     def cum(rows: list[list[int]]) -> list[list[int]]:
         out, acc = [], [0] * R
         for r in rows:
-            acc = [a + x for a, x in zip(acc, r)]
+            acc = [a + x for a, x in zip(acc, r, strict=True)]
             out.append(acc)
         return out
 
@@ -653,9 +816,9 @@ def _bin_range(p: PartitionProblem, ks: list[list[int]], bins: list[tuple[int, i
     cap_suf = cum(caps[::-1])[::-1]
     lo, hi = [], []
     for i in range(n):
-        lo.append(next((l for l in range(L) if all(pre[i][d] <= cap_pre[l][d]
+        lo.append(next((lyr for lyr in range(L) if all(pre[i][d] <= cap_pre[lyr][d]
                                                    for d in range(R))), L))
-        hi.append(next((l for l in range(L - 1, -1, -1) if all(suf[i][d] <= cap_suf[l][d]
+        hi.append(next((lyr for lyr in range(L - 1, -1, -1) if all(suf[i][d] <= cap_suf[lyr][d]
                                                                for d in range(R))), -1))
     return lo, hi
 

@@ -125,7 +125,8 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
         share = [min(reps[b], reps[b + 1]) for b in range(len(link_bits))]
     else:
         share = [reps[b % B] for b in range(len(link_bits))]
-    link_ii = max((-(-p.link_cycles(x) // r) for x, r in zip(link_load, share, strict=True)), default=0)
+    link_ii = max((-(-p.link_cycles(x) // r)
+                   for x, r in zip(link_load, share, strict=True)), default=0)
     # external weights are streamed every frame: memory bandwidth throttles the pipeline
     # (a layer's use does not depend on the II: one table serves bandwidth and the sums)
     layer_use = [p.usage(i, choice[i], 1, boards[i]) for i in range(n)]
@@ -134,7 +135,7 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
         bpf[boards[i]] += layer_use[i]["ext_bpf"]
     ext_ii = [-(-p.ext_cycles(b, bpf[b]) // reps[b]) for b in range(B)]
     # pseudo-channels: every stream needs channels for its rate, so they bound the II too
-    streams = [[] for _ in range(B)]
+    streams: list[list[tuple[int, int]]] = [[] for _ in range(B)]
     for i in range(n):
         if layer_use[i]["ext_bits"]:
             streams[boards[i]].append((layer_use[i]["ext_bits"], layer_use[i]["ext_bpf"]))

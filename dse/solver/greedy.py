@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dse.solver import slr
 from dse.solver.evaluate import evaluate
 from dse.solver.problem import DIMS, RES, PartitionProblem
+from dse.solver.slr import mean_units
 
 
 def allowed(problem: PartitionProblem, i: int, T: int) -> list[int]:
@@ -98,7 +100,8 @@ def _layer_fits_nowhere(p: PartitionProblem, i: int, ks: list[int], T: int,
     ratio, worst = excess(k)
     u = p.usage(i, k, T, best_b)
     return (f"no folding of layer {name} ({op}) fits board {best_b} ({board}): the closest "
-            f"one ({_label(p.options[i][k])}) needs {u[worst]:,} {_DIM_WORDS.get(worst, worst.upper())}"
+            f"one ({_label(p.options[i][k])}) needs {u[worst]:,} "
+            f"{_DIM_WORDS.get(worst, worst.upper())}"
             f" where {caps[best_b][worst]:,} are allowed ({ratio:.2f}x); use a larger board")
 
 
@@ -194,8 +197,6 @@ def _pack_bins(problem: PartitionProblem, choice: Sequence[int], T: int, B: int
     """Contiguous packing into bins: each SLR of a board with SLRs is one (its caps and the
     mean rule; a cut inside a board within the SLL wires), other boards are one; cuts between
     boards at the furthest legal point. Board-level limits (external memory) per board."""
-    from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
-
     p = problem
     n = p.n
     bins: list[tuple[int, int | None]] = []
@@ -218,7 +219,8 @@ def _pack_bins(problem: PartitionProblem, choice: Sequence[int], T: int, B: int
     rx = p.rx_capacity_bytes()
     board_cut = [c > 0 and not blocked[c] and cross_load[c] <= link_cap and
                  cross_bits[c] // 8 <= rx for c in range(n + 1)]
-    slr_cut = [cross_w[c] <= SLL_PER_BOUNDARY for c in range(n + 1)]
+    # (the limit read at the call: tests vary it)
+    slr_cut = [cross_w[c] <= slr.SLL_PER_BOUNDARY for c in range(n + 1)]
     bcaps = [p.capacity(b, T) for b in range(B)]
     boards: list[int] = [0] * n
     slrs: list[int | None] = [None] * n
@@ -228,7 +230,7 @@ def _pack_bins(problem: PartitionProblem, choice: Sequence[int], T: int, B: int
         if j >= len(bins):
             return None
         b, s = bins[j]
-        cap = p.slr_caps[b][s] if s is not None else None
+        cap = p.slr_table(b)[s] if s is not None else None
         allowance = mean_units({}, cap)[1] if cap is not None else 0
         tot, res, units = dict(committed[b]), dict.fromkeys(RES, 0), 0
         hi = lo
@@ -282,7 +284,7 @@ def _first_feasible(problem: PartitionProblem, T: int, B: int, pack
 
 
 def greedy_slrs(problem: PartitionProblem, T: int, n_boards: int | None = None
-                ) -> tuple[list[int], list[int], list[int | None]] | None:
+                ) -> tuple[list[int], list[int], list[int | None] | None] | None:
     """Like :func:`greedy`, packing SLR by SLR: (choice, boards, SLR per layer) or None."""
     return _first_feasible(problem, T, n_boards or problem.n_boards, _pack_bins)
 

@@ -23,8 +23,10 @@ from dse.exceptions import DseError, InfeasibleError, SpecError
 from dse.ir import LayerGraph
 from dse.plan import make_plan
 from dse.plan_edits import attach_slrs
+from dse.schemas import MAX_BOARDS
 from dse.solver.problem import AcclConfig, LinkConfig, build_problem
 from dse.solver.search import solve_joint
+from dse.solver.slr import place
 from dse.specs import Catalog
 
 OBJECTIVES = ("fps", "boards", "latency_s", "lut")
@@ -58,15 +60,13 @@ class ExploreSpace:
 
 def parse_board_counts(text: str) -> tuple[int, ...]:
     """``"1..8"``, ``"1,2,4,8"`` or ``"4"``."""
-    from dse.schemas import MAX_BOARDS
-
     t = str(text).strip()
     try:
         if ".." in t:
             a, b = (int(x) for x in t.split("..", 1))
             if a > b:
                 raise ValueError
-            counts = (a, b)
+            counts: tuple[int, ...] = (a, b)
         else:
             counts = tuple(int(x) for x in t.split(",") if x.strip())
         if not counts:
@@ -106,7 +106,7 @@ def default_configs(space: ExploreSpace) -> list[dict[str, Any]]:
     clock = min(max(200.0, space.clock_mhz[0]), space.clock_mhz[1])
     out = []
     for n in space.board_counts:
-        p = {"n_boards": n, "clock_mhz": clock, "cap_lut": 0.7, "cap_mem": 0.8,
+        p: dict[str, Any] = {"n_boards": n, "clock_mhz": clock, "cap_lut": 0.7, "cap_mem": 0.8,
              "external_weights": True, "rx_buffer_bytes": 4 << 20, "minimize_resources": True}
         if len(space.board_types) > 1:
             p.update(board_type=space.board_types[0], board_type_tail=space.board_types[0],
@@ -142,7 +142,6 @@ def evaluate_config(graph: LayerGraph, catalog: Catalog, cfg: dict[str, Any],
     plan = make_plan(res, model_path=graph.source_path, model_sha256=graph.source_sha256,
                      clock_mhz=cfg["clock_mhz"], dse_version=__version__, seed=seed,
                      record_time=False, minimize_bit_width=graph.minimized_bit_width)
-    from dse.solver.slr import place
 
     plan = attach_slrs(plan, place(res.problem, res))  # the search placed every SLR already
     attrs = {"status": res.status, "gap": res.gap, "ii_cycles": res.ii_cycles,

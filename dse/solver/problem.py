@@ -12,7 +12,7 @@ from typing import Any
 
 from dse.chain.channels import channel_rule
 from dse.chain.links import HOP_LATENCY_S, LINK_EFFICIENCY, FpgaLink, fpga_link
-from dse.exceptions import DseError, InfeasibleError, SpecError
+from dse.exceptions import DseError, InfeasibleError, InternalError, SpecError
 from dse.ir import Layer, LayerGraph
 from dse.models import LayerCost, estimate
 from dse.models._common import bram18_table, ceil_div, part_family, prod
@@ -146,6 +146,13 @@ class PartitionProblem:
     #: problem: ``replace`` starts a new one, nothing compares or hashes it
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False,
                         hash=False)
+
+    def slr_table(self, b: int) -> list[dict[str, Any]]:
+        """Board ``b``'s SLR capacities, where the caller knows the board has them."""
+        caps = self.slr_caps[b] if b < len(self.slr_caps) else None
+        if caps is None:
+            raise InternalError(f"board {b} ({self.boards[b].board.name}) has no SLR table")
+        return caps
 
     def split_slrs(self, b: int) -> list[dict[str, Any]] | None:
         """Board ``b``'s SLR capacities when the solver places its layers into SLRs."""
@@ -432,16 +439,16 @@ def build_problem(
     # each board runs at its own clock; the II is counted in cycles of the fastest one
     clock = max(b.clock_mhz for b in boards)
     part = boards[0].board.part
-    order = [l.name for l in graph.layers]  # stored in topological order
+    order = [lyr.name for lyr in graph.layers]  # stored in topological order
     pos = {n: i for i, n in enumerate(order)}
     layers = [graph.layer(n) for n in order]
 
     # depthwise SWG -> VVAU/Pool couplings
     producer_of = {e.tensor: e.src for e in graph.edges if e.src is not None}
     coupled: dict[int, tuple[int, str]] = {}
-    for i, l in enumerate(layers):
-        if l.op_type in ("VVAU", "Pool"):
-            for t in l.inputs:
+    for i, lyr in enumerate(layers):
+        if lyr.op_type in ("VVAU", "Pool"):
+            for t in lyr.inputs:
                 src = producer_of.get(t)
                 if src is not None and graph.layer(src).op_type == "ConvolutionInputGenerator" \
                         and int(graph.layer(src).attrs.get("depthwise", 0)):
@@ -450,16 +457,16 @@ def build_problem(
 
     # boards of another part family (Versal DSP58, 7-series DSP48E1) cost the same foldings
     # differently: their costs come from their own part, and pruning keeps what is best on any
-    other_parts = {}
+    other_parts: dict[str, str] = {}
     base_family = part_family(part)
     for c in boards:
         fam = part_family(c.board.part)
         if fam != base_family:
             other_parts.setdefault(fam, c.board.part)
 
-    def recost(l: Layer, o: FoldingOption, other: str) -> LayerCost | None:
+    def recost(lyr: Layer, o: FoldingOption, other: str) -> LayerCost | None:
         try:
-            return estimate(f"{l.op_type}_{o.impl}", {**l.finn_attrs(), **o.attrs}, other)
+            return estimate(f"{lyr.op_type}_{o.impl}", {**lyr.finn_attrs(), **o.attrs}, other)
         except DseError:
             return None
 
@@ -468,28 +475,29 @@ def build_problem(
     # layers alike in every attribute (a ResNet's repeated blocks) share their costed options
     seen: dict[Any, list[FoldingOption]] = {}
     recosted: dict[int, list[LayerCost | None]] = {}
-    for i, l in enumerate(layers):
+    for i, lyr in enumerate(layers):
         try:
-            key = (l.specialized_op_type, l.impl, l.weight_bits,
-                   tuple(sorted(l.attrs.items())))
+            key: tuple[Any, ...] = (lyr.specialized_op_type, lyr.impl, lyr.weight_bits,
+                                    tuple(sorted(lyr.attrs.items())))
             hash(key)
         except TypeError:
             key = ("layer", i)
         if key not in seen:
-            seen[key] = enumerate_options(l.specialized_op_type, l.finn_attrs(), impl=l.impl,
-                                          part=part, weight_bits=l.weight_bits,
+            seen[key] = enumerate_options(lyr.specialized_op_type, lyr.finn_attrs(), impl=lyr.impl,
+                                          part=part, weight_bits=lyr.weight_bits,
                                           allow_external=allow_external)
         opts = seen[key]
         if option_filter is not None:
-            opts = [o for o in opts if option_filter(l.name, o)]
+            opts = [o for o in opts if option_filter(lyr.name, o)]
         if not opts:
-            raise InfeasibleError(f"layer {l.name} ({l.op_type}) has no legal folding left")
+            raise InfeasibleError(f"layer {lyr.name} ({lyr.op_type}) has no legal folding left")
         for o in opts:
             if id(o) not in recosted:
-                recosted[id(o)] = [recost(l, o, prt) for prt in other_parts.values()]
+                recosted[id(o)] = [recost(lyr, o, prt) for prt in other_parts.values()]
         others = {id(o): recosted[id(o)] for o in opts}
 
-        def extra(group: list[FoldingOption]) -> list[tuple[int, ...]] | None:
+        def extra(group: list[FoldingOption], others: dict[int, Any] = others
+                  ) -> list[tuple[int, ...]] | None:
             if not other_parts:
                 return None
             return [tuple(v for c in others[id(o)] for v in (
@@ -500,7 +508,7 @@ def build_problem(
             role = coupled[i][1]
             groups: dict[tuple, list[FoldingOption]] = {}
             for o in opts:
-                groups.setdefault(_coupling_key(l, o, role), []).append(o)
+                groups.setdefault(_coupling_key(lyr, o, role), []).append(o)
             kept = [o for key in sorted(groups)
                     for o in prune_dominated(groups[key], extra(groups[key]))]
         else:
@@ -536,7 +544,8 @@ def build_problem(
         else tuple(family_costs[part_family(c.board.part)]) for c in boards)
     return PartitionProblem(
         graph=graph, order=tuple(order), options=tuple(options),
-        weight_bits=tuple(l.weight_bits for l in layers), nvec=tuple(_nvec(l) for l in layers),
+        weight_bits=tuple(lyr.weight_bits for lyr in layers),
+        nvec=tuple(_nvec(lyr) for lyr in layers),
         edges=tuple(edges), couplings=tuple(couplings), boards=tuple(boards),
         link=link or LinkConfig(), accl=accl, clock_mhz=clock,
         allow_external=allow_external, board_costs=board_costs,

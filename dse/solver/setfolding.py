@@ -48,7 +48,7 @@ def set_folding(
     """The folding attributes SetFolding sets, per layer name (only the attributes it sets)."""
     fold = _one_pass(graph, target_cycles, mvau_wwidth_max, strict, part)
     if two_pass_relaxation:
-        worst = max(_cycles(l, fold[l.name], part) for l in graph.layers)
+        worst = max(_cycles(lyr, fold[lyr.name], part) for lyr in graph.layers)
         if worst > target_cycles:
             fold = _one_pass(graph, worst, mvau_wwidth_max, strict, part)
     return fold
@@ -61,7 +61,7 @@ def _cycles(layer: Layer, fold: dict[str, Any], part: str | None) -> int:
 
 def _one_pass(graph: LayerGraph, target: int, wmax: int, strict: bool, part: str | None
               ) -> dict[str, dict[str, Any]]:
-    fold: dict[str, dict[str, Any]] = {l.name: {} for l in graph.layers}
+    fold: dict[str, dict[str, Any]] = {lyr.name: {} for lyr in graph.layers}
     producer = {e.tensor: e.src for e in graph.edges if e.src is not None}
 
     def fast(layer: Layer) -> bool:
@@ -164,7 +164,7 @@ def _one_pass(graph: LayerGraph, target: int, wmax: int, strict: bool, part: str
 
 
 def apply_folding(graph: LayerGraph, fold: dict[str, dict[str, Any]]) -> LayerGraph:
-    layers = tuple(l.with_attrs(**fold.get(l.name, {})) for l in graph.layers)
+    layers = tuple(lyr.with_attrs(**fold.get(lyr.name, {})) for lyr in graph.layers)
     return LayerGraph(name=graph.name, layers=layers, edges=graph.edges,
                       host_nodes=graph.host_nodes, source_path=graph.source_path,
                       source_sha256=graph.source_sha256, notes=graph.notes)

@@ -15,8 +15,10 @@ padded widths of the streams that cross a boundary, against its SLL count).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from dse.specs.resources import Resources
 
 SLR_CAPS = {"lut": 0.7, "ff": 0.5, "bram18": 0.8, "uram": 0.8, "dsp": 0.8}
 MEAN_CAP = 0.7  # Elastic-DF: mean of BRAM18, URAM and DSP utilization per SLR
@@ -51,7 +53,7 @@ def slr_areas(cfg: Any, multi_board: bool) -> list[dict[str, int]] | None:
     return area
 
 
-def slr_capacities(cfg: Any, multi_board: bool) -> list[dict[str, int]] | None:
+def slr_capacities(cfg: Any, multi_board: bool) -> list[dict[str, Any]] | None:
     """Usable resources per SLR after the shell and FINN's per-SLR caps; None for boards
     without a per-SLR table (one die: the board capacity is the SLR)."""
     area = slr_areas(cfg, multi_board)
@@ -73,9 +75,6 @@ def slice_config(cfg: Any, k: int) -> Any:
     consecutive SLRs, with the elementwise least area over the groups (net of the shell parts
     in them, so that one design fits every slice), a 1/k share of the external memory (its
     capacity, bandwidth and channels) and the board's host DMA shared the same way."""
-    from dataclasses import replace
-
-    from dse.specs.resources import Resources
 
     b = cfg.board
     area = slr_areas(cfg, False)
@@ -178,26 +177,28 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
     ``adjacent_only``: no stream between SLRs that are not neighbours, as FINN's Elastic-DF
     partitioner rules (its SLL count between SLR0 and SLR2 is 0); by default such a stream
     passes through the SLRs between and takes SLL wires at every boundary it crosses."""
-    from ortools.sat.python import cp_model
+    from ortools.sat.python import cp_model  # (heavy: it loads pandas too)
+
+    from dse.solver.cpsolver import cp_solver  # (imports OR-Tools)
 
     sll_limit = SLL_PER_BOUNDARY if sll_limit is None else sll_limit
     S = len(slrs)
     m = cp_model.CpModel()
     names = [n for n, _ in layers]
-    y = {(n, s): m.NewBoolVar(f"y_{i}_{s}") for i, n in enumerate(names) for s in range(S)}
+    y = {(n, s): m.new_bool_var(f"y_{i}_{s}") for i, n in enumerate(names) for s in range(S)}
     for n in names:
-        m.AddExactlyOne(y[n, s] for s in range(S))
+        m.add_exactly_one(y[n, s] for s in range(S))
     use = dict(layers)
     for s in range(S):
         for d in DIMS:
-            m.Add(sum(use[n].get(d, 0) * y[n, s] for n in names) <= slrs[s][d])
+            m.add(sum(use[n].get(d, 0) * y[n, s] for n in names) <= slrs[s][d])
         a = slrs[s]["_area"]
         ds = [d for d in ("bram18", "uram", "dsp") if a.get(d)]
         if ds:  # mean utilization <= 0.7, scaled to integers
             scale = 1
             for d in ds:
                 scale *= a[d]
-            m.Add(sum(use[n].get(d, 0) * (scale // a[d]) * y[n, s] for n in names for d in ds)
+            m.add(sum(use[n].get(d, 0) * (scale // a[d]) * y[n, s] for n in names for d in ds)
                   <= int(MEAN_CAP * len(ds) * scale))
     # prefix indicators p[n, k] = 1 if n sits in an SLR <= k; a stream crosses boundary k
     # when its ends differ there
@@ -208,29 +209,27 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
                 continue
             pu = sum(y[u, s] for s in range(k + 1))
             pv = sum(y[v, s] for s in range(k + 1))
-            c = m.NewBoolVar(f"c_{u}_{v}_{k}")
-            m.Add(c >= pu - pv)
-            m.Add(c >= pv - pu)
+            c = m.new_bool_var(f"c_{u}_{v}_{k}")
+            m.add(c >= pu - pv)
+            m.add(c >= pv - pu)
             terms.append(w * c)
-        m.Add(sum(terms) <= sll_limit)
+        m.add(sum(terms) <= sll_limit)
     if adjacent_only:
         for u, v, _ in edges:
             if u in use and v in use and u != v:
                 for s in range(S):
                     for t in range(S):
                         if abs(s - t) > 1:
-                            m.AddBoolOr([y[u, s].Not(), y[v, t].Not()])
-    from dse.solver.cpsolver import cp_solver
-
+                            m.add_bool_or([y[u, s].negated(), y[v, t].negated()])
     solver = cp_solver()  # feasibility: any placement within the caps and SLL wires
     solver.parameters.max_time_in_seconds = time_limit
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
-    st = solver.Solve(m)
-    name = solver.StatusName(st)
+    st = solver.solve(m)
+    name = solver.status_name(st)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return Packing(False, {}, [], [], name)
-    slr_of = {n: next(s for s in range(S) if solver.Value(y[n, s])) for n in names}
+    slr_of = {n: next(s for s in range(S) if solver.value(y[n, s])) for n in names}
     usage = [{d: sum(use[n].get(d, 0) for n in names if slr_of[n] == s) for d in DIMS}
              for s in range(S)]
     return Packing(True, slr_of, usage, sll_bits(edges, slr_of, S), name)
@@ -353,9 +352,9 @@ def floorplan_json(plan_layers: list[dict[str, Any]], board: int,
     """FINN's ``vitis_floorplan_file`` for one board: per node its SLR, partition and device
     (``Defaults`` keeps every other node's choice to Vitis)."""
     fp: dict[str, Any] = {"Defaults": {}}
-    for l in plan_layers:
-        if l["board"] == board and l["name"] in slr_of:
-            fp[l.get("finn_name") or l["name"]] = {"slr": int(slr_of[l["name"]]),
+    for lyr in plan_layers:
+        if lyr["board"] == board and lyr["name"] in slr_of:
+            fp[lyr.get("finn_name") or lyr["name"]] = {"slr": int(slr_of[lyr["name"]]),
                                                    "partition_id": 0, "device_id": board,
                                                    "mem_port": ""}
     return fp

@@ -105,7 +105,8 @@ class Board:
 
     def shell_overhead(self, shell: ShellProfile, multi_board: bool) -> Resources:
         over = shell.base
-        if self.hbm_gib or (shell.name != "vitis" and self.ddr_gib and self.shell_flow_type != "vivado_zynq"):
+        if self.hbm_gib or (shell.name != "vitis" and self.ddr_gib
+                            and self.shell_flow_type != "vivado_zynq"):
             over = over + shell.memory_controller
         if shell.name == "vitis":
             n_ddr = len([s for s in self.ddr_slrs if s != self.hbm_slr])
@@ -286,7 +287,8 @@ def read_board_file(path: str | Path) -> dict[str, Any]:
             return tomllib.loads(text)
         return json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise SpecError(f"board file {p} is not valid {p.suffix.lstrip('.').upper()}: {e}") from None
+        kind = p.suffix.lstrip(".").upper()
+        raise SpecError(f"board file {p} is not valid {kind}: {e}") from None
 
 
 @lru_cache(maxsize=1)

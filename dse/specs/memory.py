@@ -42,12 +42,13 @@ class ChannelMap:
 
     def load(self) -> list[tuple[float, int]]:
         """(bytes/s, bytes) per channel."""
-        out = [[0.0, 0] for _ in range(self.channels)]
+        rates = [0.0] * self.channels
+        sizes = [0] * self.channels
         for parts in self.shares.values():
             for s in parts:
-                out[s.channel][0] += s.bytes_per_s
-                out[s.channel][1] += s.bytes
-        return [(r, b) for r, b in out]
+                rates[s.channel] += s.bytes_per_s
+                sizes[s.channel] += s.bytes
+        return list(zip(rates, sizes, strict=True))
 
     def check(self) -> None:
         """Raise if any channel is oversubscribed (used by tests and by emit)."""
@@ -67,8 +68,8 @@ def allocate(streams: Sequence[StreamDemand], channels: int, channel_bytes_per_s
     (``HBM_SPLIT 0``, ``shared/reference/hardware_facts.md`` §2.1); otherwise give each stream
     as many whole channels as it fills and put the rest of it, and the
     small streams, into shared channels (best fit, largest first); with ``exclusive`` every
-    stream gets channels of its own (what the CP-SAT formulation assumes). Raises InfeasibleError when the channels
-    cannot carry the streams, naming the one that does not fit."""
+    stream gets channels of its own (what the CP-SAT formulation assumes). Raises InfeasibleError
+    when the channels cannot carry the streams, naming the one that does not fit."""
     usable = channel_bytes_per_s * efficiency
     if striped:  # Coyote's default: card memory striped over every pseudo-channel
         return _striped(streams, channels, usable, channel_bytes, align)
@@ -139,7 +140,7 @@ def _fluid(streams: Sequence[StreamDemand], channels: int, usable: float, channe
             # the stream whose shape best matches what this channel has room for
             want_rate = rate_room / usable >= byte_room / channel_bytes
 
-            def score(n: str) -> float:
+            def score(n: str, want_rate: bool = want_rate) -> float:
                 s = by_name[n]
                 r, b = s.bytes_per_s / usable, s.bytes / channel_bytes
                 return -(r - b) if want_rate else (r - b)

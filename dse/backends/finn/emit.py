@@ -23,17 +23,21 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from dse.backends.finn import qonnx_split
 from dse.backends.finn.partition import sub_model
+from dse.chain.channels import channel_rule
 from dse.exceptions import BackendError, PlanError
+from dse.ir import bitwidth, load_network
 from dse.ir.finn_hw import _attrs as hw_attrs
 from dse.ir.onnx_io import HW_DOMAIN
 from dse.models import estimate, split_op_type
-from dse.chain.channels import channel_rule
 from dse.plan import PartitionPlan, finn_node_names
 from dse.solver.problem import ACCL_WORD_BITS
+from dse.solver.slr import floorplan_json
+from dse.specs import Board, default_catalog
+from dse.specs.memory import StreamDemand, allocate
 
 #: the estimate-only flow from a HW-layer graph, with FINN's bit-width minimization (as planned)
 ESTIMATE_STEPS = ["step_create_dataflow_partition", "step_specialize_layers",
@@ -68,10 +72,6 @@ def _generic(op_type: str) -> str:
 def minimized_attrs(node: onnx.NodeProto, attrs: dict[str, Any],
                     inits: Mapping[str, onnx.TensorProto], *, last: bool) -> None:
     """The types FINN's step_minimize_bit_width gives an MVAU/VVAU node (in place)."""
-    from onnx import numpy_helper
-
-    from dse.ir import bitwidth
-
     op = _generic(node.op_type)
     if op not in ("MVAU", "VVAU") or len(node.input) < 2 or node.input[1] not in inits:
         return
@@ -201,8 +201,6 @@ def memory_map(board: Mapping[str, Any], layers: list[dict], names: Mapping[str,
     bytes and its rate at the plan's frame rate (the solver's rule, ``dse.chain.channels``),
     or, on a shell that stripes card memory (Coyote), a share of every channel; no channel
     is oversubscribed. Offsets 4 KiB aligned."""
-    from dse.specs.memory import StreamDemand, allocate
-
     demands = []
     for layer in layers:
         bits = layer.get("external_weight_bits", 0)
@@ -237,8 +235,6 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
     With ``qonnx_model`` (the QONNX network the plan was made from) each board also gets
     ``model_qonnx.onnx``, its part of the QONNX network (see ``qonnx_split``).
     """
-    from dse.specs import default_catalog
-
     hw_path = Path(hw_model)
     try:
         model = onnx.load(str(hw_path))
@@ -261,19 +257,8 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         if tensor is None:
             raise PlanError(f"cut {c['src']} -> {c['dst']}: no such stream in the FINN graph")
         cuts.append({**c, "finn_tensor": tensor})
-    plan_layer = {l["name"]: l for l in plan["layers"]}
-    qonnx_parts: dict[int, onnx.ModelProto] = {}
-    if qonnx_model is not None:
-        from dse.ir import load_network
-
-        graph = load_network(qonnx_model, input_dtype=plan["model"].get("input_dtype"),
-                             minimize_bit_width=plan["model"].get("minimize_bit_width", False))
-        qm = qonnx_split.cleaned(qonnx_model)
-        boards_of = qonnx_split.node_boards(qm, graph, plan.data)
-        for b in {b["index"] for b in plan["boards"]}:
-            names = [n.name for n in qm.graph.node if boards_of.get(n.name) == b]
-            if names:
-                qonnx_parts[b] = sub_model(qm, names, f"dse_qonnx_board{b}")[0]
+    plan_layer = {lyr["name"]: lyr for lyr in plan["layers"]}
+    qonnx_parts = _qonnx_parts(plan, qonnx_model) if qonnx_model is not None else {}
 
     board_dirs = []
     manifest_boards = []
@@ -286,8 +271,8 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         layers = layers_by_board.get(k, [])
         d = out_dir / f"board{k}"
         d.mkdir(exist_ok=True)
-        names = finn_node_names(layers)
-        node_names = [node_of[l["name"]].name for l in layers]
+        finn_names = finn_node_names(layers)
+        node_names = [node_of[lyr["name"]].name for lyr in layers]
         part, ins, outs = sub_model(model, node_names, f"dse_board{k}")
         # plain inputs/outputs: the model FINN builds without ACCL
         onnx.save(part, str(d / "model.onnx"))
@@ -313,48 +298,19 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         if k in qonnx_parts:
             onnx.save(qonnx_parts[k], str(d / "model_qonnx.onnx"))
 
-        fold = {"Defaults": {}}
-        spec = {"Defaults": {}}
-        for l in layers:
-            gname, sname = names[l["name"]]
-            fold[sname] = dict(sorted(l["folding"].items()))
-            spec[gname] = {"preferred_impl_style": l["impl"]}
+        fold: dict[str, Any] = {"Defaults": {}}
+        spec: dict[str, Any] = {"Defaults": {}}
+        for lyr in layers:
+            gname, sname = finn_names[lyr["name"]]
+            fold[sname] = dict(sorted(lyr["folding"].items()))
+            spec[gname] = {"preferred_impl_style": lyr["impl"]}
         (d / "folding_config.json").write_text(dump_json(fold))
         (d / "specialize_layers_config.json").write_text(dump_json(spec))
         board = catalog.board(b["name"]) if b["name"] in catalog.boards else None
-        cfg = {
-            "output_dir": "output",
-            "synth_clk_period_ns": round(1000.0 / b.get("clock_mhz", clock), 6),
-            "board": board.finn_board if board else b["name"],
-            "fpga_part": b["part"],
-            "shell_flow_type": board.shell_flow_type if board else "vitis_alveo",
-            "folding_config_file": "folding_config.json",
-            "specialize_layers_config_file": "specialize_layers_config.json",
-            "minimize_bit_width": bool(plan["model"].get("minimize_bit_width", False)),
-            "auto_fifo_depths": False,
-            "generate_outputs": (["estimate_reports", "stitched_ip", "bitfile"] if bitfile
-                                 else ["estimate_reports"]),
-            "steps": BITFILE_STEPS if bitfile else ESTIMATE_STEPS,
-            "save_intermediate_models": True,
-            "verbose": False,
-        }
-        if board and board.vitis_platform and cfg["shell_flow_type"] == "vitis_alveo":
-            cfg["vitis_platform"] = board.vitis_platform
-        slr_info = b.get("slrs") if isinstance(b, Mapping) else None
-        if slr_info and slr_info.get("feasible"):
-            from dse.solver.slr import floorplan_json
-
-            slr_of = {l["name"]: l["slr"] for l in plan["layers"]
-                      if l["board"] == k and "slr" in l}
-            names_k = {l["name"]: names[l["name"]][1] for l in layers}
-            fp = floorplan_json([{**l, "finn_name": names_k.get(l["name"])}
-                                 for l in plan["layers"] if l["board"] == k], k, slr_of)
-            (d / "floorplan.json").write_text(dump_json(fp))
-            cfg["vitis_floorplan_file"] = "floorplan.json"
-        (d / "dataflow_build_config.json").write_text(dump_json(cfg))
+        _write_build_config(d, b, board, plan, layers, finn_names, bitfile=bitfile)
         rule = channel_rule(board, b.get("shell", "")) if board else None
         ext = memory_map({"index": k, "hbm": bool(board and board.hbm_gib)}, layers,
-                         names, rule.data_channels if rule else 0,
+                         finn_names, rule.data_channels if rule else 0,
                          rule.channel_bytes if rule and rule.channel_bytes else 2**40,
                          fps=float(plan["metrics"]["fps"]),
                          channel_gbps=board.hbm_channel_gbps if board else 0.0,
@@ -367,15 +323,15 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
             # segment replicas: this build runs on every one of these ranks (copy j takes
             # frames j, j + r, ...; its rank is set when the communicator starts)
             "ranks": ranks_of[k],
-            "shell": b["shell"], "layers": [l["name"] for l in layers],
-            "finn_nodes": {l["name"]: names[l["name"]][1] for l in layers},
+            "shell": b["shell"], "layers": [lyr["name"] for lyr in layers],
+            "finn_nodes": {lyr["name"]: finn_names[lyr["name"]][1] for lyr in layers},
             "inputs": [{"tensor": s["tensor"], "from_rank": s["peer"],
                         "from_ranks": s["peers"]} for s in accl_in],
             "outputs": [{"tensor": s["tensor"], "to_rank": s["peer"], "to_ranks": s["peers"]}
                         for s in accl_out],
             "predicted": {"ii_cycles": b["ii_cycles"], "resources": b["resources"],
-                          "layers": {names[l["name"]][1]: {"cycles": l["cycles"],
-                                                          **l["resources"]} for l in layers}},
+                          "layers": {finn_names[lyr["name"]][1]: {"cycles": lyr["cycles"],
+                                                          **lyr["resources"]} for lyr in layers}},
             "files": {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
                       for p in sorted(d.iterdir()) if p.is_file()},
         })
@@ -399,6 +355,56 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
     (out_dir / "manifest.json").write_text(dump_json(manifest))
     (out_dir / "README.md").write_text(_readme(manifest))
     return EmitResult(out=out_dir, boards=board_dirs, manifest=manifest)
+
+
+def _qonnx_parts(plan: PartitionPlan, qonnx_model: str | Path) -> dict[int, onnx.ModelProto]:
+    """Per board, its part of the QONNX network the plan was made from (``qonnx_split``)."""
+    graph = load_network(qonnx_model, input_dtype=plan["model"].get("input_dtype"),
+                         minimize_bit_width=plan["model"].get("minimize_bit_width", False))
+    qm = qonnx_split.cleaned(qonnx_model)
+    boards_of = qonnx_split.node_boards(qm, graph, plan.data)
+    parts: dict[int, onnx.ModelProto] = {}
+    for b in {b["index"] for b in plan["boards"]}:
+        names = [n.name for n in qm.graph.node if boards_of.get(n.name) == b]
+        if names:
+            parts[b] = sub_model(qm, names, f"dse_qonnx_board{b}")[0]
+    return parts
+
+
+def _write_build_config(d: Path, b: Mapping[str, Any], board: Board | None,
+                        plan: PartitionPlan, layers: list[dict],
+                        finn_names: Mapping[str, tuple], *, bitfile: bool) -> None:
+    """The board's ``dataflow_build_config.json`` (and ``floorplan.json`` where its layers
+    are placed into SLRs)."""
+    k = b["index"]
+    cfg = {
+        "output_dir": "output",
+        "synth_clk_period_ns": round(1000.0 / b.get("clock_mhz", plan["clock_mhz"]), 6),
+        "board": board.finn_board if board else b["name"],
+        "fpga_part": b["part"],
+        "shell_flow_type": board.shell_flow_type if board else "vitis_alveo",
+        "folding_config_file": "folding_config.json",
+        "specialize_layers_config_file": "specialize_layers_config.json",
+        "minimize_bit_width": bool(plan["model"].get("minimize_bit_width", False)),
+        "auto_fifo_depths": False,
+        "generate_outputs": (["estimate_reports", "stitched_ip", "bitfile"] if bitfile
+                             else ["estimate_reports"]),
+        "steps": BITFILE_STEPS if bitfile else ESTIMATE_STEPS,
+        "save_intermediate_models": True,
+        "verbose": False,
+    }
+    if board and board.vitis_platform and cfg["shell_flow_type"] == "vitis_alveo":
+        cfg["vitis_platform"] = board.vitis_platform
+    slr_info = b.get("slrs") if isinstance(b, Mapping) else None
+    if slr_info and slr_info.get("feasible"):
+        slr_of = {lyr["name"]: lyr["slr"] for lyr in plan["layers"]
+                  if lyr["board"] == k and "slr" in lyr}
+        names_k = {lyr["name"]: finn_names[lyr["name"]][1] for lyr in layers}
+        fp = floorplan_json([{**lyr, "finn_name": names_k.get(lyr["name"])}
+                             for lyr in plan["layers"] if lyr["board"] == k], k, slr_of)
+        (d / "floorplan.json").write_text(dump_json(fp))
+        cfg["vitis_floorplan_file"] = "floorplan.json"
+    (d / "dataflow_build_config.json").write_text(dump_json(cfg))
 
 
 def _readme(m: Mapping[str, Any]) -> str:

@@ -9,8 +9,10 @@ from typing import Any
 import onnx
 from onnx import helper
 
+from dse.ir.onnx_io import HW_DOMAIN
 
-def annotations(model: onnx.ModelProto) -> dict[str, onnx.TensorAnnotation]:
+
+def quant_annotations(model: onnx.ModelProto) -> dict[str, onnx.TensorAnnotation]:
     return {a.tensor_name: a for a in model.graph.quantization_annotation}
 
 
@@ -48,7 +50,7 @@ def sub_model(model: onnx.ModelProto, node_names: list[str], name: str
         value_info=[copy.deepcopy(vi[t]) for t in sorted(used)
                     if t in vi and t not in inputs and t not in outputs and t not in inits],
     )
-    ann = annotations(model)
+    ann = quant_annotations(model)
     for t in sorted(used):
         if t in ann:
             sub.quantization_annotation.append(copy.deepcopy(ann[t]))
@@ -107,8 +109,6 @@ def canonical_names(model: onnx.ModelProto) -> onnx.ModelProto:
 def unmapped_between(model: Any) -> list[Any]:
     """Non-HW nodes with HW layers both before and after them: FINN's dataflow partition
     refuses these ("Unsupported/unmapped layer(s) found in between FINN operators")."""
-    from dse.ir.onnx_io import HW_DOMAIN
-
     g = model.graph
     producer = {o: n for n in g.node for o in n.output}
     users: dict[str, list[Any]] = {}

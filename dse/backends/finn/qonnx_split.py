@@ -18,12 +18,14 @@ import onnx
 from dse.backends.finn.partition import sub_model
 from dse.exceptions import PlanError
 from dse.ir import LayerGraph
+from dse.ir.onnx_io import read_model
+from dse.ir.prepare import prepare
 
 
 def node_boards(model: onnx.ModelProto, graph: LayerGraph, plan: Mapping[str, Any]
                 ) -> dict[str, int]:
-    board_of_layer = {l["name"]: l["board"] for l in plan["layers"]}
-    missing = [l.name for l in graph.layers if l.name not in board_of_layer]
+    board_of_layer = {lyr["name"]: lyr["board"] for lyr in plan["layers"]}
+    missing = [lyr.name for lyr in graph.layers if lyr.name not in board_of_layer]
     if missing:
         raise PlanError(f"the plan does not place layer(s) {', '.join(missing[:5])}")
     owner: dict[str, int] = {}
@@ -72,7 +74,4 @@ def partitions(model: onnx.ModelProto, boards: Mapping[str, int], n_boards: int
 
 def cleaned(path: str | Path) -> onnx.ModelProto:
     """The model as dse's lowering sees it (qonnx cleanup, shapes, datatypes)."""
-    from dse.ir.onnx_io import read_model
-    from dse.ir.prepare import prepare
-
     return prepare(read_model(path), str(path)).model

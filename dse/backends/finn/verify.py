@@ -97,7 +97,7 @@ def verify_build(build_dir: str | Path, *, model: str | Path | None = None,
             onnx.save(pm, str(tmp / f"stage{k}.onnx"))
 
         def run(model_path: Path, feeds: dict[str, np.ndarray], tag: str) -> dict:
-            np.savez(tmp / f"{tag}_in.npz", **feeds)
+            np.savez(tmp / f"{tag}_in.npz", **feeds)  # type: ignore[arg-type]  # numpy stubs
             r = run_driver(env, "exec", str(model_path), str(tmp / f"{tag}_in.npz"),
                            str(tmp / f"{tag}_out.npz"))
             if not r.get("ok"):

@@ -153,7 +153,7 @@ def lower_add(lw: Lowering, node: Any) -> None:
 @rule('BatchNormalization')
 def lower_batchnormalization(lw: Lowering, node: Any) -> None:
     s = lw.stream_in(node)
-    g, beta, mean, var = (np.asarray(lw.const(t).value, dtype=np.float64)
+    g, beta, mean, var = (np.asarray(lw.need(t).value, dtype=np.float64)
                           for t in node.input[1:5])
     eps = float(attr(node, "epsilon", 1e-5))
     k = g / np.sqrt(var + eps)

@@ -24,6 +24,7 @@ from dse.ir.lowering.core import (
     attr,
     bit_width,
     is_value,
+    known,
     quant_type,
     rule,
     uniform,
@@ -87,18 +88,19 @@ def lower_where(lw: Lowering, node: Any) -> None:
     """Where(mask, scores, -inf) or Where(mask, -inf, scores) inside attention: an additive
     mask on the scores (0 where the scores pass, the constant, -inf kept huge, elsewhere)."""
     cond = lw.const(node.input[0])
-    for si, ci, keep_when in ((1, 2, True), (2, 1, False)):
+    for si, ci in ((1, 2), (2, 1)):
         if node.input[si] in lw.streams and lw.const(node.input[ci]) is not None:
             break
     else:
         lw.unsupported_node(node, "Where on activation streams outside attention masking")
         return
+    keep_when = si == 1
     s = lw.stream_in(node, si, keep_layout=True, keep_attn=True)
     if cond is None or s.attn is None:
         lw.unsupported_node(node, "Where on an activation stream outside attention masking")
         return
     c = np.asarray(cond.value, dtype=bool)
-    y = np.asarray(lw.const(node.input[ci]).value, dtype=np.float64)
+    y = np.asarray(lw.need(node.input[ci]).value, dtype=np.float64)
     fill = np.where(np.isfinite(y), y, NEG_INF)
     mask = np.where(c, 0.0, fill) if keep_when else np.where(c, fill, 0.0)
     lw.put(node, replace(s, b=np.asarray(s.b, dtype=np.float64) + mask, pending=True))
@@ -124,7 +126,7 @@ def act_matmul(lw: Lowering, node: Any) -> None:
 def scores_to_softmax(lw: Lowering, node: Any, s: Stream) -> None:
     """The Softmax of the pattern: scale and mask so far move into the attention; a quantizer
     of the attention weights becomes its softmax thresholds."""
-    att = dict(s.attn)
+    att = dict(known(s.attn, "the attention scores"))
     att.update(scale=s.a, mask=s.b, softmax_done=True)
     out = replace(s, attn=att, a=1.0, b=0.0, pending=False)
     lw.put(node, out)
@@ -146,7 +148,7 @@ def _k_untransposed(lw: Lowering, k: Stream, node: Any) -> Stream:
     out = compose(k, node, shape, perm)
     if out is None:
         out = compose(lw.materialize_layout(k, node), node, shape, perm)
-    return out
+    return known(out, "K transposed")
 
 
 def mask_mode(mask: Any, ql: int, kv: int) -> tuple[str, str]:
@@ -173,7 +175,7 @@ def mask_heads(mask: Any, ql: int, kv: int) -> int:
 
 
 def emit_attention(lw: Lowering, node: Any, s: Stream) -> None:
-    att = s.attn
+    att = known(s.attn, "the attention scores")
     q, k = att["q"], _k_untransposed(lw, att["k"], node)
     v = lw.stream_in(node, 1)
     deq = 1.0
@@ -215,8 +217,9 @@ def emit_attention(lw: Lowering, node: Any, s: Stream) -> None:
         bits = bit_width(lw, qn, 3)
         a_type = quant_type(bits, bool(attr(qn, "signed", 1)), bool(attr(qn, "narrow", 0)))[0]
         act_sm = "thresholds"
-        sc = lw.const(qn.input[1])
-        out_scale *= float(np.asarray(sc.value).reshape(-1)[0]) if sc is not None else 1.0
+        scale_c = lw.const(qn.input[1])
+        out_scale *= (float(np.asarray(scale_c.value).reshape(-1)[0]) if scale_c is not None
+                      else 1.0)
         sources.append(qn.name)
     if floaty:
         o_type = "FLOAT32"
@@ -271,7 +274,8 @@ def dynamic_mvau(lw: Lowering, node: Any, a: Stream, b: Stream) -> None:
 def materialize_scores(lw: Lowering, s: Stream, node: Any) -> Stream:
     """Attention scores read by a node outside the pattern (the pattern matcher only lets
     single-reader chains through, so this means an exporter shape it does not know)."""
-    lw.unsupported_node(node, f"reads the attention scores of {s.attn['qk']!r} outside the "
+    qk = known(s.attn, "the attention scores")["qk"]
+    lw.unsupported_node(node, f"reads the attention scores of {qk!r} outside the "
                         "Q @ K^T -> scale/mask -> Softmax -> @ V pattern")
     return replace(s, attn=None)
 

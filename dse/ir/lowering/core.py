@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+from onnx import helper
 
 from dse.exceptions import (
     DseError,
@@ -61,6 +62,18 @@ class Const:
     ints: np.ndarray | None = None  # the integer weights FINN stores (value = ints * scale)
 
 
+T = TypeVar("T")
+#: a layer held back on a stream: (kind, its parameters, the rule that emits it later)
+Deferred = tuple[str, dict[str, Any], Callable[..., "Stream"]]
+
+
+def known(x: T | None, what: str) -> T:
+    """``x``, which the rule has already established is there (InternalError if not)."""
+    if x is None:
+        raise InternalError(f"lowering: {what} is missing")
+    return x
+
+
 @dataclass
 class Stream:
     wire: str  # HW tensor carrying the data
@@ -72,7 +85,7 @@ class Stream:
     pending: bool = False  # float ops applied since the wire
     nonlinear: bool = False  # ReLU/Clip applied since the wire
     forked: bool = False
-    deferred: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    deferred: list[Deferred] = field(default_factory=list)
     host: bool = False  # float value computed before any HW layer
     from_quant: bool = False  # the wire is a quantizer's output (scalar offsets fold into it)
     cl: bool = False  # the ONNX shape is already channels-last (transformer tensors)
@@ -190,8 +203,6 @@ def bit_width(lw: Lowering, node: Any, index: int) -> int:
 
 
 def attr(node: Any, name: str, default: Any = None) -> Any:
-    from onnx import helper
-
     for a in node.attribute:
         if a.name == name:
             v = helper.get_attribute_value(a)
@@ -273,12 +284,20 @@ class Lowering:
         self.consts[t] = c
         return c
 
+    def need(self, t: str) -> Const:
+        """The constant ``t``, where the rule has already established that it is one."""
+        c = self.const(t)
+        if c is None:
+            raise InternalError(f"{self.name}: tensor {t!r} is not a constant")
+        return c
+
     def add_layer(self, op: str, attrs: dict[str, Any], inputs: list[str], node: Any,
                   out_dtype: str, out_elems: int, n_out: int = 1) -> int:
         idx = len(self.layers)
         outs = [f"L{idx}_{op}_out{i}" for i in range(n_out)]
         self.layers.append({"op_type": op, "attrs": attrs, "inputs": list(inputs),
-                            "outputs": outs, "source_nodes": [node.name] if node is not None else []})
+                            "outputs": outs,
+                            "source_nodes": [node.name] if node is not None else []})
         for o in outs:
             self.tensor_dtype[o] = out_dtype
             self.tensor_elems[o] = out_elems
@@ -450,19 +469,19 @@ class Lowering:
 
     def visit_const(self, node: Any) -> None:
         op = node.op_type
-        c0 = self.const(node.input[0])
+        c0 = self.need(node.input[0])
         if op in ("Quant", "BipolarQuant"):
             x = np.asarray(c0.value, dtype=np.float64) if c0.value is not None else None
             if op == "BipolarQuant":
-                dt, scale = "BIPOLAR", self.const(node.input[1]).value
+                dt, scale = "BIPOLAR", self.need(node.input[1]).value
                 ints = None if x is None else np.where(x >= 0, 1.0, -1.0)
             else:
                 bits = bit_width(self, node, 3)
                 signed, narrow = bool(attr(node, "signed", 1)), bool(attr(node, "narrow", 0))
                 dt = quant_type(bits, signed, narrow)[0]
-                scale = self.const(node.input[1]).value
+                scale = self.need(node.input[1]).value
                 ints = None if x is None else quant_ints(
-                    x, scale, self.const(node.input[2]).value, bits, signed, narrow,
+                    x, scale, self.need(node.input[2]).value, bits, signed, narrow,
                     str(attr(node, "rounding_mode", "ROUND")))
             self.consts[node.output[0]] = Const(c0.value, dt, scale, ints)
             return
@@ -478,8 +497,11 @@ class Lowering:
                 val = np.reshape(c0.value, shp) if c0.value is not None and shp else c0.value
                 ints = np.reshape(c0.ints, shp) if c0.ints is not None and shp else c0.ints
             elif op in ("Mul", "Div", "Add", "Sub") and len(node.input) == 2:
-                c1 = self.const(node.input[1])
+                c1 = self.need(node.input[1])
                 f = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract}[op]
+                if c0.value is None or c1.value is None:
+                    raise InternalError(f"{self.name}: {op} {node.name!r} of constants "
+                                        "without values")
                 val = f(c0.value, c1.value)
         except ValueError:
             val = ints = None
@@ -540,14 +562,14 @@ class Lowering:
     def insert_forks(self) -> None:
         """A stream read by several layers gets a DuplicateStreams (FINN's fork)."""
         readers: dict[str, list[tuple[int, int]]] = {}
-        for li, l in enumerate(self.layers):
-            for pi, t in enumerate(l["inputs"]):
+        for li, lyr in enumerate(self.layers):
+            for pi, t in enumerate(lyr["inputs"]):
                 readers.setdefault(t, []).append((li, pi))
         graph_outs = set(self.graph_out_wires)
         new_layers: list[dict[str, Any]] = []
-        for li, l in enumerate(self.layers):
-            new_layers.append(l)
-            for t in l["outputs"]:
+        for lyr in self.layers:
+            new_layers.append(lyr)
+            for t in lyr["outputs"]:
                 rs = readers.get(t, [])
                 n = len(rs) + (1 if t in graph_outs else 0)
                 if n < 2:
@@ -580,46 +602,47 @@ class Lowering:
 
     def byte_align_last(self) -> None:
         """FINN rounds the accumulator output of a layer nothing follows up to whole bytes."""
-        read = {t for l in self.layers for t in l["inputs"]}
-        for l in self.layers:
-            if l["op_type"] in ("MVAU", "VVAU") and l["attrs"]["noActivation"] == 1 \
-                    and not any(o in read for o in l["outputs"]):
-                dt = bitwidth.byte_aligned(l["attrs"]["outputDataType"])
-                l["attrs"]["outputDataType"] = dt
-                for o in l["outputs"]:
+        read = {t for lyr in self.layers for t in lyr["inputs"]}
+        for lyr in self.layers:
+            if lyr["op_type"] in ("MVAU", "VVAU") and lyr["attrs"]["noActivation"] == 1 \
+                    and not any(o in read for o in lyr["outputs"]):
+                dt = bitwidth.byte_aligned(lyr["attrs"]["outputDataType"])
+                lyr["attrs"]["outputDataType"] = dt
+                for o in lyr["outputs"]:
                     self.tensor_dtype[o] = dt
 
     def sort_layers(self) -> None:
         """Layers in the order FINN's graph has them (qonnx SortGraph's levels), so that the
         names FINN's GiveUniqueNodeNames gives (``MVAU_hls_0``, ...) follow the same order,
         branches after a fork included."""
-        producer = {t: i for i, l in enumerate(self.layers) for t in l["outputs"]}
-        preds = [[producer[t] for t in l["inputs"] if t in producer] for l in self.layers]
+        producer = {t: i for i, lyr in enumerate(self.layers) for t in lyr["outputs"]}
+        preds = [[producer[t] for t in lyr["inputs"] if t in producer] for lyr in self.layers]
         self.layers = [self.layers[i] for i in level_order(preds)]
 
     def build(self, path: str, sha: str, outputs: list[Stream]) -> LayerGraph:
         counters: dict[str, int] = {}
         names: list[str] = []
-        for l in self.layers:
-            k = counters.get(l["op_type"], 0)
-            counters[l["op_type"]] = k + 1
-            names.append(f"{l['op_type']}_{k}")
-        producer = {t: names[i] for i, l in enumerate(self.layers) for t in l["outputs"]}
-        producer_idx = {t: i for i, l in enumerate(self.layers) for t in l["outputs"]}
+        for lyr in self.layers:
+            k = counters.get(lyr["op_type"], 0)
+            counters[lyr["op_type"]] = k + 1
+            names.append(f"{lyr['op_type']}_{k}")
+        producer = {t: names[i] for i, lyr in enumerate(self.layers) for t in lyr["outputs"]}
+        producer_idx = {t: i for i, lyr in enumerate(self.layers) for t in lyr["outputs"]}
         absorbed, on_host = absorbed_nodes(
-            self.m.graph, [l["source_nodes"] for l in self.layers], [h.name for h in self.host],
+            self.m.graph, [lyr["source_nodes"] for lyr in self.layers], [h.name for h in self.host],
             [producer_idx[w] for w in self.graph_out_wires if w in producer_idx])
         self.host.extend(HostNode(name=n.name, op_type=n.op_type,
                                   reason="feeds only host nodes, so it runs there too")
                          for n in on_host)
         layers = []
         edges = []
-        for i, l in enumerate(self.layers):
-            layers.append(Layer(name=names[i], op_type=l["op_type"], impl=None,
-                                attrs=l["attrs"], inputs=tuple(l["inputs"]),
-                                outputs=tuple(l["outputs"]), source_nodes=tuple(l["source_nodes"]),
+        for i, lyr in enumerate(self.layers):
+            layers.append(Layer(name=names[i], op_type=lyr["op_type"], impl=None,
+                                attrs=lyr["attrs"], inputs=tuple(lyr["inputs"]),
+                                outputs=tuple(lyr["outputs"]),
+                                source_nodes=tuple(lyr["source_nodes"]),
                                 absorbed=tuple(absorbed.get(i, ()))))
-            for t in l["inputs"]:
+            for t in lyr["inputs"]:
                 edges.append(Edge(tensor=t, src=producer.get(t), dst=names[i],
                                   dtype=self.tensor_dtype.get(t, "FLOAT32"),
                                   elems_per_frame=self.tensor_elems.get(t, 0)))

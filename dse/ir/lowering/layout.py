@@ -19,6 +19,8 @@ from dse.ir.graph import HostNode
 from dse.ir.lowering.core import (
     Lowering,
     Stream,
+    attr,
+    known,
     rule,
     squeezed,
     uniform,
@@ -76,7 +78,7 @@ def layout(lw: Lowering, node: Any) -> None:
     if out is None:  # transpose after reshape after transpose: two Shuffles
         s = lw.materialize_layout(s, node)
         out = compose(s, node, tuple(out_shape), perm)
-    lw.put(node, out)
+    lw.put(node, known(out, "the layout after two Shuffles"))
 
 
 def moves_only_unit_axes(shape: tuple[int, ...], perm: list[int]) -> bool:
@@ -86,7 +88,5 @@ def moves_only_unit_axes(shape: tuple[int, ...], perm: list[int]) -> bool:
 
 
 def node_perm(node: Any, rank: int) -> tuple[int, ...]:
-    from dse.ir.lowering.core import attr
-
     p = attr(node, "perm")
     return tuple(p) if p else tuple(reversed(range(rank)))

@@ -81,7 +81,7 @@ def mvau(lw: Lowering, node: Any, s: Stream, w: Const, MW: int, MH: int, nvec: l
     the layer as b * the weights' sum over them, per output channel)."""
     xnor = w.dtype == "BIPOLAR" and s.dtype in ("BIPOLAR", "BINARY")
     in_dt = "BINARY" if xnor else s.dtype
-    attrs = {
+    attrs: dict[str, Any] = {
         "MW": MW, "MH": MH, "PE": 1, "SIMD": 1,
         "inputDataType": in_dt,
         "weightDataType": "BINARY" if xnor else w.dtype,
@@ -105,9 +105,9 @@ def mvau(lw: Lowering, node: Any, s: Stream, w: Const, MW: int, MH: int, nvec: l
         bitwidth.minimize(attrs, matrix)
     out_dt = attrs["outputDataType"]
     idx = lw.add_layer("MVAU", attrs, [in_wire], node, out_dt, prod(out_shape))
-    s_in = np.asarray(s.a, dtype=np.float64)
-    s_in = float(s_in.flat[0]) if s_in.size else 1.0
-    sw = np.asarray(w.scale, dtype=np.float64).reshape(-1)
+    a_in = np.asarray(s.a, dtype=np.float64)
+    s_in = float(a_in.flat[0]) if a_in.size else 1.0
+    sw: np.ndarray = np.asarray(w.scale, dtype=np.float64).reshape(-1)
     if len(out_shape) == 4 and sw.size > 1:
         sw = sw.reshape(1, -1, 1, 1)
     a = s_in * sw
@@ -138,8 +138,8 @@ def compute_operands(lw: Lowering, node: Any) -> tuple[Stream, Const] | None:
     if host_compute(lw, node, s):
         return None
     w = weights(lw, node, 1)
-    s = compute_input(lw, node, s)
-    return None if s is None else (s, w)
+    x = compute_input(lw, node, s)
+    return None if x is None else (x, w)
 
 
 def fc(lw: Lowering, node: Any, s: Stream, w: Const, K: int, N: int,
@@ -154,8 +154,8 @@ def lower_matmul(lw: Lowering, node: Any) -> None:
     rot = hadamard.rotation(lw, node)
     if rot is not None:  # an online rotation: a FWHT layer, not a dense n x n MVAU
         s = lw.stream_in(node)
-        if not host_compute(lw, node, s) and (s := compute_input(lw, node, s)) is not None:
-            hadamard.emit_hadamard(lw, node, s, *rot)
+        if not host_compute(lw, node, s) and (x := compute_input(lw, node, s)) is not None:
+            hadamard.emit_hadamard(lw, node, x, *rot)
         return
     ops = compute_operands(lw, node)
     if ops is not None:
@@ -178,7 +178,7 @@ def lower_gemm(lw: Lowering, node: Any) -> None:
     out = lw.streams[node.output[0]]
     alpha = float(attr(node, "alpha", 1.0))
     beta = float(attr(node, "beta", 1.0))
-    bias = 0.0
+    bias: float | np.ndarray = 0.0
     if len(node.input) > 2 and node.input[2]:
         c = lw.const(node.input[2])
         bias = beta * np.asarray(c.value, dtype=np.float64) if c is not None else 0.0
@@ -231,7 +231,7 @@ def lower_conv(lw: Lowering, node: Any) -> None:
                              OH * OW * kh * kw * C)
         wire = lw.layers[idx]["outputs"][0]
     if depthwise:
-        attrs = {
+        attrs: dict[str, Any] = {
             "Channels": C, "Kernel": [kh, kw], "Dim": [OH, OW], "PE": 1, "SIMD": 1,
             "inputDataType": s.dtype, "weightDataType": w.dtype, "outputDataType": "INT32",
             "noActivation": 1, "mem_mode": "internal_decoupled", "ActVal": 0,

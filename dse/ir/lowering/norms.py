@@ -112,8 +112,8 @@ def match_tanh_gelu(lw: Lowering, pow_node: Any) -> tuple[str, list[Any]] | None
         u = lw.only_user(t, (op,))
         if u is None:
             return None
-        if const is not None and (_scalar(lw, _other(u, t)) is None
-                                  or abs(_scalar(lw, _other(u, t)) - const) > 1e-4 * const):
+        c = _scalar(lw, _other(u, t)) if const is not None else None
+        if const is not None and (c is None or abs(c - const) > 1e-4 * const):
             return None
         if op == "Add" and const is None and _other(u, t) != x:
             return None
@@ -161,9 +161,10 @@ def pwpolyf(lw: Lowering, node: Any, func: str, out_node: Any | None = None,
     if x is None:
         s = lw.stream_in(node)
     else:
-        s = lw.streams.get(x)
-        if s is None:
+        got = lw.streams.get(x)
+        if got is None:
             raise NodeNotMappable(f"input {x!r} is not an activation stream")
+        s = got
     s = lw.flush(s, node, to_hw=True, force=True)
     if not s.dtype.startswith("FLOAT"):
         lw.unsupported_node(node, f"{node.op_type} on an integer stream (finn-plus's PWPolyF "
@@ -194,7 +195,8 @@ def match_erf_gelu(lw: Lowering, erf: Any) -> tuple[str, list[Any]] | None:
     if div is None or div.op_type not in ("Div", "Mul"):
         return None
     k = 1.4142135 if div.op_type == "Div" else 1 / 1.4142135
-    if _scalar(lw, div.input[1]) is None or abs(_scalar(lw, div.input[1]) - k) > 1e-3:
+    d = _scalar(lw, div.input[1])
+    if d is None or abs(d - k) > 1e-3:
         return None
     x = div.input[0]
     add = lw.only_user(erf.output[0], ("Add",))

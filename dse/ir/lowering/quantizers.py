@@ -18,6 +18,7 @@ from dse.ir.lowering.core import (
     Stream,
     attr,
     bit_width,
+    known,
     quant_type,
     rule,
     uniform,
@@ -34,9 +35,9 @@ def lower_quant(lw: Lowering, node: Any) -> None:
     bits = bit_width(lw, node, 3)
     signed, narrow = bool(attr(node, "signed", 1)), bool(attr(node, "narrow", 0))
     dt, steps, actval = quant_type(bits, signed, narrow)
-    scale = lw.const(node.input[1]).value
-    zp = lw.const(node.input[2]) if len(node.input) > 2 else None
-    zp = 0.0 if zp is None or zp.value is None else zp.value
+    scale = lw.need(node.input[1]).value
+    zc = lw.const(node.input[2]) if len(node.input) > 2 else None
+    zp = 0.0 if zc is None or zc.value is None else zc.value
     # output actval + k from value / scale + zp >= actval + k - 1/2 (k = 1 .. steps)
     with np.errstate(all="ignore"):
         levels = [(actval + k - 0.5 - np.asarray(zp, dtype=np.float64))
@@ -47,7 +48,7 @@ def lower_quant(lw: Lowering, node: Any) -> None:
 @rule('BipolarQuant')
 def lower_bipolarquant(lw: Lowering, node: Any) -> None:
     s = lw.stream_in(node)
-    threshold(lw, node, s, "BIPOLAR", 1, 0, lw.const(node.input[1]).value)
+    threshold(lw, node, s, "BIPOLAR", 1, 0, lw.need(node.input[1]).value)
 
 
 @rule('MultiThreshold')
@@ -103,7 +104,8 @@ def lower_trunc(lw: Lowering, node: Any) -> None:
         kh, kw = avg[-1][1]["kernel"]
         ibits = int(np.floor(np.log2(2.0**trunc_in / (kh * kw))))
         s = emit_avgpool(lw, s, {**avg[-1][1], "ibits": ibits}, dt, node)
-        lw.layers[s.producer]["source_nodes"].insert(0, avg[-1][1]["node"].name)
+        lw.layers[known(s.producer, "the average pool's layer")]["source_nodes"].insert(
+            0, avg[-1][1]["node"].name)
         lw.put(node, s)
         return
     threshold(lw, node, s, dt, steps, actval, 1.0)
@@ -118,8 +120,9 @@ def _wire_thresholds(s: Stream, values: list, C: int) -> np.ndarray | None:
         return np.full(C, v[0]) if v.size == 1 else (v if v.size == C else None)
 
     a, b = per_channel(s.a), per_channel(s.b)
-    cols = [per_channel(v) for v in values]
-    if a is None or b is None or any(c is None for c in cols) or not np.all(a > 0):
+    per = [per_channel(v) for v in values]
+    cols = [c for c in per if c is not None]
+    if a is None or b is None or len(cols) < len(per) or not np.all(a > 0):
         return None
     with np.errstate(all="ignore"):
         return (np.stack(cols, axis=1) - b[:, None]) / a[:, None]
@@ -147,7 +150,7 @@ def threshold(lw: Lowering, node: Any, s: Stream, dt: str, steps: int, actval: i
     ):
         p["attrs"]["noActivation"] = 0
         p["attrs"]["ActVal"] = actval
-        lw.set_output_dtype(s.producer, dt)
+        lw.set_output_dtype(known(s.producer, "the thresholded layer"), dt)
         p["source_nodes"].append(node.name)
         out = Stream(wire=s.wire, producer=s.producer, dtype=dt, shape=s.shape, a=scale,
                       from_quant=True)

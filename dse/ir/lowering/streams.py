@@ -14,6 +14,7 @@ from dse.ir.lowering.core import (
     Lowering,
     Stream,
     attr,
+    known,
     rule,
     vec_channels,
 )
@@ -40,7 +41,7 @@ def lower_softmax(lw: Lowering, node: Any) -> None:
 @rule('TopK')
 def lower_topk(lw: Lowering, node: Any) -> None:
     s = lw.flush(lw.stream_in(node), node)
-    k = int(np.asarray(lw.const(node.input[1]).value).flat[0])
+    k = int(np.asarray(lw.need(node.input[1]).value).flat[0])
     nvec, C = vec_channels(s)
     attrs = {"Labels": C, "PE": 1, "K": k, "inputDataType": s.dtype, "numInputVectors": nvec}
     out_bits = max(8, -(-int(np.ceil(np.log2(max(C, 2)))) // 8) * 8)
@@ -53,7 +54,7 @@ def lower_topk(lw: Lowering, node: Any) -> None:
 @rule('Pad')
 def lower_pad(lw: Lowering, node: Any) -> None:
     s = lw.flush(lw.stream_in(node), node)
-    pads = [int(x) for x in np.asarray(lw.const(node.input[1]).value).reshape(-1)]
+    pads = [int(x) for x in np.asarray(lw.need(node.input[1]).value).reshape(-1)]
     if len(s.shape) != 4 or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
         lw.unsupported_node(node, "padding other than spatial on NCHW")
         return
@@ -220,7 +221,8 @@ def lower_gather(lw: Lowering, node: Any) -> None:
                             "pick")
         return
     s = lw.stream_in(node, 1)
-    vocab, dim = int(table.value.shape[0]), int(np.prod(table.value.shape[1:]))
+    tv = known(table.value, "the embedding table")
+    vocab, dim = int(tv.shape[0]), int(np.prod(tv.shape[1:]))
     in_dt = s.dtype
     if in_dt.startswith("FLOAT") or in_dt.startswith("INT64") or in_dt == "":
         in_dt = f"UINT{max(1, int(np.ceil(np.log2(max(vocab, 2)))))}"
