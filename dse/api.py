@@ -31,14 +31,14 @@ if TYPE_CHECKING:  # (loaded on first use, below)
     from dse.backends.finn.steps import build_plan, emit_plan, finn_setup, verify_build
     from dse.explore import ExploreResult, explore, open_storage
     from dse.llm.run import LLMResult, optimize_llm
-    from dse.optimize import HOST_DMA_GBPS, OptimizeResult, optimize
+    from dse.optimize import OptimizeResult, optimize
 
 #: entry points loaded on first use: the solvers load OR-Tools (and with it pandas), exploring
 #: Optuna and matplotlib, the LLM and FINN steps their own modules, which the other commands
 #: would otherwise pay for at start-up
 _LAZY = {
     **dict.fromkeys(("ExploreResult", "explore", "open_storage"), "dse.explore"),
-    **dict.fromkeys(("HOST_DMA_GBPS", "OptimizeResult", "optimize"), "dse.optimize"),
+    **dict.fromkeys(("OptimizeResult", "optimize"), "dse.optimize"),
     **dict.fromkeys(("LLMResult", "optimize_llm"), "dse.llm.run"),
     **dict.fromkeys(("build_plan", "emit_plan", "finn_setup", "verify_build"),
                     "dse.backends.finn.steps"),
@@ -46,7 +46,6 @@ _LAZY = {
 
 __all__ = [
     "DEFAULT_PART",
-    "HOST_DMA_GBPS",
     "ExploreResult",
     "LLMResult",
     "LayerSummary",

@@ -22,6 +22,8 @@ from dse.plan_edits import attach_slrs, with_replicas, with_slr_model
 from dse.schemas import OptimizeOptions, check_options
 from dse.solver import STRATEGIES, replicas
 from dse.solver.baselines import solve_baseline
+from dse.solver.hostio import host_stages
+from dse.solver.infra import attach_infrastructure, reserve_for
 from dse.solver.order import solve_best_order
 from dse.solver.problem import AcclConfig, LinkConfig, PartitionProblem, build_problem
 from dse.solver.search import JointPlan, SolveResult, solve_joint
@@ -30,7 +32,6 @@ from dse.specs import BoardConfig, load_catalog
 from dse.specs.parse import parse_boards, split_clock
 
 WWIDTH_SEARCH = (36, 64, 128, 256)  # SetFolding's mvau_wwidth_max values the baselines try
-HOST_DMA_GBPS = replicas.HOST_DMA_GBPS
 
 Progress = Callable[[str], None]
 Phase = tuple[str, float, str]
@@ -291,8 +292,10 @@ def _optimize_one(req: OptimizeRequest) -> OptimizeResult:
     t_problem = time.monotonic()
     # the time limit covers the whole run: loading and costing come out of it
     # (3 % and half a second are kept for the SLR check and the plan)
+    t_solve = time.monotonic()
     res, tried = _solve_orders(
         req, problem, max(1.0, 0.97 * (req.time_limit - (time.monotonic() - t_load)) - 0.5))
+    res = _fit_infrastructure(req, res, t_load, time.monotonic() - t_solve)
     assert res.problem is not None
     slrs, slr_phase = _slr_check(res)
     plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
@@ -303,9 +306,27 @@ def _optimize_one(req: OptimizeRequest) -> OptimizeResult:
                              ("cost every folding (problem)", t_problem - t_built, "done"),
                              *res.phases, slr_phase])
     plan = _with_slr_model(attach_slrs(plan, slrs), res, tried)
+    plan = attach_infrastructure(plan, res.problem, res)  # FIFOs and converters as FINN builds
     if hosts:  # the layers FINN leaves on the host, as a GPU/CPU stage of the chain
         plan = PartitionPlan(with_host_stages(dict(plan.data), graph, hosts, cfgs)[0])
     return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=_save(plan, req.out))
+
+
+def _fit_infrastructure(req: OptimizeRequest, res: SolveResult, t_load: float,
+                        first: float) -> SolveResult:
+    """The plan as FINN builds it (its sized FIFOs, converters) must fit too: where it does
+    not, plan again with them kept back (dse.solver.infra.reserve_for), twice at most, each
+    time for as long as the first search took, at most twice that. When less time is left
+    than the first search took, the plan is kept as it is and says it does not fit as built
+    (``metrics.fits_as_built``): a search cut shorter would trade it for a much slower one."""
+    for _ in range(2):
+        assert res.problem is not None
+        again = reserve_for(res.problem, res)
+        left = 0.9 * (req.time_limit - (time.monotonic() - t_load)) - 0.5
+        if again is None or left < max(2.0, first):
+            break
+        res = _solver(req)(again, min(left, 2 * first + 2.0))
+    return res
 
 
 def _optimize_replicas(req: OptimizeRequest) -> OptimizeResult:
@@ -329,8 +350,7 @@ def _optimize_replicas(req: OptimizeRequest) -> OptimizeResult:
     graph = req.graph or load_network(
         resolve_model(req.model), input_dtype=req.input_dtype,
         minimize_bit_width=req.minimize_bit_width)
-    in_bits = max(1, sum(e.bits_per_frame for e in graph.edges if e.src is None))
-    out_bits = max(1, sum(e.bits_per_frame for e in graph.edges if e.dst is None))
+    h_in, h_out = host_stages(graph, cfg)  # one board's IODMAs and host link
 
     def solve_layout(shape: replicas.Shape, *, time_limit: float,
                      start: Start | None) -> OptimizeResult:
@@ -342,7 +362,7 @@ def _optimize_replicas(req: OptimizeRequest) -> OptimizeResult:
             start=start if start is not None else req.start))
 
     choice = replicas.search(candidates, solve_layout, n=n, board_name=names[0],
-                             in_bits=in_bits, out_bits=out_bits, time_limit=req.time_limit,
+                             host=(h_in.fps, h_out.fps), time_limit=req.time_limit,
                              t0=t0)
     plan = with_replicas(choice.solved.plan, choice.metrics)
     return replace(choice.solved, plan=plan, plan_path=_save(plan, req.out))

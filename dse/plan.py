@@ -62,6 +62,16 @@ def finn_node_names(plan_layers: list[dict]) -> dict[str, tuple]:
     return out
 
 
+def host_io_metrics(prob: Any, ev: Any) -> dict[str, Any]:
+    """The plan's host I/O stage: the input IODMA on board 0, the output IODMA on the last
+    board used, each at its board's clock, and whether it binds the II."""
+    last = max(ev.boards_used - 1, 0)
+    return {"input": prob.host[0][0].as_dict(), "output": prob.host[last][1].as_dict(),
+            "ii_cycles": ev.host_ii,
+            "fps": round(prob.clock_mhz * 1e6 / ev.host_ii, 3) if ev.host_ii else None,
+            "binding": ev.bottleneck.startswith("host I/O")}
+
+
 def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: float,
               dse_version: str, seed: int, record_time: bool = True,
               input_dtype: str | None = None,
@@ -187,6 +197,7 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "bottleneck": ev.bottleneck,
             "boards_used": used,
             "boards_used_total": sum(reps),  # every copy counted (segment replicas)
+            **({"host_io": host_io_metrics(prob, ev)} if prob.host else {}),
         },
         "solver": {
             "strategy": result.strategy,

@@ -69,6 +69,17 @@ class NetworkIn(_Strict):
     ports: Annotated[StrictInt, Field(ge=1, le=64)] = 1
 
 
+class HostIn(_Strict):
+    """The board's path to the host: FINN's IODMA width and the host link."""
+
+    #: widest AXI-MM port FINN's InsertIODMA may use (pynq_native_port_width on Zynq,
+    #: vitis_iodma_intf_max_width on Alveo)
+    dma_bits: Annotated[StrictInt, Field(ge=8, le=4096)] = 512
+    #: host link (PCIe) GB/s, 0 where the DMA reads the host's own memory (Zynq HP ports)
+    pcie_gbps: Annotated[Number, Field(ge=0, le=MAX_GBPS)] = 0
+    source: str = ""
+
+
 class LayoutIn(_Strict):
     ddr_slrs: list[Annotated[StrictInt, Field(ge=0, le=15)]] = []
     hbm_slr: Annotated[StrictInt, Field(ge=0, le=15)] | None = None
@@ -84,6 +95,7 @@ class BoardIn(_Strict):
     hbm: MemoryIn | None = None
     ddr: MemoryIn | None = None
     network: NetworkIn | None = None
+    host: HostIn | None = None
     layout: LayoutIn | None = None
     shells: Annotated[list[Annotated[str, Field(min_length=1)]],
                       Field(min_length=1)] = ["vitis"]

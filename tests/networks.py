@@ -342,3 +342,24 @@ def _export_quantized(model, inputs: tuple, path: Path, dynamo: bool) -> Path:
         with torch.no_grad():
             export_qonnx(q, inputs if len(inputs) > 1 else inputs[0], str(path), dynamo=dynamo)
     return path
+
+
+def with_topk(src: Path, dst: Path) -> Path:
+    """``src`` with a TopK(k=1) on its output, as FINN's examples build their classifiers
+    (InsertTopK: the accelerator returns the class index, FINN's LabelSelect)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    m = onnx.load(str(src))
+    g = m.graph
+    out = g.output[0]
+    g.initializer.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "topk_k"))
+    g.node.append(helper.make_node("TopK", [out.name, "topk_k"], ["topk_values", "topk_index"],
+                                   axis=-1, name="TopK_0"))
+    shape = [d.dim_value for d in out.type.tensor_type.shape.dim]
+    shape[-1] = 1
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info("topk_index", TensorProto.INT64, shape))
+    onnx.save(m, str(dst))
+    return dst

@@ -4,6 +4,7 @@ its SLRs (checked here independently of dse's packer), FINN's floorplan JSON fro
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -246,9 +247,15 @@ def test_a_board_that_does_not_pack_is_solved_per_slr() -> None:
     assert m["bound_fps_any_floorplan"] >= plan["metrics"]["fps"]
     split = {int(x.split("board ")[1].rstrip(")")) for x in m["per_slr_boards"]
              if "board " in x}
-    for b in plan["boards"]:  # a board the solver placed per SLR follows the chain
+    # a board the CP-SAT model placed per SLR follows the chain; the SLR fill's plans (kept
+    # when no later phase replaced them) are placed by exact packing, in any order
+    log = res.result.log
+    ii = plan["metrics"]["ii_cycles"]
+    from_fill = any(m.startswith(f"SLR fill: II {ii:,} cycles") for m in log) and not any(
+        m.startswith(("least resources on", "fewest boards at")) for m in log)
+    for b in plan["boards"]:
         slrs = [l["slr"] for l in plan["layers"] if l["board"] == b["index"]]
-        if b["index"] in split:
+        if b["index"] in split and not from_fill:
             assert slrs == sorted(slrs)
     assert check_placed(plan) == plan["metrics"]["boards_used"]
 
@@ -265,9 +272,12 @@ def test_replicas_per_slr_group_share_a_board() -> None:
     assert [s["slrs"] for s in rep["slices"]] == [[0], [1], [2]]
     assert rep["fps_total"] == pytest.approx(3 * rep["fps_per_replica"])
     g = res.graph
-    io_bits = max(sum(e.bits_per_frame for e in g.edges if e.src is None),
-                  sum(e.bits_per_frame for e in g.edges if e.dst is None))
-    assert rep["host_io_fps_per_replica"] == pytest.approx(api.HOST_DMA_GBPS / 3 * 8e9 / io_bits)
+    in_bits = sum(e.bits_per_frame for e in g.edges if e.src is None)
+    # the board's host I/O, shared by its 3 copies: 150,528 B per frame through a 512-bit
+    # IODMA (2,352 cycles) and U55C's PCIe at 12 GB/s (2,509 cycles at 200 MHz)
+    cycles = max(-(-in_bits // 512), math.ceil(in_bits / 8 / 12e9 * 200e6))
+    assert cycles == 2509
+    assert rep["host_io_fps_per_replica"] == pytest.approx(200e6 / cycles / 3)
     b = plan["boards"][0]
     assert b["slrs"]["feasible"] and len(b["slrs"]["capacity"]) == 1
     # one SLR holds the replica: a third of the board's SLR sum at most

@@ -103,8 +103,9 @@ def board_link(a: Any, b: Any) -> FpgaLink:
 def staging_s(x: Any, nbytes: float) -> float:
     """One side's copy through host memory: an FPGA's DMA, a GPU's host link (a CPU reads
     host memory itself)."""
-    if is_board(x):
-        return nbytes / (HOST_DMA_GBPS * 1e9) + STAGING_S
+    if is_board(x):  # the board's own host link (catalog host.pcie_gbps), else the default
+        gbps = getattr(x.board, "host_pcie_gbps", 0.0) or HOST_DMA_GBPS
+        return nbytes / (gbps * 1e9) + STAGING_S
     if x.kind == "gpu":
         return nbytes / (x.host_gbps * 1e9) + STAGING_S
     return 0.0

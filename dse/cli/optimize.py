@@ -192,6 +192,13 @@ def render_plan(res: OptimizeResult, *, verbose: bool) -> None:
     print()
     print(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles at {d['clock_mhz']:g} "
           f"MHz, bottleneck {m['bottleneck']}), latency {m['latency_s'] * 1e3:.4g} ms")
+    if m.get("host_io"):
+        from dse.solver.hostio import describe
+
+        print(describe(m["host_io"]))
+    if m.get("fits_as_built") is False:
+        print("warning  with the FIFOs and width converters FINN adds, a board exceeds its "
+              "caps (boards[].resources_as_built)")
     if d.get("host_stages"):  # the whole chain, host stage(s) included
         cm = res.plan.chain().metrics
         print(f"chain    {cm.frames_per_s:,.1f} fps with the host stage(s), limited by "

@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inspect(sub)
     _cost(sub)
     _optimize(sub)
+    _evaluate(sub)
     _emit(sub)
     _build(sub)
     _verify(sub)
@@ -172,6 +173,18 @@ def _optimize(sub: Subparsers) -> None:
     g.add_argument("--hbm-efficiency", type=float, default=None,
                    help="fraction of the HBM bandwidth streams reach (default 0.9)")
     s.set_defaults(func=Command("dse.cli.optimize", "cmd_optimize"))
+
+
+def _evaluate(sub: Subparsers) -> None:
+    s = sub.add_parser("evaluate", help="cost a FINN folding config on a board, as a plan")
+    s.add_argument("--model", required=True, help="QONNX / FINN-ONNX model")
+    s.add_argument("--folding", required=True, help="FINN folding_config.json")
+    s.add_argument("--board", required=True, help="catalog board (dse boards)")
+    s.add_argument("--clock-mhz", type=float, default=None)
+    s.add_argument("--input-dtype", default=None, help="e.g. UINT8 for an image input")
+    s.add_argument("--board-file", action="append", default=None)
+    s.add_argument("--json", action="store_true", help="print the plan JSON")
+    s.set_defaults(func=Command("dse.cli.evaluate", "cmd_evaluate"))
 
 
 def _emit(sub: Subparsers) -> None:

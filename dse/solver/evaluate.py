@@ -34,6 +34,8 @@ class Evaluation:
     extra_bram18: tuple[int, ...] = field(default=())  # ACCL/skip buffers per board
     #: per board of the chain: the identical copies it runs as (segment replicas), 1 each
     replicas: tuple[int, ...] = field(default=())
+    #: host I/O: the input and output IODMA stages' II (cycles of the fastest clock)
+    host_ii: int = 0
 
     @property
     def boards_total(self) -> int:
@@ -142,8 +144,12 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
     top = max(layer_ii, link_ii, max(ext_ii, default=0), ii_hint or 1)
     ext_ii = [max(e, -(-p.channel_cycles(b, streams[b], top * reps[b]) // reps[b]))
               for b, e in enumerate(ext_ii)]
-    ii = max(layer_ii, link_ii, max(ext_ii, default=0), ii_hint or 1)
-    if link_ii > layer_ii and link_ii >= max(ext_ii, default=0):
+    host_in, host_out = host_iis(p, boards, reps)
+    host_ii = max(host_in, host_out)
+    ii = max(layer_ii, link_ii, max(ext_ii, default=0), host_ii, ii_hint or 1)
+    if host_ii >= max(layer_ii, link_ii, max(ext_ii, default=0)):
+        bottleneck = "host I/O (" + ("input" if host_in >= host_out else "output") + " IODMA)"
+    elif link_ii > layer_ii and link_ii >= max(ext_ii, default=0):
         bottleneck = f"link {link_load.index(max(link_load))}"
     elif max(ext_ii, default=0) > max(layer_ii, link_ii):
         bottleneck = f"external memory of board {ext_ii.index(max(ext_ii))}"
@@ -190,8 +196,19 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
         latency_s=latency(p, choice, boards), boards_used=used, usage=tuple(usage),
         capacity=tuple(caps), link_bits=tuple(link_bits), link_bytes=tuple(link_bytes),
         link_load=tuple(link_load), cut_edges=tuple(cut), extra_bram18=tuple(extra),
-        replicas=tuple(reps),
+        replicas=tuple(reps), host_ii=host_ii,
     )
+
+
+def host_iis(problem: PartitionProblem, boards: Sequence[int], reps: Sequence[int]
+             ) -> tuple[int, int]:
+    """(input, output) host I/O II of a plan: the input over board 0's copies, the output
+    over the last used board's (each copy board has its own IODMAs)."""
+    if not problem.host or not boards:
+        return 0, 0
+    last = max(boards)
+    return (-(-problem.host_cycles(0, "in") // reps[0]),
+            -(-problem.host_cycles(last, "out") // reps[last]))
 
 
 def latency(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[int]) -> float:
@@ -213,5 +230,8 @@ def latency(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[i
                 boards[e.v] != boards[e.u])
             hop = hops * link.arrival_s(e.link_bits // 8) if hops else 0.0
             best[v] = max(best[v], best[e.u] + hop + dist[v])
-    return max(best) if best else 0.0
+    host = 0.0
+    if p.host and boards:  # the input and output IODMAs move one frame each
+        host = (p.host_cycles(0, "in") + p.host_cycles(max(boards), "out")) / f
+    return (max(best) + host) if best else 0.0
 

@@ -5,7 +5,7 @@ links and ACCL limits, all as integer tables the solvers read (no cost model cal
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
@@ -17,6 +17,8 @@ from dse.ir import Layer, LayerGraph
 from dse.models import LayerCost, estimate
 from dse.models._common import bram18_table, ceil_div, part_family, prod
 from dse.models.candidates import FoldingOption, enumerate_options, prune_dominated
+from dse.solver.hostio import IoStage, host_stages
+from dse.solver.infra import input_fifo
 from dse.solver.slr import bound_by_slrs, fits_one, slr_capacities
 from dse.specs import BoardConfig
 
@@ -141,6 +143,16 @@ class PartitionProblem:
     #: (a stage of ``r`` boards, each handling every ``r``-th frame), the copies counted
     #: against the boards offered; 1 = one board per stage (dse.solver.replicas)
     max_replicas: int = 1
+    #: per board: its host I/O stages (input IODMA, output IODMA; dse.solver.hostio). The
+    #: input enters on board 0, the output leaves from the last board used
+    host: tuple[tuple[IoStage, IoStage], ...] = ()
+    #: per layer, per option: the FIFO at the layer's input as FINN would size it for a
+    #: producer streaming evenly at the layer's own rate (lut, ff, bram18, uram, dsp;
+    #: dse.solver.infra.input_fifo), summed with the layer's own estimate; () for none
+    infra_share: tuple[tuple[tuple[int, int, int, int, int], ...], ...] = ()
+    #: per board: resources kept back for the FIFOs and converters a plan needs beyond its
+    #: layers' shares (dse.solver.infra.reserve_for), (lut, ff, bram18, uram, dsp)
+    reserve: tuple[tuple[int, int, int, int, int], ...] = ()
     #: memo of the pure per-(layer, option, board) lookups below (cost_on, usage): the greedy
     #: and the model builders ask them ~10^6 times on 300-layer chains. Not a field of the
     #: problem: ``replace`` starts a new one, nothing compares or hashes it
@@ -153,6 +165,31 @@ class PartitionProblem:
         if caps is None:
             raise InternalError(f"board {b} ({self.boards[b].board.name}) has no SLR table")
         return caps
+
+    def share(self, i: int, k: int) -> tuple[int, int, int, int, int]:
+        """Option ``k`` of layer ``i``'s share of the stream FIFOs (its input FIFO)."""
+        if i < len(self.infra_share) and k < len(self.infra_share[i]):
+            return self.infra_share[i][k]
+        return (0, 0, 0, 0, 0)
+
+    def host_cycles(self, b: int, direction: str) -> int:
+        """Cycles per frame of board ``b``'s input (``"in"``) or output IODMA stage, in
+        cycles of the fastest board's clock (0 without host I/O)."""
+        if b >= len(self.host):
+            return 0
+        st = self.host[b][0 if direction == "in" else 1]
+        if st.clock_mhz >= self.clock_mhz:
+            return st.cycles
+        return -(-st.cycles * exact(self.clock_mhz) // exact(st.clock_mhz))
+
+    def host_floor(self) -> int:
+        """No plan runs faster than this II: the input enters on board 0 (spread over its
+        copies), the output leaves from some board (over its copies)."""
+        if not self.host:
+            return 0
+        r = self.max_replicas
+        out = min(self.host_cycles(b, "out") for b in range(len(self.host)))
+        return max(-(-self.host_cycles(0, "in") // r), -(-out // r))
 
     def split_slrs(self, b: int) -> list[dict[str, Any]] | None:
         """Board ``b``'s SLR capacities when the solver places its layers into SLRs."""
@@ -207,6 +244,9 @@ class PartitionProblem:
         res["ext_bits"] = int(board.external_memory_gib * 8 * 2**30)
         res["ext_bpf"] = math.floor(T * self.ext_bits_per_cycle(b)) if T else 0
         res["ext_channels"] = self.ext_channels(b)
+        if b < len(self.reserve):
+            for d, v in zip(RES, self.reserve[b], strict=True):
+                res[d] = max(0, res[d] - v)
         return res
 
     def ext_channels(self, b: int) -> int:
@@ -252,6 +292,8 @@ class PartitionProblem:
             return dict.fromkeys(DIMS, UNBUILDABLE)
         out = {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram, "dsp": c.dsp,
                "ext_bits": 0, "ext_bpf": 0, "ext_channels": 0}
+        for d, v in zip(RES, self.share(i, k), strict=True):
+            out[d] += v
         if o.external_weight_bits:
             bits = o.external_weight_bits
             bpf = bits * self.nvec[i]
@@ -388,8 +430,11 @@ class PartitionProblem:
         vals.discard(0)
         # a stage of r copies takes every r-th frame: its II is ceil(II / r)
         # (ceil(ceil(x) / r) = ceil(x / r), so every candidate over r is one too)
+        vals |= {self.host_cycles(b, d) for b in range(len(self.host)) for d in ("in", "out")}
         vals |= {-(-v // r) for v in list(vals) for r in range(2, self.max_replicas + 1)}
-        return sorted(vals | {1})
+        # host I/O is a stage of every plan: no II below its floor is reachable
+        floor = self.host_floor()
+        return sorted(v for v in vals | {1, max(1, floor)} if v >= floor)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -432,8 +477,14 @@ def build_problem(
     accl: AcclConfig | None = None,
     allow_external: bool = True,
     option_filter: Callable[[str, FoldingOption], bool] | None = None,
+    host_io: bool = True,
+    fifos: bool = True,
+    fixed: Mapping[str, FoldingOption] | None = None,
 ) -> PartitionProblem:
-    """Enumerate and cost every layer's legal foldings once, prune, and build the tables."""
+    """Enumerate and cost every layer's legal foldings once, prune, and build the tables.
+    ``host_io``: the IODMAs and host link are a stage of the pipeline (dse.solver.hostio).
+    ``fifos``: each option carries its input FIFO (dse.solver.infra). ``fixed``: layers
+    (by name) whose only option is the one given (a folding config applied)."""
     if not boards:
         raise SpecError("give at least one board")
     # each board runs at its own clock; the II is counted in cycles of the fastest one
@@ -482,6 +533,11 @@ def build_problem(
             hash(key)
         except TypeError:
             key = ("layer", i)
+        if fixed is not None and lyr.name in fixed:
+            options.append((fixed[lyr.name],))
+            for fam in other_parts:
+                family_costs[fam].append((recost(lyr, fixed[lyr.name], other_parts[fam]),))
+            continue
         if key not in seen:
             seen[key] = enumerate_options(lyr.specialized_op_type, lyr.finn_attrs(), impl=lyr.impl,
                                           part=part, weight_bits=lyr.weight_bits,
@@ -550,7 +606,37 @@ def build_problem(
         link=link or LinkConfig(), accl=accl, clock_mhz=clock,
         allow_external=allow_external, board_costs=board_costs,
         slr_caps=tuple(slr_capacities(c, len(boards) > 1) for c in boards),
+        host=tuple(host_stages(graph, c) for c in boards) if host_io else (),
+        infra_share=_fifo_shares(layers, options, part, any(c.board.device.uram for c in boards))
+        if fifos else (),
     )
+
+
+def _fifo_shares(layers: Sequence[Layer], options: Sequence[Sequence[FoldingOption]],
+                 part: str, has_uram: bool
+                 ) -> tuple[tuple[tuple[int, int, int, int, int], ...], ...]:
+    """Each option's input FIFO (dse.solver.infra.input_fifo), computed once per option
+    object (layers alike share theirs)."""
+    memo: dict[int, tuple[int, int, int, int, int]] = {}
+    by_pattern: dict[tuple, tuple[int, int, int, int, int]] = {}
+    out = []
+    for lay, opts in zip(layers, options, strict=True):
+        row = []
+        for o in opts:
+            if id(o) not in memo:
+                a = {**lay.finn_attrs(), **o.attrs}
+                c = o.cost
+                key = (lay.op_type, c.cycles, c.input_words, c.output_words, c.instream_width,
+                       *(str(a.get(x)) for x in ("IFMDim", "ConvKernelDim", "MW", "MH",
+                                                 "SIMD", "PE")))
+                if key not in by_pattern:  # ram_style and the like do not change it
+                    _, use = input_fifo(lay.op_type, a, c, part, has_uram)
+                    by_pattern[key] = (use["lut"], use["ff"], use["bram18"], use["uram"],
+                                       use["dsp"])
+                memo[id(o)] = by_pattern[key]
+            row.append(memo[id(o)])
+        out.append(tuple(row))
+    return tuple(out)
 
 
 

@@ -8,7 +8,8 @@
   ``r_b`` boards takes every ``r_b``-th frame), the copies chosen by the joint solver with
   everything else.
 
-Each layout's FPS is bounded by its host I/O: the inputs in and outputs out over the DMA of
+Each layout's FPS is bounded by its host I/O (dse.solver.hostio): the inputs in and outputs
+out over the IODMAs and host link of
 the boards that hold the first and last layers, shared by the copies on a board. The best
 total wins; fewer boards break ties, then the simpler layout (whole pipelines first). The
 solve of one layout is the caller's (``SolveLayout``)."""
@@ -20,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from dse.chain.links import HOST_DMA_GBPS  # one constant, with the link model
 from dse.exceptions import InfeasibleError, SpecError
 from dse.plan import PartitionPlan
 from dse.solver.search import SolveResult
@@ -154,29 +154,31 @@ class _Scored(Generic[R]):
     used: int
 
 
-def _score(layout: Layout, res: Solved, *, n: int, in_bits: int, out_bits: int,
+def _score(layout: Layout, res: Solved, *, n: int, host: tuple[float, float],
            entry: dict[str, Any]) -> tuple[float, float, float, int]:
-    """(FPS per copy, total FPS, host I/O FPS per copy, boards used) of a solved layout."""
+    """(FPS per copy, total FPS, host I/O FPS per copy, boards used) of a solved layout.
+    ``host``: the FPS one board's input and output host stages carry (dse.solver.hostio)."""
     m = res.plan["metrics"]
     k = layout.per_board
-    if layout.segments:  # the first and last boards' copies share the host I/O
+    if layout.segments:  # the first and last boards' copies each have their own host I/O
         stage = [b["replicas"] for b in res.plan["boards"]]
-        host_fps = HOST_DMA_GBPS * 8e9 * min(stage[0] / in_bits, stage[-1] / out_bits)
+        host_fps = min(stage[0] * host[0], stage[-1] * host[1])
         used = m["boards_used_total"]
         entry["stage_copies"] = stage
-    else:
-        host_fps = HOST_DMA_GBPS / k * 8e9 / max(in_bits, out_bits)
+    else:  # copies on one board (SLR groups) share its IODMAs and host link
+        host_fps = min(host) / k
         used = layout.replicas * m["boards_used"] if k == 1 else n
     each = min(m["fps"], host_fps)
     return each, layout.replicas * each, host_fps, used
 
 
 def search(candidates: Sequence[Layout], solve: SolveLayout[R], *, n: int, board_name: str,
-           in_bits: int, out_bits: int, time_limit: float, t0: float) -> ReplicaChoice[R]:
+           host: tuple[float, float], time_limit: float, t0: float) -> ReplicaChoice[R]:
     """Solve every distinct shape once (smallest first, skipping those more boards cannot
     improve) and keep the best layout. The time limit covers the whole run (from ``t0``): an
     equal share of what is left per shape still to solve (a shape solved early leaves its time
-    to the rest; at least 1 s each)."""
+    to the rest; at least 1 s each). ``host``: the FPS one board's input and output host
+    stages carry (dse.solver.hostio)."""
     # pipelines on 2, 3, ... boards (smallest first, so that the larger ones can be skipped),
     # SLR groups, the one-board pipeline (the time the others left), then segments (which
     # start from the pipelines)
@@ -206,8 +208,7 @@ def search(candidates: Sequence[Layout], solve: SolveLayout[R], *, n: int, board
         if isinstance(res, InfeasibleError):
             tried.append({**entry, "fps": None, "reason": str(res)[:200]})
             continue
-        each, total, host_fps, used = _score(layout, res, n=n, in_bits=in_bits,
-                                             out_bits=out_bits, entry=entry)
+        each, total, host_fps, used = _score(layout, res, n=n, host=host, entry=entry)
         tried.append({**entry, "fps": round(total, 3)})
         key = (total, -used)
         if best is None or key > best.key:

@@ -246,8 +246,10 @@ def board_layers(problem: Any, choice: Any, boards: Any, b: int
             continue
         c = problem.cost_on(i, choice[i], b)
         name = problem.order[i]
-        layers.append((name, {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram,
-                              "dsp": c.dsp}))
+        share = problem.share(i, choice[i])  # its input FIFO
+        layers.append((name, {"lut": c.lut + share[0], "ff": c.ff + share[1],
+                              "bram18": c.bram18 + share[2], "uram": c.uram + share[3],
+                              "dsp": c.dsp + share[4]}))
         width[name] = max(c.outstream_widths_padded or (0,))
     edges = [(problem.order[e.u], problem.order[e.v], width[problem.order[e.u]])
              for e in problem.edges

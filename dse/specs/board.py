@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dse.exceptions import SpecError
-from dse.schemas import BoardFileIn, BoardIn, LayoutIn, MemoryIn, NetworkIn, check
+from dse.schemas import BoardFileIn, BoardIn, HostIn, LayoutIn, MemoryIn, NetworkIn, check
 from dse.specs.resources import RESOURCE_NAMES, Resources
 
 #: FINN's DEFAULT_RES_LIMITS (platforms.py): the share of each resource a design may use.
@@ -61,6 +61,10 @@ class Board:
     ddr_bandwidth_gbps: float = 0.0  # GB/s
     net_line_rate_gbps: float = 0.0  # Gb/s of one port
     net_ports: int = 1
+    #: FINN's IODMA: the widest AXI-MM port InsertIODMA may use (its max_intfwidth)
+    host_dma_bits: int = 512
+    #: host link GB/s (PCIe XDMA/QDMA); 0 where the IODMA reads the host's DDR itself (Zynq)
+    host_pcie_gbps: float = 0.0
     finn_board: str = ""
     shell_flow_type: str = "vitis_alveo"
     vitis_platform: str | None = None
@@ -169,6 +173,7 @@ def board_from_dict(d: Mapping[str, Any], where: str = "board") -> Board:
     mem0 = MemoryIn()
     hbm, ddr = b.hbm or mem0, b.ddr or mem0
     net = b.network or NetworkIn(line_rate_gbps=0)
+    host = b.host or HostIn()
     layout = b.layout or LayoutIn()
     return Board(
         name=b.name,
@@ -184,6 +189,8 @@ def board_from_dict(d: Mapping[str, Any], where: str = "board") -> Board:
         ddr_bandwidth_gbps=float(ddr.bandwidth_gbps),
         net_line_rate_gbps=float(net.line_rate_gbps),
         net_ports=int(net.ports),
+        host_dma_bits=int(host.dma_bits),
+        host_pcie_gbps=float(host.pcie_gbps),
         finn_board=b.finn_board or b.name,
         shell_flow_type=b.shell_flow_type,
         vitis_platform=b.vitis_platform,

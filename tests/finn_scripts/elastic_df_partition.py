@@ -10,11 +10,8 @@ decided on: each node's resource estimate, each stream (producer, consumer, padd
 the per-SLR resources after its shell parts (``guide``) and its SLL counts.
 """
 
-import json
-import sys
-import traceback
-
 import numpy as np
+from cases import run_cases  # (this directory: the scripts' protocol)
 from finn.analysis.fpgadataflow.partitioning import partition
 from finn.util.platforms import platforms
 from qonnx.core.modelwrapper import ModelWrapper
@@ -43,16 +40,5 @@ def one(case: dict) -> dict:
             "sll": [[int(x) for x in r] for r in pf.sll_count]}
 
 
-def main() -> None:
-    out = []
-    for case in json.load(open(sys.argv[1])):
-        try:
-            out.append(one(case))
-        except Exception:
-            out.append({"error": traceback.format_exc()[-800:]})
-    json.dump(out, open(sys.argv[2], "w"))
-    print("DSE_RESULT " + json.dumps({"ok": True}), flush=True)  # (dse's runner protocol)
-
-
 if __name__ == "__main__":
-    main()
+    run_cases(one)

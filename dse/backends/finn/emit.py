@@ -303,6 +303,8 @@ def emit(plan: PartitionPlan, hw_model: str | Path, out: str | Path, *,
         for lyr in layers:
             gname, sname = finn_names[lyr["name"]]
             fold[sname] = dict(sorted(lyr["folding"].items()))
+            if lyr.get("fifo_in_depth", 0) > 2:  # FINN's InsertFIFO sizes the stream from it
+                fold[sname]["inFIFODepths"] = [int(lyr["fifo_in_depth"])]
             spec[gname] = {"preferred_impl_style": lyr["impl"]}
         (d / "folding_config.json").write_text(dump_json(fold))
         (d / "specialize_layers_config.json").write_text(dump_json(spec))
@@ -387,6 +389,8 @@ def _write_build_config(d: Path, b: Mapping[str, Any], board: Board | None,
         "specialize_layers_config_file": "specialize_layers_config.json",
         "minimize_bit_width": bool(plan["model"].get("minimize_bit_width", False)),
         "auto_fifo_depths": False,
+        # the plan's FIFO depths: InsertFIFO reads inFIFODepths, ApplyConfig the rest
+        "fifo_config_file": "folding_config.json",
         "generate_outputs": (["estimate_reports", "stitched_ip", "bitfile"] if bitfile
                              else ["estimate_reports"]),
         "steps": BITFILE_STEPS if bitfile else ESTIMATE_STEPS,
