@@ -267,7 +267,8 @@ def _with_slr_model(plan: PartitionPlan, res: SolveResult, tried: list[dict[str,
     any_ii = res.ii_bound_any_floorplan
     any_fps = (res.evaluation.fps * res.ii_cycles / any_ii if any_ii else
                max([res.fps_bound] + [t["bound_fps"] for t in tried if t.get("bound_fps")]))
-    return with_slr_model(plan, per_slr_boards=split, bound_fps_any_floorplan=any_fps)
+    return with_slr_model(plan, per_slr_boards=split, bound_fps_any_floorplan=any_fps,
+                          from_fill=res.slrs_from_fill)
 
 
 def _save(plan: PartitionPlan, out: str | Path | None) -> Path | None:

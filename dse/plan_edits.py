@@ -32,14 +32,18 @@ def attach_slrs(plan: PartitionPlan, slrs: Sequence[Mapping[str, Any] | None]) -
 
 
 def with_slr_model(plan: PartitionPlan, *, per_slr_boards: list[str],
-                   bound_fps_any_floorplan: float) -> PartitionPlan:
-    """The note on boards whose layers the solver placed SLR by SLR, with the bound that holds
-    for any floorplan (never below the plan's own FPS)."""
+                   bound_fps_any_floorplan: float, from_fill: bool = False) -> PartitionPlan:
+    """The note on boards the solver modelled SLR by SLR, with the bound that holds for any
+    floorplan (never below the plan's own FPS), and where the plan's SLRs come from."""
     d = _copy(plan)
+    order = ("the plan itself comes from the SLR fill: its boards' layers take their SLRs in "
+             "any order (packed exactly)" if from_fill else
+             "these boards' layers follow their SLRs in order (SLR0, SLR1, ...)")
     d["solver"]["slr_model"] = {
         "per_slr_boards": per_slr_boards,
-        "note": "these boards' layers follow their SLRs in order (SLR0, SLR1, ...); status "
-                "and bound hold for such plans; bound_fps_any_floorplan holds for any",
+        "slr_plan": "SLR fill" if from_fill else "CP-SAT per SLR",
+        "note": f"{order}; status and bound hold for plans whose layers follow their SLRs in "
+                "order; bound_fps_any_floorplan holds for any",
         "bound_fps_any_floorplan": round(max(bound_fps_any_floorplan, d["metrics"]["fps"]), 3)}
     return PartitionPlan(d)
 
