@@ -1,20 +1,21 @@
 """Which mix of FPGAs, GPUs and CPUs serves which LLM best: a study with dse's models.
 
 Every shipped architecture on: FPGAs only (1, 2, 4, 8 U55C), one GPU (A100-80GB, H100, L4),
-a 2-socket CPU (EPYC 9654), and mixed chains (2 x U55C + A100-80GB, EPYC + 4 x U55C), the
-chain order chosen by dse. Decoders decode (1,024 cached tokens, 8 sequences in flight per
-device); BERT and T5 encode 128-token sequences. 4-bit weights, 8-bit activations and KV.
+a 2-socket CPU (EPYC 9654), and mixed chains (2 x U55C + A100-80GB, EPYC + 4 x U55C). Every
+setup of a model runs at the SAME settings (the columns compare like with like): decoders
+decode with 1,024 cached tokens, a 128-token prompt and 32 sequences in flight; BERT and T5
+encode 128-token sequences, 64 in flight. 4-bit weights, 8-bit activations and KV. dse
+chooses which of the offered devices to use and in which order; every row names the devices
+it actually used.
 
 Prices are ASSUMPTIONS for the cost column (USD per hour, PRICES below), not measurements.
+How dse's GPU model compares with published measurements is in results/README.md, section
+published_llm (benchmarks/published_benchmark.py).
 
-It also predicts NVIDIA's published Llama-2-7B latencies (NeMo Framework performance page,
-FP16, 128 input + 20 output tokens, 1 GPU) with the same roofline and defaults, and writes
-predicted vs published into results/README.md.
+    python benchmarks/llm_study.py [--text-only]   # --text-only: from the last study.csv
 
-    python benchmarks/llm_study.py
-
-Writes results/llm_study/{study.csv, throughput_vs_devices.png, cost_pareto.png,
-published.csv} and the llm_study section of results/README.md.
+Writes results/llm_study/{study.csv, throughput_vs_devices.png, cost_pareto.png} and the
+llm_study section of results/README.md.
 """
 
 from __future__ import annotations
@@ -42,15 +43,8 @@ SETUPS = [
     ("EPYC", ["EPYC-9654x2"]), ("2xU55C+A100", ["U55C", "U55C", "A100-80GB"]),
     ("EPYC+4xU55C", ["EPYC-9654x2"] + ["U55C"] * 4),
 ]
-# NVIDIA NeMo Framework user guide, "Performance > Llama 2", inference table (A100 80GB SXM4
-# and H100 80GB HBM3, TP=1 PP=1, 128 input / 20 output tokens): average latency in ms
-PUBLISHED = [
-    ("Llama-2-7B, batch 1, A100 80GB", "A100-80GB", 1, 234.0),
-    ("Llama-2-7B, batch 1, H100", "H100", 1, 153.8),
-    ("Llama-2-7B, batch 8, A100 80GB", "A100-80GB", 8, 329.5),
-    ("Llama-2-7B, batch 8, H100", "H100", 8, 199.2),
-]
-SOURCE = ("https://docs.nvidia.com/nemo-framework/user-guide/latest/performance/llama.html")
+DECODE_SEQUENCES = 32  # in flight, every setup of a decoder
+ENCODE_SEQUENCES = 64  # in flight, every setup of an encoder
 
 
 def study_rows() -> list[dict]:
@@ -58,9 +52,9 @@ def study_rows() -> list[dict]:
     for model in MODELS:
         for setup, names in SETUPS:
             encoder = model.startswith(("bert", "t5"))
-            kw = dict(mode="encoder" if encoder else "decode", seq=128,
-                      sequences=1 if encoder else 8 * len(names), weights="int4",
-                      acts="int8", prices=PRICES, order="auto")
+            kw = dict(mode="encoder" if encoder else "decode", seq=128, context=1024,
+                      sequences=ENCODE_SEQUENCES if encoder else DECODE_SEQUENCES,
+                      weights="int4", acts="int8", prices=PRICES, order="auto")
             t0 = time.perf_counter()
             try:
                 d = api.optimize_llm(model, boards=",".join(names), **kw).data
@@ -75,48 +69,20 @@ def study_rows() -> list[dict]:
                 "model": model, "setup": setup, "devices": len(names),
                 "devices_used": m["boards_used"], "feasible": True,
                 "chain": " > ".join(s["board"] for s in d["stages"]),
+                "left_out": "; ".join(f"{x['count']} x {x['device']}"
+                                      for x in m.get("left_out", [])),
                 "mode": m["mode"], "sequences": m["sequences"],
                 "tokens_per_s": round(tps, 2),
                 "sequences_per_s": round(m.get("sequences_per_s", 0.0), 3),
                 "latency_ms": round(1e3 * m.get("latency_per_token_s", m["latency_s"]), 3),
+                "ttft_ms": round(1e3 * m["time_to_first_token_s"], 2)
+                if "time_to_first_token_s" in m else "",
                 "cost_per_million_tokens": round(m["cost_per_million_tokens"], 4)
                 if m.get("cost_per_million_tokens") is not None else "",
                 "binding": m["binding"], "solve_s": round(time.perf_counter() - t0, 2),
                 "reason": ""})
             print(f"{model:11s} {setup:12s} {tps:12,.1f} tokens/s  {m['binding']}", flush=True)
     return rows
-
-
-def published_rows() -> list[dict]:
-    """Request latency = prefill of batch x 128 tokens + 19 decode steps, FP16, same model."""
-    from dse.devices import compute_precision, load_devices, step_cost
-    from dse.llm.config import load_arch
-
-    a = load_arch("llama2-7b")
-    cat = load_devices()
-    out = []
-    for label, dev_name, batch, ms in PUBLISHED:
-        dev = cat.get(dev_name)
-        params = a.params()
-        prec = compute_precision("FLOAT16", "FLOAT16")
-        L, n_out = 128, 20
-        kv_tok = a.layers * 2 * a.kv_dim * 2  # bytes per cached token (FP16)
-        pre = step_cost(dev, params=params, weight_bits=16, tokens=batch * L,
-                        attn_ops=a.layers * 4 * a.hidden * L * batch * L / 2, kv_bytes=0.0,
-                        act_bytes=batch * L * a.hidden * 2 * 12 * a.layers, blocks=a.layers,
-                        precision=prec).time_s
-        dec = 0.0
-        for t in range(1, n_out):
-            ctx = L + t
-            dec += step_cost(dev, params=params, weight_bits=16, tokens=batch,
-                             attn_ops=a.layers * 4 * a.hidden * ctx * batch,
-                             kv_bytes=kv_tok * ctx * batch,
-                             act_bytes=batch * a.hidden * 2 * 12 * a.layers, blocks=a.layers,
-                             precision=prec).time_s
-        pred = 1e3 * (pre + dec)
-        out.append({"case": label, "published_ms": ms, "predicted_ms": round(pred, 1),
-                    "error": round(pred / ms - 1, 3), "source": SOURCE})
-    return out
 
 
 def plots(rows: list[dict], out: Path) -> None:
@@ -134,10 +100,11 @@ def plots(rows: list[dict], out: Path) -> None:
                      if r["model"] == model and r["setup"].endswith("U55C")
                      and "+" not in r["setup"])
         if pts:
-            ax.plot(*zip(*pts), "o-", label=f"{model} (U55C)")
+            ax.plot([x for x, _ in pts], [y for _, y in pts], "o-", label=f"{model} (U55C)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    _save(fig, ax, "U55C boards", "aggregate tokens/s (decode, 8 sequences per board)",
+    _save(fig, ax, "U55C boards offered", f"aggregate tokens/s (decode, {DECODE_SEQUENCES} "
+          "sequences)",
           out / "throughput_vs_devices.png")
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
     sel = [r for r in ok if r["model"] == "llama2-7b" and r["cost_per_million_tokens"] != ""]
@@ -173,63 +140,120 @@ def write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def readme(rows: list[dict], pub: list[dict]) -> str:
+def _used(r: dict) -> str:
+    """The devices a row actually used, e.g. "A100-80GB" or "3 x U55C"."""
+    parts = r["chain"].split(" > ")
+    counts = {d: parts.count(d) for d in dict.fromkeys(parts)}
+    return " + ".join(f"{n} x {d}" if n > 1 else d for d, n in counts.items())
+
+
+def readme(rows: list[dict]) -> str:
     lines = [SECTION, "",
              "`benchmarks/llm_study.py` (dse's models, nothing measured on hardware here): "
-             "every shipped config on FPGAs, GPUs, a CPU and mixed chains; decoders decode "
-             "(1,024 cached tokens, 8 sequences per device), BERT/T5 encode 128 tokens; 4-bit "
-             "weights, 8-bit activations/KV. Costs use ASSUMED prices "
+             "every shipped config on FPGAs, GPUs, a CPU and mixed chains, each model at the "
+             f"same settings in every column: decoders decode {DECODE_SEQUENCES} sequences "
+             "(1,024 cached tokens, 128-token prompt), BERT/T5 encode "
+             f"{ENCODE_SEQUENCES} sequences of 128 tokens; 4-bit weights, 8-bit activations "
+             "and KV. dse picks which offered devices to use; `best` and `cheapest` name the "
+             "devices used (the setup offered in brackets). Costs use ASSUMED prices "
              f"({', '.join(f'{k} {v:.2f}' for k, v in PRICES.items())} $/h). Full table: "
              "`llm_study/study.csv`; plots `llm_study/throughput_vs_devices.png`, "
-             "`llm_study/cost_pareto.png`; `notebooks/llm_pipelines.ipynb` draws them.", "",
-             "| model | best tokens/s (setup) | cheapest $/Mtok (setup) | FPGA-only 4xU55C | "
-             "A100 | EPYC |", "|---|---|---|---:|---:|---:|"]
+             "`llm_study/cost_pareto.png`; `notebooks/llm_pipelines.ipynb` draws them. How "
+             "the GPU model compares with published measurements: section published_llm.", "",
+             "| model | best tokens/s: devices used (offered) | cheapest $/Mtok: devices used "
+             "(offered) | 4xU55C offered | A100 | EPYC |", "|---|---|---|---:|---:|---:|"]
     for model in MODELS:
         ok = [r for r in rows if r["model"] == model and r["feasible"]]
         if not ok:
             lines.append(f"| {model} | none fits | | | | |")
             continue
-        best = max(ok, key=lambda r: r["tokens_per_s"])
+        best = max(ok, key=lambda r: (r["tokens_per_s"], -r["devices_used"]))
         cheap = min((r for r in ok if r["cost_per_million_tokens"] != ""),
                     key=lambda r: r["cost_per_million_tokens"], default=None)
 
-        def tps(setup: str) -> str:
+        def tps(setup: str, ok: list[dict] = ok) -> str:
             r = next((x for x in ok if x["setup"] == setup), None)
             return f"{r['tokens_per_s']:,.0f}" if r else "does not fit"
 
         lines.append(
-            f"| {model} | {best['tokens_per_s']:,.0f} ({best['setup']}) | "
-            + (f"{cheap['cost_per_million_tokens']:.3f} ({cheap['setup']})" if cheap else "")
+            f"| {model} | {best['tokens_per_s']:,.0f}: {_used(best)} ({best['setup']}) | "
+            + (f"{cheap['cost_per_million_tokens']:.3g}: {_used(cheap)} ({cheap['setup']})"
+               if cheap else "")
             + f" | {tps('4xU55C')} | {tps('A100')} | {tps('EPYC')} |")
-    lines += ["", "### Predicted vs published", "",
-              "Request latency of Llama-2-7B, FP16, 128 input + 20 output tokens, one GPU: "
-              "dse's roofline (default efficiencies: compute 0.6, memory 0.75, 8 us per "
-              f"kernel) against NVIDIA's published averages ([NeMo Framework]({SOURCE})).", "",
-              "| case | published ms | predicted ms | error |", "|---|---:|---:|---:|"]
-    for p in pub:
-        lines.append(f"| {p['case']} | {p['published_ms']} | {p['predicted_ms']} | "
-                     f"{100 * p['error']:+.1f} % |")
-    worst = max(pub, key=lambda p: abs(p["error"]))
-    lines += ["", f"Where they disagree most ({worst['case']}, {100 * worst['error']:+.1f} %): "
-              "the roofline charges every decode step the full weight read and a fixed "
-              "launch cost per kernel; NVIDIA's TensorRT-LLM fuses kernels and overlaps "
-              "them, and at batch 8 its attention and GEMMs run nearer peak than the single "
-              "efficiency per device assumes. FPGA numbers in this study are not checked "
-              "against hardware (no published multi-U55C LLM figures were found).", ""]
+    lines += ["", "### What the numbers say", ""] + conclusions(rows) + [""]
     return "\n".join(lines) + "\n"
+
+
+def conclusions(rows: list[dict]) -> list[str]:
+    """Statements computed from the rows (so the text cannot drift from the table)."""
+    out = []
+    ok = [r for r in rows if r["feasible"]]
+    kinds = {"fpga": 0, "gpu": 0, "mixed": 0, "cpu": 0}
+    for model in MODELS:
+        mine = [r for r in ok if r["model"] == model]
+        if not mine:
+            continue
+        best = max(mine, key=lambda r: (r["tokens_per_s"], -r["devices_used"]))
+        used = set(best["chain"].split(" > "))
+        fpga = any(d.startswith("U") for d in used)
+        other = used - {d for d in used if d.startswith("U")}
+        kind = ("mixed" if fpga and other else "fpga" if fpga else
+                "cpu" if all(d.startswith("EPYC") for d in other) else "gpu")
+        kinds[kind] += 1
+    out.append(f"- Highest tokens/s per model ({sum(kinds.values())} models): a GPU alone "
+               f"{kinds['gpu']}, FPGAs only {kinds['fpga']}, a mixed chain {kinds['mixed']}, "
+               f"the CPU {kinds['cpu']}.")
+    for model in ("bert-base", "t5-large", "llama2-7b", "llama2-70b"):
+        a100 = next((r for r in ok if r["model"] == model and r["setup"] == "A100"), None)
+        u8 = next((r for r in ok if r["model"] == model and r["setup"] == "8xU55C"), None)
+        if a100 and u8:
+            out.append(f"- {model}: 8 x U55C offered gives {u8['tokens_per_s']:,.0f} tokens/s "
+                       f"on {_used(u8)}, one A100 {a100['tokens_per_s']:,.0f} "
+                       f"({u8['tokens_per_s'] / a100['tokens_per_s']:.2f}x).")
+    none = [m for m in MODELS if not any(r["model"] == m and r["setup"] == "8xU55C"
+                                         for r in ok)]
+    if none:
+        out.append(f"- FPGAs only, up to 8 x U55C: {', '.join(none)} do not fit (FINNLoop's "
+                   "on-chip weight buffers exceed a U55C, and spatial blocks need more "
+                   "boards; dse optimize --boards 16 finds the fewest).")
+    mixed = [r for r in ok if r["setup"] == "2xU55C+A100"]
+    alone = sum(1 for r in mixed if r["devices_used"] == 1)
+    out.append(f"- 2 x U55C + A100 offered: dse used the A100 alone for {alone} of "
+               f"{len(mixed)} models (the U55Cs add no tokens/s there at equal sequences), "
+               "and the output names them as left out.")
+    return out
+
+
+def read_rows(path: Path) -> list[dict]:
+    """study.csv back into rows (to redo the text and plots without solving again)."""
+    rows = []
+    for r in csv.DictReader(path.open()):
+        r["feasible"] = r["feasible"] == "True"
+        if r["feasible"]:
+            r["tokens_per_s"] = float(r["tokens_per_s"])
+            r["devices_used"] = int(r["devices_used"])
+            r["devices"] = int(r["devices"])
+            c = r["cost_per_million_tokens"]
+            r["cost_per_million_tokens"] = float(c) if c else ""
+        rows.append(r)
+    return rows
 
 
 def main() -> int:
     out = REPO / "results" / "llm_study"
     out.mkdir(parents=True, exist_ok=True)
-    rows = study_rows()
-    pub = published_rows()
-    write_csv(out / "study.csv", rows)
-    write_csv(out / "published.csv", pub)
+    if "--text-only" in sys.argv:
+        rows = read_rows(out / "study.csv")
+    else:
+        rows = study_rows()
+        write_csv(out / "study.csv", rows)
+    stale = out / "published.csv"  # superseded by results/published_llm.csv
+    if stale.exists():
+        stale.unlink()
     plots(rows, out)
     from benchmarks.llm_benchmark import write_section_named
 
-    write_section_named(REPO / "results" / "README.md", SECTION, readme(rows, pub))
+    write_section_named(REPO / "results" / "README.md", SECTION, readme(rows))
     return 0
 
 

@@ -170,6 +170,9 @@ class EfficiencyIn(BaseModel):
     memory: Annotated[Number, Field(gt=0, le=1)] | None = None
     kernel_overhead_s: Annotated[Number, Field(ge=0, le=1)] | None = None
     kernels_per_block: Annotated[StrictInt, Field(ge=1, le=10_000)] | None = None
+    overlap: Annotated[Number, Field(ge=0, le=1)] | None = None
+    attention: Annotated[Number, Field(gt=0, le=1)] | None = None
+    source: StrictStr | None = None
 
 
 class DeviceIn(BaseModel):

@@ -14,10 +14,10 @@ cycles per cut stream) and the LLM planner (``dse.llm.hetero.hop_s``) both call 
 * FPGA - FPGA on other shells (FINN's Vitis shell, Zynq) or at another line rate: a stream
   at the line rate x ``LINK_EFFICIENCY`` (ACCL kernel-to-kernel streaming reaches ~88 Gb/s on
   100 GbE, §3.4), plus ``HOP_LATENCY_S`` of latency (not of occupancy: it pipelines).
-* anything with a GPU or CPU: host TCP between the NICs (ACCL's host-to-host TCP numbers,
-  ~65 us for small messages, ~40 Gb/s at 4 MiB, §3.4), and on an FPGA or GPU side a stage
-  through host memory: a DMA at ``HOST_DMA_GBPS`` (Coyote XDMA, PCIe Gen3 x16 class) or the
-  GPU's host link, plus ``STAGING_S`` per copy.
+* anything with a GPU or CPU: host TCP between the NICs (ACCL's host-to-host TCP send/recv
+  log: ~134 us for small messages, ~40 Gb/s at 4 MiB; ``TCP_H2H``), and on an FPGA or GPU
+  side a stage through host memory: a DMA at ``HOST_DMA_GBPS`` (Coyote XDMA, PCIe Gen3 x16
+  class) or the GPU's host link, plus ``STAGING_S`` per copy.
 * a switch between two devices adds ``SWITCH_S``.
 """
 
@@ -32,8 +32,12 @@ ACCL_LINE_GBPS = 100.0
 #: (bytes, seconds) of one eager message, ACCL+ on Coyote RDMA, 2x U55C
 ACCL_COYOTE_EAGER: tuple[tuple[int, float], ...] = (
     (512, 3.79e-6), (4096, 4.87e-6), (65536, 16.8e-6), (1 << 20, 176.6e-6), (4 << 20, 692.8e-6))
-#: host-to-host TCP through the NICs (ACCL over TCP, H2H)
-TCP_H2H: tuple[tuple[int, float], ...] = ((512, 65e-6), (4 << 20, 65e-6 + (4 << 20) * 8 / 40e9))
+#: host-to-host TCP through the NICs: ACCL over the 100G TCP stack, host buffer to host buffer
+#: (sendrecv_H2H, sender side), zhenhaohe/accl_benchmark@08bf0973
+#: accl_xrt_tcp_results/accl0.log: 4 KiB .. 128 KiB take 109-141 us (median 133.6 us, the
+#: small-message floor), 1 MiB 270.7 us, 4 MiB 819-865 us (median 847 us, ~40 Gb/s)
+TCP_H2H: tuple[tuple[int, float], ...] = ((4096, 133.6e-6), (1 << 20, 270.7e-6),
+                                          (4 << 20, 847e-6))
 #: usable share of a streaming link's line rate (ACCL K2K ~88 Gb/s on 100 GbE)
 LINK_EFFICIENCY = 0.88
 #: latency of one hop of a streaming link: the ACCL+ RDMA 512 B floor

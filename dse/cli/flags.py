@@ -51,6 +51,9 @@ RULES: Mapping[str, Mapping[str, str | tuple[str, str]]] = {
         "seq": ("llm", "a CNN's frame is one input; --seq sets an LLM's tokens per frame"),
         "context": ("llm", "it sets an LLM's cached tokens"),
         "sequences": ("llm", "it sets an LLM's sequences in flight"),
+        "max_latency": ("llm", "it bounds an LLM plan's latency per token or sequence; a CNN "
+                        "plan maximizes frames per second"),
+        "max_ttft": ("llm", "a CNN has no prompt (time to first token)"),
         "weights": ("llm", "a CNN's types come from its QONNX export"),
         "acts": ("llm", "a CNN's types come from its QONNX export"),
         "kv": ("llm", "a CNN has no KV cache"),

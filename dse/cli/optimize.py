@@ -23,6 +23,10 @@ from dse.option_checks import (
 from dse.specs.parse import parse_boards, parse_caps, parse_prices
 
 
+def _ms(v: float | None) -> float | None:
+    return None if v is None else v / 1e3
+
+
 def _optimize_llm(args: argparse.Namespace, progress: Progress) -> int:
     args = llm_args(args, sequences_default=1)
     res = api.optimize_llm(
@@ -33,7 +37,8 @@ def _optimize_llm(args: argparse.Namespace, progress: Progress) -> int:
         expand=args.expand, hbm_efficiency=args.hbm_efficiency,
         board_files=args.board_file or (), out=args.out,
         prices=parse_prices(args.price), order=args.board_order, topology=args.topology,
-        time_limit=args.time_limit, progress=None if (args.quiet or args.json) else progress)
+        time_limit=args.time_limit, progress=None if (args.quiet or args.json) else progress,
+        max_latency_s=_ms(args.max_latency), max_ttft_s=_ms(args.max_ttft))
     if args.json:
         print(from_llm(res.data).to_json(), end="")  # the plan file's chain format
         return 0
@@ -89,6 +94,12 @@ def render_llm(res: LLMResult) -> None:
               f"{m['cost_per_million_tokens']:,.3f} $ per million tokens")
     if m.get("orders_tried", 0) > 1:
         print(f"order    best of {m['orders_tried']} distinct chain orders")
+    for x in m.get("left_out", []):
+        print(f"left out {x['count']} x {x['device']}: {x['why']}")
+    for a in d.get("assumed", []):
+        vals = ", ".join(f"{k} {v:g}" for k, v in a.items()
+                         if k not in ("device", "source") and isinstance(v, (int, float)))
+        print(f"assumed  {a['device']}: {vals} ({a['source']})")
     if res.out:
         print(f"plan     {res.out / 'plan.json'}")
 

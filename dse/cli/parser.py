@@ -153,7 +153,12 @@ def _optimize(sub: Subparsers) -> None:
     g.add_argument("--context", type=int, default=None,
                    help="cached tokens (decode); default 1024")
     g.add_argument("--sequences", type=int, default=None,
-                   help="sequences in flight across the pipeline (decode)")
+                   help="sequences in flight across the pipeline; a GPU/CPU stage runs them "
+                        "as one batch (every mode); default 1")
+    g.add_argument("--max-latency", type=float, default=None, metavar="MS",
+                   help="bound on the latency per token (decode) or per sequence, in ms")
+    g.add_argument("--max-ttft", type=float, default=None, metavar="MS",
+                   help="bound on the time to first token (decode), in ms")
     g.add_argument("--weights", default=None,
                    help="weight type, e.g. int4 (default), int8, fp4, fp6, fp8 (OCP minifloats)")
     g.add_argument("--acts", default=None, help="activation type (default int8; or fp8, ...)")
@@ -271,9 +276,13 @@ def _calibrate(sub: Subparsers) -> None:
     s = sub.add_parser("calibrate", help="fit a GPU/CPU's roofline efficiencies to "
                                          "measured step times")
     s.add_argument("--device", required=True, help="device name, e.g. A100-80GB")
-    s.add_argument("--measurements", required=True,
-                   help="CSV: params, weight_bits, tokens, attn_gops, kv_mb, act_mb, blocks, "
-                        "precision, measured_ms (one kernel step per row)")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--measurements",
+                     help="CSV: params, weight_bits, tokens, attn_gops, kv_mb, act_mb, blocks, "
+                          "precision, measured_ms (one kernel step per row)")
+    src.add_argument("--published",
+                     help="CSV of published figures (benchmarks/data/published_llm.csv "
+                          "format); the rows of --device are fitted")
     s.add_argument("--board-file", action="append", help="device files (TOML or JSON)")
     s.add_argument("--out", help="write the calibrated device as a JSON device file")
     s.set_defaults(func=Command("dse.cli.calibrate", "cmd_calibrate"))

@@ -17,6 +17,7 @@ is its advantage at many sequences in flight.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -37,17 +38,32 @@ class Efficiency:
     memory: float = 0.75
     kernel_overhead_s: float = 8e-6
     kernels_per_block: int = 12  # norms, 4-7 GEMMs, attention, activations, residuals
+    #: how much of the shorter of compute and memory time hides under the longer one (1: a
+    #: perfect roofline max; 0: they add, as when a step's weights stream in once and its
+    #: GEMMs wait for their first tiles)
+    overlap: float = 1.0
+    #: fraction of peak the attention kernels (QK^T, softmax, PV; fused, at fp16 unless the
+    #: step is fp8) reach; 0: as ``compute``
+    attention: float = 0.0
+    source: str = ""
 
 
-# Defaults: memory-bound decode kernels on data-centre GPUs reach 70-80 % of peak HBM
-# bandwidth and dense GEMMs 50-70 % of tensor peak (the roofline analyses of Williams et
-# al., CACM 2009, applied to LLM serving); the check against NVIDIA's published Llama-2
-# latencies in results/README.md (llm_study) shows what these defaults give. CPUs: STREAM-
-# class bandwidth is ~80 % of DDR peak, vectorized GEMM ~50 % of the derived peak, and a
-# kernel (one oneDNN primitive) costs ~20 us. Override per device or fit with `dse
-# calibrate`.
-DEFAULT_EFFICIENCY = {"gpu": Efficiency(), "cpu": Efficiency(compute=0.5, memory=0.8,
-                                                             kernel_overhead_s=20e-6)}
+# Defaults. GPUs: the A100 fit to published measurements (benchmarks/data/published_llm.csv,
+# dse.devices.published.fit_published; A100 and H100 carry their own fits in devices.json,
+# with the fit error in results/README.md, section published_llm). GPUs without published
+# rows here (L4, V100, RTX 4090) take the A100 fit: an ASSUMPTION. CPUs: no published rows
+# either; STREAM-class bandwidth is ~80 % of DDR peak, vectorized GEMM ~50 % of the derived
+# peak, and a kernel (one oneDNN primitive) ~20 us: ASSUMPTIONS. Override per device or fit
+# with `dse calibrate`.
+GPU_FIT = Efficiency(compute=0.775, memory=0.75, kernel_overhead_s=3e-6, overlap=0.4,
+                     attention=0.375, source="A100 fit to published rows (benchmarks/data/"
+                     "published_llm.csv), applied to a GPU without rows of its own: an "
+                     "assumption")
+DEFAULT_EFFICIENCY = {"gpu": GPU_FIT,
+                      "cpu": Efficiency(compute=0.5, memory=0.8, kernel_overhead_s=20e-6,
+                                        source="assumed (no published CPU rows): STREAM-class "
+                                        "80 % of DDR peak, 50 % of the derived GEMM peak, "
+                                        "20 us per oneDNN primitive")}
 
 
 @dataclass(frozen=True)
@@ -82,8 +98,8 @@ def _device(d: Any, where: str, board_names: tuple[str, ...] = ()) -> Device:
     v = check_device(d, where, board_names)
     eff = DEFAULT_EFFICIENCY[v.kind]
     if v.efficiency is not None:
-        eff = replace(eff, **{k: x for k, x in v.efficiency.model_dump().items()
-                              if x is not None})
+        given = {k: x for k, x in v.efficiency.model_dump().items() if x is not None}
+        eff = replace(eff, **{"source": f"given in {where}", **given})
     return Device(name=v.name, kind=v.kind, memory_gib=float(v.memory_gib),
                   memory_gbps=float(v.memory_gbps), nic_gbps=float(v.nic_gbps),
                   host_gbps=float(v.host_gbps),
@@ -141,6 +157,8 @@ def load_devices(files: list[str | Path] | tuple = ()) -> DeviceCatalog:
 def compute_precision(weights: str, acts: str) -> str:
     """Weight-only int4/int8 kernels compute in fp16 unless activations are integer too."""
     w, a = weights.upper(), acts.upper()
+    if w.startswith("FP<4,3,") and a.startswith("FP<4,3,"):  # FP8 E4M3 weights and
+        return "fp8"  # activations (dse's minifloat types): the FP8 tensor cores
     if a.startswith("FLOAT") or w.startswith("FLOAT"):
         return "fp16"
     if a.startswith("INT") or a.startswith("UINT"):
@@ -171,11 +189,13 @@ def step_cost(dev: Device, *, params: float, weight_bits: float, tokens: int,
     e = eff or dev.efficiency
     ops = 2 * params * tokens + attn_ops
     nbytes = params * weight_bits / 8 + kv_bytes + act_bytes
-    compute_s = ops / (dev.peak(precision) * e.compute)
+    attn_prec = precision if precision in ("fp8", "fp16", "fp32") else "fp16"
+    compute_s = (2 * params * tokens / (dev.peak(precision) * e.compute)
+                 + attn_ops / (dev.peak(attn_prec) * (e.attention or e.compute)))
     memory_s = nbytes / (dev.memory_gbps * 1e9 * e.memory)
     overhead_s = math.ceil(blocks) * e.kernels_per_block * e.kernel_overhead_s
-    return StepCost(max(compute_s, memory_s) + overhead_s, compute_s, memory_s, overhead_s,
-                    ops, nbytes)
+    busy = max(compute_s, memory_s) + (1 - e.overlap) * min(compute_s, memory_s)
+    return StepCost(busy + overhead_s, compute_s, memory_s, overhead_s, ops, nbytes)
 
 
 # -- calibration -----------------------------------------------------------------------------
@@ -183,6 +203,23 @@ def step_cost(dev: Device, *, params: float, weight_bits: float, tokens: int,
 #: the fit uses at most this many rows (evenly spaced through the file); the errors reported
 #: cover every row. Keeps a 200,000-row file to seconds (the grid search costs rows x 5,000).
 FIT_ROWS = 20_000
+
+
+def read_table(path: str | Path, columns: tuple[str, ...], flag: str
+               ) -> list[dict[str, str]]:
+    """The rows of a CSV file given with ``flag``, which must have ``columns``."""
+    p = Path(path)
+    try:
+        rows = list(csv.DictReader(p.open(newline="")))
+    except OSError as e:
+        raise SpecError(f"{flag} {p}: {e.strerror or e}") from None
+    if not rows:
+        raise SpecError(f"{flag} {p}: no rows")
+    missing = [c for c in columns if c not in rows[0]]
+    if missing:
+        raise SpecError(f"{flag} {p}: missing column(s) {', '.join(missing)} (need "
+                        f"{', '.join(columns)})")
+    return rows
 
 
 def read_measurements(path: str | Path) -> list[dict[str, Any]]:

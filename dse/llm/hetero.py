@@ -1,9 +1,10 @@
 """GPU and CPU stages in an LLM pipeline, and the link between any two devices.
 
 A GPU/CPU stage runs its share of the network as kernels (``dse.devices`` roofline). In
-decode it batches the tokens of every sequence in flight: one step reads the stage's weights
-once for all of them (FINN's dataflow reads them once per token), so its time per token is
-``step / sequences`` and a token waits a whole step.
+every mode it batches the sequences in flight (``--sequences``): one step runs all of them
+(in decode one token each, in prefill/encoder all their tokens) and reads the stage's
+weights once for all of them (FINN's dataflow reads them once per token), so its time per
+frame is ``step / sequences`` and a frame waits a whole step.
 
 The link between any two devices is ``dse.chain.links.hop_s`` (one model for CNNs and LLMs).
 """
@@ -32,9 +33,10 @@ def _part_params(net: LLMNetwork, k: int, lead: bool, trail: bool, last: bool
     attn = a.hidden * a.heads * a.head_dim * 2 + a.hidden * a.kv_dim * 2
     mlp = a.hidden * a.intermediate * (3 if a.gated_mlp else 2)
     params = k * (attn + mlp) + (mlp if lead else 0) + (attn if trail else 0)
-    if last and net.head is not None:
+    head = last and net.head is not None  # encoders have no LM head
+    if head:
         params += a.hidden * a.vocab
-    return params, k + (1 if trail else 0), k + 0.5 * (lead + trail) + (1 if last else 0)
+    return params, k + (1 if trail else 0), k + 0.5 * (lead + trail) + (1 if head else 0)
 
 
 def device_stage(net: LLMNetwork, dev: Device, k: int, lead: bool, trail: bool, last: bool,
@@ -48,18 +50,25 @@ def device_stage(net: LLMNetwork, dev: Device, k: int, lead: bool, trail: bool, 
     wbits = bits(q.weights) * (1 + (16 / (q.group * bits(q.weights)) if q.group else 0))
     kv_tok = 2 * a.kv_dim * bits(q.kv) / 8  # bytes per token per attention layer
     decode = net.mode == "decode"
-    batch = sequences if decode else 1
+    batch = sequences  # every sequence in flight is one step's batch, in every mode
     tokens = batch * net.seq
-    ctx = net.context if decode else net.seq
-    attn_ops = n_attn * 4 * a.heads * a.head_dim * ctx * tokens
-    kv_read = n_attn * kv_tok * ctx * batch if decode else 0.0
+    prec = compute_precision(q.weights, q.acts)
+    attn_ops: float
+    if decode:
+        attn_ops = n_attn * 4 * a.heads * a.head_dim * net.context * tokens
+    else:  # every token against every other (causal: half of them)
+        attn_ops = n_attn * 4 * a.heads * a.head_dim * net.seq * tokens * (
+            0.5 if a.causal else 1.0)
+    kv_read = n_attn * kv_tok * net.context * batch if decode else 0.0
     act = tokens * a.hidden * 2 * 12 * max(1.0, blocks)
     cost = step_cost(dev, params=params, weight_bits=wbits, tokens=tokens, attn_ops=attn_ops,
-                     kv_bytes=kv_read, act_bytes=act, blocks=blocks,
-                     precision=compute_precision(q.weights, q.acts))
+                     kv_bytes=kv_read, act_bytes=act, blocks=blocks, precision=prec)
     weight_bytes = int(math.ceil(params * wbits / 8))
     kv_bytes = int(n_attn * kv_tok * net.context * batch) if decode else 0
-    if weight_bytes + kv_bytes + act > dev.memory_gib * 2**30:
+    # resident activations: one block's live buffers for the step's tokens (act above is the
+    # traffic over all blocks, which streams and is not held)
+    live = tokens * (4 * a.hidden + 2 * a.intermediate) * 2
+    if weight_bytes + kv_bytes + live > dev.memory_gib * 2**30:
         return None
     frame_s = cost.time_s / batch  # per token (decode) or per sequence
     prefill_s = None
@@ -68,7 +77,7 @@ def device_stage(net: LLMNetwork, dev: Device, k: int, lead: bool, trail: bool, 
         pre = step_cost(dev, params=params, weight_bits=wbits, tokens=L,
                         attn_ops=n_attn * 4 * a.heads * a.head_dim * L * L / 2,
                         kv_bytes=0.0, act_bytes=L * a.hidden * 2 * 12 * max(1.0, blocks),
-                        blocks=blocks, precision=compute_precision(q.weights, q.acts))
+                        blocks=blocks, precision=prec)
         prefill_s = pre.time_s
     binding = f"{dev.kind.upper()} {cost.binding}"
     extras = tuple(x for x, on in (("mlp", lead), ("attn", trail),
@@ -80,4 +89,5 @@ def device_stage(net: LLMNetwork, dev: Device, k: int, lead: bool, trail: bool, 
                  weight_bytes=weight_bytes, kv_bytes=kv_bytes, hbm_channels=0,
                  binding=binding, resources={}, capacity={}, extras=extras,
                  mem_Bps=dev.memory_gbps * 1e9 * dev.efficiency.memory, kind=dev.kind,
-                 price_per_hour=dev.price_per_hour, prefill_s=prefill_s)
+                 price_per_hour=dev.price_per_hour, prefill_s=prefill_s,
+                 efficiency=dev.efficiency)

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dse.chain.channels import channel_rule
 from dse.chain.links import fpga_link
-from dse.exceptions import InfeasibleError, InternalError
+from dse.exceptions import InfeasibleError
 from dse.ir.graph import Edge, LayerGraph
 from dse.llm.hetero import device_stage, hop_s
 from dse.llm.network import LLMNetwork
@@ -195,6 +194,32 @@ def subgraph(g: LayerGraph, names: list[str], tag: str) -> LayerGraph:
                       source_sha256="", minimized_bit_width=g.minimized_bit_width)
 
 
+URAM_BITS = 4096 * 72  # one UltraRAM block (UG573)
+BRAM18_BITS = 18 * 1024  # one 18 Kb block RAM
+
+
+def weight_buffers(p: BlockPoint, cap: dict[str, int], used: dict[str, int]
+                   ) -> dict[str, int]:
+    """On-chip memory of a FINNLoop body's weight buffers. finn-plus 1.6.1 builds a looped
+    MVAU with mem_mode "external_mem" (rtl/matrixvectoractivation_rtl.py,
+    adapt_for_loop_body): fetch_weights reads the iteration's weights over AXI-MM into
+    local_weight_buffer, two banks of NF x SF words of PE x SIMD x W bits, i.e.
+    2 x MH x MW x W bits (finn-rtllib/fetch_weights/local_weight_buffer.sv), and replays
+    them N_REPS = prod(numInputVectors) / TH times, once per token of the frame
+    (custom_op/fpgadataflow/hwcustomop.py, generate_hdl_fetch_weights), while the other bank
+    fills with the next iteration's. The buffers take UltraRAM first, then BRAM18 (bit
+    capacity; the word packing is not modelled)."""
+    bits = sum(2 * w for _, w, _ in p.ext_streams)
+    uram_free = max(0, cap.get("uram", 0) - used.get("uram", 0))
+    uram = min(uram_free, math.ceil(bits / URAM_BITS))
+    rest = max(0, bits - uram * URAM_BITS)
+    return {"uram": uram, "bram18": math.ceil(rest / BRAM18_BITS)}
+
+
+def _plus(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    return {d: a.get(d, 0) + b.get(d, 0) for d in RES}
+
+
 class StageModel:
     """Per-board stage evaluation for one network, cached per (board type, shape)."""
 
@@ -217,6 +242,9 @@ class StageModel:
         # with the weights (per-tensor and per-channel scales are negligible)
         q = net.quant
         self.scale_factor = 1.0 + (16 / (q.group * q.weight_bits) if q.group else 0.0)
+        # one frame's residual stream (FLOAT32), which a FINNLoop iteration reads from and
+        # writes to HBM
+        self.act_bits = net.seq * net.arch.hidden * 32
 
     @property
     def halves(self) -> bool:
@@ -314,6 +342,8 @@ class StageModel:
         mains = self.curve(cfg, placement, multi) if k else [ZERO]
         for p in mains:
             main_res = {d: p.res[d] * copies for d in RES}
+            if style == "rolled" and p.ext_streams:  # FINNLoop's on-chip weight buffers
+                main_res = _plus(main_res, weight_buffers(p, cap, main_res))
             if any(main_res[d] > cap.get(d, 0) for d in RES):
                 continue
             if style == "spatial":  # k blocks stream into each other
@@ -339,7 +369,12 @@ class StageModel:
                 x_streams = [(n, int(w * f_), int(b_ * f_)) for n, w, b_ in x_streams]
             per = 1 if style == "spatial" else k
             ext_w_bits = k * sum(s[1] for s in p.ext_streams) + sum(s[1] for s in x_streams)
-            ext_bpf = k * sum(s[2] for s in p.ext_streams) + sum(s[2] for s in x_streams)
+            if style == "rolled":  # each iteration fetches its weights once per frame, and
+                # its input and output activations go through HBM (loop_control's m_axi_hbm)
+                ext_bpf = k * (sum(s[1] for s in p.ext_streams) + 2 * self.act_bits)
+            else:  # FINN's external weights: streamed once per input vector
+                ext_bpf = k * sum(s[2] for s in p.ext_streams)
+            ext_bpf += sum(s[2] for s in x_streams)
             if (ext_bpf or (kv_bits_tok and n_kv)) and not (hbm_bytes and hbm_Bps):
                 continue
             weight_bytes = ext_w_bits // 8
@@ -361,7 +396,9 @@ class StageModel:
                 demands = []
                 for c in range(copies if k else 0):
                     for name, wbits, bpf in p.ext_streams:
-                        demands.append(StreamDemand(f"{c}.{name}", per * bpf / 8 / frame_s,
+                        fetched = wbits if style == "rolled" else bpf
+                        demands.append(StreamDemand(f"{c}.{name}",
+                                                    per * fetched / 8 / frame_s,
                                                     per * wbits // 8))
                     if kv_bits_tok:
                         demands.append(StreamDemand(f"{c}.kv", per * kv_bits_tok / 8 / frame_s,
@@ -371,6 +408,9 @@ class StageModel:
                 if kv_bits_tok and "attn" in extras:
                     demands.append(StreamDemand("x.kv", kv_bits_tok / 8 / frame_s,
                                                 kv_cache_bytes * self.S))
+                if style == "rolled":  # the loop's residual stream in and out, per iteration
+                    demands.append(StreamDemand("loop.act", k * 2 * self.act_bits / 8 / frame_s,
+                                                2 * self.act_bits // 8))
                 if not demands:
                     break
                 try:
@@ -419,116 +459,120 @@ def link_s(net: LLMNetwork) -> float:
 
 def optimize_llm(net: LLMNetwork, boards: list[Any], *, sequences: int = 1,
                  efficiency: float = DEFAULT_EFFICIENCY, prompt: int = 128,
-                 order: str = "given", topology: str = "chain") -> LLMPlan:
-    """The best contiguous split of the network over (a prefix of) the chain ``boards``:
-    FPGA boards (``BoardConfig``) and GPUs/CPUs (``dse.devices.Device``) in any mix. With
-    ``order="auto"`` every distinct order of the chain is tried and the best kept."""
+                 order: str = "given", topology: str = "chain",
+                 max_latency_s: float | None = None, max_ttft_s: float | None = None
+                 ) -> LLMPlan:
+    """The best plan for ``net`` over the offered ``boards``: FPGA boards (``BoardConfig``)
+    and GPUs/CPUs (``dse.devices.Device``) in any mix. It maximizes tokens/s (decode) or
+    sequences/s at ``sequences`` in flight within the optional latency and time-to-first-
+    token bounds (``dse.llm.search``), over every subset of the offered devices: every prefix
+    of the given order, and with ``order="auto"`` of every distinct order
+    (``dse.solver.order.name_orders``). Equal rates: the fewest devices win."""
+    from dse.llm.search import Objective, better
+    from dse.solver.order import grouped_orders, name_orders
+
     if sequences < 1:
         raise InfeasibleError("--sequences must be at least 1")
     model = StageModel(net, sequences, efficiency)
+    goal = Objective(sequences=sequences, max_latency_s=max_latency_s, max_ttft_s=max_ttft_s)
+    names = [_name(x) for x in boards]
+    perms: list[tuple[int, ...]] = [tuple(range(len(boards)))]
     if order == "auto":
-        names = [_name(x) for x in boards]
-        distinct = math.factorial(len(names))
-        for n in set(names):
-            distinct //= math.factorial(names.count(n))
-        perms: Iterable[Sequence[int]]
-        if distinct <= 120:
-            perms = itertools.permutations(range(len(boards)))
-        else:  # too many: devices of one type stay together, the types in every order
-            types = list(dict.fromkeys(names))
-            perms = ([i for t in tp for i, n in enumerate(names) if n == t]
-                     for tp in itertools.permutations(types))
-        seen, best = set(), None
-        for perm in perms:
-            key = tuple(names[i] for i in perm)
-            if key in seen:
-                continue
-            seen.add(key)
-            try:
-                plan = _optimize_chain(net, [boards[i] for i in perm], model, sequences,
-                                       efficiency, prompt, topology)
-            except InfeasibleError:
-                continue
-            k = (-plan.metrics["tokens_per_s"], plan.metrics["latency_s"])
-            if best is None or k < best[0]:
-                best = (k, plan)
-        if best is None:
-            return _optimize_chain(net, list(boards), model, sequences, efficiency, prompt,
-                                   topology)
-        p = best[1]
-        return replace(p, metrics={**p.metrics, "orders_tried": len(seen)})
-    return _optimize_chain(net, list(boards), model, sequences, efficiency, prompt, topology)
+        perms = list(itertools.islice(name_orders(names), ORDER_LIMIT + 1))
+        if len(perms) > ORDER_LIMIT:  # too many: devices of one type stay together
+            perms = grouped_orders(names)
+    best, best_chain = None, None
+    by_count: list[float | None] = [None] * len(boards)
+    for perm in perms:
+        chain = [boards[i] for i in perm]
+        res = _search_order(net, chain, model, goal, prompt, topology)
+        if res is None:
+            continue
+        by_count = [max((x for x in (u, v) if x is not None), default=None)
+                    for u, v in zip(by_count, res.rate_by_count, strict=True)]
+        if better(res, best):
+            best, best_chain = res, chain
+    if best is None or best_chain is None:
+        raise InfeasibleError(_why_infeasible(net, list(boards), model, goal))
+    plan = _assemble(net, best_chain, best, model, sequences, efficiency, prompt, topology)
+    left = _left_out(names, [s.board for s in plan.stages], by_count, best.rate,
+                     "tokens/s" if net.mode == "decode" else "sequences/s")
+    m = {**plan.metrics, "orders_tried": len(perms), "devices_offered": len(boards),
+         "left_out": left, "max_latency_s": max_latency_s, "max_ttft_s": max_ttft_s,
+         "best_rate_by_device_count": by_count}
+    return replace(plan, metrics=m)
+
+
+ORDER_LIMIT = 120  # distinct chain orders tried in full; beyond, device types stay together
 
 
 def _name(x: Any) -> str:
     return x.board.name if isinstance(x, BoardConfig) else x.name
 
 
-def _optimize_chain(net: LLMNetwork, boards: list[Any], model: StageModel, sequences: int,
-                    efficiency: float, prompt: int, topology: str = "chain") -> LLMPlan:
-    N, B = net.n_blocks, len(boards)
+def _search_order(net: LLMNetwork, boards: list[Any], model: StageModel, goal: Any,
+                  prompt: int, topology: str) -> Any:
+    """The best plan over the prefixes of one device order (``dse.llm.search``)."""
+    from dse.llm.search import search_chain
+
     multi = sum(isinstance(x, BoardConfig) for x in boards) > 1
-    INF = float("inf")
     # positions in half blocks (attention half, MLP half) when the block can be cut there
     U = 2 if model.halves else 1
-    H = U * N
-    # dp[b][h] = (slowest stage, sum of latencies) with the first h units on boards < b
-    dp = [[(INF, INF)] * (H + 1) for _ in range(B + 1)]
-    back: list[list[int]] = [[-1] * (H + 1) for _ in range(B + 1)]
-    dp[0][0] = (0.0, 0.0)
-    hops = [0.0] + [hop_s(net, boards[b - 1], boards[b], topology) for b in range(1, B)]
-
-    def shape(h0: int, h1: int) -> tuple[int, bool, bool]:
-        if U == 1:
-            return h1 - h0, False, False
-        lead, trail = h0 % 2 == 1, h1 % 2 == 1
-        return (h1 - h0 - lead - trail) // 2, lead, trail
+    H = U * net.n_blocks
+    hops = [0.0] + [hop_s(net, boards[b - 1], boards[b], topology)
+                    for b in range(1, len(boards))]
+    P = max(1, prompt) if net.mode == "decode" else 1
 
     def stage_at(b: int, h0: int, h1: int) -> Stage | None:
-        k, lead, trail = shape(h0, h1)
+        k, lead, trail = _shape(U, h0, h1)
         x = boards[b]
         if isinstance(x, BoardConfig):
             return model.stage(x, k, multi, last=h1 == H, lead=lead, trail=trail)
-        return device_stage(net, x, k, lead, trail, h1 == H, sequences, prompt)
+        return device_stage(net, x, k, lead, trail, h1 == H, model.S, prompt)
 
-    for b in range(B):
-        for h0 in range(H + 1):
-            cur = dp[b][h0]
-            if cur[0] == INF:
-                continue
-            misses = 0
-            for h1 in range(h0 + 1, H + 1):
-                st = stage_at(b, h0, h1)
-                if st is None:
-                    misses += 1
-                    if misses > 2 * U + 1:
-                        break  # more blocks fit no better (resources/HBM only grow)
-                    continue
-                misses = 0
-                worst = max(cur[0], st.frame_s, hops[b])
-                lat = cur[1] + st.latency_s + hops[b]
-                if (worst, lat) < dp[b + 1][h1]:
-                    dp[b + 1][h1] = (worst, lat)
-                    back[b + 1][h1] = h0
-    best_b = min((b for b in range(1, B + 1) if dp[b][H][0] < INF),
-                 key=lambda b: (dp[b][H][0], b), default=None)
-    if best_b is None:
-        raise InfeasibleError(_why_infeasible(net, boards, model, multi))
-    stages = []
-    h1 = H
-    for b in range(best_b, 0, -1):
-        h0 = back[b][h1]
-        st = stage_at(b - 1, h0, h1)
-        if st is None:
-            raise InternalError(f"stage {b - 1}: the DP kept blocks {h0}..{h1} it cannot build")
-        stages.append(_placed(st, b - 1, h0 / U))
-        h1 = h0
-    stages.reverse()
+    return search_chain(H, len(boards), stage_at, hops, goal, P, max_misses=2 * U + 1)
+
+
+def _shape(U: int, h0: int, h1: int) -> tuple[int, bool, bool]:
+    """(whole blocks, leading MLP half, trailing attention half) of units h0 .. h1."""
+    if U == 1:
+        return h1 - h0, False, False
+    lead, trail = h0 % 2 == 1, h1 % 2 == 1
+    return (h1 - h0 - lead - trail) // 2, lead, trail
+
+
+def _assemble(net: LLMNetwork, boards: list[Any], res: Any, model: StageModel,
+              sequences: int, efficiency: float, prompt: int, topology: str) -> LLMPlan:
+
+    U = 2 if model.halves else 1
+    stages = tuple(_placed(st, b, h0 / U) for b, (st, h0) in enumerate(res.stages))
+    hops = [0.0] + [hop_s(net, boards[b - 1], boards[b], topology)
+                    for b in range(1, len(boards))]
     fpga = [x for x in boards if isinstance(x, BoardConfig)]
-    plan = LLMPlan(network=net, stages=tuple(stages), sequences=sequences,
+    plan = LLMPlan(network=net, stages=stages, sequences=sequences,
                    clock_mhz=fpga[0].clock_mhz if fpga else 0.0, efficiency=efficiency,
                    prompt=prompt)
     return _with_metrics(plan, boards, hops)
+
+
+def _left_out(offered: list[str], used: list[str], by_count: list[float | None],
+              rate: float, unit: str) -> list[dict[str, Any]]:
+    """The offered devices the plan leaves out, each with why."""
+    from collections import Counter
+
+    rest = Counter(offered) - Counter(used)
+    if not rest:
+        return []
+    n = len(used)
+    more = [(c + 1, r) for c, r in enumerate(by_count) if c + 1 > n and r is not None]
+    if more:
+        c, r = max(more, key=lambda x: x[1])
+        why = (f"the best plan with more devices ({c}) gives {r:,.1f} {unit}, not more than "
+               f"{rate:,.1f} with {n}" if r < rate * (1 + 1e-9) else
+               f"equal {unit} with fewer devices")
+    else:
+        why = "no plan that uses them is feasible within the bounds"
+    return [{"device": d, "count": k, "why": why} for d, k in sorted(rest.items())]
 
 
 def _placed(st: Stage, index: int, first: float) -> Stage:
@@ -537,7 +581,8 @@ def _placed(st: Stage, index: int, first: float) -> Stage:
 
 
 def _why_infeasible(net: LLMNetwork, boards: list[Any], model: StageModel,
-                    multi: bool) -> str:
+                    goal: Any = None) -> str:
+    multi = sum(isinstance(x, BoardConfig) for x in boards) > 1
     weights = net.n_blocks * net.block_weight_bits(model.block) / 8
     kv = net.n_blocks * net.kv_cache_bits(model.block) / 8 * model.S
     mem = sum((b.board.external_memory_gib if isinstance(b, BoardConfig) else b.memory_gib)
@@ -558,11 +603,22 @@ def _why_infeasible(net: LLMNetwork, boards: list[Any], model: StageModel,
         return (f"one {net.arch.name} block does not fit a {b.name} at any folding: its "
                 f"on-chip memory and logic are too small and it has {mem_s}; use an Alveo "
                 "board such as U55C")
+    bounds = [f"{what} {v * 1e3:g} ms" for what, v in (
+        ("--max-latency", getattr(goal, "max_latency_s", None)),
+        ("--max-ttft", getattr(goal, "max_ttft_s", None))) if v is not None]
+    if bounds:
+        return (f"{net.arch.name}: no plan on the {len(boards)} device(s) ({names}) meets "
+                f"{' and '.join(bounds)}; relax the bound or offer faster devices")
     return (f"{net.arch.name}: its {net.n_blocks} blocks do not fit the {len(boards)} "
             f"device(s) ({names}); add devices")
 
 
 def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPlan:
+    """The plan's rate at its sequences in flight (``dse.llm.search.Objective``), latency,
+    time to first token (``dse.llm.search.prompt_times``: one model for every chain), bound
+    and cost."""
+    from dse.llm.search import Objective, prompt_times
+
     net, S = plan.network, plan.sequences
     st = plan.stages
     slow = max(st, key=lambda s: s.frame_s)
@@ -570,39 +626,29 @@ def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPla
     frame_s = max(max(s.frame_s for s in st), max(used_hops, default=0.0))
     latency_s = sum(s.latency_s for s in st) + sum(used_hops)
     throughput = 1.0 / frame_s
+    rate = Objective(sequences=S).rate(frame_s, latency_s)
     used = boards[: len(st)]
     hbm_Bps = sum(s.mem_Bps for s in st)
     bytes_frame = sum(s.hbm_bytes_per_frame for s in st)
     binding = slow.binding if slow.frame_s >= max(used_hops, default=0.0) else "link"
+    if S / latency_s < throughput:
+        binding = (f"sequences in flight ({S}) x latency per "
+                   f"{'token' if net.mode == 'decode' else 'sequence'}")
     m: dict[str, Any] = {"boards_used": len(st), "mode": net.mode, "sequences": S,
                          "latency_s": latency_s, "binding": binding,
-                         "bottleneck_board": slow.index,
+                         "bottleneck_board": slow.index, "pipeline_frames_per_s": throughput,
                          # the links between the stages (dse.chain.links), for the plan
                          "hops_s": list(used_hops),
                          "frame_bytes": net.frame_bytes}
     if net.mode == "decode":
-        per_seq = 1.0 / latency_s
-        agg = min(S * per_seq, throughput)
         bound = hbm_Bps / bytes_frame if bytes_frame else float("inf")
-        if S * per_seq < throughput:
-            binding = f"sequences in flight ({S}) x latency per token"
-        # the prompt streams through the same hardware one token per frame, back to back
-        # (causal attention only needs earlier tokens, which passed every layer before);
-        # each prompt token is charged the full cache read (pessimistic for short prompts)
-        # GPU/CPU stages run the prompt as one batched step; their sum is conservative
-        # (no overlap between stages)
         m["prompt_tokens"] = plan.prompt
-        if all(s.prefill_s is None for s in st):
-            m["time_to_first_token_s"] = (plan.prompt - 1) * frame_s + latency_s
-        else:
-            m["time_to_first_token_s"] = sum(
-                s.prefill_s if s.prefill_s is not None else
-                (plan.prompt - 1) * s.frame_s + s.latency_s for s in st) + sum(used_hops)
-        m.update(tokens_per_s_per_sequence=per_seq, tokens_per_s=agg,
+        m["time_to_first_token_s"] = prompt_times(st, [0.0] + list(used_hops),
+                                                  max(1, plan.prompt))[1]
+        m.update(tokens_per_s_per_sequence=1.0 / latency_s, tokens_per_s=rate,
                  latency_per_token_s=latency_s, pipeline_tokens_per_s=throughput,
                  bound_tokens_per_s=bound, bound="aggregate HBM bandwidth / (weight + KV "
-                 "bytes per token)", ratio_to_bound=agg / bound if bound else 0.0,
-                 binding=binding,
+                 "bytes per token)", ratio_to_bound=rate / bound if bound else 0.0,
                  kv_bytes_per_sequence=net.n_blocks * net.kv_cache_bits(
                      net.stacks[0].block) // 8)
         # sequences the KV cache room allows (HBM left after weights)
@@ -610,20 +656,19 @@ def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPla
                     b.memory_gib) * 2**30 for b in used) - sum(s.weight_bytes for s in st)
         per = m["kv_bytes_per_sequence"]
         m["max_sequences_by_kv_capacity"] = int(free // per) if per else None
-    prices = [s.price_per_hour for s in st if s.price_per_hour is not None]
-    if len(prices) == len(st):
-        rate = m.get("tokens_per_s") if net.mode == "decode" else throughput * net.seq
-        m["price_per_hour"] = sum(prices)
-        m["cost_per_million_tokens"] = sum(prices) / 3600 / rate * 1e6 if rate else None
-    if net.mode != "decode":
-        m.update(frames_per_s=throughput, sequences_per_s=throughput,
-                 tokens_per_s=throughput * net.seq, latency_s=latency_s)
+    else:
+        m.update(frames_per_s=rate, sequences_per_s=rate, tokens_per_s=rate * net.seq)
         if bytes_frame:
             bound = hbm_Bps / bytes_frame
             m.update(bound_frames_per_s=bound, bound="aggregate HBM bandwidth / bytes per "
-                     "frame", ratio_to_bound=throughput / bound)
+                     "frame", ratio_to_bound=rate / bound)
         else:
             m.update(bound="compute (all weights on chip)")
+    prices = [s.price_per_hour for s in st if s.price_per_hour is not None]
+    if len(prices) == len(st):
+        m["price_per_hour"] = sum(prices)
+        tps = m["tokens_per_s"]
+        m["cost_per_million_tokens"] = sum(prices) / 3600 / tps * 1e6 if tps else None
     return replace(plan, metrics=m)
 
 
@@ -685,4 +730,30 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
             "slrs": _slr_table(s),
         } for s in plan.stages],
         "metrics": plan.metrics,
+        "assumed": assumptions(plan),
     }
+
+
+def assumptions(plan: LLMPlan) -> list[dict[str, Any]]:
+    """The efficiencies the plan's numbers rest on, per device type used, with their
+    sources."""
+    from dataclasses import asdict
+
+    from dse.specs.memory import DEFAULT_EFFICIENCY, HBM_EFFICIENCY_SOURCE
+
+    out: list[dict[str, Any]] = []
+    seen = set()
+    for s in plan.stages:
+        if s.board in seen:
+            continue
+        seen.add(s.board)
+        if s.kind == "fpga":
+            src = (HBM_EFFICIENCY_SOURCE if plan.efficiency == DEFAULT_EFFICIENCY else
+                   "given with --hbm-efficiency")
+            out.append({"device": s.board, "hbm_efficiency": plan.efficiency,
+                        "loop_overhead_cycles": LOOP_OVERHEAD, "source": src})
+        elif s.efficiency is not None:
+            e = asdict(s.efficiency)
+            out.append({"device": s.board, **{k: v for k, v in e.items() if k != "source"},
+                        "source": e["source"]})
+    return out

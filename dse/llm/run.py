@@ -36,7 +36,9 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
                  board_files: Sequence[str | Path] = (), out: str | Path | None = None,
                  prices: Mapping[str, float] | None = None, order: str = "auto",
                  topology: str = "chain", time_limit: float | None = None,
-                 progress: Callable[[str], None] | None = None) -> LLMResult:
+                 progress: Callable[[str], None] | None = None,
+                 max_latency_s: float | None = None,
+                 max_ttft_s: float | None = None) -> LLMResult:
     """An LLM from its architecture config (a shipped name such as ``llama2-7b`` or a Hugging
     Face ``config.json``) over a chain of boards: split, build style, folding and metrics.
     ``time_limit`` (seconds) bounds the whole run, as ``--time-limit`` does for CNNs: past it
@@ -50,7 +52,8 @@ def optimize_llm(model: str | Path, *, boards: str | int | None = 1, board: str 
                              group=group, rotation=rotation, expand=expand,
                              hbm_efficiency=hbm_efficiency,
                              board_files=board_files, out=out, prices=prices, order=order,
-                             topology=topology, progress=progress)
+                             topology=topology, progress=progress,
+                             max_latency_s=max_latency_s, max_ttft_s=max_ttft_s)
 
 
 def _optimize_llm(model: str | Path, *, boards: str | int | None, board: str,
@@ -60,7 +63,9 @@ def _optimize_llm(model: str | Path, *, boards: str | int | None, board: str,
                   rotation: str, expand: float, hbm_efficiency: float,
                   board_files: Sequence[str | Path],
                   out: str | Path | None, prices: Mapping[str, float] | None, order: str,
-                  topology: str, progress: Callable[[str], None] | None) -> LLMResult:
+                  topology: str, progress: Callable[[str], None] | None,
+                  max_latency_s: float | None = None,
+                  max_ttft_s: float | None = None) -> LLMResult:
     if not 0 < hbm_efficiency <= 1:
         raise SpecError(f"--hbm-efficiency {hbm_efficiency}: give a fraction in (0, 1]")
     arch = load_arch(model)
@@ -77,8 +82,12 @@ def _optimize_llm(model: str | Path, *, boards: str | int | None, board: str,
                  f"{arch.params() / 1e9:.2f} B parameters)")
     if topology not in ("chain", "switch"):
         raise SpecError(f"--topology {topology!r}: choose chain or switch")
+    for what, v in (("--max-latency", max_latency_s), ("--max-ttft", max_ttft_s)):
+        if v is not None and not v > 0:
+            raise SpecError(f"{what} {v}: give a positive time in ms")
     plan = _opt(net, chain, sequences=sequences, efficiency=hbm_efficiency, prompt=seq,
-                order=order, topology=topology)
+                order=order, topology=topology, max_latency_s=max_latency_s,
+                max_ttft_s=max_ttft_s)
     data = plan_dict(plan)
     path = None
     if out is not None:

@@ -53,6 +53,7 @@ class Stage:
     slrs: Any = None  # dse.solver.slr.Packing of the stage's layers (boards with SLRs)
     #: (part.layer, resources, SLR) per layer of the stage, where the board has SLRs
     slr_layers: tuple[tuple[str, dict[str, int], int], ...] = ()
+    efficiency: Any = None  # dse.devices.Efficiency of a GPU/CPU stage
 
 
 ZERO = BlockPoint(ii=0, latency=0, res=dict.fromkeys(RES, 0), ext_streams=(), folding=(),

@@ -5,12 +5,16 @@ memories the order changes what fits where (``U250,U280,U55C`` and ``U55C,U280,U
 by a quarter in fps on one network). Every distinct order of the given multiset of boards is
 solved (at most ``limit``; beyond that the given order, largest-first and smallest-first), and
 the best plan wins: most frames per second, then fewest boards, then fewest LUTs.
+
+``name_orders`` is the one order enumeration, shared with the LLM chain search
+(``dse.llm.pipeline``): it walks the distinct orders of a multiset of device names directly,
+so ``n`` identical boards are one order (not ``n!`` permutations to deduplicate).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -49,6 +53,14 @@ def name_orders(names: list[str]) -> Iterator[tuple[int, ...]]:
             order.append(groups[k][used[k]])
             used[k] += 1
         yield tuple(order)
+
+
+def grouped_orders(names: Sequence[str]) -> list[tuple[int, ...]]:
+    """Orders that keep devices of one name together, the names in every order: the
+    fallback when a chain has too many distinct orders to try them all."""
+    types = list(dict.fromkeys(names))
+    return [tuple(i for t in tp for i, n in enumerate(names) if n == t)
+            for tp in itertools.permutations(types)]
 
 
 def distinct_orders(problem: PartitionProblem, limit: int = 24) -> list[tuple[int, ...]]:

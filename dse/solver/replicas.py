@@ -179,9 +179,12 @@ def search(candidates: Sequence[Layout], solve: SolveLayout[R], *, n: int, board
     equal share of what is left per shape still to solve (a shape solved early leaves its time
     to the rest; at least 1 s each). ``host``: the FPS one board's input and output host
     stages carry (dse.solver.hostio)."""
-    # pipelines by size, then SLR groups, then segments (which start from the pipelines)
+    # pipelines on 2, 3, ... boards (smallest first, so that the larger ones can be skipped),
+    # SLR groups, the one-board pipeline (the time the others left), then segments (which
+    # start from the pipelines)
     shapes = sorted({x.shape for x in candidates},
-                    key=lambda s: (s.segments, s.per_board > 1, s.boards_each))
+                    key=lambda s: (s.segments, s.boards_each == 1 and s.per_board == 1,
+                                   s.per_board > 1, s.boards_each))
     seen: dict[Shape, R | InfeasibleError] = {}
     for i, shape in enumerate(shapes):
         if _more_boards_unused(seen, shape):

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 
 from dse.exceptions import InfeasibleError
 
+#: Fraction of an HBM board's peak bandwidth that FINN's weight and KV streams reach. Shuhai
+#: (Wang, Huang, Zhang, Alonso: "Shuhai: Benchmarking High Bandwidth Memory on FPGAs", FCCM
+#: 2020; IEEE TC 2021, doi 10.1109/tc.2021.3075765) measured up to 425 GB/s of the U280's
+#: 460 GB/s (0.92) with long sequential bursts, each AXI port on its own pseudo-channel:
+#: FINN's streams are that pattern. dse takes 0.9, a little under it, because Coyote stripes
+#: card memory over all 32 pseudo-channels through the HBM crossbar, whose cost for this
+#: pattern nobody here has measured (an assumption; --hbm-efficiency overrides it).
 DEFAULT_EFFICIENCY = 0.9
+HBM_EFFICIENCY_SOURCE = ("Shuhai (FCCM 2020 / IEEE TC 2021): 425 of 460 GB/s (0.92) on a U280 "
+                         "for sequential bursts per pseudo-channel; 0.9 allows for Coyote's "
+                         "striping through the crossbar (not measured: an assumption)")
 
 
 @dataclass(frozen=True)
