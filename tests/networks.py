@@ -101,15 +101,17 @@ def _causal_mask(torch, n: int):
     return torch.full((n, n), float("-inf")).triu(1)[None, None]
 
 
-LLAMA_LIKE = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2"}
+LLAMA_LIKE = {"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "gemma": "Gemma"}
+# K/V heads of the Llama-like blocks (grouped-query 2 of 4 unless named; Gemma's one: MQA)
+KV_HEADS = {"llama": 4, "gemma": 1}
 
 
 def transformer_block(kind: str, batch: bool = True):
     """(module, example inputs) of a tiny transformer block of ``kind``: llama (decoder with
     RMSNorm, rotary embeddings, causal mask, SwiGLU; mistral and qwen2 the same with 2 K/V
-    heads, qwen2 with q/k/v biases), gpt2 (causal, LayerNorm, GELU), t5
-    (encoder block + decoder block with cross-attention, RMSNorm, relative position bias, ReLU),
-    bert (MHA encoder: LayerNorm, GELU)."""
+    heads, qwen2 with q/k/v biases, gemma with 1 K/V head and a GELU-gated MLP), gpt2
+    (causal, LayerNorm, GELU), t5 (encoder block + decoder block with cross-attention,
+    RMSNorm, relative position bias, ReLU), bert (MHA encoder: LayerNorm, GELU)."""
     import torch  # the test extra installs both: a missing one must fail, not skip
     import transformers  # noqa: F401
 
@@ -124,9 +126,10 @@ def transformer_block(kind: str, batch: bool = True):
         config_cls = getattr(transformers, f"{prefix}Config")
         LlamaDecoderLayer = getattr(mod, f"{prefix}DecoderLayer")  # noqa: N806
         LlamaRotaryEmbedding = getattr(mod, f"{prefix}RotaryEmbedding")  # noqa: N806
+        extra = {"head_dim": d // 4} if kind == "gemma" else {}  # Gemma's default is 256
         cfg = config_cls(hidden_size=d, intermediate_size=2 * d, num_attention_heads=4,
-                         num_key_value_heads=4 if kind == "llama" else 2,
-                         num_hidden_layers=1, vocab_size=64, max_position_embeddings=2 * T)
+                         num_key_value_heads=KV_HEADS.get(kind, 2), num_hidden_layers=1,
+                         vocab_size=64, max_position_embeddings=2 * T, **extra)
         cfg._attn_implementation = "eager"
 
         class Block(torch.nn.Module):
@@ -230,7 +233,8 @@ def _family_config(family: str):  # noqa: C901 - one branch per family
     """(model class, config, input kind) of a tiny ``family`` model; 2 layers, hidden 32,
     4 heads of 8, sequence SEQ. Variants where the family has them: grouped-query K/V
     (llama, mistral, qwen2, gemma), biases (qwen2, gpt2, gpt_neox, opt, bert, vit, bart),
-    fused QKV and gate/up (phi3, gpt2, gpt_neox), partial rotary (gpt_neox, phi3),
+    fused QKV and gate/up (phi3, gpt2, gpt_neox), partial rotary (gpt_neox, phi3, gptj),
+    interleaved rotary (gptj),
     tied embeddings (llama, qwen2, gemma, gpt2, opt)."""
     import transformers as tf
 
@@ -257,6 +261,10 @@ def _family_config(family: str):  # noqa: C901 - one branch per family
         return tf.GPT2LMHeadModel, tf.GPT2Config(n_embd=d, n_head=heads, n_layer=layers,
                                                  n_positions=4 * SEQ, vocab_size=64,
                                                  activation_function="gelu_new"), "embeds"
+    if family == "gptj":  # interleaved rotary (rotate_every_two) on 4 of the 8 head channels
+        return tf.GPTJForCausalLM, tf.GPTJConfig(n_embd=d, n_head=heads, n_layer=layers,
+                                                 n_inner=2 * d, n_positions=4 * SEQ,
+                                                 vocab_size=64, rotary_dim=4), "embeds"
     if family == "gpt_neox":
         return tf.GPTNeoXForCausalLM, tf.GPTNeoXConfig(**common, rotary_pct=0.25,
                                                        use_parallel_residual=True), "embeds"
@@ -281,8 +289,8 @@ def _family_config(family: str):  # noqa: C901 - one branch per family
     raise ValueError(family)
 
 
-FAMILIES = ("llama", "mistral", "qwen2", "phi3", "gemma", "gpt2", "gpt_neox", "opt", "bert",
-            "vit", "bart_encoder")
+FAMILIES = ("llama", "mistral", "qwen2", "phi3", "gemma", "gpt2", "gpt_neox", "gptj", "opt",
+            "bert", "vit", "bart_encoder")
 
 
 def family_model(family: str, batch: bool = True):

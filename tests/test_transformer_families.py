@@ -1,4 +1,4 @@
-"""Whole tiny models of eleven transformer families, exported as a new user would (random
+"""Whole tiny models of twelve transformer families, exported as a new user would (random
 weights from `transformers` config classes, 2 layers, brevitas layerwise_quantize, the
 TorchScript and the dynamo exporter, with and without the batch axis): each loads, accounts
 for every node (the conservation check inside load_network), lowers every projection to an
@@ -24,14 +24,19 @@ EXPECT = {
     "gemma": (1, "causal", True, {"gelu"}, {}),
     "gpt2": (4, "causal", False, {"gelu"}, {"StreamingSplit": 2}),  # fused QKV
     "gpt_neox": (4, "causal", False, {"gelu"}, {}),
+    # interleaved rotary: x[..., ::2] / x[..., 1::2] -> a StreamingSplit [1, 1] and the stack
+    # -> a StreamingConcat [1, 1] per rotated tensor (q, k) and layer
+    "gptj": (4, "causal", False, {"gelu"}, {"StreamingSplit": 8, "StreamingConcat": 8}),
     "opt": (4, "causal", False, set(), {}),  # ReLU: thresholds
     "bert": (4, "none", False, {"gelu"}, {}),
     "vit": (4, "none", False, {"gelu"}, {"Pad1D": 1, "ConvolutionInputGenerator": 1}),
     "bart_encoder": (4, "none", False, {"gelu"}, {}),
 }
 LAYERS, HEADS = 2, 4
+NORMS = {"gptj": LAYERS + 1}  # one norm per layer (attention and MLP in parallel) and the final
 MATRIX = [(f, dyn, batch) for f in FAMILIES for dyn in (False, True) for batch in (True, False)]
-DEFAULT = {("llama", True, True), ("gpt2", False, True), ("vit", True, False)}
+DEFAULT = {("llama", True, True), ("gpt2", False, True), ("vit", True, False),
+           ("gptj", False, True)}
 
 
 def _id(case: tuple[str, bool, bool]) -> str:
@@ -62,7 +67,8 @@ def check_family(path: Path, family: str) -> None:
         assert a["Heads"] == HEADS and a.get("KVHeads", HEADS) == kv_heads
         assert a["mask_mode"] == mask
     norms = [x for x in g.layers if x.op_type == "LayerNorm"]
-    assert len(norms) == 2 * LAYERS + 1  # two per layer and the final (or embedding) one
+    # two per layer and the final (or embedding) one
+    assert len(norms) == NORMS.get(family, 2 * LAYERS + 1)
     assert all(bool(x.attrs.get("rms")) == rms for x in norms)
     assert {x.attrs["func"] for x in g.layers if x.op_type == "PWPolyF"} == funcs
     assert ops["MVAU"] == _projections(family)
@@ -98,7 +104,7 @@ def finn_func(func: str, sources: tuple[str, ...]) -> str:
     hits = [f for op, f in ELEMENTARY.items() if op in ops]
     return hits[0] if len(sources) > 1 and len(hits) == 1 else func
 FINN_CASES = [("llama", False), ("gpt2", False), ("bert", True), ("gemma", False),
-              ("phi3", False)]
+              ("phi3", False), ("gptj", False)]
 
 
 def _signature(layers: list[tuple[str, dict]], keys: dict[str, tuple[str, ...]]) -> dict:

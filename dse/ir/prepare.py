@@ -37,7 +37,7 @@ _QONNX_OPS = ("Quant", "Trunc", "BipolarQuant")
 _KEEP_QUANT = ("Quant", "BipolarQuant", "FloatQuant", "QuantizeLinear", "DequantizeLinear")
 # ops on constants that the lowering evaluates itself (see ``ir.lowering.core``)
 CONST_OPS = ("Quant", "BipolarQuant", "Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
-             "Identity", "Mul", "Div", "Add", "Sub")
+             "Identity", "Mul", "Div", "Add", "Sub", "Split", "Tile")
 
 
 def _shape_of(vi: Any) -> tuple[int, ...] | None:
@@ -177,7 +177,10 @@ def prepare(model: Any, path: str) -> Any:
                 from qonnx.transformation.fold_constants import FoldConstants
 
                 infer_shapes(model)
-                model = model.transform(FoldConstants(exclude_op_types=list(_KEEP_QUANT)),
+                # qonnx folds only the first output of a node: a Split of constants would
+                # leave its other outputs dangling, so the lowering folds it (visit_const)
+                keep = [*_KEEP_QUANT, "Split"]
+                model = model.transform(FoldConstants(exclude_op_types=keep),
                                         make_deepcopy=False, cleanup=False)
                 g = model.graph
             shapes = _known_shapes(g)

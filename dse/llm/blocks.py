@@ -215,8 +215,10 @@ def mlp(b: BlockBuilder, arch: Arch, x: str) -> str:
         g = b.linear(x, H, F, bias)
         u = b.linear(x, H, F, bias)
         shp = b.vinfo[g]
-        sg = b.op("Sigmoid", [g], shp)
-        a = b.op("Mul", [g, sg], shp)
+        if arch.act == "gelu":  # Gemma: GELU(gate) * up
+            a = b.op("Gelu", [g], shp)
+        else:  # SwiGLU: SiLU(gate) * up
+            a = b.op("Mul", [g, b.op("Sigmoid", [g], shp)], shp)
         m = b.op("Mul", [a, u], shp)
         if "down" in positions(b.q.rotation):  # R4: the down projection's input
             m = b.hadamard(m, F)

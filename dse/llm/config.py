@@ -41,15 +41,16 @@ IGNORED = frozenset({
 LLAMA_KEYS = {"hidden": "hidden_size", "layers": "num_hidden_layers",
               "heads": "num_attention_heads", "kv_heads": "num_key_value_heads",
               "intermediate": "intermediate_size", "vocab": "vocab_size", "act": "hidden_act"}
-# Llama's block structure (RMSNorm, rotary, SwiGLU, grouped-query attention); Qwen2 adds
-# biases to the q/k/v projections
-LLAMA_LIKE = ("llama", "mistral", "qwen2")
+# Llama's block structure (RMSNorm, rotary, gated MLP, grouped-query attention); Qwen2 adds
+# biases to the q/k/v projections; Gemma gates with GELU (tanh) and sets its head size
+LLAMA_LIKE = ("llama", "mistral", "qwen2", "gemma")
 
 FAMILIES: dict[str, dict[str, str]] = {
     # normalized field -> the family's config key
     "llama": LLAMA_KEYS,
     "mistral": LLAMA_KEYS,
     "qwen2": LLAMA_KEYS,
+    "gemma": {**LLAMA_KEYS, "head_dim": "head_dim", "act_alt": "hidden_activation"},
     "gpt2": {"hidden": "n_embd", "layers": "n_layer", "heads": "n_head", "vocab": "vocab_size",
              "act": "activation_function", "intermediate": "n_inner"},
     "bloom": {"hidden": "hidden_size", "layers": "n_layer", "heads": "n_head",
@@ -157,7 +158,10 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
     inter_key = keys.get("intermediate")
     intermediate = 4 * hidden if not inter_key or cfg.get(inter_key) is None else _int(
         cfg, inter_key, where)
-    act_raw = str(cfg.get(keys.get("act", ""), "gelu") or "gelu").lower()
+    # Gemma's configs name the MLP activation hidden_activation (transformers 4.x reads it
+    # first; 5.x reads hidden_act)
+    act_cfg = cfg.get(keys.get("act_alt", "")) or cfg.get(keys.get("act", ""), "gelu")
+    act_raw = str(act_cfg or "gelu").lower()
     if act_raw not in ACTS:
         raise SpecError(f"{where}: activation {act_raw!r} is not supported; use one of "
                         f"{', '.join(sorted(ACTS))}")

@@ -485,6 +485,9 @@ class Lowering:
                     str(attr(node, "rounding_mode", "ROUND")))
             self.consts[node.output[0]] = Const(c0.value, dt, scale, ints)
             return
+        if op == "Split":
+            self.split_const(node, c0)
+            return
         # layout ops and arithmetic on constants: keep dtype/scale, compute the value with numpy
         val = ints = None
         try:
@@ -496,6 +499,10 @@ class Lowering:
                 shp = self.ix.shape(node.output[0])
                 val = np.reshape(c0.value, shp) if c0.value is not None and shp else c0.value
                 ints = np.reshape(c0.ints, shp) if c0.ints is not None and shp else c0.ints
+            elif op == "Tile":  # repeats of a constant (GPT-J's sin/cos repeat_interleave)
+                reps = [int(r) for r in np.asarray(self.need(node.input[1]).value).reshape(-1)]
+                val = np.tile(c0.value, reps) if c0.value is not None else None
+                ints = np.tile(c0.ints, reps) if c0.ints is not None else None
             elif op in ("Mul", "Div", "Add", "Sub") and len(node.input) == 2:
                 c1 = self.need(node.input[1])
                 f = {"Mul": np.multiply, "Div": np.divide, "Add": np.add, "Sub": np.subtract}[op]
@@ -506,6 +513,23 @@ class Lowering:
         except ValueError:
             val = ints = None
         self.consts[node.output[0]] = Const(val, c0.dtype, c0.scale, ints)
+
+    def split_const(self, node: Any, c0: Const) -> None:
+        """Split of a constant (GPT-J's sin/cos table): numpy, one Const per output."""
+        axis, n = int(attr(node, "axis", 0)), len(node.output)
+        sizes = attr(node, "split")
+        if sizes is None and len(node.input) > 1 and node.input[1]:
+            sizes = np.asarray(self.need(node.input[1]).value).reshape(-1)
+        for k, o in enumerate(node.output):
+            if c0.value is None:
+                self.consts[o] = Const(None, c0.dtype, c0.scale, None)
+                continue
+            cuts = (np.cumsum([int(x) for x in sizes])[:-1] if sizes is not None
+                    else n)
+            parts = np.split(np.asarray(c0.value), cuts, axis=axis)
+            ints = (None if c0.ints is None
+                    else np.split(np.asarray(c0.ints), cuts, axis=axis)[k])
+            self.consts[o] = Const(parts[k], c0.dtype, c0.scale, ints)
 
     def emit_deferred(self, s: Stream, node: Any) -> Stream:
         """Emit the layers held back on the stream (pooling moved past thresholds), each by

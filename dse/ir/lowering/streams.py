@@ -97,8 +97,10 @@ def lower_concat(lw: Lowering, node: Any) -> None:
     lw.put(node, lw.out_stream(idx, shape, out_dt, cl=any(x.cl for x in ss), a=ss[0].a))
 
 
-def _slice_range(lw: Lowering, node: Any, rank: int, dim: int) -> tuple[int, int, int] | None:
-    """(axis, start, end) of a step-1 Slice with constant bounds, or None."""
+def _slice_params(lw: Lowering, node: Any, rank: int,
+                  dim: int) -> tuple[int, int, int, int] | None:
+    """(axis, start, end, step) of a one-axis Slice with constant bounds (clamped to
+    ``dim``), or None."""
     def ints(i: int) -> list[int] | None:
         if len(node.input) <= i or not node.input[i]:
             return None
@@ -108,13 +110,18 @@ def _slice_range(lw: Lowering, node: Any, rank: int, dim: int) -> tuple[int, int
     starts, ends = ints(1), ints(2)
     axes = ints(3) or list(range(len(starts or [])))
     steps = ints(4) or [1] * len(axes)
-    if starts is None or ends is None or len(starts) != 1 or steps != [1]:
+    if starts is None or ends is None or len(starts) != 1 or steps[0] <= 0:
         return None
-    ax = axes[0] % rank
     st, en = starts[0], ends[0]
     st = max(0, min(dim, st + dim if st < 0 else st))
     en = max(0, min(dim, en + dim if en < 0 else en))
-    return ax, st, en
+    return axes[0] % rank, st, en, steps[0]
+
+
+def _slice_range(lw: Lowering, node: Any, rank: int, dim: int) -> tuple[int, int, int] | None:
+    """(axis, start, end) of a step-1 Slice with constant bounds, or None."""
+    r = _slice_params(lw, node, rank, dim)
+    return None if r is None or r[3] != 1 else r[:3]
 
 
 @rule('Slice')
@@ -138,9 +145,10 @@ def lower_slice(lw: Lowering, node: Any) -> None:
     cover = [0] + [en for _, en, _ in siblings]
     if not siblings or node not in [u for _, _, u in siblings] or cover[-1] != C or any(
             st != cover[i] for i, (st, _, _) in enumerate(siblings)):
-        lw.unsupported_node(node, "Slice that is not part of a partition of the channel axis "
-                            "(finn-plus's StreamingSplit splits a stream into consecutive "
-                            "channel groups)")
+        if not split_interleaved(lw, node, s, ch_axis):
+            lw.unsupported_node(node, "Slice that is not part of a partition of the channel "
+                                "axis (finn-plus's StreamingSplit splits a stream into "
+                                "consecutive channel groups) nor its even/odd channels")
         return
     s = lw.flush(s, node, to_hw=True)
     nvec, _ = vec_channels(s)
@@ -161,6 +169,43 @@ def lower_slice(lw: Lowering, node: Any) -> None:
                                          shape=tuple(shape), cl=s.cl, a=s.a)
         if u is not node:
             lw.claimed.add(u.name)
+
+
+def split_interleaved(lw: Lowering, node: Any, s: Stream, ch_axis: int) -> bool:
+    """x[..., 0::2] and x[..., 1::2] of the innermost axis (GPT-J's rotate_every_two) -> one
+    StreamingSplit of the stream viewed as (..., C/2, 2) with 1 channel per output: in stream
+    order the even and odd channels alternate, so routing alternate elements is the even/odd
+    permutation and the split at once (no reorder buffer, the mirror of the StreamingConcat
+    that interleaves them again). False when ``node`` is not one of such a pair."""
+    rank, C = len(s.shape), s.shape[ch_axis]
+    if ch_axis != rank - 1 or C % 2:
+        return False
+    pair: dict[int, Any] = {}
+    for u in lw.ix.users.get(node.input[0], []):
+        r = _slice_params(lw, u, rank, C) if u.op_type == "Slice" else None
+        if r is not None and r[0] == ch_axis and r[1] in (0, 1) and r[2:] == (C, 2):
+            pair.setdefault(r[1], u)
+    if len(pair) != 2 or node not in pair.values():
+        return False
+    s = lw.flush(s, node, to_hw=True)
+    view = replace(s, shape=tuple(s.shape[:-1]) + (C // 2, 2), cl=True)
+    nvec, _ = vec_channels(view)
+    attrs = {"SIMD": 1, "ChannelsPerStream": [1, 1], "inputDataType": s.dtype,
+             "numInputVectors": nvec}
+    idx = lw.add_layer("StreamingSplit", attrs, [s.wire], node, s.dtype, prod(s.shape),
+                       n_out=2)
+    lw.layers[idx]["source_nodes"] = [pair[0].name, pair[1].name]
+    for k in (0, 1):
+        u, wire = pair[k], lw.layers[idx]["outputs"][k]
+        shape = tuple(lw.shape(u.output[0]))
+        lw.tensor_elems[wire] = prod(shape)
+        lw.tensor_shape[wire] = shape
+        lw.tensor_cl.add(wire)
+        lw.streams[u.output[0]] = Stream(wire=wire, producer=idx, dtype=s.dtype, shape=shape,
+                                         cl=True, a=s.a)
+        if u is not node:
+            lw.claimed.add(u.name)
+    return True
 
 
 @rule('Split')
