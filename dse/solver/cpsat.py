@@ -92,9 +92,12 @@ def options_at(problem: PartitionProblem, T: int, *, keep_faster: bool = False
             idx = groups[key]
             # dominance on resources only: cycles no longer matter once <= T; on every part
             flat = [_as_resource_option(opts[k]) for k in idx]
-            extra = [tuple(v for t in tables for v in _resource_vector(t[i][k]))
+            # the option's input FIFO (problem.share) is booked with it: an option with fewer
+            # resources of its own but a larger FIFO does not dominate
+            extra = [tuple(problem.share(i, k))
+                     + tuple(v for t in tables for v in _resource_vector(t[i][k]))
                      + ((-(-opts[k].cost.cycles // T),) if R > 1 else ())
-                     for k in idx] if tables or R > 1 else None
+                     for k in idx]
             keep = {id(o) for o in prune_dominated(flat, extra)}
             kept.extend(k for k, o in zip(idx, flat, strict=True) if id(o) in keep)
         problem._memo[memo] = sorted(kept)

@@ -521,6 +521,7 @@ def build_problem(
         except DseError:
             return None
 
+    share_of = _FifoShares(part, any(c.board.device.uram for c in boards)) if fifos else None
     options: list[tuple[FoldingOption, ...]] = []
     family_costs: dict[str, list[tuple[LayerCost | None, ...]]] = {f: [] for f in other_parts}
     # layers alike in every attribute (a ResNet's repeated blocks) share their costed options
@@ -552,12 +553,15 @@ def build_problem(
                 recosted[id(o)] = [recost(lyr, o, prt) for prt in other_parts.values()]
         others = {id(o): recosted[id(o)] for o in opts}
 
-        def extra(group: list[FoldingOption], others: dict[int, Any] = others
-                  ) -> list[tuple[int, ...]] | None:
-            if not other_parts:
+        def extra(group: list[FoldingOption], others: dict[int, Any] = others,
+                  lyr: Layer = lyr) -> list[tuple[int, ...]] | None:
+            """Beyond the option's own costs: its input FIFO (booked with it, so an option
+            with a larger FIFO does not dominate) and its costs on the other parts."""
+            if not other_parts and share_of is None:
                 return None
-            return [tuple(v for c in others[id(o)] for v in (
-                (c.lut, c.ff, c.bram18, c.uram, c.dsp) if c else (UNBUILDABLE,) * 5))
+            return [(share_of(lyr, o) if share_of is not None else ()) + tuple(
+                v for c in others[id(o)] for v in (
+                    (c.lut, c.ff, c.bram18, c.uram, c.dsp) if c else (UNBUILDABLE,) * 5))
                 for o in group]
 
         if i in coupled:
@@ -607,37 +611,36 @@ def build_problem(
         allow_external=allow_external, board_costs=board_costs,
         slr_caps=tuple(slr_capacities(c, len(boards) > 1) for c in boards),
         host=tuple(host_stages(graph, c) for c in boards) if host_io else (),
-        infra_share=_fifo_shares(layers, options, part, any(c.board.device.uram for c in boards))
-        if fifos else (),
+        infra_share=tuple(tuple(share_of(lyr, o) for o in opts)
+                          for lyr, opts in zip(layers, options, strict=True))
+        if share_of is not None else (),
     )
 
 
-def _fifo_shares(layers: Sequence[Layer], options: Sequence[Sequence[FoldingOption]],
-                 part: str, has_uram: bool
-                 ) -> tuple[tuple[tuple[int, int, int, int, int], ...], ...]:
-    """Each option's input FIFO (dse.solver.infra.input_fifo), computed once per option
-    object (layers alike share theirs)."""
-    memo: dict[int, tuple[int, int, int, int, int]] = {}
-    by_pattern: dict[tuple, tuple[int, int, int, int, int]] = {}
-    out = []
-    for lay, opts in zip(layers, options, strict=True):
-        row = []
-        for o in opts:
-            if id(o) not in memo:
-                a = {**lay.finn_attrs(), **o.attrs}
-                c = o.cost
-                key = (lay.op_type, c.cycles, c.input_words, c.output_words, c.instream_width,
-                       *(str(a.get(x)) for x in ("IFMDim", "ConvKernelDim", "MW", "MH",
-                                                 "SIMD", "PE")))
-                if key not in by_pattern:  # ram_style and the like do not change it
-                    _, use = input_fifo(lay.op_type, a, c, part, has_uram)
-                    by_pattern[key] = (use["lut"], use["ff"], use["bram18"], use["uram"],
-                                       use["dsp"])
-                memo[id(o)] = by_pattern[key]
-            row.append(memo[id(o)])
-        out.append(tuple(row))
-    return tuple(out)
+class _FifoShares:
+    """Each option's input FIFO as (LUT, FF, BRAM18, URAM, DSP) (dse.solver.infra.input_fifo),
+    computed once per option object and per stream pattern (ram_style and the like do not
+    change it)."""
 
+    def __init__(self, part: str, has_uram: bool) -> None:
+        self.part, self.has_uram = part, has_uram
+        self.memo: dict[int, tuple[int, int, int, int, int]] = {}
+        self.by_pattern: dict[tuple, tuple[int, int, int, int, int]] = {}
+
+    def __call__(self, lay: Layer, o: FoldingOption) -> tuple[int, int, int, int, int]:
+        got = self.memo.get(id(o))
+        if got is not None:
+            return got
+        a = {**lay.finn_attrs(), **o.attrs}
+        c = o.cost
+        key = (lay.op_type, c.cycles, c.input_words, c.output_words, c.instream_width,
+               *(str(a.get(x)) for x in ("IFMDim", "ConvKernelDim", "MW", "MH", "SIMD", "PE")))
+        if key not in self.by_pattern:
+            _, use = input_fifo(lay.op_type, a, c, self.part, self.has_uram)
+            self.by_pattern[key] = (use["lut"], use["ff"], use["bram18"], use["uram"],
+                                    use["dsp"])
+        self.memo[id(o)] = got = self.by_pattern[key]
+        return got
 
 
 __all__ = [
