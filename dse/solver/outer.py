@@ -24,6 +24,7 @@ from dse.ir import LayerGraph
 from dse.plan import make_plan
 from dse.plan_edits import attach_slrs
 from dse.schemas import MAX_BOARDS
+from dse.solver.infra import attach_infrastructure
 from dse.solver.problem import AcclConfig, LinkConfig, build_problem
 from dse.solver.search import solve_joint
 from dse.solver.slr import place
@@ -138,10 +139,13 @@ def evaluate_config(graph: LayerGraph, catalog: Catalog, cfg: dict[str, Any],
     except InfeasibleError as e:
         return TrialOutcome(values=WORST, feasible=False, reason=str(e))
     ev = res.evaluation
-    lut = sum(u["lut"] for u in ev.usage)
     plan = make_plan(res, model_path=graph.source_path, model_sha256=graph.source_sha256,
                      clock_mhz=cfg["clock_mhz"], dse_version=__version__, seed=seed,
                      record_time=False, minimize_bit_width=graph.minimized_bit_width)
+    # FIFOs and converters as FINN builds them, as dse optimize attaches them; the LUT
+    # objective is then the plan's own, as dse optimize reports it (the layers' LUT)
+    plan = attach_infrastructure(plan, res.problem, res)
+    lut = sum(b["resources"]["lut"] for b in plan["boards"])
 
     plan = attach_slrs(plan, place(res.problem, res))  # the search placed every SLR already
     attrs = {"status": res.status, "gap": res.gap, "ii_cycles": res.ii_cycles,
