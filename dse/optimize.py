@@ -267,8 +267,14 @@ def _with_slr_model(plan: PartitionPlan, res: SolveResult, tried: list[dict[str,
     any_ii = res.ii_bound_any_floorplan
     any_fps = (res.evaluation.fps * res.ii_cycles / any_ii if any_ii else
                max([res.fps_bound] + [t["bound_fps"] for t in tried if t.get("bound_fps")]))
+    # whether those boards' layers follow their SLRs in chain order, read off the plan: the
+    # per-SLR model places them so, the SLR fill and exact packing in any order
+    in_order = all(
+        [lyr["slr"] for lyr in plan["layers"] if lyr["board"] == b and "slr" in lyr]
+        == sorted(lyr["slr"] for lyr in plan["layers"] if lyr["board"] == b and "slr" in lyr)
+        for b in problem.slr_split if isinstance(b, int))
     return with_slr_model(plan, per_slr_boards=split, bound_fps_any_floorplan=any_fps,
-                          from_fill=res.slrs_from_fill)
+                          in_chain_order=in_order)
 
 
 def _save(plan: PartitionPlan, out: str | Path | None) -> Path | None:

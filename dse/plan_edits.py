@@ -32,16 +32,19 @@ def attach_slrs(plan: PartitionPlan, slrs: Sequence[Mapping[str, Any] | None]) -
 
 
 def with_slr_model(plan: PartitionPlan, *, per_slr_boards: list[str],
-                   bound_fps_any_floorplan: float, from_fill: bool = False) -> PartitionPlan:
+                   bound_fps_any_floorplan: float, in_chain_order: bool = True
+                   ) -> PartitionPlan:
     """The note on boards the solver modelled SLR by SLR, with the bound that holds for any
-    floorplan (never below the plan's own FPS), and where the plan's SLRs come from."""
+    floorplan (never below the plan's own FPS), and whether the plan's layers on them follow
+    their SLRs in chain order."""
     d = _copy(plan)
-    order = ("the plan itself comes from the SLR fill: its boards' layers take their SLRs in "
-             "any order (packed exactly)" if from_fill else
-             "these boards' layers follow their SLRs in order (SLR0, SLR1, ...)")
+    order = ("these boards' layers follow their SLRs in order (SLR0, SLR1, ...)"
+             if in_chain_order else
+             "the plan's layers on these boards take their SLRs in any order (the SLR fill or "
+             "exact packing placed them)")
     d["solver"]["slr_model"] = {
         "per_slr_boards": per_slr_boards,
-        "slr_plan": "SLR fill" if from_fill else "CP-SAT per SLR",
+        "slr_plan": "chain order" if in_chain_order else "any order",
         "note": f"{order}; status and bound hold for plans whose layers follow their SLRs in "
                 "order; bound_fps_any_floorplan holds for any",
         "bound_fps_any_floorplan": round(max(bound_fps_any_floorplan, d["metrics"]["fps"]), 3)}

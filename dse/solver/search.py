@@ -52,9 +52,6 @@ class SolveResult:
     ii_bound_any_floorplan: int | None = None
     #: per board of the chain: the identical copies it runs as (segment replicas)
     replicas: tuple[int, ...] | None = None
-    #: the plan's SLRs come from the SLR fill (any SLR order on a board), not from the
-    #: per-SLR CP-SAT model (chain order on the boards in ``problem.slr_split``)
-    slrs_from_fill: bool = False
 
     def option(self, i: int):
         assert self.problem is not None
@@ -126,9 +123,6 @@ class JointPlan:
     boards: tuple[int, ...]
     slrs: tuple[int | None, ...] | None = None
     reps: tuple[int, ...] | None = None
-    #: its SLRs come from the SLR fill (a board's layers in any SLR order, packed exactly),
-    #: not from a per-SLR CP-SAT model (layers follow the SLRs in chain order)
-    from_fill: bool = False
 
     @classmethod
     def of(cls, choice: Sequence[int], boards: Sequence[int],
@@ -542,7 +536,6 @@ class JointSearch:
                            ii_bound=ii_lb, wall_s=time.monotonic() - self.t0,
                            log=tuple(self.log), problem=problem, phases=tuple(self.phases),
                            slrs=best.slrs if best.slrs else None,
-                           slrs_from_fill=best.from_fill,
                            ii_bound_any_floorplan=(min(self.relaxed, ii_lb) if self.relaxed
                                                    else None),
                            replicas=(tuple(ev.replicas[:ev.boards_used])
@@ -626,7 +619,6 @@ class JointSearch:
         g = fill_bins(self.problem, T, time_limit=limit)
         plan = self.accept(*g) if g is not None else None
         if plan is not None:
-            plan = replace(plan, from_fill=True)
             self.say(f"SLR fill: II {T:,} cycles with every board placed SLR by SLR")
         elif time.monotonic() - t < 0.9 * limit:
             self.fill_failed[T] = limit
