@@ -83,9 +83,15 @@ def test_two_workers_share_one_study(postgres_url: str, tmp_path: Path) -> None:
     assert len(done) >= 10
     workers = {t.user_attrs.get("worker") for t in done}
     assert len(workers) == 2, workers  # both processes contributed trials
-    # each worker's export sees the union of both workers' trials
+    # each worker's export sees the union of both workers' trials finished when it wrote it
+    # (the other worker may still finish a slow trial afterwards)
+    import datetime
+
     for w in range(2):
-        with (tmp_path / f"w{w}" / "trials.csv").open() as f:
+        path = tmp_path / f"w{w}" / "trials.csv"
+        written = datetime.datetime.fromtimestamp(path.stat().st_mtime)
+        with path.open() as f:
             rows = list(csv.DictReader(f))
         assert {int(r["trial"]) for r in rows if r["state"] == "COMPLETE"} >= \
-            {t.number for t in done if t.number < 10}
+            {t.number for t in done if t.number < 10 and t.datetime_complete is not None
+             and t.datetime_complete <= written}
