@@ -269,10 +269,11 @@ def _with_slr_model(plan: PartitionPlan, res: SolveResult, tried: list[dict[str,
                max([res.fps_bound] + [t["bound_fps"] for t in tried if t.get("bound_fps")]))
     # whether those boards' layers follow their SLRs in chain order, read off the plan: the
     # per-SLR model places them so, the SLR fill and exact packing in any order
-    in_order = all(
-        [lyr["slr"] for lyr in plan["layers"] if lyr["board"] == b and "slr" in lyr]
-        == sorted(lyr["slr"] for lyr in plan["layers"] if lyr["board"] == b and "slr" in lyr)
-        for b in problem.slr_split if isinstance(b, int))
+    def slrs_on(b: int) -> list[int]:
+        return [lyr["slr"] for lyr in plan["layers"] if lyr["board"] == b and "slr" in lyr]
+
+    in_order = all(slrs_on(b) == sorted(slrs_on(b))
+                   for b in problem.slr_split if isinstance(b, int))
     return with_slr_model(plan, per_slr_boards=split, bound_fps_any_floorplan=any_fps,
                           in_chain_order=in_order)
 
