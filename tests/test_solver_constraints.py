@@ -60,7 +60,7 @@ def test_sender_frame_buffer_is_charged() -> None:
     ev = evaluate(p, [0, 0], [0, 1])
     # 600 words of 512 bits: FINN's RAMB18 table gives ceil(600/1024) * ceil(512/18) = 29
     assert ev.extra_bram18[0] == 29
-    assert ev.usage[0]["bram18"] == 29
+    assert ev.usage[0].bram18 == 29
 
 
 def test_skip_stream_buffered_on_the_receiving_board() -> None:
@@ -80,7 +80,7 @@ def test_external_weights_need_external_memory() -> None:
     hbm = problem(opts, boards=[board(lut=100, bram18=100, hbm_gib=16, hbm_gbps=460,
                                       channels=32)])
     r = solve_joint(hbm, time_limit=10, workers=1)
-    assert r.choice[0] == 1 and r.evaluation.usage[0]["ext_bits"] == big
+    assert r.choice[0] == 1 and r.evaluation.usage[0].ext_bits == big
     # re-reading 1 GiB per frame throttles the II: the shell keeps 2 of the 32 pseudo-channels'
     # ports (dse.chain.channels), so the stream gets 30 x 1,150 bits per 100 MHz cycle
     assert r.ii_cycles == -(-big // (30 * 1_150))

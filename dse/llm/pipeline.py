@@ -62,7 +62,7 @@ def board_capacity(cfg: BoardConfig, multi: bool) -> tuple[dict[str, int], list 
     """(what a board's layers may use, its per-SLR capacities): the board's caps, bounded by
     the sum of its SLRs (dse.solver.slr), as the CNN solver books them."""
     slrs = slr_capacities(cfg, multi)
-    return bound_by_slrs(cfg.capacity(multi).as_dict(), slrs), slrs
+    return bound_by_slrs(cfg.capacity(multi), slrs).as_dict(), slrs
 
 
 def _block_options(block: LayerGraph, part: str, placement: str, slrs: list | None = None

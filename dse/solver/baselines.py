@@ -59,11 +59,11 @@ def even_split(problem: PartitionProblem, n_boards: int) -> list[int]:
     """Contiguous split into ``n_boards`` segments of near-equal weighted resource use."""
     p = problem
     caps = [p.capacity(b, 1) for b in range(n_boards)]
-    tot = {d: max(1, sum(c[d] for c in caps)) for d in DIMS}
+    tot = {d: max(1, sum(c.get(d) for c in caps)) for d in DIMS}
     w = []
     for i in range(p.n):
         u = p.usage(i, 0, max(1, p.options[i][0].cost.cycles), 0)
-        w.append(sum(u[d] / tot[d] for d in DIMS))
+        w.append(sum(v / tot[d] for d, v in u.items()))
     total = sum(w) or 1.0
     boards, acc = [], 0.0
     for wi in w:

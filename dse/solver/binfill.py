@@ -25,8 +25,9 @@ from ortools.sat.python import cp_model
 from dse.solver.cpsat import _out_width, options_at
 from dse.solver.cpsolver import cp_solver
 from dse.solver.evaluate import evaluate
-from dse.solver.problem import DIMS, RES, UNBUILDABLE, PartitionProblem, frame_buffer_bram18
+from dse.solver.problem import RES, UNBUILDABLE, PartitionProblem, frame_buffer_bram18
 from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
+from dse.specs import Resources
 
 Plan = tuple[list[int], list[int], list[int | None]]
 
@@ -57,13 +58,13 @@ class _BinFill:
         self.bcaps = [p.capacity(b, T) for b in range(B)]
         self.couple = {c.consumer: c for c in p.couplings}
         # per board: (option, use) pairs of each layer that meet T there
-        self.use: list[list[dict[int, dict[str, int]]]] = [
+        self.use: list[list[dict[int, Resources]]] = [
             [{} for _ in range(n)] for _ in range(B)]
         for b in range(B):
             for i in range(n):
                 for k in ks[i]:
                     u = p.usage(i, k, T, b)
-                    if u["lut"] < UNBUILDABLE and p.cycles_on(i, k, b) <= T:
+                    if u.lut < UNBUILDABLE and p.cycles_on(i, k, b) <= T:
                         self.use[b][i][k] = u
         cross_bits = [0] * (n + 1)
         cross_load = [0] * (n + 1)
@@ -82,7 +83,7 @@ class _BinFill:
         self.choice: list[int] = [-1] * n
         self.boards: list[int] = [0] * n
         self.slrs: list[int | None] = [None] * n
-        self.committed = [dict.fromkeys(DIMS, 0) for _ in range(B)]
+        self.committed = [Resources() for _ in range(B)]
         self.refolded: dict[int, dict[int, int]] = {}
 
     def allowed(self, i: int, b: int, picked: dict[int, int]) -> list[int]:
@@ -128,17 +129,17 @@ class _BinFill:
         where none fits): (the first layer left out, the foldings picked)."""
         p, n, use, bcaps = self.p, self.n, self.use, self.bcaps
         cap = p.slr_table(b)[s] if s is not None else None
-        lim = {d: (cap[d] if cap is not None else bcaps[b][d]) for d in RES}
-        room_b = {d: bcaps[b][d] - self.committed[b][d] for d in DIMS}
+        lim = {d: (cap[d] if cap is not None else v) for d, v in bcaps[b].items(RES)}
+        room_b = bcaps[b] - self.committed[b]
         allowance = mean_units({}, cap)[1] if cap is not None else 0
         picked: dict[int, int] = {}
-        tot = dict.fromkeys(DIMS, 0)
+        tot = Resources()
         units = 0
 
-        def fits(u: dict[str, int], tot: dict[str, int], units: int) -> int | None:
-            if any(tot[d] + u[d] > lim[d] for d in RES):
+        def fits(u: Resources, tot: Resources, units: int) -> int | None:
+            if any(v > lim[d] for d, v in (tot + u).items(RES)):
                 return None
-            if any(tot[d] + u[d] > room_b[d] for d in DIMS):
+            if not (tot + u).fits(room_b):
                 return None
             m = units + (mean_units(u, cap)[0] if cap is not None else 0)
             return m if cap is None or m <= allowance else None
@@ -152,7 +153,7 @@ class _BinFill:
                 if m is None:
                     continue
                 # the folding that takes the least of what the bin has left
-                score = sum(u[d] / max(1, lim[d] - tot[d]) for d in RES)
+                score = sum(v / max(1, lim[d] - tot.get(d)) for d, v in u.items(RES))
                 if best is None or score < best[0]:
                     best = (score, k, m)
             if best is None:  # choose the bin's foldings again, with this layer in
@@ -162,18 +163,14 @@ class _BinFill:
                 if again is None:
                     break
                 picked = again
-                tot = dict.fromkeys(DIMS, 0)
-                units = 0
-                for i, k in picked.items():
-                    for d in DIMS:
-                        tot[d] += use[b][i][k][d]
-                    units += mean_units(use[b][i][k], cap)[0] if cap is not None else 0
+                tot = Resources.total(use[b][i][k] for i, k in picked.items())
+                units = sum(mean_units(use[b][i][k], cap)[0] for i, k in picked.items()
+                            ) if cap is not None else 0
                 hi += 1
                 continue
             _, k, units = best
             picked[hi] = k
-            for d in DIMS:
-                tot[d] += use[b][hi][k][d]
+            tot += use[b][hi][k]
             hi += 1
         return hi, picked
 
@@ -188,8 +185,8 @@ class _BinFill:
         board_slrs: dict[int, int] = {}
         hint_slrs = {i: t for i in range(start, lo) if (t := slrs[i]) is not None}
         hint_slrs.update(dict.fromkeys(range(lo, hi), s))
-        room = {d: self.bcaps[b][d] - committed[b][d] + sum(
-            use[b][i][choice[i]][d] for i in range(start, lo)) for d in DIMS}
+        room = self.bcaps[b] - committed[b] + Resources.total(
+            use[b][i][choice[i]] for i in range(start, lo))
 
         def trial_at(h: int) -> tuple | None:
             if time.monotonic() >= t_end:
@@ -224,11 +221,8 @@ class _BinFill:
             hi = good_h
         if len(both) > len(picked) + (lo - start):
             for i in range(start, lo):  # the board's earlier SLRs, refolded
-                for d in DIMS:
-                    committed[b][d] -= use[b][i][choice[i]][d]
+                committed[b] = committed[b] - use[b][i][choice[i]] + use[b][i][both[i]]
                 choice[i], slrs[i] = both[i], None
-                for d in DIMS:
-                    committed[b][d] += use[b][i][both[i]][d]
             picked = {i: both[i] for i in range(lo, hi)}
             self.refolded[b] = board_slrs
         return hi, picked
@@ -245,8 +239,8 @@ class _BinFill:
                 return False
             if p.accl.sender_frame_buffer:  # the frames leaving are buffered here
                 fb = sum(frame_buffer_bram18(p.edges[ei].bits) for ei in self.crossing[c])
-                inside = sum(self.use[b][i][picked[i]]["bram18"] for i in range(lo, c))
-                if self.committed[b]["bram18"] + inside + fb > self.bcaps[b]["bram18"]:
+                inside = sum(self.use[b][i][picked[i]].bram18 for i in range(lo, c))
+                if self.committed[b].bram18 + inside + fb > self.bcaps[b].bram18:
                     return False
             return True
         w = sum(_width(p, e.u, picked.get(e.u, self.choice[e.u]), b)
@@ -260,16 +254,15 @@ class _BinFill:
         p, committed = self.p, self.committed
         for i in range(lo, hi):
             self.choice[i], self.boards[i], self.slrs[i] = picked[i], b, s
-            for d in DIMS:
-                committed[b][d] += self.use[b][i][picked[i]][d]
+            committed[b] += self.use[b][i][picked[i]]
         if last_of_board and hi < self.n:
             for ei in self.crossing[hi]:
                 e = p.edges[ei]
                 fb = frame_buffer_bram18(e.bits)
                 if p.accl.sender_frame_buffer:
-                    committed[b]["bram18"] += fb
+                    committed[b] = committed[b].plus("bram18", fb)
                 if e.skip and b + 1 < self.B:
-                    committed[b + 1]["bram18"] += fb
+                    committed[b + 1] = committed[b + 1].plus("bram18", fb)
 
 
 #: above this many (layer, folding) pairs a board's placement model keeps a shortlist of each
@@ -278,33 +271,36 @@ class _BinFill:
 SHORTLIST_ABOVE = 400
 
 
-def _shortlist(use: list[dict[int, dict[str, int]]], layers: list[int], picked: dict[int, int],
-               couple: dict, cap: dict[str, int]) -> list[dict[int, dict[str, int]]]:
+def _shortlist(use: list[dict[int, Resources]], layers: list[int], picked: dict[int, int],
+               couple: dict, cap: Resources) -> list[dict[int, Resources]]:
     """``use`` with, for each of ``layers`` that is not coupled to another, only the folding
     already picked and the ones least in each resource and in their scarcity-weighted sum;
     everything when the model is small. A heuristic's shortcut: the fill may miss a plan."""
     if sum(len(use[i]) for i in layers) <= SHORTLIST_ABOVE:
         return use
     coupled = {c.consumer for c in couple.values()} | {c.producer for c in couple.values()}
-    w = {d: 1.0 / cap[d] if cap.get(d) else 1.0 for d in DIMS}
+    w = {d: 1.0 / v if v else 1.0 for d, v in cap.items()}
+
+    def weighted(u: Resources) -> float:
+        return sum(w[d] * v for d, v in u.items())
+
     out = list(use)
     for i in layers:
         if i in coupled or len(use[i]) <= 4:
             continue
         ks = list(use[i])
-        keep = {min(ks, key=lambda k: (sum(w[d] * use[i][k][d] for d in DIMS), k))}
+        keep = {min(ks, key=lambda k: (weighted(use[i][k]), k))}
         for d in (*RES, "ext_bpf"):
-            keep.add(min(ks, key=lambda k: (use[i][k][d], sum(w[e] * use[i][k][e] for e in DIMS),
-                                            k)))
+            keep.add(min(ks, key=lambda k: (use[i][k].get(d), weighted(use[i][k]), k)))
         if picked.get(i) in use[i]:
             keep.add(picked[i])
         out[i] = {k: use[i][k] for k in sorted(keep)}
     return out
 
 
-def _board_knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]],
+def _board_knapsack(p: PartitionProblem, use: list[dict[int, Resources]],
                     layers: list[int], picked: dict[int, int], choice: list[int], b: int,
-                    room_b: dict[str, int], couple: dict, time_limit: float,
+                    room_b: Resources, couple: dict, time_limit: float,
                     hint_slrs: dict[int, int]) -> tuple[dict[int, int], dict[int, int]] | None:
     """Foldings and an SLR (any order) for ``layers`` on board ``b``: every SLR within its
     caps and the mean rule, every SLR boundary within its SLL wires (each crossing stream at
@@ -332,16 +328,17 @@ def _board_knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]],
                         m.add(v == 0)
     for t in range(S):
         for d in RES:
-            terms: list[Any] = [use[i][k][d] * y[i, k, t] for i in layers for k in use[i]
-                                if use[i][k][d]]
+            terms: list[Any] = [use[i][k].get(d) * y[i, k, t] for i in layers for k in use[i]
+                                if use[i][k].get(d)]
             if terms:
                 m.add(sum(terms) <= caps[t][d])
         units = [mean_units(use[i][k], caps[t])[0] * y[i, k, t] for i in layers for k in use[i]]
         m.add(sum(units) <= mean_units({}, caps[t])[1])
-    for d in DIMS:
-        terms = [use[i][k][d] * v for i in layers for k, v in x[i].items() if use[i][k][d]]
+    for d, room in room_b.items():
+        terms = [use[i][k].get(d) * v for i in layers for k, v in x[i].items()
+                 if use[i][k].get(d)]
         if terms:
-            m.add(sum(terms) <= room_b[d])
+            m.add(sum(terms) <= room)
     inside = set(layers)
     edges = [e for e in p.edges if e.u in inside and e.v in inside]
     if S > 1 and edges:
@@ -381,9 +378,9 @@ def _width(p: PartitionProblem, i: int, k: int, b: int) -> int:
     return _out_width(p.cost_on(i, k, b))
 
 
-def _knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]], layers: list[int],
+def _knapsack(p: PartitionProblem, use: list[dict[int, Resources]], layers: list[int],
               picked: dict[int, int], choice: list[int], lim: dict[str, int],
-              room_b: dict[str, int], cap: dict | None, allowance: int, couple: dict,
+              room_b: Resources, cap: dict | None, allowance: int, couple: dict,
               time_limit: float) -> dict[int, int] | None:
     """Foldings for ``layers`` in one bin within its limits, least of its scarce resources
     used, or None (infeasible or undecided in ``time_limit``)."""
@@ -405,14 +402,15 @@ def _knapsack(p: PartitionProblem, use: list[dict[int, dict[str, int]]], layers:
                 for kc, v in x[i].items():
                     if c.consumer_keys[kc] != key:
                         m.add(v == 0)
-    for d in DIMS:
-        terms = [use[i][k][d] * v for i in layers for k, v in x[i].items() if use[i][k][d]]
+    for d, room in room_b.items():
+        terms = [use[i][k].get(d) * v for i in layers for k, v in x[i].items()
+                 if use[i][k].get(d)]
         if terms:
-            m.add(sum(terms) <= min(lim.get(d, room_b[d]), room_b[d]))
+            m.add(sum(terms) <= min(lim.get(d, room), room))
     if cap is not None:
         terms = [mean_units(use[i][k], cap)[0] * v for i in layers for k, v in x[i].items()]
         m.add(sum(terms) <= allowance)
-    m.minimize(sum(int(1e4 * sum(use[i][k][d] / max(1, lim[d]) for d in RES)) * v
+    m.minimize(sum(int(1e4 * sum(u / max(1, lim[d]) for d, u in use[i][k].items(RES))) * v
                    for i in layers for k, v in x[i].items()))
     for i, k in picked.items():
         if i in x and k in x[i]:

@@ -37,6 +37,7 @@ from dse.solver.problem import (
     frame_buffer_bram18,
 )
 from dse.solver.slr import SLL_PER_BOUNDARY, mean_units
+from dse.specs import Resources
 
 STATUS = {
     cp_model.OPTIMAL: "OPTIMAL",
@@ -220,7 +221,7 @@ class AtModel:
         self.P: list[cp_model.IntVar] = []  # per board: II x copies (in "ii" mode)
         self.x: list[dict[int, Lit]] = []
         self.at_ii: list[tuple[int, int, Lit]] = []  # clock per board: (layer, cycles, in)
-        self.caps: list[dict[str, int]] = []
+        self.caps: list[Resources] = []
         self.sums: list[dict[str, list[Expr]]] = []
         self.slr_sums: list[dict[str, list[Expr]]] = []
         self.dff: list[dict[tuple[str, int], list[Expr]]] = []
@@ -445,7 +446,7 @@ class AtModel:
         b, s = self.bins[lyr]
         use = p.usage(i, k, self.T_use, b, T_channels=self.T_link)
         cyc = p.cycles_on(i, k, b)
-        if use["lut"] >= UNBUILDABLE or cyc > T * R:  # not buildable there, or too slow
+        if use.lut >= UNBUILDABLE or cyc > T * R:  # not buildable there, or too slow
             if isinstance(var, int):
                 if var:
                     m.add_bool_or([])  # the layer's only place: no plan
@@ -460,17 +461,17 @@ class AtModel:
                 m.add(self.P[b] >= cyc * var)
         elif self.ii is not None and p.mixed_clocks:
             self.at_ii.append((i, cyc, var))
-        for d in DIMS:
-            if use[d] and not (R > 1 and d == "ext_channels"):
-                self.sums[b][d].append(use[d] * var)
-        if R > 1 and use["ext_channels"]:  # a copy of r streams at r T: its channels then
+        for d, v in use.items():
+            if v and not (R > 1 and d == "ext_channels"):
+                self.sums[b][d].append(v * var)
+        if R > 1 and use.ext_channels:  # a copy of r streams at r T: its channels then
             bits = p.options[i][k].external_weight_bits
             for r in self.wr[b]:
                 self.chan[b].setdefault(r, []).append(
                     p.stream_channels(b, bits, bits * p.nvec[i], r * T) * var)
         if self.dff_cap[b]:
             sl = p.slr_table(b)
-            size = {d: use[d] for d in RES}
+            size = dict(use.items(RES))
             size["mean"] = min(mean_units(use, c)[0] for c in sl)
             for d, C in self.dff_cap[b].items():
                 for kk in (1, 2, 3):
@@ -479,9 +480,9 @@ class AtModel:
                         self.dff[b].setdefault((d, kk), []).append(c * var)
         split = self.split[b]
         if s is not None and split is not None:
-            for d in RES:
-                if use[d]:
-                    self.slr_sums[lyr][d].append(use[d] * var)
+            for d, v in use.items(RES):
+                if v:
+                    self.slr_sums[lyr][d].append(v * var)
             units, _ = mean_units(use, split[s])
             if units:
                 self.slr_sums[lyr]["mean"].append(units * var)
@@ -640,7 +641,7 @@ class AtModel:
                 else:
                     what = {"ext_bits": "external memory bits", "ext_bpf": "external memory "
                             "bits per frame", "ext_channels": "memory channels"}.get(d, d.upper())
-                    cap = self.caps[b][d]
+                    cap = self.caps[b].get(d)
                     self.guarded(m.add(total <= cap),
                                  f"board {b} ({p.boards[b].board.name}): {what} at most {cap:,}")
 
@@ -652,8 +653,8 @@ class AtModel:
             M = m.new_int_var(0, 1000, "fill")
             for b in range(B):
                 for d in RES:
-                    if self.sums[b][d] and self.caps[b][d]:
-                        m.add(1000 * sum(self.sums[b][d]) <= M * self.caps[b][d])
+                    if self.sums[b][d] and self.caps[b].get(d):
+                        m.add(1000 * sum(self.sums[b][d]) <= M * self.caps[b].get(d))
             m.minimize(M)
         elif objective == "crossings" and L > 1:  # Elastic-DF's: 1 per SLR crossed, 10 a link
             bins, u = self.bins, self.u
@@ -671,13 +672,13 @@ class AtModel:
         """Least capacity-weighted resources, then fewer bits on the links (one unit per
         512-bit ACCL word)."""
         p = self.p
-        tot = {d: max(c[d] for c in self.caps) for d in DIMS}
+        tot = {d: max(c.get(d) for c in self.caps) for d in DIMS}
         terms: list[Expr] = []
         for i in range(self.n):
             for k in self.ks[i]:
                 use = min((p.usage(i, k, self.T, b) for b in range(self.B)),
                           key=lambda u: sum(u.values()))
-                w = int(round(1e4 * sum(min(use[d], tot[d]) / tot[d] for d in DIMS if tot[d])))
+                w = int(round(1e4 * sum(min(v, tot[d]) / tot[d] for d, v in use.items() if tot[d])))
                 xv = self.x[i][k]
                 if w and not isinstance(xv, int):
                     terms.append(w * xv)
@@ -795,16 +796,11 @@ def _bin_range(p: PartitionProblem, ks: list[list[int]], bins: list[tuple[int, i
     their least resources (any option meeting ``T``, any board) in the bins up to its own,
     and the layers from it on in the bins from its own."""
     n, L = p.n, len(bins)
-    caps = []
-    for b, s in bins:
-        c = p.slr_table(b)[s] if s is not None else p.capacity(b, T)
-        caps.append([int(c[d]) for d in RES])
+    caps = [[int(p.slr_table(b)[s][d]) for d in RES] if s is not None
+            else p.capacity(b, T).values(RES) for b, s in bins]
     boards = sorted({b for b, _ in bins})
-    least = []
-    for i in range(n):
-        row = [min(u[d] for k in ks[i] for b in boards
-                   for u in (p.usage(i, k, T, b),)) for d in RES]
-        least.append(row)
+    least = [Resources.least((p.usage(i, k, T, b) for k in ks[i] for b in boards), RES
+                             ).values(RES) for i in range(n)]
     R = len(RES)
 
     def cum(rows: list[list[int]]) -> list[list[int]]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from dse.solver.problem import DIMS, PartitionProblem, frame_buffer_bram18
+from dse.solver.problem import PartitionProblem, frame_buffer_bram18
+from dse.specs import Resources
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,8 +25,8 @@ class Evaluation:
     fps: float
     latency_s: float
     boards_used: int
-    usage: tuple[dict[str, int], ...]  # per board, DIMS
-    capacity: tuple[dict[str, int], ...]
+    usage: tuple[Resources, ...]  # per board
+    capacity: tuple[Resources, ...]
     link_bits: tuple[int, ...]  # per link: chain boundary b-1 -> b, or per board egress (switch)
     link_bytes: tuple[int, ...]
     #: per link: its load in ``PartitionProblem.link_load`` units (cycles on the ACCL+ curve)
@@ -134,13 +135,13 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
     layer_use = [p.usage(i, choice[i], 1, boards[i]) for i in range(n)]
     bpf = [0] * B
     for i in range(n):
-        bpf[boards[i]] += layer_use[i]["ext_bpf"]
+        bpf[boards[i]] += layer_use[i].ext_bpf
     ext_ii = [-(-p.ext_cycles(b, bpf[b]) // reps[b]) for b in range(B)]
     # pseudo-channels: every stream needs channels for its rate, so they bound the II too
     streams: list[list[tuple[int, int]]] = [[] for _ in range(B)]
     for i in range(n):
-        if layer_use[i]["ext_bits"]:
-            streams[boards[i]].append((layer_use[i]["ext_bits"], layer_use[i]["ext_bpf"]))
+        if layer_use[i].ext_bits:
+            streams[boards[i]].append((layer_use[i].ext_bits, layer_use[i].ext_bpf))
     top = max(layer_ii, link_ii, max(ext_ii, default=0), ii_hint or 1)
     ext_ii = [max(e, -(-p.channel_cycles(b, streams[b], top * reps[b]) // reps[b]))
               for b, e in enumerate(ext_ii)]
@@ -156,15 +157,13 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
     T = ii
     for i in range(n):  # an external stream's channels cover its rate at the final II
         u = layer_use[i]
-        if u["ext_bits"]:  # (a copy: usage() dicts are shared)
-            u = layer_use[i] = dict(u)
-            u["ext_channels"] = p.stream_channels(boards[i], u["ext_bits"], u["ext_bpf"],
-                                                  T * reps[boards[i]])
+        if u.ext_bits:
+            layer_use[i] = u.with_counts(ext_channels=p.stream_channels(
+                boards[i], u.ext_bits, u.ext_bpf, T * reps[boards[i]]))
 
-    usage = [dict.fromkeys(DIMS, 0) for _ in range(B)]
+    usage = [Resources() for _ in range(B)]
     for i in range(n):
-        for k, v in layer_use[i].items():
-            usage[boards[i]][k] += v
+        usage[boards[i]] += layer_use[i]
     extra = [0] * B
     for ei in cut:
         e = p.edges[ei]
@@ -177,17 +176,15 @@ def evaluate(problem: PartitionProblem, choice: Sequence[int], boards: Sequence[
                 extra[boards[e.u]] += fb
         if e.skip:
             extra[boards[e.v]] += fb
-    for b in range(B):
-        usage[b]["bram18"] += extra[b]
+    usage = [u.plus("bram18", x) for u, x in zip(usage, extra, strict=True)]
     caps = [p.capacity(b, T * reps[b]) for b in range(B)]  # each copy's memory: 1/r the frames
     for b in range(B):
-        for d in DIMS:
-            if usage[b][d] > caps[b][d]:
-                what = {"ext_bits": "external memory bits", "ext_bpf": "external memory "
-                        "bandwidth (bits per frame)", "ext_channels": "memory channels"
-                        }.get(d, d.upper())
-                viol.append(f"board {b} ({p.boards[b].board.name}): {what} {usage[b][d]:,} > "
-                            f"{caps[b][d]:,} allowed")
+        for d in usage[b].over(caps[b]):
+            what = {"ext_bits": "external memory bits", "ext_bpf": "external memory "
+                    "bandwidth (bits per frame)", "ext_channels": "memory channels"
+                    }.get(d, d.upper())
+            viol.append(f"board {b} ({p.boards[b].board.name}): {what} "
+                        f"{usage[b].get(d):,} > {caps[b].get(d):,} allowed")
     used = used_slots
     fps = p.clock_mhz * 1e6 / ii
     return Evaluation(

@@ -16,6 +16,7 @@ from dse.solver import slr
 from dse.solver.evaluate import evaluate
 from dse.solver.problem import DIMS, RES, PartitionProblem
 from dse.solver.slr import mean_units
+from dse.specs import Resources
 
 
 def allowed(problem: PartitionProblem, i: int, T: int) -> list[int]:
@@ -30,11 +31,11 @@ def proven_infeasible(problem: PartitionProblem, T: int, n_boards: int | None = 
     R = p.max_replicas
     Tr = T * R  # with segment replicas a layer may take up to R x T on a board of R copies
     caps = [p.capacity(b, Tr) for b in range(B)]
-    total = {d: sum(c[d] for c in caps) for d in DIMS}
-    mins = dict.fromkeys(DIMS, 0)
+    total = Resources.total(caps)
+    mins = Resources()
     # with replicas: the layers slower than (q - 1) T in every folding sit on boards of q
     # copies or more, and at most B // q such boards fit the B offered
-    slow = [dict.fromkeys(RES, 0) for _ in range(R + 1)]
+    slow = [Resources() for _ in range(R + 1)]
     for i in range(p.n):
         ks = allowed(p, i, Tr)
         if not ks:
@@ -43,25 +44,24 @@ def proven_infeasible(problem: PartitionProblem, T: int, n_boards: int | None = 
                     + (f" (over {R} copies: {-(-min(o.cost.cycles for o in p.options[i]) // R):,})"
                        if R > 1 else ""))
         uses = [(b, p.usage(i, k, Tr, b)) for k in ks for b in range(B)]
-        if not any(all(u[d] <= caps[b][d] for d in DIMS) for b, u in uses):
+        if not any(u.fits(caps[b]) for b, u in uses):
             return _layer_fits_nowhere(p, i, ks, Tr, caps)
-        for d in RES:  # the least any board can spend on this layer (parts may differ)
-            mins[d] += min(u[d] for _, u in uses)
+        # the least any board can spend on this layer (parts may differ)
+        least = Resources.least((u for _, u in uses), RES)
+        mins += least
         if R > 1:
             q = -(-min(p.options[i][k].cost.cycles for k in ks) // T)
             for qq in range(2, q + 1):
-                for d in RES:
-                    slow[qq][d] += min(u[d] for _, u in uses)
-    for d in RES:
-        if mins[d] > total[d]:
-            return (f"the network needs at least {mins[d]:,} {d.upper()} at its smallest "
-                    f"foldings for II {T:,}; {B} board(s) allow {total[d]:,}")
+                slow[qq] += least
+    for d in mins.over(total, RES):
+        return (f"the network needs at least {mins.get(d):,} {d.upper()} at its smallest "
+                f"foldings for II {T:,}; {B} board(s) allow {total.get(d):,}")
     for q in range(2, R + 1):
-        room = {d: sorted((c[d] for c in caps), reverse=True)[:B // q] for d in RES}
-        for d in RES:
-            if slow[q][d] > sum(room[d]):
+        room = {d: sorted((c.get(d) for c in caps), reverse=True)[:B // q] for d in RES}
+        for d, need in slow[q].items(RES):
+            if need > sum(room[d]):
                 return (f"the layers slower than {(q - 1) * T:,} cycles need at least "
-                        f"{slow[q][d]:,} {d.upper()} on boards of {q} or more copies; "
+                        f"{need:,} {d.upper()} on boards of {q} or more copies; "
                         f"{B // q} such board(s) allow {sum(room[d]):,}")
     return None
 
@@ -72,37 +72,38 @@ _DIM_WORDS = {"ext_bits": "bits of external memory (HBM/DDR)",
 
 
 def _layer_fits_nowhere(p: PartitionProblem, i: int, ks: list[int], T: int,
-                        caps: list[dict[str, int]]) -> str:
+                        caps: list[Resources]) -> str:
     """Why no legal folding of layer ``i`` fits on any board: the resource whose smallest use
     over all foldings exceeds the largest board's limit, or, when every folding breaks a
     different limit, the folding that comes closest and what it breaks."""
     name = p.order[i]
     op = p.graph.layer(name).op_type
-    best_b = max(range(len(caps)), key=lambda b: caps[b]["lut"])
+    best_b = max(range(len(caps)), key=lambda b: caps[b].lut)
     board = p.boards[best_b].board.name
-    need = {d: min(p.usage(i, k, T, best_b)[d] for k in ks) for d in DIMS}
-    over = [d for d in DIMS if need[d] > caps[best_b][d]]
+    cap = caps[best_b]
+    need = Resources.least(p.usage(i, k, T, best_b) for k in ks)
+    over = need.over(cap)
     if over:
-        d = max(over, key=lambda d: need[d] / max(1, caps[best_b][d]))
+        d = max(over, key=lambda d: need.fraction_of(cap, d))
         what = _DIM_WORDS.get(d, d.upper())
         hint = ("allow external weights or use a board with HBM/DDR" if d.startswith("ext")
                 else f"use a larger board or raise the cap (--cap {d}=0.9)")
-        return (f"layer {name} ({op}) needs at least {need[d]:,} {what} in every legal "
+        return (f"layer {name} ({op}) needs at least {need.get(d):,} {what} in every legal "
                 f"folding at II {T:,}, but board {best_b} ({board}) allows "
-                f"{caps[best_b][d]:,} after its shell and caps; {hint}")
+                f"{cap.get(d):,} after its shell and caps; {hint}")
 
     def excess(k: int) -> tuple[float, str]:
         u = p.usage(i, k, T, best_b)
-        worst = max(DIMS, key=lambda d: u[d] / max(1, caps[best_b][d]))
-        return u[worst] / max(1, caps[best_b][worst]), worst
+        worst = max(DIMS, key=lambda d: u.fraction_of(cap, d))
+        return u.fraction_of(cap, worst), worst
 
     k = min(ks, key=lambda k: excess(k)[0])
     ratio, worst = excess(k)
     u = p.usage(i, k, T, best_b)
     return (f"no folding of layer {name} ({op}) fits board {best_b} ({board}): the closest "
-            f"one ({_label(p.options[i][k])}) needs {u[worst]:,} "
+            f"one ({_label(p.options[i][k])}) needs {u.get(worst):,} "
             f"{_DIM_WORDS.get(worst, worst.upper())}"
-            f" where {caps[best_b][worst]:,} are allowed ({ratio:.2f}x); use a larger board")
+            f" where {cap.get(worst):,} are allowed ({ratio:.2f}x); use a larger board")
 
 
 def _label(o: object) -> str:
@@ -111,8 +112,8 @@ def _label(o: object) -> str:
 
 
 def _weights(problem: PartitionProblem, B: int, T: int) -> dict[str, float]:
-    caps = [problem.capacity(b, T) for b in range(B)]
-    return {d: (1.0 / sum(c[d] for c in caps)) if sum(c[d] for c in caps) else 1e9 for d in DIMS}
+    total = Resources.total(problem.capacity(b, T) for b in range(B))
+    return {d: (1.0 / v) if v else 1e9 for d, v in total.items()}
 
 
 def _pick(problem: PartitionProblem, T: int, w: dict[str, float]) -> list[int] | None:
@@ -121,7 +122,7 @@ def _pick(problem: PartitionProblem, T: int, w: dict[str, float]) -> list[int] |
 
     def cost(i: int, k: int) -> float:
         u = p.usage(i, k, T, 0)
-        return sum(w[d] * u[d] for d in DIMS)
+        return sum(w[d] * v for d, v in u.items())
 
     coupled = {c.producer for c in p.couplings} | {c.consumer for c in p.couplings}
     for c in p.couplings:
@@ -165,14 +166,12 @@ def _pack(problem: PartitionProblem, choice: Sequence[int], T: int, B: int) -> l
     boards = [0] * n
     start, b = 0, 0
     caps = [p.capacity(x, T) for x in range(B)]
-    acc = dict.fromkeys(DIMS, 0)
+    acc = Resources()
     i = 0
     while i < n:
         u = p.usage(i, choice[i], T, b)
-        if p.cycles_on(i, choice[i], b) <= T and all(acc[d] + u[d] <= caps[b][d]
-                                                     for d in DIMS):
-            for d in DIMS:
-                acc[d] += u[d]
+        if p.cycles_on(i, choice[i], b) <= T and (acc + u).fits(caps[b]):
+            acc += u
             boards[i] = b
             i += 1
             continue
@@ -181,13 +180,9 @@ def _pack(problem: PartitionProblem, choice: Sequence[int], T: int, B: int) -> l
             return None
         b += 1
         start = cut
-        acc = dict.fromkeys(DIMS, 0)
-        for j in range(cut, i):
-            uj = p.usage(j, choice[j], T, b)
-            for d in DIMS:
-                acc[d] += uj[d]
-            boards[j] = b
-        if not all(acc[d] <= caps[b][d] for d in DIMS):
+        acc = Resources.total(p.usage(j, choice[j], T, b) for j in range(cut, i))
+        boards[cut:i] = [b] * (i - cut)
+        if not acc.fits(caps[b]):
             return None
     return boards
 
@@ -224,7 +219,7 @@ def _pack_bins(problem: PartitionProblem, choice: Sequence[int], T: int, B: int
     bcaps = [p.capacity(b, T) for b in range(B)]
     boards: list[int] = [0] * n
     slrs: list[int | None] = [None] * n
-    committed = [dict.fromkeys(DIMS, 0) for _ in range(B)]  # earlier bins' layers, per board
+    committed = [Resources() for _ in range(B)]  # earlier bins' layers, per board
     j, lo = 0, 0
     while lo < n:
         if j >= len(bins):
@@ -232,17 +227,17 @@ def _pack_bins(problem: PartitionProblem, choice: Sequence[int], T: int, B: int
         b, s = bins[j]
         cap = p.slr_table(b)[s] if s is not None else None
         allowance = mean_units({}, cap)[1] if cap is not None else 0
-        tot, res, units = dict(committed[b]), dict.fromkeys(RES, 0), 0
+        tot, res, units = committed[b], Resources(), 0
         hi = lo
         while hi < n and p.cycles_on(hi, choice[hi], b) <= T:  # grow the bin layer by layer
             u = p.usage(hi, choice[hi], T, b)
-            nxt = {d: tot[d] + u[d] for d in DIMS}
-            if any(nxt[d] > bcaps[b][d] for d in DIMS):
+            nxt = tot + u
+            if not nxt.fits(bcaps[b]):
                 break
             if cap is not None:
-                r = {d: res[d] + u[d] for d in RES}
+                r = res + u
                 m = units + mean_units(u, cap)[0]
-                if any(r[d] > cap[d] for d in RES) or m > allowance:
+                if any(v > cap[d] for d, v in r.items(RES)) or m > allowance:
                     break
                 res, units = r, m
             tot, hi = nxt, hi + 1
@@ -253,8 +248,7 @@ def _pack_bins(problem: PartitionProblem, choice: Sequence[int], T: int, B: int
                 hi -= 1
         for i in range(lo, hi):
             boards[i], slrs[i] = b, s
-            for d, v in p.usage(i, choice[i], T, b).items():
-                committed[b][d] += v
+            committed[b] += p.usage(i, choice[i], T, b)
         lo = hi
         j += 1
     return boards, slrs

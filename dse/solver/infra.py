@@ -465,8 +465,8 @@ def reserve_for(problem: Any, result: Any) -> Any | None:
                   if result.boards[i] == b]
         need = [max(0, inf[d] - sum(x[j] for x in shares)) for j, d in enumerate(RES5)]
         ev = result.evaluation
-        cap = [ev.capacity[b][d] + extra[b][j] for j, d in enumerate(RES5)]  # unreserved
-        if any(ev.usage[b][d] + need[j] > cap[j] for j, d in enumerate(RES5)):
+        cap = [ev.capacity[b].get(d) + extra[b][j] for j, d in enumerate(RES5)]  # unreserved
+        if any(ev.usage[b].get(d) + need[j] > cap[j] for j, d in enumerate(RES5)):
             over = True
             extra[b] = [max(x, y) for x, y in zip(extra[b], need, strict=True)]
     if not over:

@@ -72,7 +72,7 @@ def distinct_orders(problem: PartitionProblem, limit: int = 24) -> list[tuple[in
     if len(out) <= limit:
         out.sort(key=lambda p: p != given)  # the typed order first
         return out
-    size = [problem.capacity(b)["lut"] for b in range(n)]
+    size = [problem.capacity(b).lut for b in range(n)]
     largest = tuple(sorted(range(n), key=lambda b: (-size[b], b)))
     smallest = tuple(sorted(range(n), key=lambda b: (size[b], b)))
     return list(dict.fromkeys([given, largest, smallest]))
@@ -86,7 +86,7 @@ def permuted(problem: PartitionProblem, order: tuple[int, ...]) -> PartitionProb
 
 def _score(res: SolveResult) -> tuple[float, int, int]:
     ev = res.evaluation
-    lut = sum(u["lut"] for u in ev.usage)
+    lut = sum(u.lut for u in ev.usage)
     return (ev.fps, -ev.boards_used, -lut)
 
 

@@ -20,12 +20,12 @@ from dse.models.candidates import FoldingOption, enumerate_options, prune_domina
 from dse.solver.hostio import IoStage, host_stages
 from dse.solver.infra import input_fifo
 from dse.solver.slr import bound_by_slrs, fits_one, slr_capacities
-from dse.specs import BoardConfig
+from dse.specs import KINDS, RESOURCE_NAMES, BoardConfig, Resources
 
 ACCL_WORD_BITS = 512  # ACCL/Coyote stream words
-RES = ("lut", "ff", "bram18", "uram", "dsp")
+RES = RESOURCE_NAMES
 #: solver resource dimensions: the five FPGA resources, then external memory
-DIMS = RES + ("ext_bits", "ext_bpf", "ext_channels")
+DIMS = KINDS
 UNBUILDABLE = 10**15  # the use of an option a board's part cannot build (larger than any cap)
 
 
@@ -207,8 +207,7 @@ class PartitionProblem:
         c = self.options[i][k].cost if table is None else table[i][k]
         slrs = self.slr_caps[b] if b < len(self.slr_caps) else None
         if c is not None and slrs is not None and not fits_one(
-                {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram, "dsp": c.dsp},
-                slrs):
+                Resources(lut=c.lut, ff=c.ff, bram18=c.bram18, uram=c.uram, dsp=c.dsp), slrs):
             c = None
         self._memo[key] = c
         return c
@@ -234,19 +233,19 @@ class PartitionProblem:
     def n_boards(self) -> int:
         return len(self.boards)
 
-    def capacity(self, b: int, T: int | None = None) -> dict[str, int]:
-        """Per-dimension capacity of board ``b`` at II ``T``: FPGA resources, external memory
-        bits, external bits read per frame (bandwidth x ``T`` cycles) and memory channels."""
+    def capacity(self, b: int, T: int | None = None) -> Resources:
+        """Capacity of board ``b`` at II ``T``: FPGA resources, external memory bits,
+        external bits read per frame (bandwidth x ``T`` cycles) and memory channels."""
         cfg = self.boards[b]
-        res = bound_by_slrs(cfg.capacity(self.n_boards > 1).as_dict(),
+        res = bound_by_slrs(cfg.capacity(self.n_boards > 1),
                             self.slr_caps[b] if b < len(self.slr_caps) else None)
-        board = cfg.board
-        res["ext_bits"] = int(board.external_memory_gib * 8 * 2**30)
-        res["ext_bpf"] = math.floor(T * self.ext_bits_per_cycle(b)) if T else 0
-        res["ext_channels"] = self.ext_channels(b)
+        res = res.with_counts(
+            ext_bits=int(cfg.board.external_memory_gib * 8 * 2**30),
+            ext_bpf=math.floor(T * self.ext_bits_per_cycle(b)) if T else 0,
+            ext_channels=self.ext_channels(b))
         if b < len(self.reserve):
-            for d, v in zip(RES, self.reserve[b], strict=True):
-                res[d] = max(0, res[d] - v)
+            res = res.with_counts(**{d: max(0, res.get(d) - v)
+                                     for d, v in zip(RES, self.reserve[b], strict=True)})
         return res
 
     def ext_channels(self, b: int) -> int:
@@ -269,14 +268,12 @@ class PartitionProblem:
         return channel_rule(cfg.board, cfg.shell.name).channel_bytes * 8
 
     def usage(self, i: int, k: int, T: int, b: int, T_channels: int | None = None
-              ) -> dict[str, int]:
+              ) -> Resources:
         """Resource use of option ``k`` of layer ``i`` on board ``b`` (``T``, the II, is kept
         for models whose use depends on it).
 
         External weights are re-read for every input vector (FINN streams them like data), so
         a layer reads ``weight bits x numInputVectors`` per frame from HBM/DDR.
-
-        The dict returned is shared (memoized): read it, never change it.
         """
         o = self.options[i][k]
         key = ("use", i, k, b, (T_channels or T) if o.external_weight_bits else None)
@@ -285,27 +282,24 @@ class PartitionProblem:
             got = self._memo[key] = self._usage(i, k, T, b, T_channels)
         return got
 
-    def _usage(self, i: int, k: int, T: int, b: int, T_channels: int | None) -> dict[str, int]:
+    def _usage(self, i: int, k: int, T: int, b: int, T_channels: int | None) -> Resources:
         o = self.options[i][k]
         c = self.cost_on(i, k, b)
         if c is None:  # not buildable on this board's part: never fits
-            return dict.fromkeys(DIMS, UNBUILDABLE)
-        out = {"lut": c.lut, "ff": c.ff, "bram18": c.bram18, "uram": c.uram, "dsp": c.dsp,
-               "ext_bits": 0, "ext_bpf": 0, "ext_channels": 0}
-        for d, v in zip(RES, self.share(i, k), strict=True):
-            out[d] += v
-        if o.external_weight_bits:
-            bits = o.external_weight_bits
-            bpf = bits * self.nvec[i]
-            out["ext_bits"] = bits
-            out["ext_bpf"] = bpf
-            # each external stream gets whole pseudo-channels covering both its bits and
-            # its rate at II T (dse.specs.memory; emit's memory map uses the same rule)
-            # (at ``T_channels`` when given: the II a plan may be slowed to, so that a plan
-            # feasible there never needs more channels than the board has)
-            out["ext_channels"] = self.stream_channels(b, bits, bpf, T_channels or T)
-
-        return out
+            return Resources.uniform(UNBUILDABLE)
+        lut, ff, bram18, uram, dsp = self.share(i, k)
+        out = Resources(lut=c.lut + lut, ff=c.ff + ff, bram18=c.bram18 + bram18,
+                        uram=c.uram + uram, dsp=c.dsp + dsp)
+        if not o.external_weight_bits:
+            return out
+        bits = o.external_weight_bits
+        bpf = bits * self.nvec[i]
+        # each external stream gets whole pseudo-channels covering both its bits and
+        # its rate at II T (dse.specs.memory; emit's memory map uses the same rule)
+        # (at ``T_channels`` when given: the II a plan may be slowed to, so that a plan
+        # feasible there never needs more channels than the board has)
+        return out.with_counts(ext_bits=bits, ext_bpf=bpf,
+                               ext_channels=self.stream_channels(b, bits, bpf, T_channels or T))
 
     def stream_channels(self, b: int, bits: int, bpf: int, T: int) -> int:
         """Pseudo-channels one external stream needs on board ``b`` at II ``T``: enough for

@@ -15,15 +15,18 @@ padded widths of the streams that cross a boundary, against its SLL count).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dse.specs.resources import Resources
+from dse.specs.resources import RESOURCE_NAMES, Resources
 
 SLR_CAPS = {"lut": 0.7, "ff": 0.5, "bram18": 0.8, "uram": 0.8, "dsp": 0.8}
 MEAN_CAP = 0.7  # Elastic-DF: mean of BRAM18, URAM and DSP utilization per SLR
 SLL_PER_BOUNDARY = 23_040  # Vivado's "SLR1<->SLR0 ... Available 23040" on U55C
-DIMS = ("lut", "ff", "bram18", "uram", "dsp")
+DIMS = RESOURCE_NAMES
+#: one layer's or one SLR's use: a record, or a mapping by kind (the LLM planner's tables)
+Counts = Resources | Mapping[str, int]
 
 
 def slr_areas(cfg: Any, multi_board: bool) -> list[dict[str, int]] | None:
@@ -93,20 +96,19 @@ def slice_config(cfg: Any, k: int) -> Any:
     return replace(cfg, board=board, shell=shell)
 
 
-def bound_by_slrs(cap: dict[str, int], slrs: list[dict[str, Any]] | None) -> dict[str, int]:
+def bound_by_slrs(cap: Resources, slrs: list[dict[str, Any]] | None) -> Resources:
     """A board's capacity, no more than its SLRs hold together."""
     if slrs is None:
         return cap
-    return {d: (min(v, sum(int(x[d]) for x in slrs)) if d in DIMS else v)
-            for d, v in cap.items()}
+    return cap.with_counts(**{d: min(v, sum(int(x[d]) for x in slrs)) for d, v in cap.items(DIMS)})
 
 
-def fits_one(use: dict[str, int], slrs: list[dict[str, Any]]) -> bool:
+def fits_one(use: Counts, slrs: list[dict[str, Any]]) -> bool:
     """Whether one layer fits some SLR on its own."""
     return any(all(use.get(d, 0) <= s[d] for d in DIMS) and _mean_ok(use, s) for s in slrs)
 
 
-def _mean_ok(use: dict[str, int], s: dict[str, Any]) -> bool:
+def _mean_ok(use: Counts, s: dict[str, Any]) -> bool:
     a = s["_area"]
     fr = [use.get(d, 0) / a[d] for d in ("bram18", "uram", "dsp") if a.get(d)]
     return not fr or sum(fr) / len(fr) <= MEAN_CAP + 1e-9
@@ -115,7 +117,7 @@ def _mean_ok(use: dict[str, int], s: dict[str, Any]) -> bool:
 MEAN_SCALE = 1_000_000  # the mean rule in integers: per-mille-of-a-thousand units
 
 
-def mean_units(use: dict[str, int], s: dict[str, Any]) -> tuple[int, int]:
+def mean_units(use: Counts, s: dict[str, Any]) -> tuple[int, int]:
     """The mean rule as an integer sum: (this layer's units, the SLR's allowance). Units are
     rounded up, so a sum within the allowance keeps the exact mean within ``MEAN_CAP``."""
     a = s["_area"]

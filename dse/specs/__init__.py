@@ -10,10 +10,12 @@ from dse.specs.board import (
     load_catalog,
     validate_caps,
 )
-from dse.specs.resources import RESOURCE_NAMES, Resources
+from dse.specs.resources import EXTERNAL_NAMES, KINDS, RESOURCE_NAMES, Resources
 
 __all__ = [
     "DEFAULT_CAPS",
+    "EXTERNAL_NAMES",
+    "KINDS",
     "RESOURCE_NAMES",
     "Board",
     "BoardConfig",
