@@ -95,7 +95,7 @@ def options_at(problem: PartitionProblem, T: int, *, keep_faster: bool = False
             flat = [_as_resource_option(opts[k]) for k in idx]
             # the option's input FIFO (problem.share) is booked with it: an option with fewer
             # resources of its own but a larger FIFO does not dominate
-            extra = [tuple(problem.share(i, k))
+            extra = [tuple(problem.share(i, k).values(RES))
                      + tuple(v for t in tables for v in _resource_vector(t[i][k]))
                      + ((-(-opts[k].cost.cycles // T),) if R > 1 else ())
                      for k in idx]

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from dse.models import LayerCost, estimate
+from dse.specs import Resources
 
 RES5 = ("lut", "ff", "bram18", "uram", "dsp")
 SRL_MAX_DEPTH = 256  # FINN's max_qsrl_depth: deeper FIFOs are Vivado FIFOs in BRAM/URAM
@@ -56,13 +57,8 @@ class StreamInfra:
     fifo_impl_style: str = "rtl"
     fifo_ram_style: str = "auto"
 
-    def resources(self) -> dict[str, int]:
-        out = dict.fromkeys(RES5, 0)
-        for c in (self.dwc, self.fifo):
-            if c is not None:
-                for k in RES5:
-                    out[k] += int(getattr(c, k))
-        return out
+    def resources(self) -> Resources:
+        return Resources.total(Resources.of(c) for c in (self.dwc, self.fifo) if c is not None)
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"tensor": self.tensor, "src": self.src, "dst": self.dst,
@@ -180,14 +176,14 @@ def dwc_cost(w_in: int, w_out: int, frame_bits: int, part: str | None) -> LayerC
 
 
 def input_fifo(op_type: str, attrs: Mapping[str, Any], cost: LayerCost, part: str | None,
-               has_uram: bool) -> tuple[int, dict[str, int]]:
+               has_uram: bool) -> tuple[int, Resources]:
     """The FIFO at a layer's first input when its producer streams evenly at this layer's
     own rate (the solver's per-folding share of the FIFOs): (depth, resources)."""
     w = cost.instream_width
     n_in = cost.input_words[0] if cost.input_words else 0
     n_out = cost.output_words[0] if cost.output_words else 0
     if not w or not n_in:
-        return 0, dict.fromkeys(RES5, 0)
+        return 0, Resources()
     C = max(int(cost.cycles), n_in, 1)
     if op_type == "MVAU":  # the burst of each input vector, in closed form
         sf = max(1, int(attrs.get("MW", 1)) // max(1, int(attrs.get("SIMD", 1))))
@@ -199,9 +195,9 @@ def input_fifo(op_type: str, attrs: Mapping[str, Any], cost: LayerCost, part: st
         depth = g * fifo_depth(_even(n_in, C)[g - 1::g] // g, t_in[g - 1::g] // g,
                                -(-C // g))
     if depth <= 2:
-        return 0, dict.fromkeys(RES5, 0)
+        return 0, Resources()
     c, _, _ = fifo_cost(depth, w, n_in, part, has_uram)
-    return depth, {k: int(getattr(c, k)) for k in RES5}
+    return depth, Resources.of(c)
 
 
 # -- a whole pipeline --------------------------------------------------------------------------
@@ -343,12 +339,8 @@ def stream_infrastructure(edges: Sequence[Any], layers: Mapping[str, Placed], T:
     return out
 
 
-def total(infra: Sequence[StreamInfra]) -> dict[str, int]:
-    out = dict.fromkeys(RES5, 0)
-    for s in infra:
-        for k, v in s.resources().items():
-            out[k] += v
-    return out
+def total(infra: Sequence[StreamInfra]) -> Resources:
+    return Resources.total(s.resources() for s in infra)
 
 
 
@@ -425,21 +417,20 @@ def attach_infrastructure(plan: Any, problem: Any, result: Any,
     for bd in d["boards"]:
         mine = [s for b, s in streams if b == bd["index"]]
         if bd["index"] < len(problem.reserve):  # the board's own caps, not the reserved
-            for k, v in zip(RES5, problem.reserve[bd["index"]], strict=True):
+            reserved = problem.reserve[bd["index"]]
+            for k, v in reserved.items(RES5):
                 bd["capacity"][k] += v
-            bd["reserved_for_infrastructure"] = dict(zip(RES5, problem.reserve[bd["index"]],
-                                                         strict=True))
+            bd["reserved_for_infrastructure"] = reserved.as_dict()
         inf = total(mine)
-        built = {k: bd["resources"][k] + inf[k] for k in RES5}
-        shares = [problem.share(i, result.choice[i]) for i in range(problem.n)
-                  if result.boards[i] == bd["index"]]
-        for j, k in enumerate(RES5):  # the solver's FIFO shares give way to the sized FIFOs
-            built[k] -= sum(s[j] for s in shares)
-            bd["resources"][k] -= sum(s[j] for s in shares)  # the layers' own (and buffers)
+        # the solver's FIFO shares give way to the sized FIFOs
+        shares = _shares(problem, result, bd["index"])
+        built = {k: bd["resources"][k] + inf.get(k) - shares.get(k) for k in RES5}
+        for k, v in shares.items(RES5):
+            bd["resources"][k] -= v  # the layers' own (and buffers)
         ok = all(built[k] <= bd["capacity"][k] for k in RES5)
         fits = fits and ok
         bd["infrastructure"] = {"fifos": sum(1 for s in mine if s.fifo),
-                                "dwcs": sum(1 for s in mine if s.dwc), **inf}
+                                "dwcs": sum(1 for s in mine if s.dwc), **inf.as_dict()}
         bd["resources_as_built"] = built
         bd["fits_as_built"] = ok
     d["metrics"]["fifos"] = sum(1 for _, s in streams if s.fifo)
@@ -456,22 +447,26 @@ def reserve_for(problem: Any, result: Any) -> Any | None:
 
     streams = plan_streams(problem, result)
     used = sorted(set(result.boards))
-    extra = [list(problem.reserve[b]) if b < len(problem.reserve) else [0] * 5
+    extra = [problem.reserve[b] if b < len(problem.reserve) else Resources()
              for b in range(problem.n_boards)]
     over = False
     for b in used:
         inf = total([s for bb, s in streams if bb == b])
-        shares = [problem.share(i, result.choice[i]) for i in range(problem.n)
-                  if result.boards[i] == b]
-        need = [max(0, inf[d] - sum(x[j] for x in shares)) for j, d in enumerate(RES5)]
+        need = (inf - _shares(problem, result, b)).clamp_nonnegative()
         ev = result.evaluation
-        cap = [ev.capacity[b].get(d) + extra[b][j] for j, d in enumerate(RES5)]  # unreserved
-        if any(ev.usage[b].get(d) + need[j] > cap[j] for j, d in enumerate(RES5)):
+        cap = ev.capacity[b] + extra[b]  # unreserved
+        if not (ev.usage[b] + need).fits(cap, RES5):
             over = True
-            extra[b] = [max(x, y) for x, y in zip(extra[b], need, strict=True)]
+            extra[b] = Resources.most((extra[b], need))
     if not over:
         return None
-    return replace(problem, reserve=tuple(tuple(x) for x in extra))
+    return replace(problem, reserve=tuple(extra))
+
+
+def _shares(problem: Any, result: Any, b: int) -> Resources:
+    """The solver's FIFO shares (``problem.share``) of board ``b``'s layers in a plan."""
+    return Resources.total(problem.share(i, result.choice[i]) for i in range(problem.n)
+                           if result.boards[i] == b)
 
 
 __all__ = ["Placed", "StreamInfra", "attach_infrastructure", "dwc_cost", "fifo_cost",

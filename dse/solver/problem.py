@@ -149,10 +149,10 @@ class PartitionProblem:
     #: per layer, per option: the FIFO at the layer's input as FINN would size it for a
     #: producer streaming evenly at the layer's own rate (lut, ff, bram18, uram, dsp;
     #: dse.solver.infra.input_fifo), summed with the layer's own estimate; () for none
-    infra_share: tuple[tuple[tuple[int, int, int, int, int], ...], ...] = ()
+    infra_share: tuple[tuple[Resources, ...], ...] = ()
     #: per board: resources kept back for the FIFOs and converters a plan needs beyond its
-    #: layers' shares (dse.solver.infra.reserve_for), (lut, ff, bram18, uram, dsp)
-    reserve: tuple[tuple[int, int, int, int, int], ...] = ()
+    #: layers' shares (dse.solver.infra.reserve_for)
+    reserve: tuple[Resources, ...] = ()
     #: memo of the pure per-(layer, option, board) lookups below (cost_on, usage): the greedy
     #: and the model builders ask them ~10^6 times on 300-layer chains. Not a field of the
     #: problem: ``replace`` starts a new one, nothing compares or hashes it
@@ -166,11 +166,11 @@ class PartitionProblem:
             raise InternalError(f"board {b} ({self.boards[b].board.name}) has no SLR table")
         return caps
 
-    def share(self, i: int, k: int) -> tuple[int, int, int, int, int]:
+    def share(self, i: int, k: int) -> Resources:
         """Option ``k`` of layer ``i``'s share of the stream FIFOs (its input FIFO)."""
         if i < len(self.infra_share) and k < len(self.infra_share[i]):
             return self.infra_share[i][k]
-        return (0, 0, 0, 0, 0)
+        return Resources()
 
     def host_cycles(self, b: int, direction: str) -> int:
         """Cycles per frame of board ``b``'s input (``"in"``) or output IODMA stage, in
@@ -207,7 +207,7 @@ class PartitionProblem:
         c = self.options[i][k].cost if table is None else table[i][k]
         slrs = self.slr_caps[b] if b < len(self.slr_caps) else None
         if c is not None and slrs is not None and not fits_one(
-                Resources(lut=c.lut, ff=c.ff, bram18=c.bram18, uram=c.uram, dsp=c.dsp), slrs):
+                Resources.of(c), slrs):
             c = None
         self._memo[key] = c
         return c
@@ -245,7 +245,7 @@ class PartitionProblem:
             ext_channels=self.ext_channels(b))
         if b < len(self.reserve):
             res = res.with_counts(**{d: max(0, res.get(d) - v)
-                                     for d, v in zip(RES, self.reserve[b], strict=True)})
+                                     for d, v in self.reserve[b].items(RES)})
         return res
 
     def ext_channels(self, b: int) -> int:
@@ -287,9 +287,7 @@ class PartitionProblem:
         c = self.cost_on(i, k, b)
         if c is None:  # not buildable on this board's part: never fits
             return Resources.uniform(UNBUILDABLE)
-        lut, ff, bram18, uram, dsp = self.share(i, k)
-        out = Resources(lut=c.lut + lut, ff=c.ff + ff, bram18=c.bram18 + bram18,
-                        uram=c.uram + uram, dsp=c.dsp + dsp)
+        out = Resources.of(c) + self.share(i, k)
         if not o.external_weight_bits:
             return out
         bits = o.external_weight_bits
@@ -553,7 +551,7 @@ def build_problem(
             with a larger FIFO does not dominate) and its costs on the other parts."""
             if not other_parts and share_of is None:
                 return None
-            return [(share_of(lyr, o) if share_of is not None else ()) + tuple(
+            return [(tuple(share_of(lyr, o).values(RES)) if share_of is not None else ()) + tuple(
                 v for c in others[id(o)] for v in (
                     (c.lut, c.ff, c.bram18, c.uram, c.dsp) if c else (UNBUILDABLE,) * 5))
                 for o in group]
@@ -612,16 +610,16 @@ def build_problem(
 
 
 class _FifoShares:
-    """Each option's input FIFO as (LUT, FF, BRAM18, URAM, DSP) (dse.solver.infra.input_fifo),
+    """Each option's input FIFO's resources (dse.solver.infra.input_fifo),
     computed once per option object and per stream pattern (ram_style and the like do not
     change it)."""
 
     def __init__(self, part: str, has_uram: bool) -> None:
         self.part, self.has_uram = part, has_uram
-        self.memo: dict[int, tuple[int, int, int, int, int]] = {}
-        self.by_pattern: dict[tuple, tuple[int, int, int, int, int]] = {}
+        self.memo: dict[int, Resources] = {}
+        self.by_pattern: dict[tuple, Resources] = {}
 
-    def __call__(self, lay: Layer, o: FoldingOption) -> tuple[int, int, int, int, int]:
+    def __call__(self, lay: Layer, o: FoldingOption) -> Resources:
         got = self.memo.get(id(o))
         if got is not None:
             return got
@@ -630,9 +628,7 @@ class _FifoShares:
         key = (lay.op_type, c.cycles, c.input_words, c.output_words, c.instream_width,
                *(str(a.get(x)) for x in ("IFMDim", "ConvKernelDim", "MW", "MH", "SIMD", "PE")))
         if key not in self.by_pattern:
-            _, use = input_fifo(lay.op_type, a, c, self.part, self.has_uram)
-            self.by_pattern[key] = (use["lut"], use["ff"], use["bram18"], use["uram"],
-                                    use["dsp"])
+            _, self.by_pattern[key] = input_fifo(lay.op_type, a, c, self.part, self.has_uram)
         self.memo[id(o)] = got = self.by_pattern[key]
         return got
 

@@ -15,7 +15,7 @@ padded widths of the streams that cross a boundary, against its SLL count).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -126,7 +126,7 @@ def mean_units(use: Counts, s: dict[str, Any]) -> tuple[int, int]:
     return units, int(MEAN_CAP * len(ds) * MEAN_SCALE)
 
 
-def check_assignment(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, int]],
+def check_assignment(layers: Sequence[tuple[str, Counts]], edges: list[tuple[str, str, int]],
                      slrs: list[dict[str, Any]], slr_of: dict[str, int], *,
                      sll_limit: int | None = None) -> list[str]:
     """What a given placement of ``layers`` into ``slrs`` breaks (empty: it is legal): the
@@ -170,7 +170,7 @@ class Packing:
     status: str
 
 
-def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, int]],
+def pack(layers: Sequence[tuple[str, Counts]], edges: list[tuple[str, str, int]],
          slrs: list[dict[str, Any]], *, time_limit: float = 10.0,
          sll_limit: int | None = None, adjacent_only: bool = False) -> Packing:
     """Place ``layers`` (name, resources) into ``slrs``: every SLR within its caps and the
@@ -238,7 +238,7 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
 
 
 def board_layers(problem: Any, choice: Any, boards: Any, b: int
-                 ) -> tuple[list[tuple[str, dict[str, int]]], list[tuple[str, str, int]]]:
+                 ) -> tuple[list[tuple[str, Counts]], list[tuple[str, str, int]]]:
     """Board ``b``'s layers (name, resources on its part) and the streams between them
     (src, dst, the producer's padded output width) in a plan."""
     layers = []
@@ -248,10 +248,7 @@ def board_layers(problem: Any, choice: Any, boards: Any, b: int
             continue
         c = problem.cost_on(i, choice[i], b)
         name = problem.order[i]
-        share = problem.share(i, choice[i])  # its input FIFO
-        layers.append((name, {"lut": c.lut + share[0], "ff": c.ff + share[1],
-                              "bram18": c.bram18 + share[2], "uram": c.uram + share[3],
-                              "dsp": c.dsp + share[4]}))
+        layers.append((name, Resources.of(c) + problem.share(i, choice[i])))  # + input FIFO
         width[name] = max(c.outstream_widths_padded or (0,))
     edges = [(problem.order[e.u], problem.order[e.v], width[problem.order[e.u]])
              for e in problem.edges
@@ -259,7 +256,7 @@ def board_layers(problem: Any, choice: Any, boards: Any, b: int
     return layers, edges
 
 
-def chain_pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, int]],
+def chain_pack(layers: Sequence[tuple[str, Counts]], edges: list[tuple[str, str, int]],
                slrs: list[dict[str, Any]], *, sll_limit: int | None = None
                ) -> dict[str, int] | None:
     """The layers, in their pipeline order, cut into consecutive SLRs (SLR0 first): each
@@ -315,7 +312,7 @@ def place(problem: Any, result: Any, time_limit: float = 10.0) -> list[dict[str,
                  if i < len(chosen) and chosen[i] is not None}
         if len(given) == len(idx) and not check_assignment(layers, edges, slrs, given):
             use = dict(layers)
-            p = Packing(True, given, [{d: sum(use[n][d] for n in given if given[n] == s)
+            p = Packing(True, given, [{d: sum(use[n].get(d, 0) for n in given if given[n] == s)
                                        for d in DIMS} for s in range(len(slrs))],
                         sll_bits(edges, given, len(slrs)), "SOLVER")
         else:

@@ -37,6 +37,11 @@ class Resources:
         return Resources(**{n: getattr(self, n) - getattr(other, n) for n in KINDS})
 
     @classmethod
+    def of(cls, cost: Any) -> Resources:
+        """The FPGA resources of a cost estimate (anything with ``lut`` ... ``dsp``)."""
+        return cls(**{n: int(getattr(cost, n)) for n in RESOURCE_NAMES})
+
+    @classmethod
     def uniform(cls, value: int) -> Resources:
         """Every kind at ``value`` (e.g. a use that fits nowhere)."""
         return cls(**dict.fromkeys(KINDS, value))
@@ -107,6 +112,12 @@ class Resources:
         """Kind by kind, the least of ``items`` (the other kinds 0)."""
         rows = list(items)
         return cls(**{n: min(getattr(r, n) for r in rows) for n in kinds})
+
+    @classmethod
+    def most(cls, items: Iterable[Resources], kinds: Iterable[str] = KINDS) -> Resources:
+        """Kind by kind, the most of ``items`` (the other kinds 0)."""
+        rows = list(items)
+        return cls(**{n: max(getattr(r, n) for r in rows) for n in kinds})
 
     @classmethod
     def total(cls, items: Iterable[Resources]) -> Resources:
