@@ -75,16 +75,16 @@ def test_finnloop_weight_buffers_as_finn_plus_builds_them() -> None:
     from dse.llm.config import load_arch, quant_spec
     from dse.llm.network import build_network
     from dse.llm.pipeline import StageModel, weight_buffers
-    from dse.specs import default_catalog
+    from dse.specs import Resources, default_catalog
 
     u55c = default_catalog().configure("U55C")
     a = load_arch("llama2-7b")
     net = build_network(a, quant_spec(), "decode")
     model = StageModel(net, 8, 0.9)
     point = model.curve(u55c, "hbm", False)[0]
-    buf = weight_buffers(point, {"uram": 0}, {})
+    buf = weight_buffers(point, Resources(), Resources())
     bits = 2 * 4 * (4 * a.hidden * a.hidden + 3 * a.hidden * a.intermediate)
-    assert buf["bram18"] * 18 * 1024 == pytest.approx(bits, rel=0.01)
+    assert buf.bram18 * 18 * 1024 == pytest.approx(bits, rel=0.01)
     d = api.optimize_llm("llama2-7b", boards=16, sequences=8).data
     assert {s["style"] for s in d["stages"]} == {"spatial"}
     # BERT-base encoder on one board: a rolled build's HBM bytes per frame hardly grow with

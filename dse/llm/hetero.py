@@ -87,7 +87,7 @@ def device_stage(net: LLMNetwork, dev: Device, k: int, lead: bool, trail: bool, 
                  latency_s=cost.time_s, compute_s=cost.compute_s / batch,
                  hbm_s=cost.memory_s / batch, hbm_bytes_per_frame=cost.bytes / batch,
                  weight_bytes=weight_bytes, kv_bytes=kv_bytes, hbm_channels=0,
-                 binding=binding, resources={}, capacity={}, extras=extras,
+                 binding=binding, resources=None, capacity=None, extras=extras,
                  mem_Bps=dev.memory_gbps * 1e9 * dev.efficiency.memory, kind=dev.kind,
                  price_per_hour=dev.price_per_hour, prefill_s=prefill_s,
                  efficiency=dev.efficiency)

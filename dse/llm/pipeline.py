@@ -41,6 +41,7 @@ from dse.llm.network import LLMNetwork
 from dse.llm.stage import RES, ZERO, BlockPoint, Stage
 from dse.models.candidates import FoldingOption, enumerate_options
 from dse.solver.slr import SLL_PER_BOUNDARY, bound_by_slrs, fits_one, pack, slr_capacities
+from dse.specs import Resources
 from dse.specs.board import BoardConfig
 from dse.specs.memory import DEFAULT_EFFICIENCY, StreamDemand, allocate
 
@@ -58,11 +59,11 @@ class LLMPlan:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def board_capacity(cfg: BoardConfig, multi: bool) -> tuple[dict[str, int], list | None]:
+def board_capacity(cfg: BoardConfig, multi: bool) -> tuple[Resources, list | None]:
     """(what a board's layers may use, its per-SLR capacities): the board's caps, bounded by
     the sum of its SLRs (dse.solver.slr), as the CNN solver books them."""
     slrs = slr_capacities(cfg, multi)
-    return bound_by_slrs(cfg.capacity(multi), slrs).as_dict(), slrs
+    return bound_by_slrs(cfg.capacity(multi), slrs), slrs
 
 
 def _block_options(block: LayerGraph, part: str, placement: str, slrs: list | None = None
@@ -80,7 +81,7 @@ def _block_options(block: LayerGraph, part: str, placement: str, slrs: list | No
             keep = [o for o in opts if bool(o.external_weight_bits) == want_ext]
             opts = keep or opts
         if slrs is not None:  # every layer sits in one SLR
-            opts = [o for o in opts if fits_one({d: getattr(o.cost, d) for d in RES}, slrs)]
+            opts = [o for o in opts if fits_one(Resources.of(o.cost), slrs)]
         if not opts:
             raise InfeasibleError(f"layer {lyr.name} ({lyr.op_type}): no legal folding fits one "
                                   "SLR of this board")
@@ -116,11 +117,11 @@ def _latency(block: LayerGraph, fills: dict[str, int]) -> int:
     return max(best.values(), default=0)
 
 
-def block_curve(block: LayerGraph, part: str, placement: str, cap: dict[str, int],
+def block_curve(block: LayerGraph, part: str, placement: str, cap: Resources,
                 nvec: dict[str, int], slrs: list | None = None) -> list[BlockPoint]:
     """The block's cheapest folding at every II a folding can give (fastest first)."""
     opts = _block_options(block, part, placement, slrs)
-    norm = {d: max(1, cap.get(d, 1)) for d in RES}
+    norm = {d: max(1, v) for d, v in cap.items(RES)}
     iis = sorted({o.cost.cycles for os_ in opts for o in os_ if o.cost.cycles >= max(
         os_[0].cost.cycles for os_ in opts)})
     if len(iis) > 400:  # keep the sweep cheap: every value near the fast end, then geometric
@@ -130,7 +131,7 @@ def block_curve(block: LayerGraph, part: str, placement: str, cap: dict[str, int
         iis = sorted(keep)
     points = []
     for ii in iis:
-        res = dict.fromkeys(RES, 0)
+        res = Resources()
         streams = []
         folding = []
         per_layer = []
@@ -139,13 +140,12 @@ def block_curve(block: LayerGraph, part: str, placement: str, cap: dict[str, int
         for lyr, os_ in zip(block.layers, opts, strict=True):
             fit = [o for o in os_ if o.cost.cycles <= ii]
             o = min(fit, key=lambda o: sum(getattr(o.cost, d) / norm[d] for d in RES))
-            for d in RES:
-                res[d] += getattr(o.cost, d)
+            res += Resources.of(o.cost)
             if o.external_weight_bits:
                 streams.append((lyr.name, o.external_weight_bits,
                                 o.external_weight_bits * nvec[lyr.name]))
             folding.append((lyr.name, dict(o.attrs), o.impl))
-            per_layer.append((lyr.name, {d: getattr(o.cost, d) for d in RES},
+            per_layer.append((lyr.name, Resources.of(o.cost),
                               max(o.cost.outstream_widths_padded or (0,))))
             fills[lyr.name] = fill_cycles(lyr, o.cost)
             if o.cost.cycles > worst[1]:
@@ -198,8 +198,7 @@ URAM_BITS = 4096 * 72  # one UltraRAM block (UG573)
 BRAM18_BITS = 18 * 1024  # one 18 Kb block RAM
 
 
-def weight_buffers(p: BlockPoint, cap: dict[str, int], used: dict[str, int]
-                   ) -> dict[str, int]:
+def weight_buffers(p: BlockPoint, cap: Resources, used: Resources) -> Resources:
     """On-chip memory of a FINNLoop body's weight buffers. finn-plus 1.6.1 builds a looped
     MVAU with mem_mode "external_mem" (rtl/matrixvectoractivation_rtl.py,
     adapt_for_loop_body): fetch_weights reads the iteration's weights over AXI-MM into
@@ -210,14 +209,10 @@ def weight_buffers(p: BlockPoint, cap: dict[str, int], used: dict[str, int]
     fills with the next iteration's. The buffers take UltraRAM first, then BRAM18 (bit
     capacity; the word packing is not modelled)."""
     bits = sum(2 * w for _, w, _ in p.ext_streams)
-    uram_free = max(0, cap.get("uram", 0) - used.get("uram", 0))
+    uram_free = max(0, cap.uram - used.uram)
     uram = min(uram_free, math.ceil(bits / URAM_BITS))
     rest = max(0, bits - uram * URAM_BITS)
-    return {"uram": uram, "bram18": math.ceil(rest / BRAM18_BITS)}
-
-
-def _plus(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
-    return {d: a.get(d, 0) + b.get(d, 0) for d in RES}
+    return Resources(uram=uram, bram18=math.ceil(rest / BRAM18_BITS))
 
 
 class StageModel:
@@ -285,24 +280,20 @@ class StageModel:
         return best
 
     def _extras(self, cfg: BoardConfig, placement: str, multi: bool, extras: tuple[str, ...],
-                room: dict[str, int], target: int, cap: dict[str, int]
-                ) -> list[BlockPoint] | None:
+                room: Resources, target: int, cap: Resources) -> list[BlockPoint] | None:
         """A point per extra part: the cheapest that keeps pace with ``target`` cycles, else
         the fastest that fits the resources left."""
-        norm = {d: max(1, cap.get(d, 1)) for d in RES}
+        norm = {d: max(1, v) for d, v in cap.items(RES)}
         out = []
-        room = dict(room)
         for x in extras:
-            pts = [q for q in self.curve(cfg, placement, multi, x)
-                   if all(q.res[d] <= room[d] for d in RES)]
+            pts = [q for q in self.curve(cfg, placement, multi, x) if q.res.fits(room, RES)]
             if not pts:
                 return None
             paced = [q for q in pts if q.ii <= target]
-            q = min(paced, key=lambda q: sum(q.res[d] / norm[d] for d in RES)) if paced \
-                else pts[0]
+            q = min(paced, key=lambda q: sum(v / norm[d] for d, v in q.res.items(RES))) \
+                if paced else pts[0]
             out.append(q)
-            for d in RES:
-                room[d] -= q.res[d]
+            room -= q.res
         return out
 
     def _slr_pack(self, where: tuple, slrs: list, parts: list[tuple[str, BlockPoint]]
@@ -341,10 +332,10 @@ class StageModel:
         ports = rule.usable
         mains = self.curve(cfg, placement, multi) if k else [ZERO]
         for p in mains:
-            main_res = {d: p.res[d] * copies for d in RES}
+            main_res = p.res.times(copies)
             if style == "rolled" and p.ext_streams:  # FINNLoop's on-chip weight buffers
-                main_res = _plus(main_res, weight_buffers(p, cap, main_res))
-            if any(main_res[d] > cap.get(d, 0) for d in RES):
+                main_res += weight_buffers(p, cap, main_res)
+            if not main_res.fits(cap, RES):
                 continue
             if style == "spatial":  # k blocks stream into each other
                 compute_cycles = p.ii
@@ -352,12 +343,11 @@ class StageModel:
             else:  # each iteration's layers are busy for a block II
                 compute_cycles = k * (p.ii + LOOP_OVERHEAD)
                 lat_cycles = k * (max(p.ii, p.latency) + LOOP_OVERHEAD) + p.latency
-            xs = self._extras(cfg, placement, multi, extras,
-                              {d: cap.get(d, 0) - main_res[d] for d in RES},
+            xs = self._extras(cfg, placement, multi, extras, cap - main_res,
                               compute_cycles or 10**18, cap) if extras else []
             if xs is None:
                 continue
-            res = {d: main_res[d] + sum(q.res[d] for q in xs) for d in RES}
+            res = main_res + Resources.total(q.res for q in xs)
             for q in xs:  # extra parts are pipelined with the blocks
                 compute_cycles = max(compute_cycles, q.ii)
                 lat_cycles += q.latency
@@ -424,7 +414,7 @@ class StageModel:
             if demands and cmap is None:
                 continue
             placed = None
-            slr_layers: tuple[tuple[str, dict[str, int], int], ...] = ()
+            slr_layers: tuple[tuple[str, Resources, int], ...] = ()
             if slrs is not None:  # every layer in one SLR, each SLR within FINN's limits
                 parts = [(f"block{c}", p) for c in range(copies if k else 0)]
                 parts += [(x, q) for x, q in zip(extras, xs, strict=False)]
@@ -445,7 +435,7 @@ class StageModel:
                          hbm_channels=len({s.channel for v in (cmap.shares.values() if cmap
                                                                else []) for s in v}),
                          binding=binding, resources=res,
-                         capacity={d: cap.get(d, 0) for d in RES}, extras=extras,
+                         capacity=cap, extras=extras,
                          hbm_map=cmap, mem_Bps=hbm_Bps, clock_mhz=cfg.clock_mhz,
                          price_per_hour=getattr(b, "price_per_hour", None), slrs=placed,
                          slr_layers=slr_layers)
@@ -699,7 +689,8 @@ def _slr_table(s: Stage) -> dict[str, Any] | None:
         return None
     return {"feasible": p.feasible, "usage": p.usage, "sll_bits": p.sll,
             "sll_limit": SLL_PER_BOUNDARY,
-            "layers": [{"layer": n, "slr": slr, "resources": r} for n, r, slr in s.slr_layers]}
+            "layers": [{"layer": n, "slr": slr, "resources": r.as_dict()}
+                       for n, r, slr in s.slr_layers]}
 
 
 def plan_dict(plan: LLMPlan) -> dict[str, Any]:
@@ -723,8 +714,9 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
             "frame_s": s.frame_s, "latency_s": s.latency_s, "compute_s": s.compute_s,
             "hbm_s": s.hbm_s, "hbm_bytes_per_frame": s.hbm_bytes_per_frame,
             "weight_bytes": s.weight_bytes, "kv_bytes": s.kv_bytes,
-            "hbm_channels": s.hbm_channels, "binding": s.binding, "resources": s.resources,
-            "capacity": s.capacity,
+            "hbm_channels": s.hbm_channels, "binding": s.binding,
+            "resources": s.resources.as_dict() if s.resources is not None else {},
+            "capacity": s.capacity.as_dict() if s.capacity is not None else {},
             "hbm_pseudo_channels": _channel_table(s.hbm_map),
             "folding": [{"layer": n, "impl": i, **a} for n, a, i in s.point.folding],
             "slrs": _slr_table(s),

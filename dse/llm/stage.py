@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-RES = ("lut", "ff", "bram18", "uram", "dsp")
+from dse.specs import RESOURCE_NAMES, Resources
+
+RES = RESOURCE_NAMES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -15,12 +17,12 @@ class BlockPoint:
 
     ii: int
     latency: int  # fill cycles along the longest path (first input to first output)
-    res: dict[str, int]
+    res: Resources
     ext_streams: tuple[tuple[str, int, int], ...]  # (layer, weight bits, bits per frame)
     folding: tuple[tuple[str, dict[str, Any], str], ...]  # (layer, attrs, impl)
     bottleneck: str
     #: per layer: (name, its resources, padded output width), for the SLR placement
-    layers: tuple[tuple[str, dict[str, int], int], ...] = ()
+    layers: tuple[tuple[str, Resources, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,8 +43,8 @@ class Stage:
     kv_bytes: int
     hbm_channels: int
     binding: str
-    resources: dict[str, int]
-    capacity: dict[str, int]
+    resources: Resources | None  # None: not an FPGA stage
+    capacity: Resources | None
     extras: tuple[str, ...] = ()  # partial blocks (mlp: leading, attn: trailing) and "head"
     hbm_map: Any = None  # dse.specs.memory.ChannelMap of the stage's external streams
     mem_Bps: float = 0.0  # the memory bandwidth (x efficiency) behind hbm_bytes_per_frame
@@ -52,9 +54,9 @@ class Stage:
     clock_mhz: float = 0.0  # this board's clock (FPGA stages)
     slrs: Any = None  # dse.solver.slr.Packing of the stage's layers (boards with SLRs)
     #: (part.layer, resources, SLR) per layer of the stage, where the board has SLRs
-    slr_layers: tuple[tuple[str, dict[str, int], int], ...] = ()
+    slr_layers: tuple[tuple[str, Resources, int], ...] = ()
     efficiency: Any = None  # dse.devices.Efficiency of a GPU/CPU stage
 
 
-ZERO = BlockPoint(ii=0, latency=0, res=dict.fromkeys(RES, 0), ext_streams=(), folding=(),
+ZERO = BlockPoint(ii=0, latency=0, res=Resources(), ext_streams=(), folding=(),
                   bottleneck="")
