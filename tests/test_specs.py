@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
 from pathlib import Path
 
 import pytest
 
 from dse.exceptions import SpecError
-from dse.specs import DEFAULT_CAPS, Resources, default_catalog, load_catalog, validate_caps
+from dse.specs import (
+    DEFAULT_CAPS,
+    EXTERNAL_NAMES,
+    KINDS,
+    RESOURCE_NAMES,
+    Resources,
+    default_catalog,
+    load_catalog,
+    validate_caps,
+)
 
 ISSUE_BOARDS = ["U50", "U55C", "U200", "U250", "U280", "V80", "VCK5000", "Pynq-Z1", "Pynq-Z2",
                 "Ultra96", "ZCU102", "ZCU104", "KV260"]
@@ -116,3 +127,45 @@ def test_resources_arithmetic() -> None:
     assert (a + a).lut == 20 and (a - a).as_dict() == Resources().as_dict()
     assert a.over(Resources(lut=5, ff=5, bram18=5, uram=5, dsp=5)) == ["lut"]
     json.dumps(a.as_dict())
+
+
+def test_resources_carry_external_memory_and_keep_the_file_form() -> None:
+    """The solver's record: FPGA resources and external memory in one; plan and spec files
+    see the five FPGA names only (in their fixed order) unless the external kinds are asked."""
+    a = Resources(lut=10, bram18=2, ext_bits=64, ext_bpf=128, ext_channels=1)
+    b = Resources(lut=5, dsp=3, ext_channels=2)
+    s = a + b
+    assert s == Resources(lut=15, bram18=2, dsp=3, ext_bits=64, ext_bpf=128, ext_channels=3)
+    assert s - b == a
+    assert a.fits(s) and not s.fits(a) and s.over(a) == ["lut", "dsp", "ext_channels"]
+    assert not a.fits(b) and a.fits(a.with_counts(lut=11, ext_bpf=0), RESOURCE_NAMES)
+    assert list(a.as_dict()) == list(RESOURCE_NAMES)
+    assert list(a.as_dict(external=True)) == list(KINDS) and a.as_dict(external=True)[
+        "ext_bpf"] == 128
+    assert Resources.from_dict(a.as_dict()) == Resources(lut=10, bram18=2)
+    assert Resources.least([a, b]) == Resources(lut=5, ext_channels=1)
+    assert Resources.most([a, b]) == s.with_counts(lut=10, ext_channels=2)
+    assert Resources.total([a, b, b]) == s + b and b.times(2) == b + b
+    assert a.plus("bram18", 3).bram18 == 5 and a.bram18 == 2  # a copy: records are frozen
+    assert a.get("ext_bits") == 64 and a.get("not_a_kind", 7) == 7
+    assert dict(a.items(EXTERNAL_NAMES)) == {"ext_bits": 64, "ext_bpf": 128, "ext_channels": 1}
+    assert a.fraction_of(Resources(lut=20), "lut") == 0.5
+    assert a.fraction_of(Resources(), "bram18") == 2.0  # against 1 where the capacity is 0
+    assert Resources.uniform(9).values() == [9] * len(KINDS)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.lut = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        Resources(1)  # type: ignore[misc]
+
+
+def test_resources_spelled_out_paths_match_the_loop_over_kinds() -> None:
+    """``+``, ``-`` and ``fits`` are spelled out field by field for speed: they agree with
+    the same operation walked kind by kind."""
+    rng = random.Random(21)
+    for _ in range(300):
+        x, y = (Resources(**{k: rng.randint(0, 6) for k in KINDS}) for _ in range(2))
+        assert (x + y).values() == [u + v for u, v in zip(x.values(), y.values(), strict=True)]
+        assert (x - y).values() == [u - v for u, v in zip(x.values(), y.values(), strict=True)]
+        assert x.fits(y) == all(u <= v for u, v in zip(x.values(), y.values(), strict=True))
+        assert x.fits(y) == x.fits(y, list(KINDS)) and x.over(y) == [
+            k for k in KINDS if x.get(k) > y.get(k)]

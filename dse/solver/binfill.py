@@ -137,9 +137,8 @@ class _BinFill:
         units = 0
 
         def fits(u: Resources, tot: Resources, units: int) -> int | None:
-            if any(v > lim[d] for d, v in (tot + u).items(RES)):
-                return None
-            if not (tot + u).fits(room_b):
+            nxt = tot + u
+            if any(v > lim[d] for d, v in nxt.items(RES)) or not nxt.fits(room_b):
                 return None
             m = units + (mean_units(u, cap)[0] if cap is not None else 0)
             return m if cap is None or m <= allowance else None

@@ -30,11 +30,20 @@ class Resources:
     ext_bpf: int = 0
     ext_channels: int = 0
 
+    # (the solvers add and compare these per layer and option: spelled out, not looped)
     def __add__(self, other: Resources) -> Resources:
-        return Resources(**{n: getattr(self, n) + getattr(other, n) for n in KINDS})
+        return Resources(lut=self.lut + other.lut, ff=self.ff + other.ff,
+                         bram18=self.bram18 + other.bram18, uram=self.uram + other.uram,
+                         dsp=self.dsp + other.dsp, ext_bits=self.ext_bits + other.ext_bits,
+                         ext_bpf=self.ext_bpf + other.ext_bpf,
+                         ext_channels=self.ext_channels + other.ext_channels)
 
     def __sub__(self, other: Resources) -> Resources:
-        return Resources(**{n: getattr(self, n) - getattr(other, n) for n in KINDS})
+        return Resources(lut=self.lut - other.lut, ff=self.ff - other.ff,
+                         bram18=self.bram18 - other.bram18, uram=self.uram - other.uram,
+                         dsp=self.dsp - other.dsp, ext_bits=self.ext_bits - other.ext_bits,
+                         ext_bpf=self.ext_bpf - other.ext_bpf,
+                         ext_channels=self.ext_channels - other.ext_channels)
 
     @classmethod
     def of(cls, cost: Any) -> Resources:
@@ -78,6 +87,11 @@ class Resources:
 
     def fits(self, limit: Resources, kinds: Iterable[str] = KINDS) -> bool:
         """Every kind of ``kinds`` within ``limit``."""
+        if kinds is KINDS:
+            return (self.lut <= limit.lut and self.ff <= limit.ff
+                    and self.bram18 <= limit.bram18 and self.uram <= limit.uram
+                    and self.dsp <= limit.dsp and self.ext_bits <= limit.ext_bits
+                    and self.ext_bpf <= limit.ext_bpf and self.ext_channels <= limit.ext_channels)
         return all(getattr(self, n) <= getattr(limit, n) for n in kinds)
 
     def over(self, limit: Resources, kinds: Iterable[str] = KINDS) -> list[str]:
