@@ -439,10 +439,12 @@ def attach_infrastructure(plan: Any, problem: Any, result: Any,
     return PartitionPlan(d)
 
 
-def reserve_for(problem: Any, result: Any) -> Any | None:
+def reserve_for(problem: Any, result: Any, slack: float = 0.0) -> Any | None:
     """``problem`` with resources kept back on the boards whose plan, as FINN builds it (its
     sized FIFOs and converters beyond the layers' FIFO shares), exceeds their capacity; None
-    when every board fits. The solver then plans again inside what is left."""
+    when every board fits. The solver then plans again inside what is left. ``slack`` keeps
+    back that fraction more than this plan needs: the plan found inside less room has other
+    foldings, whose FIFOs may need a little more."""
     from dataclasses import replace
 
     streams = plan_streams(problem, result)
@@ -452,7 +454,8 @@ def reserve_for(problem: Any, result: Any) -> Any | None:
     over = False
     for b in used:
         inf = total([s for bb, s in streams if bb == b])
-        need = (inf - _shares(problem, result, b)).clamp_nonnegative()
+        beyond = (inf - _shares(problem, result, b)).clamp_nonnegative()  # past the FIFO shares
+        need = Resources(**{d: math.ceil(v * (1 + slack)) for d, v in beyond.items(RES5)})
         ev = result.evaluation
         cap = ev.capacity[b] + extra[b]  # unreserved
         if not (ev.usage[b] + need).fits(cap, RES5):
