@@ -218,7 +218,7 @@ def shell_from_dict(name: str, d: Mapping[str, Any]) -> ShellProfile:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Catalog:
     boards: Mapping[str, Board]
     shells: Mapping[str, ShellProfile]
@@ -255,7 +255,7 @@ class Catalog:
                 if s not in shells:
                     raise SpecError(f"{path}: board {b.name!r} names unknown shell {s!r}")
             boards[b.name] = b
-        return Catalog(boards, shells)
+        return Catalog(boards=boards, shells=shells)
 
     def configure(
         self,
@@ -305,7 +305,7 @@ def default_catalog() -> Catalog:
     data = json.loads(text)
     shells = {n: shell_from_dict(n, s) for n, s in data["shells"].items()}
     boards = {b["name"]: board_from_dict(b) for b in data["boards"]}
-    return Catalog(boards, shells)
+    return Catalog(boards=boards, shells=shells)
 
 
 def load_catalog(board_files: Iterable[str | Path] = ()) -> Catalog:
