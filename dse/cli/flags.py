@@ -2,7 +2,7 @@
 and which to an LLM (an architecture config): a flag given for a network it does not apply to
 is refused in one line naming why (exit 2), never silently ignored.
 
-Every option of both commands is listed here (``tests/test_flags.py`` walks the parser, so a
+Every option of both commands is listed here (``tests/cli/test_flags.py`` walks the parser, so a
 new flag without an entry fails there). ``BOTH`` flags apply to either network.
 """
 

@@ -21,9 +21,9 @@ from dse.backends.finn import qonnx_split
 from dse.backends.finn.emit import HW_DOMAIN, emit
 from dse.exceptions import InfeasibleError, PlanError
 from dse.plan import PartitionPlan
-from tests.conftest import shared_path
+from tests.conftest import TESTS, shared_path
 
-GOLDEN = Path(__file__).with_name("golden") / "emit_tfc"
+GOLDEN = TESTS / "golden" / "emit_tfc"
 
 
 def _tfc_hw() -> Path:

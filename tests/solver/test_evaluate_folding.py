@@ -15,10 +15,10 @@ import pytest
 from dse.exceptions import SpecError
 from dse.models import estimate
 from dse.solver.folding import evaluate_folding
-from tests.conftest import shared_path
+from tests.conftest import TESTS, shared_path
 from tests.networks import with_topk
 
-DATA = Path(__file__).parent / "data" / "finn_examples"
+DATA = TESTS / "data" / "finn_examples"
 TFC_CFG = DATA / "bnn-pynq_tfc-w1a1_folding_config.json"
 
 
