@@ -12,7 +12,7 @@ from dse.exceptions import SpecError
 from dse.solver.folding import evaluate_folding
 from dse.solver.hostio import DriverCall, driver_call, driver_mmio_accesses, host_stage, iodma
 from dse.specs import load_catalog
-from tests.conftest import shared_path
+from tests.conftest import TESTS, shared_path
 from tests.networks import with_topk
 
 
@@ -49,8 +49,7 @@ def test_tfc_on_pynq_z1_is_bound_by_host_io() -> None:
 
 # --- a batch through FINN's PYNQ driver (dse.solver.hostio.DriverCall) ----------------------
 
-TFC_CFG = (Path(__file__).parent / "data" / "finn_examples"
-           / "bnn-pynq_tfc-w1a1_folding_config.json")
+TFC_CFG = TESTS / "data" / "finn_examples" / "bnn-pynq_tfc-w1a1_folding_config.json"
 
 
 @pytest.fixture(scope="module")
