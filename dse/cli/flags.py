@@ -62,6 +62,8 @@ RULES: Mapping[str, Mapping[str, str | tuple[str, str]]] = {
                      "or a hand-written FWHT)"),
         "expand": ("llm", "a CNN's widths come from its QONNX export"),
         "price": ("llm", "prices cost an LLM plan per token; CNN plans are not priced"),
+        "batch": ("cnn", "it sets the frames of one call of FINN's PYNQ driver (a CNN plan's "
+                  "metrics.batch); an LLM's batch is --sequences"),
         "hbm_efficiency": ("llm", "it derates the LLM planner's HBM; the CNN formulation books "
                            "HBM at the board's rate"),
     },
