@@ -147,8 +147,8 @@ class PartitionProblem:
     #: input enters on board 0, the output leaves from the last board used
     host: tuple[tuple[IoStage, IoStage], ...] = ()
     #: per layer, per option: the FIFO at the layer's input as FINN would size it for a
-    #: producer streaming evenly at the layer's own rate (lut, ff, bram18, uram, dsp;
-    #: dse.solver.infra.input_fifo), summed with the layer's own estimate; () for none
+    #: producer streaming evenly at the layer's own rate (dse.solver.infra.input_fifo),
+    #: summed with the layer's own estimate; () for none
     infra_share: tuple[tuple[Resources, ...], ...] = ()
     #: per board: resources kept back for the FIFOs and converters a plan needs beyond its
     #: layers' shares (dse.solver.infra.reserve_for)
@@ -206,8 +206,7 @@ class PartitionProblem:
         table = self.board_costs[b] if b < len(self.board_costs) else None
         c = self.options[i][k].cost if table is None else table[i][k]
         slrs = self.slr_caps[b] if b < len(self.slr_caps) else None
-        if c is not None and slrs is not None and not fits_one(
-                Resources.of(c), slrs):
+        if c is not None and slrs is not None and not fits_one(Resources.of(c), slrs):
             c = None
         self._memo[key] = c
         return c
