@@ -37,7 +37,7 @@ from dse.chain.links import fpga_link
 from dse.exceptions import InfeasibleError
 from dse.ir.graph import Edge, LayerGraph
 from dse.llm.hetero import device_stage, hop_s
-from dse.llm.network import LLMNetwork
+from dse.llm.network import LLMNetwork, arch_dict
 from dse.llm.stage import RES, ZERO, BlockPoint, Stage
 from dse.models.candidates import FoldingOption, enumerate_options
 from dse.solver.slr import SLL_PER_BOUNDARY, bound_by_slrs, fits_one, pack, slr_capacities
@@ -710,7 +710,9 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
                   "mode": net.mode, "seq": net.seq, "context": net.context,
                   "weights": net.quant.weights, "acts": net.quant.acts, "kv": net.quant.kv,
                   "group": net.quant.group,
-                  "blocks": net.n_blocks, "block_layers": len(net.stacks[0].block.layers)},
+                  "blocks": net.n_blocks, "block_layers": len(net.stacks[0].block.layers),
+                  # what rebuilds the block graph (dse emit binds an export to it)
+                  "arch": arch_dict(net.arch), "rotation": net.quant.rotation},
         "clock_mhz": plan.clock_mhz,
         "hbm_efficiency": plan.efficiency,
         "stages": [{

@@ -1,0 +1,296 @@
+"""Bind the user's export of an LLM to its plan: finn-plus's HW-layer graph of the export,
+cut into the plan's blocks, each HW node matched to a layer of the plan's block.
+
+Blocks are found in graph order: the plan's block has ``m`` MVAUs, so the export's MVAUs
+``b*m .. (b+1)*m - 1`` belong to block ``b``, and block ``b`` ends at the first node after
+its last MVAU, fed by it, of the op type the plan's block ends with (the residual add).
+What follows the last block is the head (final norm and vocabulary projection).
+
+Within a block, the HW nodes of each op type match the plan block's layers of that type in
+order where finn-plus makes as many as dse (MVAU and Thresholding on the TorchScript exports,
+``tests/test_transformer_families.py``); an MVAU whose MW/MH differ refuses the export in one
+line (an export of another config). Op types finn-plus makes a different number of, and the
+ops it leaves un-lowered (float RMSNorm, rotary slices, attention MatMuls), are named in one
+line each: those nodes keep FINN's defaults or are not FINN hardware.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from dse.backends.finn.partition import sub_model
+from dse.exceptions import PlanError
+from dse.ir.finn_hw import _attrs as hw_attrs
+from dse.ir.onnx_io import HW_DOMAIN
+from dse.models import estimate, split_op_type
+
+#: the FINN attributes that fix a layer's shape (a different config changes them)
+SHAPE_KEYS = {"MVAU": ("MW", "MH"), "Thresholding": ("NumChannels",)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlockRange:
+    """A stage's blocks: ``full`` whole blocks, the MLP half of block ``mlp_half`` before
+    them, the attention half of block ``attn_half`` after them, and the head."""
+
+    full: tuple[int, ...]
+    mlp_half: int | None
+    attn_half: int | None
+    head: bool
+
+
+def block_range(label: str, parts: Sequence[str]) -> BlockRange:
+    """"4.5-8.5" -> the MLP half of block 4, blocks 5-7, the attention half of block 8."""
+    try:
+        a, b = (float(x) for x in str(label).split("-"))
+    except ValueError:
+        raise PlanError(f"LLM plan stage blocks {label!r}: expected a range such as 0-4 or "
+                        "4.5-8.5; rerun dse optimize") from None
+    first, end = math.ceil(a), math.floor(b)
+    return BlockRange(full=tuple(range(first, end)),
+                      mlp_half=math.floor(a) if a != first else None,
+                      attn_half=end if b != end else None, head="head" in parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Binding:
+    model: onnx.ModelProto  # finn-plus's HW-layer graph of the export
+    blocks: tuple[tuple[str, ...], ...]  # per block its nodes (HW and not), in graph order
+    head: tuple[str, ...]
+    layer_of: Mapping[str, str]  # HW node -> the plan block's layer it is
+    notes: tuple[str, ...]
+    source: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageNode:
+    generic_name: str  # as FINN's GiveUniqueNodeNames names it in the stage's graph
+    finn_name: str  # after specialization (what the folding config keys)
+    op_type: str
+    impl: str | None
+    block: int | None  # None: the head
+    layer: str | None  # the plan block's layer
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageGraph:
+    model: onnx.ModelProto
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    nodes: tuple[StageNode, ...]
+    finn_nodes: Mapping[str, str]  # "<block>.<layer>" -> FINN node
+    stream_nodes: Mapping[str, str]  # HBM streams of the plan ("<copy>.<layer>") -> node
+    slr_nodes: Mapping[str, str]  # the plan's SLR table ("block<copy>.<layer>") -> node
+    dtypes: Mapping[str, str]
+    widths: Mapping[str, int]
+
+
+def _is_hw(n: onnx.NodeProto) -> bool:
+    return n.domain.startswith(HW_DOMAIN)
+
+
+def _descendants(nodes: Sequence[onnx.NodeProto], start: int) -> set[int]:
+    consumers: dict[str, list[int]] = {}
+    for i, n in enumerate(nodes):
+        for t in n.input:
+            consumers.setdefault(t, []).append(i)
+    seen, todo = set(), [start]
+    while todo:
+        i = todo.pop()
+        for t in nodes[i].output:
+            for j in consumers.get(t, ()):
+                if j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+    return seen
+
+
+def _ordinal_layers(folding: Sequence[str]) -> dict[str, list[str]]:
+    """Op type -> the block's layers of that type in order (names are ``Op_i``)."""
+    by_op: dict[str, list[tuple[int, str]]] = {}
+    for name in folding:
+        op, _, i = name.rpartition("_")
+        by_op.setdefault(op, []).append((int(i) if i.isdigit() else 0, name))
+    return {op: [n for _, n in sorted(v)] for op, v in by_op.items()}
+
+
+def bind(hw: onnx.ModelProto, *, blocks: int, folding: Sequence[str], last_op: str,
+         shapes: Mapping[str, Mapping[str, Any]], source: Path) -> Binding:
+    """Cut ``hw`` (finn-plus's HW graph of the export) into the plan's ``blocks`` and match
+    its HW nodes to the block's layers (``folding``: their names; ``shapes``: their FINN
+    shape attributes where dse rebuilt the block; ``last_op``: the block's last op type)."""
+    nodes = list(hw.graph.node)
+    layers = _ordinal_layers(folding)
+    m = len(layers.get("MVAU", []))
+    mvaus = [i for i, n in enumerate(nodes) if _is_hw(n) and n.op_type == "MVAU"]
+    if not m or len(mvaus) < blocks * m:
+        raise PlanError(f"the export has {len(mvaus)} MVAU after finn-plus's lowering; the "
+                        f"plan's {blocks} block(s) of {m} MVAU need {blocks * m}: was it "
+                        "exported from another config?")
+    ends, start = [], 0
+    for b in range(blocks):
+        last = mvaus[(b + 1) * m - 1]
+        after = _descendants(nodes, last)
+        end = next((j for j in range(last + 1, len(nodes))
+                    if j in after and nodes[j].op_type == last_op), None)
+        if end is None:
+            raise PlanError(f"block {b} of the export: no {last_op} after its last MVAU "
+                            f"({nodes[last].name}); was it exported from another config?")
+        ends.append((start, end + 1))
+        start = end + 1
+    cut = tuple(tuple(n.name for n in nodes[a:e]) for a, e in ends)
+    by_name = {n.name: n for n in nodes}
+    layer_of: dict[str, str] = {}
+    differ: dict[str, tuple[int, int]] = {}
+    for b, names in enumerate(cut):
+        hw_by_op: dict[str, list[onnx.NodeProto]] = {}
+        for nm in names:
+            if _is_hw(by_name[nm]):
+                hw_by_op.setdefault(by_name[nm].op_type, []).append(by_name[nm])
+        for op in sorted(set(hw_by_op) | set(layers)):
+            got, want = hw_by_op.get(op, []), layers.get(op, [])
+            if len(got) != len(want):
+                differ[op] = (len(got), len(want))
+                continue
+            for node, layer in zip(got, want, strict=True):
+                _check_shape(node, layer, shapes.get(layer), b)
+                layer_of[node.name] = layer
+    return Binding(model=hw, blocks=cut, head=tuple(n.name for n in nodes[start:]),
+                   layer_of=layer_of, notes=tuple(_notes(nodes, differ, cut)),
+                   source={"path": source.name,
+                           "sha256": hashlib.sha256(source.read_bytes()).hexdigest()})
+
+
+def _check_shape(node: onnx.NodeProto, layer: str, want: Mapping[str, Any] | None,
+                 block: int) -> None:
+    if want is None:
+        return
+    got = hw_attrs(node)
+    for k in SHAPE_KEYS.get(node.op_type, ()):
+        if k in want and k in got and int(got[k]) != int(want[k]):
+            raise PlanError(f"block {block} of the export: {node.name} has {k}={got[k]} where "
+                            f"the plan's {layer} has {k}={want[k]}; the export is of another "
+                            "config than the plan (dse optimize --model its config.json)")
+
+
+def _notes(nodes: Sequence[onnx.NodeProto], differ: Mapping[str, tuple[int, int]],
+           cut: Sequence[Sequence[str]]) -> list[str]:
+    out = []
+    per_block = max(1, len(cut))
+    for op, (got, want) in sorted(differ.items()):
+        out.append(f"{op}: finn-plus makes {got} per block where the plan's block has {want}; "
+                   "those nodes keep FINN's default folding")
+    left = Counter(n.op_type for n in nodes if not _is_hw(n))
+    for op, k in sorted(left.items()):
+        out.append(f"finn-plus cannot lower {op} ({k} node(s), {k / per_block:g} per block): "
+                   "it stays a float ONNX node between the HW layers")
+    return out
+
+
+def _default_impl(op: str) -> str | None:
+    try:
+        impls = split_op_type(op)[0].impls
+    except Exception:
+        return None
+    return "hls" if "hls" in impls else (impls[0] if impls else None)
+
+
+def _names(model: onnx.ModelProto, binding: Binding, folding: Mapping[str, Mapping[str, Any]],
+           block_of: Mapping[str, int | None]) -> tuple[StageNode, ...]:
+    """Rename the nodes as FINN's GiveUniqueNodeNames does (op type and a count per op type,
+    in graph order) and predict the names specialization gives them."""
+    gen: Counter[str] = Counter()
+    spec: Counter[str] = Counter()
+    out = []
+    for n in model.graph.node:
+        old = n.name
+        n.name = f"{n.op_type}_{gen[n.op_type]}"
+        gen[n.op_type] += 1
+        layer = binding.layer_of.get(old) if block_of.get(old) is not None else None
+        impl = None
+        if _is_hw(n):
+            impl = (folding[layer]["impl"] if layer is not None and layer in folding
+                    else _default_impl(n.op_type))
+        finn = n.name
+        if impl:
+            s = f"{n.op_type}_{impl}"
+            finn = f"{s}_{spec[s]}"
+            spec[s] += 1
+        out.append(StageNode(generic_name=n.name, finn_name=finn, op_type=n.op_type,
+                             impl=impl, block=block_of.get(old), layer=layer))
+    return tuple(out)
+
+
+def _stamp_loop(model: onnx.ModelProto, nodes: Sequence[StageNode], first: int) -> None:
+    """PyTorch's scope metadata finn-plus's loop extraction reads: block j of the stage is
+    ``layers.j`` (the body is ``layers.0``)."""
+    for n, s in zip(model.graph.node, nodes, strict=True):
+        scope = f"layers.{s.block - first}" if s.block is not None else "head"
+        for key, val in (("pkg.torch.onnx.name_scopes", f"['', '{scope}']"),
+                         ("pkg.torch.onnx.class_hierarchy", "['Model', 'Block']")):
+            n.metadata_props.append(onnx.StringStringEntryProto(key=key, value=val))
+
+
+def stage_graph(binding: Binding, blocks: BlockRange, record: Mapping[str, Any], *,
+                rolled: bool) -> StageGraph:
+    """The stage's part of the bound HW graph, its nodes named as FINN will name them."""
+    if blocks.mlp_half is not None or blocks.attn_half is not None:
+        raise PlanError("the plan splits a block between boards (half blocks); binding an "
+                        "export to half blocks is not written yet: emit without --model")
+    folding = {f["layer"]: f for f in record.get("folding", [])}
+    block_of: dict[str, int | None] = {}
+    for b in blocks.full:
+        block_of.update(dict.fromkeys(binding.blocks[b], b))
+    if blocks.head:
+        block_of.update(dict.fromkeys(binding.head, None))
+    names = [n.name for n in binding.model.graph.node if n.name in block_of]
+    part, ins, outs = sub_model(binding.model, names, f"dse_blocks_{record.get('blocks')}")
+    nodes = _names(part, binding, folding, block_of)
+    if rolled and blocks.full:
+        _stamp_loop(part, nodes, blocks.full[0])
+    first = blocks.full[0] if blocks.full else 0
+    finn_nodes = {f"{s.block}.{s.layer}": s.finn_name for s in nodes if s.layer}
+    local = {f"{s.block - first}.{s.layer}": s.finn_name for s in nodes
+             if s.layer and s.block is not None}
+    return StageGraph(
+        model=part, inputs=tuple(ins), outputs=tuple(outs), nodes=nodes,
+        finn_nodes=finn_nodes, stream_nodes=local,
+        slr_nodes={f"block{k}": v for k, v in local.items()},
+        dtypes=_dtypes(part), widths=_widths(part, nodes, folding, outs))
+
+
+def _dtypes(m: onnx.ModelProto) -> dict[str, str]:
+    out = {}
+    for a in m.graph.quantization_annotation:
+        for kv in a.quant_parameter_tensor_names:
+            if kv.key == "finn_datatype":
+                out[a.tensor_name] = kv.value
+    return out
+
+
+def _widths(m: onnx.ModelProto, nodes: Sequence[StageNode],
+            folding: Mapping[str, Mapping[str, Any]], outs: Sequence[str]) -> dict[str, int]:
+    """Stream width of each output tensor leaving the stage, from its producer's folding."""
+    out = {}
+    for n, s in zip(m.graph.node, nodes, strict=True):
+        for t in n.output:
+            if t in outs and s.layer is not None and s.layer in folding and s.impl:
+                attrs = {**hw_attrs(n), **{k: v for k, v in folding[s.layer].items()
+                                           if k not in ("layer", "impl")}}
+                try:
+                    out[t] = int(estimate(f"{n.op_type}_{s.impl}", attrs).outstream_width)
+                except Exception:
+                    continue
+    return out
+
+
+__all__ = ["Binding", "BlockRange", "StageGraph", "StageNode", "bind", "block_range",
+           "stage_graph"]
