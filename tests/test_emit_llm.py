@@ -163,3 +163,59 @@ def test_an_export_of_another_config_is_refused_in_one_line(plan_path: Path,
     with pytest.raises(PlanError, match="exported from another config"):  # one layer less
         bind(_hw_graph(right, 1), blocks=2, folding=names, last_op="ElementwiseAdd",
              shapes=shapes, source=src)
+
+
+@pytest.mark.finn
+def test_finn_plus_estimates_of_the_emitted_graphs_equal_the_plan(finn_env: Path,
+                                                                  tmp_path: Path) -> None:
+    """A tiny Llama exported with brevitas (TorchScript, int8 weights and inputs of every
+    Linear, random weights) and planned from its own config.json on two VCK5000 (a Versal
+    part: finn-plus builds PWPolyF, the SiLU, only there): dse emit lowers the export with
+    finn-plus and binds it; finn-plus's own steps on each emitted board (specialize, apply the
+    emitted folding config, minimize bit widths) then estimate every node dse bound to a plan
+    layer as the plan costs that layer. About 2.5 minutes, most of it finn-plus's lowering."""
+    from dse.backends.finn.runner import run_driver
+    from dse.models import estimate
+    from tests.networks import _family_config, export_family
+
+    export = export_family("llama", tmp_path)
+    cfg_path = tmp_path / "config.json"
+    _family_config("llama")[1].to_json_file(str(cfg_path))
+    assert main(["optimize", "--model", str(cfg_path), "--out", str(tmp_path / "p"),
+                 "--boards", "2", "--board", "VCK5000", "--cap", "lut=0.02", "--mode",
+                 "prefill", "--seq", "8", "--weights", "int8", "--acts", "int8",
+                 "--quiet"]) == 0
+    plan = load_plan(tmp_path / "p" / "plan.json")
+    assert len(plan.fpga_stages) == 2
+    out = tmp_path / "e"
+    assert main(["emit", "--plan", str(tmp_path / "p" / "plan.json"), "--model", str(export),
+                 "--out", str(out), "--estimate-only"]) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["weights_bound"] and any("cannot lower" in n for n in man["notes"])
+    block = plan_block(plan.model)
+    assert block is not None
+    attrs = {lyr.name: (lyr.op_type, lyr.finn_attrs()) for lyr in block.layers}
+    compared: list[str] = []
+    for k, st in enumerate(plan.fpga_stages):
+        d = out / f"board{k}"
+        assert (d / "model.onnx").exists() and (d / "model_accl.onnx").exists()
+        r = run_driver(finn_env, "estimate_dir", str(d), timeout=1800)
+        assert r.get("ok"), r
+        rep = d / "output" / "report"
+        cycles = json.loads((rep / "estimate_layer_cycles.json").read_text())
+        res = json.loads((rep / "estimate_layer_resources.json").read_text())
+        part = man["boards"][k]["part"]
+        for node, where in sorted(man["boards"][k]["finn_nodes"].items()):
+            if node not in cycles:  # (finn-plus 1.6.1 estimates no Shuffle before its
+                continue            # transpose decomposition)
+            layer = where.split(".", 1)[1]
+            op, a = attrs[layer]
+            fold = dict(st.build.folding[layer])
+            c = estimate(f"{op}_{fold.pop('impl')}", {**a, **fold}, part)
+            f = res[node]
+            assert (c.cycles, c.lut, c.bram18, c.uram, c.dsp) == (
+                cycles[node], int(f["LUT"]), int(f["BRAM_18K"]), int(f["URAM"]),
+                int(f["DSP"])), (k, node, layer)
+            compared.append(op)
+    # every projection of both blocks, and the SiLU, at least
+    assert compared.count("MVAU") == 2 * 7 and compared.count("PWPolyF") == 2

@@ -34,6 +34,28 @@ from dse.models import estimate, split_op_type
 
 #: the FINN attributes that fix a layer's shape (a different config changes them)
 SHAPE_KEYS = {"MVAU": ("MW", "MH"), "Thresholding": ("NumChannels",)}
+#: what a node must share with the plan's layer to take its folding (where both have it).
+#: Not an MVAU's output type (the accumulator FINN minimizes later, as the plan did), nor a
+#: PWPolyF's function (finn-plus's sigmoid of x * sigmoid(x) is dse's fused silu: one stream)
+SAME_KEYS = ("MW", "MH", "NumChannels", "numSteps", "numInputVectors", "in_shape", "perm",
+             "inputDataType", "outputDataType", "weightDataType", "lhs_shape", "rhs_shape",
+             "out_shape", "Heads", "QKDim", "VDim", "QLen", "KVLen")
+MINIMIZED = {"MVAU": ("outputDataType",), "VVAU": ("outputDataType",)}
+
+
+def same_layer(node: onnx.NodeProto, want: Mapping[str, Any] | None) -> bool:
+    """Whether ``node`` is the plan's layer of attributes ``want`` (its shape and types);
+    unknown (no rebuilt block) counts as the same."""
+    if want is None:
+        return True
+    got = hw_attrs(node)
+
+    def norm(v: Any) -> Any:
+        return [int(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+    skip = MINIMIZED.get(node.op_type, ())
+    return all(norm(got[k]) == norm(want[k]) for k in SAME_KEYS
+               if k in got and k in want and k not in skip)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,7 +108,7 @@ class StageGraph:
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
     nodes: tuple[StageNode, ...]
-    finn_nodes: Mapping[str, str]  # "<block>.<layer>" -> FINN node
+    finn_nodes: Mapping[str, str]  # FINN node -> "<block>.<layer>" of the plan it is
     stream_nodes: Mapping[str, str]  # HBM streams of the plan ("<copy>.<layer>") -> node
     slr_nodes: Mapping[str, str]  # the plan's SLR table ("block<copy>.<layer>") -> node
     dtypes: Mapping[str, str]
@@ -123,10 +145,14 @@ def _ordinal_layers(folding: Sequence[str]) -> dict[str, list[str]]:
 
 
 def bind(hw: onnx.ModelProto, *, blocks: int, folding: Sequence[str], last_op: str,
-         shapes: Mapping[str, Mapping[str, Any]], source: Path) -> Binding:
+         shapes: Mapping[str, Mapping[str, Any]], source: Path,
+         producers: Mapping[tuple[str, str], str] | None = None) -> Binding:
     """Cut ``hw`` (finn-plus's HW graph of the export) into the plan's ``blocks`` and match
     its HW nodes to the block's layers (``folding``: their names; ``shapes``: their FINN
-    shape attributes where dse rebuilt the block; ``last_op``: the block's last op type)."""
+    shape attributes where dse rebuilt the block; ``last_op``: the block's last op type;
+    ``producers``: (layer, op type) -> the block's layer of that type feeding it, which
+    matches a node finn-plus makes more of, e.g. one input quantizer per projection where
+    dse's block shares one, by the layer it feeds)."""
     nodes = list(hw.graph.node)
     layers = _ordinal_layers(folding)
     m = len(layers.get("MVAU", []))
@@ -162,9 +188,16 @@ def bind(hw: onnx.ModelProto, *, blocks: int, folding: Sequence[str], last_op: s
                 continue
             for node, layer in zip(got, want, strict=True):
                 _check_shape(node, layer, shapes.get(layer), b)
-                layer_of[node.name] = layer
+                if same_layer(node, shapes.get(layer)):
+                    layer_of[node.name] = layer
+                else:
+                    differ.setdefault(op, (len(got), len(want)))
+        by_feed = _by_consumer([by_name[nm] for nm in names], layer_of, producers or {},
+                               set(differ), shapes)
+        layer_of.update(by_feed)
+    fed = Counter(by_name[n].op_type for n in layer_of)
     return Binding(model=hw, blocks=cut, head=tuple(n.name for n in nodes[start:]),
-                   layer_of=layer_of, notes=tuple(_notes(nodes, differ, cut)),
+                   layer_of=layer_of, notes=tuple(_notes(nodes, differ, fed, blocks)),
                    source={"path": source.name,
                            "sha256": hashlib.sha256(source.read_bytes()).hexdigest()})
 
@@ -181,17 +214,48 @@ def _check_shape(node: onnx.NodeProto, layer: str, want: Mapping[str, Any] | Non
                             "config than the plan (dse optimize --model its config.json)")
 
 
+def _by_consumer(block: Sequence[onnx.NodeProto], layer_of: Mapping[str, str],
+                 producers: Mapping[tuple[str, str], str], ops: set[str],
+                 shapes: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Unmatched HW nodes of ``ops`` matched by what they feed: a node whose consumer is the
+    plan's layer L is the plan's layer of its op type that feeds L (same shape)."""
+    consumers: dict[str, list[str]] = {}
+    for n in block:
+        for t in n.input:
+            consumers.setdefault(t, []).append(n.name)
+    out: dict[str, str] = {}
+    for n in reversed(block):
+        if not _is_hw(n) or n.op_type not in ops or n.name in layer_of:
+            continue
+        fed = {layer_of.get(c) or out.get(c) for t in n.output for c in consumers.get(t, ())}
+        hits = {producers.get((f, n.op_type)) for f in fed if f} - {None}
+        if len(hits) == 1:
+            layer = hits.pop()
+            if layer is not None and layer in shapes and same_layer(n, shapes[layer]):
+                out[n.name] = layer
+    return out
+
+
 def _notes(nodes: Sequence[onnx.NodeProto], differ: Mapping[str, tuple[int, int]],
-           cut: Sequence[Sequence[str]]) -> list[str]:
+           fed: Mapping[str, int], blocks: int) -> list[str]:
     out = []
-    per_block = max(1, len(cut))
     for op, (got, want) in sorted(differ.items()):
-        out.append(f"{op}: finn-plus makes {got} per block where the plan's block has {want}; "
-                   "those nodes keep FINN's default folding")
+        unmatched = got * blocks - fed.get(op, 0)
+        if not got:
+            out.append(f"{op}: finn-plus makes none where the plan's block has {want} per "
+                       "block (it computes that with other ops, or leaves it un-lowered)")
+        elif not unmatched:
+            out.append(f"{op}: finn-plus makes {got} per block where the plan's block has "
+                       f"{want}; each takes the folding of the plan's {op} feeding the same "
+                       "layer")
+        else:
+            out.append(f"{op}: finn-plus makes {got} per block where the plan's block has "
+                       f"{want}; {unmatched} of its {got * blocks} differ from the plan's "
+                       "and keep FINN's default folding")
     left = Counter(n.op_type for n in nodes if not _is_hw(n))
     for op, k in sorted(left.items()):
-        out.append(f"finn-plus cannot lower {op} ({k} node(s), {k / per_block:g} per block): "
-                   "it stays a float ONNX node between the HW layers")
+        out.append(f"finn-plus cannot lower {op} ({k} node(s)): it stays a float ONNX node "
+                   "between the HW layers")
     return out
 
 
@@ -257,7 +321,7 @@ def stage_graph(binding: Binding, blocks: BlockRange, record: Mapping[str, Any],
     if rolled and blocks.full:
         _stamp_loop(part, nodes, blocks.full[0])
     first = blocks.full[0] if blocks.full else 0
-    finn_nodes = {f"{s.block}.{s.layer}": s.finn_name for s in nodes if s.layer}
+    finn_nodes = {s.finn_name: f"{s.block}.{s.layer}" for s in nodes if s.layer}
     local = {f"{s.block - first}.{s.layer}": s.finn_name for s in nodes
              if s.layer and s.block is not None}
     return StageGraph(

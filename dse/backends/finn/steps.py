@@ -165,8 +165,10 @@ def _bind_export(plan: PipelinePlan, model: Path, tmp: Path,
     block = plan_block(plan.model)
     shapes = {lyr.name: lyr.finn_attrs() for lyr in block.layers} if block else {}
     last = block.layers[-1].op_type if block else "ElementwiseAdd"
+    producers = ({(e.dst, lyr.op_type): lyr.name for lyr in block.layers
+                  for e in block.out_edges(lyr.name) if e.dst} if block else {})
     return bind(hw, blocks=int(plan.model["blocks"]), folding=folding, last_op=last,
-                shapes=shapes, source=model)
+                shapes=shapes, source=model, producers=producers)
 
 
 def verify_build(build_dir: str | Path, *, model: str | Path | None = None, inputs: int = 2,
