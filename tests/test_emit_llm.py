@@ -10,12 +10,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from dse.backends.finn.llm_bind import bind, block_range
+from dse.backends.finn.llm_bind import bind, block_range, stage_folding
 from dse.chain.plan import load_plan
 from dse.cli import main
 from dse.exceptions import PlanError
 from dse.ir.onnx_io import HW_DOMAIN
-from dse.llm.network import plan_block
+from dse.llm.network import plan_block, plan_network
 
 #: a tiny Llama as transformers' LlamaConfig writes it (2 layers, hidden 32, 4 heads, 2 K/V)
 TINY_LLAMA = {
@@ -51,6 +51,8 @@ def test_config_only_emit_writes_every_fpga_stage_and_says_weights_unbound(
     assert main(["emit", "--plan", str(plan_path), "--out", str(tmp_path / "e")]) == 0
     out = capsys.readouterr().out
     assert "weights not bound" in out and "no graph was written" in out
+    # the SiLU: one line per board, finn-plus builds PWPolyF on Versal parts only
+    assert out.count("finn-plus cannot build PWPolyF_0") == 2
     man = json.loads((tmp_path / "e" / "manifest.json").read_text())
     assert man["network"] == "llm" and man["weights_bound"] is False
     assert "not bound" in (tmp_path / "e" / "README.md").read_text()
@@ -59,8 +61,12 @@ def test_config_only_emit_writes_every_fpga_stage_and_says_weights_unbound(
         assert not (d / "model.onnx").exists()
         fold = json.loads((d / "folding_config.json").read_text())
         spec = json.loads((d / "specialize_layers_config.json").read_text())
-        assert set(fold) - {"Defaults"} == set(st.build.folding)  # the block's layer names
-        for layer, a in st.build.folding.items():
+        want = stage_folding(plan.payload["stages"][plan.stages.index(st)])
+        assert set(want) >= set(st.build.folding)  # the block's layer names
+        # the head's own folding where the board holds it (the plan's head.<layer>)
+        assert any(n.startswith("head.") for n in want) == ("head" in st.segment.parts)
+        assert set(fold) - {"Defaults"} == set(want)
+        for layer, a in want.items():
             assert fold[layer] == {k: v for k, v in a.items() if k != "impl"}
             assert spec[layer] == {"preferred_impl_style": a["impl"]}
         cfg = json.loads((d / "dataflow_build_config.json").read_text())
@@ -165,19 +171,21 @@ def test_an_export_of_another_config_is_refused_in_one_line(plan_path: Path,
              shapes=shapes, source=src)
 
 
-@pytest.mark.finn
-def test_finn_plus_estimates_of_the_emitted_graphs_equal_the_plan(finn_env: Path,
-                                                                  tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def finn_vs_plan(finn_env: Path, tmp_path_factory: pytest.TempPathFactory
+                 ) -> list[tuple[str, str, tuple, tuple]]:
     """A tiny Llama exported with brevitas (TorchScript, int8 weights and inputs of every
     Linear, random weights) and planned from its own config.json on two VCK5000 (a Versal
     part: finn-plus builds PWPolyF, the SiLU, only there): dse emit lowers the export with
     finn-plus and binds it; finn-plus's own steps on each emitted board (specialize, apply the
-    emitted folding config, minimize bit widths) then estimate every node dse bound to a plan
-    layer as the plan costs that layer. About 2.5 minutes, most of it finn-plus's lowering."""
+    emitted folding config, minimize bit widths) and its estimate analyses then give, per
+    node dse bound to a plan layer, (op type, node, the plan's cost, finn-plus's estimate):
+    cycles, LUT, BRAM18, URAM, DSP. About 4 minutes, most of it finn-plus's lowering."""
     from dse.backends.finn.runner import run_driver
     from dse.models import estimate
     from tests.networks import _family_config, export_family
 
+    tmp_path = tmp_path_factory.mktemp("llmfinn")
     export = export_family("llama", tmp_path)
     cfg_path = tmp_path / "config.json"
     _family_config("llama")[1].to_json_file(str(cfg_path))
@@ -192,10 +200,11 @@ def test_finn_plus_estimates_of_the_emitted_graphs_equal_the_plan(finn_env: Path
                  "--out", str(out), "--estimate-only"]) == 0
     man = json.loads((out / "manifest.json").read_text())
     assert man["weights_bound"] and any("cannot lower" in n for n in man["notes"])
-    block = plan_block(plan.model)
-    assert block is not None
-    attrs = {lyr.name: (lyr.op_type, lyr.finn_attrs()) for lyr in block.layers}
-    compared: list[str] = []
+    net = plan_network(plan.model)
+    assert net is not None and net.head is not None
+    attrs = {lyr.name: (lyr.op_type, lyr.finn_attrs()) for lyr in net.stacks[0].block.layers}
+    attrs |= {f"head.{lyr.name}": (lyr.op_type, lyr.finn_attrs()) for lyr in net.head.layers}
+    rows = []
     for k, st in enumerate(plan.fpga_stages):
         d = out / f"board{k}"
         assert (d / "model.onnx").exists() and (d / "model_accl.onnx").exists()
@@ -208,14 +217,39 @@ def test_finn_plus_estimates_of_the_emitted_graphs_equal_the_plan(finn_env: Path
         for node, where in sorted(man["boards"][k]["finn_nodes"].items()):
             if node not in cycles:  # (finn-plus 1.6.1 estimates no Shuffle before its
                 continue            # transpose decomposition)
-            layer = where.split(".", 1)[1]
+            layer = where if where.startswith("head.") else where.split(".", 1)[1]
             op, a = attrs[layer]
-            fold = dict(st.build.folding[layer])
-            c = estimate(f"{op}_{fold.pop('impl')}", {**a, **fold}, part)
+            fold = stage_folding(plan.payload["stages"][plan.stages.index(st)])[layer]
+            impl = fold["impl"]
+            c = estimate(f"{op}_{impl}", {**a, **{k: v for k, v in fold.items()
+                                                 if k != "impl"}}, part)
             f = res[node]
-            assert (c.cycles, c.lut, c.bram18, c.uram, c.dsp) == (
-                cycles[node], int(f["LUT"]), int(f["BRAM_18K"]), int(f["URAM"]),
-                int(f["DSP"])), (k, node, layer)
-            compared.append(op)
-    # every projection of both blocks, and the SiLU, at least
-    assert compared.count("MVAU") == 2 * 7 and compared.count("PWPolyF") == 2
+            rows.append((op, f"board{k}/{node} = {where}",
+                         (c.cycles, c.lut, c.bram18, c.uram, c.dsp),
+                         (cycles[node], int(f["LUT"]), int(f["BRAM_18K"]), int(f["URAM"]),
+                          int(f["DSP"]))))
+    return rows
+
+
+@pytest.mark.finn
+def test_finn_plus_estimates_of_the_emitted_graphs_equal_the_plan(
+        finn_vs_plan: list[tuple[str, str, tuple, tuple]]) -> None:
+    ops = [op for op, *_ in finn_vs_plan]
+    # every projection of both blocks and the head's, and the SiLU, at least, are bound
+    assert ops.count("MVAU") == 2 * 7 + 1 and ops.count("PWPolyF") == 2
+    assert any("= head.MVAU_0" in where for _, where, _, _ in finn_vs_plan)
+    differ = [(where, plan, finn) for op, where, plan, finn in finn_vs_plan
+              if op != "Thresholding" and plan != finn]
+    assert not differ, differ
+
+
+@pytest.mark.finn
+@pytest.mark.xfail(strict=True, reason="dse's Thresholding_hls memory follows FINN main "
+                   "(input bits x PE per word); finn-plus 1.6.1 books PE x threshold bits x "
+                   "steps per word: 510 BRAM18 for a float quantizer of 32 channels, 255 "
+                   "steps, where dse books 2 (issue 21 item 4 note)")
+def test_finn_plus_estimates_of_the_bound_quantizers_equal_the_plan(
+        finn_vs_plan: list[tuple[str, str, tuple, tuple]]) -> None:
+    rows = [r for r in finn_vs_plan if r[0] == "Thresholding"]
+    assert rows
+    assert all(plan == finn for _, _, plan, finn in rows), rows

@@ -212,8 +212,8 @@ def arch_dict(arch: Arch) -> dict[str, Any]:
     return asdict(arch)
 
 
-def plan_block(model: Mapping[str, Any]) -> LayerGraph | None:
-    """The block graph an LLM plan was made for, rebuilt from its ``model`` record (the
+def plan_network(model: Mapping[str, Any]) -> LLMNetwork | None:
+    """The network an LLM plan was made for, rebuilt from its ``model`` record (the
     architecture after any expansion, the types, mode and sizes); None for a plan written
     before the record carried the architecture."""
     arch = model.get("arch")
@@ -228,4 +228,10 @@ def plan_block(model: Mapping[str, Any]) -> LayerGraph | None:
     except (TypeError, KeyError, ValueError, SpecError):
         return None
     block = net.stacks[0].block
-    return block if len(block.layers) == int(model.get("block_layers", -1)) else None
+    return net if len(block.layers) == int(model.get("block_layers", -1)) else None
+
+
+def plan_block(model: Mapping[str, Any]) -> LayerGraph | None:
+    """The block graph an LLM plan was made for (``plan_network``)."""
+    net = plan_network(model)
+    return net.stacks[0].block if net else None

@@ -448,7 +448,8 @@ class StageModel:
                          capacity={d: cap.get(d, 0) for d in RES}, extras=extras,
                          hbm_map=cmap, mem_Bps=hbm_Bps, clock_mhz=cfg.clock_mhz,
                          price_per_hour=getattr(b, "price_per_hour", None), slrs=placed,
-                         slr_layers=slr_layers)
+                         slr_layers=slr_layers,
+                         extra_points=tuple(zip(extras, xs, strict=False)))
         return None
 
 
@@ -729,6 +730,9 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
             "capacity": s.capacity,
             "hbm_pseudo_channels": _channel_table(s.hbm_map),
             "folding": [{"layer": n, "impl": i, **a} for n, a, i in s.point.folding],
+            # the partial blocks' and the head's own folding (layer names of those graphs)
+            "extra_folding": {x: [{"layer": n, "impl": i, **a} for n, a, i in q.folding]
+                              for x, q in s.extra_points},
             "slrs": _slr_table(s),
         } for s in plan.stages],
         "metrics": plan.metrics,

@@ -108,10 +108,6 @@ def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> Layer
         bram = ceil_div(A * P, 16) * ceil_div(tm, 1024) if block else 0
         lut = A * P + (P * A * ceil_div(tm, 64) if distributed else 0)
         uram = 0
-        if finn == "plus":  # finn-plus 1.6.1 (thresholding_hls.py, _threshold_mem_width):
-            word = P * T * a["numSteps"]  # a memory word holds all thresholds of P channels
-            bram = ceil_div(word, 16) * ceil_div(tm, 1024) if block else 0
-            lut = A * P + (word * ceil_div(tm, 64) if distributed else 0)
         w_w = P * T * a["numSteps"] if a["mem_mode"] == "internal_decoupled" else 0
     out_w = P * B
     return LayerCost(

@@ -35,10 +35,12 @@ from dse.backends.finn.llm_bind import (
     BlockRange,
     StageGraph,
     block_range,
+    stage_folding,
     stage_graph,
 )
 from dse.chain.plan import PipelinePlan, Stage
 from dse.exceptions import PlanError
+from dse.models._common import part_family
 from dse.solver.problem import ACCL_WORD_BITS
 from dse.specs import Board, default_catalog
 
@@ -69,17 +71,11 @@ def fpga_stages(plan: PipelinePlan) -> list[FpgaStage]:
     return out
 
 
-def _folding(rec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Block layer -> its folding attributes (impl included)."""
-    return {f["layer"]: {k: v for k, v in f.items() if k != "layer"}
-            for f in rec.get("folding", [])}
-
-
 def _configs(fs: FpgaStage, sg: StageGraph | None) -> tuple[dict, dict]:
     """(folding config, specialize-layers config) of a stage."""
     fold: dict[str, Any] = {"Defaults": {}}
     spec: dict[str, Any] = {"Defaults": {}}
-    per_layer = _folding(fs.record)
+    per_layer = stage_folding(fs.record)
     if sg is None:  # keyed by the block's layer names: every block of the stage takes them
         for layer, a in sorted(per_layer.items()):
             fold[layer] = {k: v for k, v in sorted(a.items()) if k != "impl"}
@@ -191,6 +187,7 @@ def emit_llm(plan: PipelinePlan, out: str | Path, *, binding: Binding | None = N
     notes = list(binding.notes) if binding else [
         "weights not bound: no --model export was given, so no graph was written; the "
         "configs are keyed by the block's layer names (every block of a stage takes them)"]
+    notes += _unbuildable(stages)
     dirs, boards = [], []
     for fs in stages:
         d = out_dir / f"board{fs.rank}"
@@ -217,6 +214,20 @@ def emit_llm(plan: PipelinePlan, out: str | Path, *, binding: Binding | None = N
     return EmitResult(out=out_dir, boards=dirs, manifest=manifest)
 
 
+def _unbuildable(stages: list[FpgaStage]) -> list[str]:
+    """One line per board where finn-plus 1.6.1 cannot build a layer of the plan's block:
+    PWPolyF_rtl (SiLU/GELU polynomials) uses Versal's DSPFP32 only."""
+    out = []
+    for fs in stages:
+        poly = sorted(n for n in fs.stage.build.folding if n.startswith("PWPolyF"))
+        part = fs.board.part if fs.board else ""
+        if poly and part_family(part) != "versal":
+            out.append(f"board{fs.rank} ({fs.stage.device.name}, {part}): finn-plus cannot "
+                       f"build {', '.join(poly)} (PWPolyF_rtl uses Versal's DSPFP32 only); "
+                       "plan the activation on a Versal board or quantize it to thresholds")
+    return out
+
+
 def _write_stage(d: Path, fs: FpgaStage, sg: StageGraph | None, io: Mapping[str, list],
                  plan: PipelinePlan, *, bitfile: bool) -> dict[str, Any]:
     fold, spec = _configs(fs, sg)
@@ -241,7 +252,7 @@ def _write_stage(d: Path, fs: FpgaStage, sg: StageGraph | None, io: Mapping[str,
         "style": st.build.style, "weights": st.build.weights,
         "loop": ({"body": LOOP_BODY_HIERARCHY[0][1], "iterations": len(br.full)}
                  if st.build.style == "rolled" else None),
-        "layers": sorted(_folding(fs.record)),
+        "layers": sorted(stage_folding(fs.record)),
         "finn_nodes": dict(sg.finn_nodes) if sg else {},
         "inputs": io["inputs"], "outputs": io["outputs"],
         "predicted": {"frame_s": st.frame_s, "latency_s": st.latency_s,

@@ -115,6 +115,17 @@ class StageGraph:
     widths: Mapping[str, int]
 
 
+def stage_folding(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A stage's folding per layer (``impl`` included): the block's layers by name, the
+    partial blocks' and the head's as ``mlp.<layer>``, ``attn.<layer>``, ``head.<layer>``."""
+    out = {f["layer"]: {k: v for k, v in f.items() if k != "layer"}
+           for f in record.get("folding", [])}
+    for part, fs in sorted((record.get("extra_folding") or {}).items()):
+        out.update({f"{part}.{f['layer']}": {k: v for k, v in f.items() if k != "layer"}
+                    for f in fs})
+    return out
+
+
 def _is_hw(n: onnx.NodeProto) -> bool:
     return n.domain.startswith(HW_DOMAIN)
 
@@ -146,13 +157,16 @@ def _ordinal_layers(folding: Sequence[str]) -> dict[str, list[str]]:
 
 def bind(hw: onnx.ModelProto, *, blocks: int, folding: Sequence[str], last_op: str,
          shapes: Mapping[str, Mapping[str, Any]], source: Path,
-         producers: Mapping[tuple[str, str], str] | None = None) -> Binding:
+         producers: Mapping[tuple[str, str], str] | None = None,
+         head_layers: Sequence[str] = (),
+         head_shapes: Mapping[str, Mapping[str, Any]] | None = None) -> Binding:
     """Cut ``hw`` (finn-plus's HW graph of the export) into the plan's ``blocks`` and match
     its HW nodes to the block's layers (``folding``: their names; ``shapes``: their FINN
     shape attributes where dse rebuilt the block; ``last_op``: the block's last op type;
     ``producers``: (layer, op type) -> the block's layer of that type feeding it, which
     matches a node finn-plus makes more of, e.g. one input quantizer per projection where
-    dse's block shares one, by the layer it feeds)."""
+    dse's block shares one, by the layer it feeds; ``head_layers``/``head_shapes``: the
+    head's, matched as ``head.<layer>``)."""
     nodes = list(hw.graph.node)
     layers = _ordinal_layers(folding)
     m = len(layers.get("MVAU", []))
@@ -196,8 +210,13 @@ def bind(hw: onnx.ModelProto, *, blocks: int, folding: Sequence[str], last_op: s
                                set(differ), shapes)
         layer_of.update(by_feed)
     fed = Counter(by_name[n].op_type for n in layer_of)
-    return Binding(model=hw, blocks=cut, head=tuple(n.name for n in nodes[start:]),
-                   layer_of=layer_of, notes=tuple(_notes(nodes, differ, fed, blocks)),
+    notes = _notes(nodes, differ, fed, blocks)
+    head = tuple(n.name for n in nodes[start:])
+    if head_layers:
+        notes += _bind_head([by_name[nm] for nm in head], head_layers, head_shapes or {},
+                            layer_of)
+    return Binding(model=hw, blocks=cut, head=head,
+                   layer_of=layer_of, notes=tuple(notes),
                    source={"path": source.name,
                            "sha256": hashlib.sha256(source.read_bytes()).hexdigest()})
 
@@ -212,6 +231,27 @@ def _check_shape(node: onnx.NodeProto, layer: str, want: Mapping[str, Any] | Non
             raise PlanError(f"block {block} of the export: {node.name} has {k}={got[k]} where "
                             f"the plan's {layer} has {k}={want[k]}; the export is of another "
                             "config than the plan (dse optimize --model its config.json)")
+
+
+def _bind_head(nodes: Sequence[onnx.NodeProto], layers: Sequence[str],
+               shapes: Mapping[str, Mapping[str, Any]], layer_of: dict[str, str]) -> list[str]:
+    """The head's HW nodes matched to the head's layers (op type by op type, in order, where
+    finn-plus makes as many as dse and they agree); one line for the rest."""
+    want = _ordinal_layers(layers)
+    got: dict[str, list[onnx.NodeProto]] = {}
+    for n in nodes:
+        if _is_hw(n):
+            got.setdefault(n.op_type, []).append(n)
+    left = []
+    for op in sorted(set(want) | set(got)):
+        g, w = got.get(op, []), want.get(op, [])
+        pairs = list(zip(g, w, strict=True)) if len(g) == len(w) else []
+        if pairs and all(same_layer(n, shapes.get(lyr)) for n, lyr in pairs):
+            layer_of.update({n.name: f"head.{lyr}" for n, lyr in pairs})
+        elif g or w:
+            left.append(f"{op} ({len(g)} in finn-plus's, {len(w)} in the plan's)")
+    return [f"head: {', '.join(left)} differ; those keep FINN's default folding"] if left \
+        else []
 
 
 def _by_consumer(block: Sequence[onnx.NodeProto], layer_of: Mapping[str, str],
@@ -278,7 +318,7 @@ def _names(model: onnx.ModelProto, binding: Binding, folding: Mapping[str, Mappi
         old = n.name
         n.name = f"{n.op_type}_{gen[n.op_type]}"
         gen[n.op_type] += 1
-        layer = binding.layer_of.get(old) if block_of.get(old) is not None else None
+        layer = binding.layer_of.get(old) if old in block_of else None
         impl = None
         if _is_hw(n):
             impl = (folding[layer]["impl"] if layer is not None and layer in folding
@@ -309,7 +349,7 @@ def stage_graph(binding: Binding, blocks: BlockRange, record: Mapping[str, Any],
     if blocks.mlp_half is not None or blocks.attn_half is not None:
         raise PlanError("the plan splits a block between boards (half blocks); binding an "
                         "export to half blocks is not written yet: emit without --model")
-    folding = {f["layer"]: f for f in record.get("folding", [])}
+    folding = stage_folding(record)
     block_of: dict[str, int | None] = {}
     for b in blocks.full:
         block_of.update(dict.fromkeys(binding.blocks[b], b))
@@ -321,7 +361,8 @@ def stage_graph(binding: Binding, blocks: BlockRange, record: Mapping[str, Any],
     if rolled and blocks.full:
         _stamp_loop(part, nodes, blocks.full[0])
     first = blocks.full[0] if blocks.full else 0
-    finn_nodes = {s.finn_name: f"{s.block}.{s.layer}" for s in nodes if s.layer}
+    finn_nodes = {s.finn_name: s.layer if s.block is None else f"{s.block}.{s.layer}"
+                  for s in nodes if s.layer}
     local = {f"{s.block - first}.{s.layer}": s.finn_name for s in nodes
              if s.layer and s.block is not None}
     return StageGraph(

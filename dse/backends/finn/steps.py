@@ -19,10 +19,10 @@ from dse.backends.finn.verify import VerifyResult
 from dse.backends.finn.verify import verify_build as _verify
 from dse.chain.plan import PipelinePlan, load_plan
 from dse.examples import resolve_model
-from dse.exceptions import BackendError, SpecError
+from dse.exceptions import BackendError, PlanError, SpecError
 from dse.ir import load_network
 from dse.ir.lower import is_hw_graph, read_model
-from dse.llm.network import plan_block
+from dse.llm.network import plan_network
 from dse.models._common import part_family
 from dse.outdir import check_out_dir, staged_dir
 from dse.plan import PartitionPlan
@@ -160,15 +160,19 @@ def _bind_export(plan: PipelinePlan, model: Path, tmp: Path,
             raise BackendError(f"finn-plus could not lower {model.name}: {r.get('error')} "
                                f"(log: {log.name} in the output's logs/)")
     hw = canonical_names(onnx.load(str(hw_path)))
-    folding = [f["layer"] for f in next(s for s in plan.payload["stages"]
-                                        if s.get("kind", "fpga") == "fpga")["folding"]]
-    block = plan_block(plan.model)
-    shapes = {lyr.name: lyr.finn_attrs() for lyr in block.layers} if block else {}
-    last = block.layers[-1].op_type if block else "ElementwiseAdd"
-    producers = ({(e.dst, lyr.op_type): lyr.name for lyr in block.layers
-                  for e in block.out_edges(lyr.name) if e.dst} if block else {})
-    return bind(hw, blocks=int(plan.model["blocks"]), folding=folding, last_op=last,
-                shapes=shapes, source=model, producers=producers)
+    net = plan_network(plan.model)
+    block = net.stacks[0].block if net else None
+    head = net.head if net else None
+    if block is None:
+        raise PlanError("the LLM plan does not record its architecture (written by an older "
+                        "dse): rerun dse optimize to bind an export, or emit without --model")
+    producers = {(e.dst, lyr.op_type): lyr.name for lyr in block.layers
+                 for e in block.out_edges(lyr.name) if e.dst}
+    return bind(hw, blocks=int(plan.model["blocks"]), folding=[x.name for x in block.layers],
+                last_op=block.layers[-1].op_type,
+                shapes={x.name: x.finn_attrs() for x in block.layers}, source=model,
+                producers=producers, head_layers=[x.name for x in head.layers] if head else (),
+                head_shapes={x.name: x.finn_attrs() for x in head.layers} if head else None)
 
 
 def verify_build(build_dir: str | Path, *, model: str | Path | None = None, inputs: int = 2,
