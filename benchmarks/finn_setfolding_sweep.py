@@ -1,7 +1,7 @@
 """finn-plus's own SetFolding swept over targets and ``mvau_wwidth_max``, on the specialized
 HW-layer graphs finn-plus made of the shared models (``../shared/models/finn_hw``). Runs
 SetFolding in the finn-plus environment (``dse finn-setup``) and writes what it set per node:
-``tests/data/finn_plus_setfolding_sweep.json`` (tests/test_setfolding_sweep.py compares
+``tests/data/finn_plus_setfolding_sweep.json`` (tests/backends/test_setfolding_sweep.py compares
 dse's SetFolding with every row).
 
     python benchmarks/finn_setfolding_sweep.py [--shared ../shared] [--finn-env DIR]

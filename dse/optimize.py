@@ -20,7 +20,7 @@ from dse.outdir import check_out_dir, staged_dir
 from dse.plan import PartitionPlan, make_plan
 from dse.plan_edits import attach_slrs, with_replicas, with_slr_model
 from dse.schemas import OptimizeOptions, check_options
-from dse.solver import STRATEGIES, replicas
+from dse.solver import DEFAULT_BATCH, STRATEGIES, replicas
 from dse.solver.baselines import solve_baseline
 from dse.solver.hostio import host_stages
 from dse.solver.infra import attach_infrastructure, reserve_for
@@ -80,6 +80,7 @@ class OptimizeRequest:
     segment_replicas: bool
     graph: LayerGraph | None
     start: Start | None
+    batch: int
 
 
 def optimize(
@@ -113,6 +114,7 @@ def optimize(
     segment_replicas: bool = False,
     graph: LayerGraph | None = None,
     start: Start | None = None,
+    batch: int = DEFAULT_BATCH,
 ) -> OptimizeResult:
     """Choose every layer's folding and board to maximize FPS; write ``out/plan.json``.
 
@@ -127,7 +129,9 @@ def optimize(
     host I/O bound.
     ``graph``: the network already loaded (``load_network`` of ``model``).
     ``start``: a plan to start from, as (SolveResult, copies per board): used where its
-    layers' options are this instance's (the same network and board type)."""
+    layers' options are this instance's (the same network and board type).
+    ``batch``: the frames of the one FINN PYNQ driver call ``metrics.batch`` reports
+    (``metrics.fps`` is the steady state)."""
     req = OptimizeRequest(
         model=model, boards=boards, board=board, shell=shell, caps=caps, clock_mhz=clock_mhz,
         time_limit=time_limit, strategy=strategy, link_gbps=link_gbps,
@@ -137,7 +141,7 @@ def optimize(
         mvau_wwidth_max=mvau_wwidth_max, board_files=board_files, out=out, seed=seed,
         workers=workers, record_time=record_time, progress=progress, replicas=replicas,
         board_configs=board_configs, segment_replicas=segment_replicas, graph=graph,
-        start=start)
+        start=start, batch=batch)
     if str(replicas).strip() not in ("1", ""):
         return _optimize_replicas(req)
     return _optimize_one(req)
@@ -150,7 +154,7 @@ def _check(req: OptimizeRequest) -> None:
         time_limit=req.time_limit, clock_mhz=req.clock_mhz, link_gbps=req.link_gbps,
         link_efficiency=req.link_efficiency, rx_buffer_bytes=req.rx_buffer_bytes,
         rx_buffers=req.rx_buffers, seed=req.seed, workers=req.workers,
-        mvau_wwidth_max=req.mvau_wwidth_max))
+        mvau_wwidth_max=req.mvau_wwidth_max, batch=req.batch))
     if req.out is not None:
         check_out_dir(req.out, files=("plan.json",))
 
@@ -312,7 +316,7 @@ def _optimize_one(req: OptimizeRequest) -> OptimizeResult:
                      minimize_bit_width=graph.minimized_bit_width, board_orders=tried,
                      phases=[("load and lower the network", t_built - t_load, "done"),
                              ("cost every folding (problem)", t_problem - t_built, "done"),
-                             *res.phases, slr_phase])
+                             *res.phases, slr_phase], batch=req.batch)
     plan = _with_slr_model(attach_slrs(plan, slrs), res, tried)
     plan = attach_infrastructure(plan, res.problem, res)  # FIFOs and converters as FINN builds
     if hosts:  # the layers FINN leaves on the host, as a GPU/CPU stage of the chain
@@ -323,13 +327,15 @@ def _optimize_one(req: OptimizeRequest) -> OptimizeResult:
 def _fit_infrastructure(req: OptimizeRequest, res: SolveResult, t_load: float,
                         first: float) -> SolveResult:
     """The plan as FINN builds it (its sized FIFOs, converters) must fit too: where it does
-    not, plan again with them kept back (dse.solver.infra.reserve_for), twice at most, each
-    time for as long as the first search took, at most twice that. When less time is left
-    than the first search took, the plan is kept as it is and says it does not fit as built
+    not, plan again with them kept back (dse.solver.infra.reserve_for), four times at most,
+    each time for as long as the first search took, at most twice that, keeping back 5 %
+    more each time (a plan found in less room has other foldings and FIFOs: CNV-w1a1 in one
+    U55C SLR group needed 2,239 LUT, then 2,405). When less time is left than the first
+    search took, the plan is kept as it is and says it does not fit as built
     (``metrics.fits_as_built``): a search cut shorter would trade it for a much slower one."""
-    for _ in range(2):
+    for attempt in range(4):
         assert res.problem is not None
-        again = reserve_for(res.problem, res)
+        again = reserve_for(res.problem, res, slack=0.05 * attempt)
         left = 0.9 * (req.time_limit - (time.monotonic() - t_load)) - 0.5
         if again is None or left < max(2.0, first):
             break

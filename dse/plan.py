@@ -12,6 +12,7 @@ from dse.chain.plan import CNN_SCHEMA_VERSION as SCHEMA_VERSION
 from dse.chain.plan import PipelinePlan, from_cnn, load_plan
 from dse.exceptions import PlanError
 from dse.schemas import check_cnn_plan
+from dse.solver.hostio import DEFAULT_BATCH, driver_call
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +73,27 @@ def host_io_metrics(prob: Any, ev: Any) -> dict[str, Any]:
             "binding": ev.bottleneck.startswith("host I/O")}
 
 
+def batch_metrics(prob: Any, fps: float, frames: int) -> dict[str, Any]:
+    """``metrics.batch``: one call of FINN's PYNQ driver on ``frames`` frames, driven from the
+    first board's host (dse.solver.hostio.DriverCall); ``metrics.fps`` stays the pipeline's
+    steady state."""
+    cfg = prob.boards[0]
+    call = driver_call(prob.graph, cfg, frames=frames, steady_fps=fps)
+    return call.as_dict(cfg.board.host_mmio_source)
+
+
 def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: float,
               dse_version: str, seed: int, record_time: bool = True,
               input_dtype: str | None = None,
               minimize_bit_width: bool = False,
               board_orders: list[dict] | None = None,
-              phases: list[tuple[str, float, str]] | None = None) -> PartitionPlan:
+              phases: list[tuple[str, float, str]] | None = None,
+              batch: int = DEFAULT_BATCH) -> PartitionPlan:
     """Build the plan document from a SolveResult (its problem and evaluation).
 
     With ``record_time=False`` the plan holds no wall-clock figure (``solver.wall_s`` is null),
-    so the same inputs and seed give a byte-identical file.
+    so the same inputs and seed give a byte-identical file. ``batch``: the frames of the one
+    driver call ``metrics.batch`` reports (where host I/O is modelled).
     """
     prob = result.problem
     ev = result.evaluation
@@ -197,7 +209,8 @@ def make_plan(result: Any, *, model_path: str, model_sha256: str, clock_mhz: flo
             "bottleneck": ev.bottleneck,
             "boards_used": used,
             "boards_used_total": sum(reps),  # every copy counted (segment replicas)
-            **({"host_io": host_io_metrics(prob, ev)} if prob.host else {}),
+            **({"host_io": host_io_metrics(prob, ev),
+                "batch": batch_metrics(prob, fps, batch)} if prob.host else {}),
         },
         "solver": {
             "strategy": result.strategy,

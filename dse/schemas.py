@@ -78,6 +78,10 @@ class HostIn(_Strict):
     #: host link (PCIe) GB/s, 0 where the DMA reads the host's own memory (Zynq HP ports)
     pcie_gbps: Annotated[Number, Field(ge=0, le=MAX_GBPS)] = 0
     source: str = ""
+    #: microseconds one register access of FINN's PYNQ driver takes on the board's host CPU
+    #: (Python MMIO); 0: not known, the driver's call is left out (dse.solver.hostio)
+    mmio_us: Annotated[Number, Field(ge=0, le=1e6)] = 0
+    mmio_source: str = ""
 
 
 class LayoutIn(_Strict):
@@ -282,6 +286,8 @@ class OptimizeOptions(_Strict):
     seed: Seed = 0
     workers: Annotated[StrictInt, Field(ge=1, le=256)] = 1
     mvau_wwidth_max: Annotated[StrictInt, Field(ge=1, le=8192)] | None = None
+    #: frames of the one driver call metrics.batch reports (dse.solver.hostio.DriverCall)
+    batch: Annotated[StrictInt, Field(ge=1, le=10**9)] = 1000
 
 
 class ExploreOptions(_Strict):

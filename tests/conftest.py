@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
 SHARED = Path(os.environ.get("DSE_SHARED", REPO.parent / "shared"))
 
 
@@ -69,14 +70,14 @@ def run_notebook(name: str, env: dict[str, str]) -> tuple[list, list]:
 @pytest.fixture(autouse=True)
 def _every_alveo_plan_is_placed(monkeypatch: pytest.MonkeyPatch):
     """Every plan a test gets from dse.api.optimize is checked by the independent per-SLR
-    check of tests/test_slr.py (FINN's raw per-SLR table and limits, not dse's packer)."""
+    check of tests/solver/test_slr.py (FINN's raw per-SLR table and limits, not dse's packer)."""
     from dse import api
 
     real = api.optimize
 
     def checked(*args, **kwargs):
         res = real(*args, **kwargs)
-        from tests.test_slr import check_placed
+        from tests.solver.test_slr import check_placed
 
         if res.plan["metrics"].get("placeable") is not False:  # flagged plans are reported
             check_placed(res.plan.data)

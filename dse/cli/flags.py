@@ -2,7 +2,7 @@
 and which to an LLM (an architecture config): a flag given for a network it does not apply to
 is refused in one line naming why (exit 2), never silently ignored.
 
-Every option of both commands is listed here (``tests/test_flags.py`` walks the parser, so a
+Every option of both commands is listed here (``tests/cli/test_flags.py`` walks the parser, so a
 new flag without an entry fails there). ``BOTH`` flags apply to either network.
 """
 
@@ -62,6 +62,8 @@ RULES: Mapping[str, Mapping[str, str | tuple[str, str]]] = {
                      "or a hand-written FWHT)"),
         "expand": ("llm", "a CNN's widths come from its QONNX export"),
         "price": ("llm", "prices cost an LLM plan per token; CNN plans are not priced"),
+        "batch": ("cnn", "it sets the frames of one call of FINN's PYNQ driver (a CNN plan's "
+                  "metrics.batch); an LLM's batch is --sequences"),
         "hbm_efficiency": ("llm", "it derates the LLM planner's HBM; the CNN formulation books "
                            "HBM at the board's rate"),
     },

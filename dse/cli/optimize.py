@@ -134,7 +134,7 @@ def _optimize_onnx(args: argparse.Namespace, replicas: str) -> int:
         board_files=args.board_file, out=args.out, seed=args.seed, workers=args.workers,
         record_time=not args.reproducible,
         progress=None if (args.quiet or args.json) else progress_to_stderr,
-        replicas=replicas,
+        replicas=replicas, batch=args.batch,
     )
     plan = res.plan
     if args.emit:
@@ -212,6 +212,10 @@ def render_plan(res: OptimizeResult, *, verbose: bool) -> None:
         from dse.solver.hostio import describe
 
         print(describe(m["host_io"]))
+    if m.get("batch"):
+        from dse.solver.hostio import describe_batch
+
+        print(describe_batch(m["batch"]))
     if m.get("fits_as_built") is False:
         print("warning  with the FIFOs and width converters FINN adds, a board exceeds its "
               "caps (boards[].resources_as_built)")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from dse import __version__
-from dse.solver import STRATEGIES
+from dse.solver import DEFAULT_BATCH, STRATEGIES
 
 Subparsers = argparse._SubParsersAction  # what add_subparsers returns
 
@@ -133,6 +133,7 @@ def _optimize(sub: Subparsers) -> None:
     s.add_argument("--verbose", action="store_true",
                    help="print the time and outcome of every phase (also kept in plan.json)")
     s.add_argument("--emit", metavar="DIR", help="also write per-board FINN builds to DIR")
+    _batch_arg(s)
     s.add_argument("--finn-env", help="finn-plus environment (default: dse's cache)")
     s.add_argument("--replicas", default=None,
                    help="data-parallel copies: a count of whole-pipeline copies (each on "
@@ -188,8 +189,17 @@ def _evaluate(sub: Subparsers) -> None:
     s.add_argument("--clock-mhz", type=float, default=None)
     s.add_argument("--input-dtype", default=None, help="e.g. UINT8 for an image input")
     s.add_argument("--board-file", action="append", default=None)
+    _batch_arg(s)
     s.add_argument("--json", action="store_true", help="print the plan JSON")
     s.set_defaults(func=Command("dse.cli.evaluate", "cmd_evaluate"))
+
+
+def _batch_arg(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--batch", type=int, default=DEFAULT_BATCH, metavar="FRAMES",
+                   help="frames in one call of FINN's PYNQ driver, for metrics.batch: the fps "
+                        "throughput_test() would measure (the driver's register accesses, "
+                        f"then one II per frame); default {DEFAULT_BATCH} frames. "
+                        "metrics.fps stays the steady state")
 
 
 def _emit(sub: Subparsers) -> None:

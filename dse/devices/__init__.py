@@ -30,7 +30,7 @@ DATA = Path(__file__).parent / "data" / "devices.json"
 PRECISIONS = ("int4", "int8", "fp8", "fp16", "fp32")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Efficiency:
     """Fractions of peak a device reaches, and the fixed cost per kernel launch."""
 
@@ -66,7 +66,7 @@ DEFAULT_EFFICIENCY = {"gpu": GPU_FIT,
                                         "20 us per oneDNN primitive")}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Device:
     name: str
     kind: str  # gpu | cpu
@@ -166,7 +166,7 @@ def compute_precision(weights: str, acts: str) -> str:
     return "fp16"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StepCost:
     time_s: float
     compute_s: float
@@ -195,7 +195,8 @@ def step_cost(dev: Device, *, params: float, weight_bits: float, tokens: int,
     memory_s = nbytes / (dev.memory_gbps * 1e9 * e.memory)
     overhead_s = math.ceil(blocks) * e.kernels_per_block * e.kernel_overhead_s
     busy = max(compute_s, memory_s) + (1 - e.overlap) * min(compute_s, memory_s)
-    return StepCost(busy + overhead_s, compute_s, memory_s, overhead_s, ops, nbytes)
+    return StepCost(time_s=busy + overhead_s, compute_s=compute_s, memory_s=memory_s,
+                    overhead_s=overhead_s, ops=ops, bytes=nbytes)
 
 
 # -- calibration -----------------------------------------------------------------------------

@@ -67,7 +67,7 @@ ACTS = {"silu": "silu", "swish": "silu", "gelu": "gelu", "gelu_new": "gelu",
         "gelu_pytorch_tanh": "gelu", "relu": "relu", "gated-gelu": "gelu"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Arch:
     """A transformer architecture, normalized across families."""
 
@@ -226,7 +226,7 @@ def load_arch(ref: str | Path) -> Arch:
 
 # -- quantization ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QuantSpec:
     """``weights``/``acts``/``kv``: FINN integer types such as INT4, INT8 (``int4`` accepted),
     or minifloats (``fp4``, ``fp6``, ``fp8``, ``fp8e5m2``: OCP formats, dse's ``FP<E,M,B>``).
@@ -284,5 +284,5 @@ def quant_spec(weights: str = "int4", acts: str = "int8", kv: str | None = None,
     if group < 0:
         raise SpecError(f"--group {group}: must be 0 (per tensor) or a group size")
     check_rotation(rotation, expand)
-    return QuantSpec(out["--weights"], out["--acts"], out["--kv"], int(group),
-                     rotation=rotation, expand=float(expand))
+    return QuantSpec(weights=out["--weights"], acts=out["--acts"], kv=out["--kv"],
+                     group=int(group), rotation=rotation, expand=float(expand))

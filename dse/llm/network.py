@@ -67,7 +67,7 @@ def finish_attention(g: LayerGraph, arch: Arch, mode: str, context: int,
                       minimized_bit_width=g.minimized_bit_width)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Stack:
     """``count`` identical blocks in a row."""
 
@@ -76,7 +76,7 @@ class Stack:
     count: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LLMNetwork:
     arch: Arch
     quant: QuantSpec
@@ -186,16 +186,16 @@ def build_network(arch: Arch, quant: QuantSpec, mode: str = "decode", seq: int =
             m, sym = decoder_block(_as_encoder(arch), quant, T)
             g = finish_attention(lower_block(m, sym, "enc", minimize_bit_width), arch, "encoder",
                                  context)
-            stacks.append(Stack("enc", g, arch.layers))
+            stacks.append(Stack(name="enc", block=g, count=arch.layers))
         else:
             m, sym = t5_decoder_block(arch, quant, T, context if mode == "decode" else seq)
             g = finish_attention(lower_block(m, sym, "dec", minimize_bit_width), arch, mode,
                                  context, cross=True)
-            stacks.append(Stack("dec", g, arch.decoder_layers))
+            stacks.append(Stack(name="dec", block=g, count=arch.decoder_layers))
     else:
         m, sym = decoder_block(arch, quant, T)
         g = finish_attention(lower_block(m, sym, "block", minimize_bit_width), arch, mode, context)
-        stacks.append(Stack("block", g, arch.layers))
+        stacks.append(Stack(name="block", block=g, count=arch.layers))
     head = None
     if mode != "encoder":  # the logits of the last position (every position in prefill)
         hm, hsym = lm_head(arch, quant, T)

@@ -397,20 +397,23 @@ class StageModel:
                 for c in range(copies if k else 0):
                     for name, wbits, bpf in p.ext_streams:
                         fetched = wbits if style == "rolled" else bpf
-                        demands.append(StreamDemand(f"{c}.{name}",
-                                                    per * fetched / 8 / frame_s,
-                                                    per * wbits // 8))
+                        demands.append(StreamDemand(name=f"{c}.{name}",
+                                                    bytes_per_s=per * fetched / 8 / frame_s,
+                                                    bytes=per * wbits // 8))
                     if kv_bits_tok:
-                        demands.append(StreamDemand(f"{c}.kv", per * kv_bits_tok / 8 / frame_s,
-                                                    per * kv_cache_bytes * self.S))
+                        demands.append(StreamDemand(
+                            name=f"{c}.kv", bytes_per_s=per * kv_bits_tok / 8 / frame_s,
+                            bytes=per * kv_cache_bytes * self.S))
                 for j, (name, wbits, bpf) in enumerate(x_streams):
-                    demands.append(StreamDemand(f"x{j}.{name}", bpf / 8 / frame_s, wbits // 8))
+                    demands.append(StreamDemand(name=f"x{j}.{name}", bytes_per_s=bpf / 8 / frame_s,
+                                                bytes=wbits // 8))
                 if kv_bits_tok and "attn" in extras:
-                    demands.append(StreamDemand("x.kv", kv_bits_tok / 8 / frame_s,
-                                                kv_cache_bytes * self.S))
+                    demands.append(StreamDemand(name="x.kv", bytes_per_s=kv_bits_tok / 8 / frame_s,
+                                                bytes=kv_cache_bytes * self.S))
                 if style == "rolled":  # the loop's residual stream in and out, per iteration
-                    demands.append(StreamDemand("loop.act", k * 2 * self.act_bits / 8 / frame_s,
-                                                2 * self.act_bits // 8))
+                    demands.append(StreamDemand(name="loop.act",
+                                                bytes_per_s=k * 2 * self.act_bits / 8 / frame_s,
+                                                bytes=2 * self.act_bits // 8))
                 if not demands:
                     break
                 try:

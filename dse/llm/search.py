@@ -71,7 +71,7 @@ def prompt_times(stages: Any, hops: Any, prompt: int) -> tuple[float, float]:
     return first, last
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Partial:
     """A chain over the first devices and units: its slowest stage, latency, prompt times."""
 
@@ -117,7 +117,7 @@ def search_chain(units: int, n_devices: int, stage_at: Callable[[int, int, int],
     (resources and memory only grow with the units)."""
     dp: list[list[list[Partial]]] = [[[] for _ in range(units + 1)]
                                      for _ in range(n_devices + 1)]
-    dp[0][0].append(Partial(0.0, 0.0, 0.0, 0.0))
+    dp[0][0].append(Partial(worst=0.0, latency=0.0, first=0.0, last=0.0))
     for b in range(n_devices):
         hop = hops[b]
         for h0 in range(units):
@@ -138,8 +138,9 @@ def search_chain(units: int, n_devices: int, stage_at: Callable[[int, int, int],
                     lat = p.latency + hop + st.latency_s
                     if not objective.allows(lat, last):
                         continue
-                    _add(dp[b + 1][h1], Partial(max(p.worst, st.frame_s, hop), lat, first,
-                                                last, st, h0, p), objective)
+                    _add(dp[b + 1][h1], Partial(worst=max(p.worst, st.frame_s, hop), latency=lat,
+                                                first=first, last=last, stage=st, h0=h0,
+                                                parent=p), objective)
     return _best(dp, units, objective)
 
 

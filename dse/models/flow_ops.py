@@ -8,7 +8,8 @@ Cycles, stream widths and output counts restate finn-plus's own ``get_exp_cycles
 ``squeeze.py``, ``unsqueeze.py``); HWWhere's replay buffers are finn-plus's resource estimate.
 The others inherit HWCustomOp's 0 resources in finn-plus, and dse books its own model
 (``COST_FINN_CYCLES``): their reorder banks, registers and control. Every row of
-``tests/data/finn_plus_transformer_grid.csv.gz`` is compared by ``tests/test_transformer_costs.py``.
+``tests/data/finn_plus_transformer_grid.csv.gz`` is compared by
+``tests/models/test_transformer_costs.py``.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from typing import Any
 from dse.exceptions import DseError, SpecError
 from dse.models import estimate
 from dse.models.candidates import FoldingOption, enumerate_options
+from dse.solver.hostio import DEFAULT_BATCH, describe, describe_batch
 
 #: op types of FINN before 0.10 and what FINN calls them now (the generic HW op)
 OLD_OPS = {
@@ -349,9 +350,10 @@ class FoldingEvaluation:
 def evaluate_folding(model: str | Path, folding: str | Path, board: str, *,
                      clock_mhz: float | None = None, input_dtype: str | None = None,
                      shell: str | None = None, caps: Mapping[str, float] | None = None,
-                     board_files: Sequence[str | Path] = (), record_time: bool = True
-                     ) -> FoldingEvaluation:
-    """The design a FINN folding config describes, on one board, costed as a plan."""
+                     board_files: Sequence[str | Path] = (), record_time: bool = True,
+                     batch: int = DEFAULT_BATCH) -> FoldingEvaluation:
+    """The design a FINN folding config describes, on one board, costed as a plan
+    (``metrics.batch``: one call of FINN's PYNQ driver on ``batch`` frames)."""
     from dse import __version__
     from dse.examples import resolve_model
     from dse.ir import load_network
@@ -390,7 +392,7 @@ def evaluate_folding(model: str | Path, folding: str | Path, board: str, *,
     plan = make_plan(result, model_path=str(path), model_sha256=graph.source_sha256,
                      clock_mhz=cfg.clock_mhz, dse_version=__version__, seed=0,
                      record_time=record_time, input_dtype=input_dtype,
-                     minimize_bit_width=graph.minimized_bit_width)
+                     minimize_bit_width=graph.minimized_bit_width, batch=batch)
     plan = attach_slrs(plan, place(problem, result))
     plan = attach_infrastructure(plan, problem, result, given_fifos=applied.fifos or None)
     d = json.loads(plan.to_json())
@@ -435,9 +437,9 @@ def format_report(plan: Any) -> str:
     lines.append(f"result   {m['fps']:,.1f} fps (II {m['ii_cycles']:,} cycles, bottleneck "
                  f"{m['bottleneck']}), latency {m['latency_s'] * 1e3:.4g} ms")
     if m.get("host_io"):
-        from dse.solver.hostio import describe
-
         lines.append(describe(m["host_io"]))
+    if m.get("batch"):
+        lines.append(describe_batch(m["batch"]))
     if not m.get("fits_as_built", True) or m.get("violations"):
         lines.append("warning  " + "; ".join(m.get("violations") or
                                              ["the design with its FIFOs exceeds the caps"]))

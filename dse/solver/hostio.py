@@ -13,6 +13,21 @@ fabric clock; on Alveo the frames cross PCIe too (the board's ``host.pcie_gbps``
 
 A stage's cycles are counted at its board's clock. With replicas, each copy board has its own
 IODMAs and PCIe link; copies sharing one board (SLR groups) share them.
+
+**A batch through FINN's PYNQ driver** (``DriverCall``). The steady-state fps is what the
+pipeline sustains; what FINN's ``throughput_test()`` measures is one call of the driver's
+``execute_on_buffers`` on a batch of N frames (``driver_base.py``, platform ``zynq-iodma``):
+the runtime of that call, N / runtime. That call makes its register accesses one after another
+from Python before and after the hardware runs: a status read of each output IODMA, then three
+writes per IODMA (buffer address, frame count, ap_start; outputs first, the input's ap_start
+last), then ``wait_until_finished`` polls each output IODMA until it reads done. So the runtime
+is ``accesses x mmio_us`` (the board catalog's ``host.mmio_us``, with its source) plus N
+intervals at the steady-state II. The pipeline's fill is one of those intervals: the streaming
+layers overlap within a frame, so the first frame leaves after a few intervals at most, far
+sooner than a plan's ``latency_s`` (the sum of the layers' cycles, FINN's critical-path
+estimate: 40 intervals for MobileNet-v1 on ZCU102, whose notebook measured 2,176 us per frame
+at batch 100 against an interval of 2,103 us). Where the catalog has no ``mmio_us`` (0) the
+call's accesses are not costed and the figure says so.
 """
 
 from __future__ import annotations
@@ -21,6 +36,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dse.exceptions import SpecError
+from dse.solver import DEFAULT_BATCH
 from dse.specs import BoardConfig
 
 
@@ -98,6 +115,71 @@ def host_fps(graph: object, cfg: BoardConfig, copies: int = 1) -> float:
     return min(i.fps, o.fps) / max(1, copies)
 
 
+def driver_mmio_accesses(n_inputs: int, n_outputs: int) -> int:
+    """Register accesses one ``execute_on_buffers`` call of FINN's PYNQ driver makes in
+    series (``zynq-iodma``): a status read per output IODMA, address / count / ap_start per
+    IODMA, and the status read per output IODMA that sees it done."""
+    return n_outputs + 3 * (n_inputs + n_outputs) + n_outputs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriverCall:
+    """One call of FINN's PYNQ driver on a batch of ``frames``: what ``throughput_test()``
+    times. ``mmio_us`` 0: the board's register access time is not known (not costed)."""
+
+    frames: int
+    mmio_accesses: int
+    mmio_us: float
+    steady_fps: float
+
+    @property
+    def call_s(self) -> float:
+        return self.mmio_accesses * self.mmio_us * 1e-6
+
+    @property
+    def runtime_s(self) -> float:
+        return self.call_s + self.frames / self.steady_fps
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.runtime_s
+
+    def as_dict(self, source: str = "") -> dict[str, object]:
+        costed = self.mmio_us > 0
+        return {"frames": self.frames, "fps": round(self.fps, 3),
+                "runtime_ms": round(self.runtime_s * 1e3, 6),
+                "driver_call_us": round(self.call_s * 1e6, 3),
+                "mmio_accesses": self.mmio_accesses, "mmio_us": self.mmio_us,
+                "mmio_source": source,
+                "includes": ("one call of FINN's PYNQ driver on the batch (execute_on_buffers, "
+                             "what throughput_test() times): its register accesses"
+                             + ("" if costed else " (not costed: no host.mmio_us for this "
+                                "board)")
+                             + ", then one steady-state interval per frame (the pipeline's "
+                             "fill is one of them)")}
+
+
+def driver_call(graph: object, cfg: BoardConfig, *, frames: int,
+                steady_fps: float) -> DriverCall:
+    """The driver call on ``frames`` frames of a network whose pipeline sustains
+    ``steady_fps``, driven from ``cfg``'s board's host."""
+    if frames < 1:
+        raise SpecError(f"batch {frames}: a driver call runs at least 1 frame (--batch N, "
+                        "N >= 1)")
+    ins, outs = graph_io_bits(graph)
+    return DriverCall(frames=frames,
+                      mmio_accesses=driver_mmio_accesses(len(ins) or 1, len(outs) or 1),
+                      mmio_us=cfg.board.host_mmio_us, steady_fps=steady_fps)
+
+
+def describe_batch(b: dict) -> str:
+    """One line on a plan's ``metrics.batch``."""
+    how = (f"{b['mmio_accesses']} register accesses x {b['mmio_us']:g} us"
+           if b["mmio_us"] else "driver call not costed: no host.mmio_us for this board")
+    return (f"batch    {b['fps']:,.0f} fps for one driver call on {b['frames']:,} frames "
+            f"({b['runtime_ms']:,.4g} ms: {how}, then one II per frame)")
+
+
 def describe(h: dict) -> str:
     """One line on a plan's ``metrics.host_io`` (``dse optimize`` and ``dse evaluate``)."""
     i, o = h["input"], h["output"]
@@ -107,5 +189,6 @@ def describe(h: dict) -> str:
             f"{h['fps'] or 0:,.0f} fps" + (" - binds the II" if h["binding"] else ""))
 
 
-__all__ = ["IoStage", "describe", "graph_io_bits", "host_fps", "host_stage", "host_stages",
-           "iodma"]
+__all__ = ["DEFAULT_BATCH", "DriverCall", "IoStage", "describe", "describe_batch",
+           "driver_call", "driver_mmio_accesses", "graph_io_bits", "host_fps", "host_stage",
+           "host_stages", "iodma"]

@@ -448,10 +448,12 @@ def attach_infrastructure(plan: Any, problem: Any, result: Any,
     return PartitionPlan(d)
 
 
-def reserve_for(problem: Any, result: Any) -> Any | None:
+def reserve_for(problem: Any, result: Any, slack: float = 0.0) -> Any | None:
     """``problem`` with resources kept back on the boards whose plan, as FINN builds it (its
     sized FIFOs and converters beyond the layers' FIFO shares), exceeds their capacity; None
-    when every board fits. The solver then plans again inside what is left."""
+    when every board fits. The solver then plans again inside what is left. ``slack`` keeps
+    back that fraction more than this plan needs: the plan found inside less room has other
+    foldings, whose FIFOs may need a little more."""
     from dataclasses import replace
 
     streams = plan_streams(problem, result)
@@ -463,7 +465,8 @@ def reserve_for(problem: Any, result: Any) -> Any | None:
         inf = total([s for bb, s in streams if bb == b])
         shares = [problem.share(i, result.choice[i]) for i in range(problem.n)
                   if result.boards[i] == b]
-        need = [max(0, inf[d] - sum(x[j] for x in shares)) for j, d in enumerate(RES5)]
+        need = [math.ceil(max(0, inf[d] - sum(x[j] for x in shares)) * (1 + slack))
+                for j, d in enumerate(RES5)]
         ev = result.evaluation
         cap = [ev.capacity[b][d] + extra[b][j] for j, d in enumerate(RES5)]  # unreserved
         if any(ev.usage[b][d] + need[j] > cap[j] for j, d in enumerate(RES5)):

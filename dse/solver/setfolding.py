@@ -10,7 +10,7 @@ AP_INT_MAX_W (8,191 bits); a depthwise SWG slower than the target raises the PE/
 with its consumer; StreamingConcat/Split walk their channels' common divisors (stopping at
 ``< target``); a PE op without NumChannels (Reshape) walks its output's last dimension;
 HWSoftmax is left alone. SetFolding never touches ram_style, mem_mode or resType and never
-looks at resources (finn_cost_formulas.md 5). tests/test_setfolding_sweep.py checks every
+looks at resources (finn_cost_formulas.md 5). tests/backends/test_setfolding_sweep.py checks every
 attribute against finn-plus's own SetFolding on 168 settings of the shared models.
 
 finn-plus stops a walk at ``cycles <= target`` (FINN main/dev at ``<``; ``strict=True``).

@@ -159,7 +159,7 @@ def sll_bits(edges: list[tuple[str, str, int]], slr_of: dict[str, int], S: int) 
             for k in range(S - 1)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Packing:
     feasible: bool
     slr_of: dict[str, int]
@@ -228,11 +228,12 @@ def pack(layers: list[tuple[str, dict[str, int]]], edges: list[tuple[str, str, i
     st = solver.solve(m)
     name = solver.status_name(st)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Packing(False, {}, [], [], name)
+        return Packing(feasible=False, slr_of={}, usage=[], sll=[], status=name)
     slr_of = {n: next(s for s in range(S) if solver.value(y[n, s])) for n in names}
     usage = [{d: sum(use[n].get(d, 0) for n in names if slr_of[n] == s) for d in DIMS}
              for s in range(S)]
-    return Packing(True, slr_of, usage, sll_bits(edges, slr_of, S), name)
+    return Packing(feasible=True, slr_of=slr_of, usage=usage, sll=sll_bits(edges, slr_of, S),
+                   status=name)
 
 
 def board_layers(problem: Any, choice: Any, boards: Any, b: int
@@ -313,9 +314,10 @@ def place(problem: Any, result: Any, time_limit: float = 10.0) -> list[dict[str,
                  if i < len(chosen) and chosen[i] is not None}
         if len(given) == len(idx) and not check_assignment(layers, edges, slrs, given):
             use = dict(layers)
-            p = Packing(True, given, [{d: sum(use[n][d] for n in given if given[n] == s)
-                                       for d in DIMS} for s in range(len(slrs))],
-                        sll_bits(edges, given, len(slrs)), "SOLVER")
+            p = Packing(feasible=True, slr_of=given,
+                        usage=[{d: sum(use[n][d] for n in given if given[n] == s)
+                                for d in DIMS} for s in range(len(slrs))],
+                        sll=sll_bits(edges, given, len(slrs)), status="SOLVER")
         else:
             p = pack(layers, edges, slrs, time_limit=time_limit)
         out.append({"feasible": p.feasible, "status": p.status, "slr_of": p.slr_of,

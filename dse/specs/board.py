@@ -65,6 +65,9 @@ class Board:
     host_dma_bits: int = 512
     #: host link GB/s (PCIe XDMA/QDMA); 0 where the IODMA reads the host's DDR itself (Zynq)
     host_pcie_gbps: float = 0.0
+    #: µs per register access of FINN's PYNQ driver on the host CPU (0: not known)
+    host_mmio_us: float = 0.0
+    host_mmio_source: str = ""
     finn_board: str = ""
     shell_flow_type: str = "vitis_alveo"
     vitis_platform: str | None = None
@@ -191,6 +194,8 @@ def board_from_dict(d: Mapping[str, Any], where: str = "board") -> Board:
         net_ports=int(net.ports),
         host_dma_bits=int(host.dma_bits),
         host_pcie_gbps=float(host.pcie_gbps),
+        host_mmio_us=float(host.mmio_us),
+        host_mmio_source=host.mmio_source,
         finn_board=b.finn_board or b.name,
         shell_flow_type=b.shell_flow_type,
         vitis_platform=b.vitis_platform,
@@ -218,7 +223,7 @@ def shell_from_dict(name: str, d: Mapping[str, Any]) -> ShellProfile:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Catalog:
     boards: Mapping[str, Board]
     shells: Mapping[str, ShellProfile]
@@ -255,7 +260,7 @@ class Catalog:
                 if s not in shells:
                     raise SpecError(f"{path}: board {b.name!r} names unknown shell {s!r}")
             boards[b.name] = b
-        return Catalog(boards, shells)
+        return Catalog(boards=boards, shells=shells)
 
     def configure(
         self,
@@ -305,7 +310,7 @@ def default_catalog() -> Catalog:
     data = json.loads(text)
     shells = {n: shell_from_dict(n, s) for n, s in data["shells"].items()}
     boards = {b["name"]: board_from_dict(b) for b in data["boards"]}
-    return Catalog(boards, shells)
+    return Catalog(boards=boards, shells=shells)
 
 
 def load_catalog(board_files: Iterable[str | Path] = ()) -> Catalog:

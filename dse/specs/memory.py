@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dse.exceptions import InfeasibleError
 
@@ -28,14 +28,14 @@ HBM_EFFICIENCY_SOURCE = ("Shuhai (FCCM 2020 / IEEE TC 2021): 425 of 460 GB/s (0.
                          "striping through the crossbar (not measured: an assumption)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StreamDemand:
     name: str
     bytes_per_s: float  # sustained rate at the plan's II
     bytes: int  # what it stores
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Share:
     channel: int
     bytes_per_s: float
@@ -43,7 +43,7 @@ class Share:
     offset: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelMap:
     channels: int
     channel_bytes_per_s: float  # usable, after the efficiency
@@ -94,7 +94,7 @@ def allocate(streams: Sequence[StreamDemand], channels: int, channel_bytes_per_s
     order = sorted(streams, key=lambda s: (-max(s.bytes_per_s / usable,
                                                 s.bytes / channel_bytes), s.name))
     def put(c: int, name: str, rate: float, nbytes: int) -> None:
-        parts.append(Share(c, rate, nbytes, offset[c]))
+        parts.append(Share(channel=c, bytes_per_s=rate, bytes=nbytes, offset=offset[c]))
         free_rate[c] -= rate
         free_bytes[c] -= nbytes
         offset[c] += -(-nbytes // align) * align
@@ -130,7 +130,8 @@ def allocate(streams: Sequence[StreamDemand], channels: int, channel_bytes_per_s
             put(min(cands, key=lambda c: (free_rate[c] - rate_left, c)), s.name,
                 rate_left, bytes_left)
         shares[s.name] = parts
-    m = ChannelMap(channels, usable, channel_bytes, {k: tuple(v) for k, v in shares.items()})
+    m = ChannelMap(channels=channels, channel_bytes_per_s=usable, channel_bytes=channel_bytes,
+                   shares={k: tuple(v) for k, v in shares.items()})
     m.check()
     return m
 
@@ -165,7 +166,8 @@ def _fluid(streams: Sequence[StreamDemand], channels: int, usable: float, channe
             if f <= 1e-12:
                 break
             nb = int(round(s.bytes * f))
-            shares[n].append(Share(c, s.bytes_per_s * f, nb, offset))
+            shares[n].append(Share(channel=c, bytes_per_s=s.bytes_per_s * f, bytes=nb,
+                                         offset=offset))
             offset += -(-nb // align) * align
             rate_room -= s.bytes_per_s * f
             byte_room -= s.bytes * f
@@ -179,8 +181,9 @@ def _fluid(streams: Sequence[StreamDemand], channels: int, usable: float, channe
         diff = by_name[n].bytes - sum(p.bytes for p in parts)
         if diff and parts:
             last = parts[-1]
-            parts[-1] = Share(last.channel, last.bytes_per_s, last.bytes + diff, last.offset)
-    m = ChannelMap(channels, usable, channel_bytes, {k: tuple(v) for k, v in shares.items()})
+            parts[-1] = replace(last, bytes=last.bytes + diff)
+    m = ChannelMap(channels=channels, channel_bytes_per_s=usable, channel_bytes=channel_bytes,
+                   shares={k: tuple(v) for k, v in shares.items()})
     try:
         m.check()
     except InfeasibleError:
@@ -196,9 +199,11 @@ def _striped(streams: Sequence[StreamDemand], channels: int, usable: float,
         parts = []
         for c in range(channels):
             nb = -(-s.bytes // channels)
-            parts.append(Share(c, s.bytes_per_s / channels, nb, offset[c]))
+            parts.append(Share(channel=c, bytes_per_s=s.bytes_per_s / channels, bytes=nb,
+                               offset=offset[c]))
             offset[c] += -(-nb // align) * align
         shares[s.name] = tuple(parts)
-    m = ChannelMap(channels, usable, channel_bytes, shares)
+    m = ChannelMap(channels=channels, channel_bytes_per_s=usable, channel_bytes=channel_bytes,
+                   shares=shares)
     m.check()
     return m

@@ -207,7 +207,8 @@ def memory_map(board: Mapping[str, Any], layers: list[dict], names: Mapping[str,
         if not bits:
             continue
         bpf = layer.get("external_bits_per_frame", bits)
-        demands.append(StreamDemand(layer["name"], bpf / 8 * fps, math.ceil(bits / 8)))
+        demands.append(StreamDemand(name=layer["name"], bytes_per_s=bpf / 8 * fps,
+                                    bytes=math.ceil(bits / 8)))
     if not demands:
         return {"board": board["index"], "entries": []}
     n = max(1, channels)

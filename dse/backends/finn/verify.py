@@ -24,7 +24,7 @@ from dse.backends.finn.runner import run_driver
 from dse.exceptions import BackendError
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyResult:
     inputs: int
     max_abs_diff: float

@@ -75,7 +75,7 @@ def test_emit_gives_each_copy_a_rank_and_streams_alternate_over_them(tmp_path) -
 
     from dse.backends.finn.emit import emit
     from dse.plan import PartitionPlan
-    from tests.test_finn_backend import GOLDEN, _tfc_hw
+    from tests.backends.test_finn_backend import GOLDEN, _tfc_hw
 
     d = json.loads((GOLDEN / "plan.json").read_text())
     d["boards"][0].update(replicas=1, ranks=[0])

@@ -138,8 +138,8 @@ def test_group_scales_travel_with_the_weights() -> None:
 
 def test_every_fpga_stage_places_into_its_slrs(llama7b) -> None:
     """Each U55C stage's layers (every block copy, partial block and head) sit in one SLR
-    each, checked here with FINN's raw per-SLR table and limits (tests/test_slr.py)."""
-    from tests.test_slr import DIMS, FINN_SLRS, LIMITS
+    each, checked here with FINN's raw per-SLR table and limits (tests/solver/test_slr.py)."""
+    from tests.solver.test_slr import DIMS, FINN_SLRS, LIMITS
 
     bert = api.optimize_llm("bert-base", boards=4, mode="encoder").data
     checked = 0

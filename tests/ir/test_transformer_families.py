@@ -132,7 +132,7 @@ def test_family_hw_layers_match_finn_plus(family: str, dynamo: bool, family_dir:
     from onnx import helper
 
     from dse.backends.finn.runner import run_driver
-    from tests.test_lowering_vs_finn import KEYS
+    from tests.ir.test_lowering_vs_finn import KEYS
 
     src = export_family(family, family_dir, dynamo=dynamo)
     out = tmp_path / "hw.onnx"

@@ -20,8 +20,8 @@ from dse.ir.lower import read_model
 from dse.ir.prepare import prepare
 from tests.conftest import SHARED
 from tests.networks import export_bnn_pynq, to_finn_onnx
-from tests.test_lowering import _save
-from tests.test_lowering_vs_finn import _signature
+from tests.ir.test_lowering import _save
+from tests.ir.test_lowering_vs_finn import _signature
 
 
 def _annotate(path: Path, tensor: str, dtype: str) -> None:
@@ -250,7 +250,7 @@ def test_bit_widths_and_costs_equal_finns_own_build(name: str, exported: Path,
 
     from dse.models import estimate
     from tests.networks import finn_estimate
-    from tests.test_lowering_vs_finn import FOLDING, attribute_mismatches
+    from tests.ir.test_lowering_vs_finn import FOLDING, attribute_mismatches
 
     qonnx = export_bnn_pynq(name, exported)
     folded, report = finn_estimate(finn_env, qonnx, 5000)
@@ -268,7 +268,7 @@ def test_bit_widths_and_costs_equal_finns_own_build(name: str, exported: Path,
 @pytest.mark.parametrize("on", ["activations", "weights"])
 def test_minifloat_quantizers_lower_to_minifloat_operands(on: str, tmp_path: Path) -> None:
     """An FP8 model (qonnx FloatQuant, E4M3 bias 7 clamped at 240) lowers to an MVAU with a
-    minifloat operand (dse's own model; tests/test_minifloat.py checks the values)."""
+    minifloat operand (dse's own model; tests/models/test_minifloat.py checks the values)."""
     b = _Builder(0)
 
     def fq(x: str) -> str:

@@ -11,7 +11,7 @@ import dse.solver.binfill as binfill
 import dse.solver.slr as slr
 from dse.solver.evaluate import evaluate
 from tests.solver_helpers import board, problem
-from tests.test_slr import _layer_use, _random_chain, _slr_table, _split_brute_force
+from tests.solver.test_slr import _layer_use, _random_chain, _slr_table, _split_brute_force
 
 
 def _instance(seed: int, nb: int, board_lut: int, n_max: int = 5):

@@ -33,7 +33,7 @@ VALUES: dict[str, dict[str, Any]] = {
         "replicas": "2", "mode": "prefill", "seq": "64", "context": "512", "sequences": "2",
         "weights": "int8", "acts": "int4", "kv": "int4", "group": "64", "price": "U55C=1.5",
         "hbm_efficiency": "0.8", "rotation": "quarot", "expand": "0.05",
-        "max_latency": "50", "max_ttft": "500",
+        "max_latency": "50", "max_ttft": "500", "batch": "10",
     },
     "explore": {
         "boards": "2", "board_types": "U55C,U280", "trials": "3", "storage": "j.log",

@@ -12,10 +12,10 @@ import pytest
 
 from dse.ir import load_network
 from dse.solver.setfolding import set_folding
-from tests.conftest import shared_path
+from tests.conftest import TESTS, shared_path
 from tests.networks import finn_hw_model
 
-SWEEP = json.loads((Path(__file__).parent / "data" / "finn_plus_setfolding_sweep.json")
+SWEEP = json.loads((TESTS / "data" / "finn_plus_setfolding_sweep.json")
                    .read_text())
 PART = "xcu55c-fsvh2892-2L-e"
 

@@ -8,7 +8,6 @@ import csv
 import gzip
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from dse.exceptions import DseError
 from dse.models import estimate
 from dse.models._common import COST_DSE, COST_FINN, COST_FINN_CYCLES
 from dse.models.registry import split_op_type
+from tests.conftest import TESTS
 
-GRID = Path(__file__).parent / "data" / "finn_plus_transformer_grid.csv.gz"
+GRID = TESTS / "data" / "finn_plus_transformer_grid.csv.gz"
 PART = "xcu55c-fsvh2892-2L-e"
 VERSAL = "xcvc1902-vsva2197-2MP-e-S"  # PWPolyF exists in finn-plus only on Versal
 
@@ -136,7 +136,7 @@ def test_every_hw_op_finn_plus_registers_is_known(finn_env) -> None:
     from dse.backends.finn.runner import run_driver
     from dse.models.registry import known_op_types
 
-    r = run_driver(finn_env, script=Path(__file__).parent / "finn_scripts" / "list_hw_ops.py",
+    r = run_driver(finn_env, script=TESTS / "finn_scripts" / "list_hw_ops.py",
                    timeout=600)
     assert r.get("ok"), r
     assert len(r["ops"]) > 50

@@ -21,12 +21,12 @@ import pytest
 
 from dse.ir import load_network
 from dse.solver.folding import evaluate_folding
-from tests.conftest import shared_path
+from tests.conftest import TESTS, shared_path
 from tests.networks import finn_hw_model
 
 pytestmark = pytest.mark.finn
 
-SCRIPT = Path(__file__).parent / "finn_scripts" / "insert_fifos_dwcs.py"
+SCRIPT = TESTS / "finn_scripts" / "insert_fifos_dwcs.py"
 MODELS = ("tfc_w1a1", "tfc_w2a2", "sfc_w1a1", "cnv_w1a1")
 FOLD = ("PE", "SIMD", "parallel_window", "ram_style", "resType", "mem_mode")
 PART = "xc7z020clg400-1"  # Pynq-Z1

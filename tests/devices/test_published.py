@@ -20,8 +20,8 @@ from dse.devices.published import (
     read_published,
 )
 from dse.exceptions import SpecError
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 TABLE = REPO / "benchmarks" / "data" / "published_llm.csv"
 
 

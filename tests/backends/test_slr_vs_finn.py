@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 
 from dse.solver.slr import check_assignment, fits_one, pack
-from tests.conftest import shared_path
+from tests.conftest import TESTS, shared_path
 from tests.networks import finn_hw_model
 
 pytestmark = pytest.mark.finn
 
-SWEEP = json.loads((Path(__file__).parent / "data" / "finn_plus_setfolding_sweep.json")
+SWEEP = json.loads((TESTS / "data" / "finn_plus_setfolding_sweep.json")
                    .read_text())
-SCRIPT = Path(__file__).parent / "finn_scripts" / "elastic_df_partition.py"
+SCRIPT = TESTS / "finn_scripts" / "elastic_df_partition.py"
 FINN_LIMITS = (0.7, 0.5, 0.8, 0.8, 0.8)  # finn.util.platforms.DEFAULT_RES_LIMITS
 DIMS = ("lut", "ff", "bram18", "uram", "dsp")
 

@@ -16,9 +16,8 @@ from dse.exceptions import InfeasibleError, SpecError
 from dse.llm.config import load_arch, quant_spec
 from dse.llm.hetero import hop_s
 from dse.llm.network import build_network
-from tests.conftest import run_notebook
+from tests.conftest import REPO, run_notebook
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_mixed_chain_with_the_order_chosen() -> None:

@@ -15,10 +15,10 @@ import pytest
 from dse.exceptions import SpecError
 from dse.models import estimate
 from dse.solver.folding import evaluate_folding
-from tests.conftest import shared_path
+from tests.conftest import TESTS, shared_path
 from tests.networks import with_topk
 
-DATA = Path(__file__).parent / "data" / "finn_examples"
+DATA = TESTS / "data" / "finn_examples"
 TFC_CFG = DATA / "bnn-pynq_tfc-w1a1_folding_config.json"
 
 
@@ -65,14 +65,22 @@ def test_finn_examples_tfc_config_is_costed_as_finn_would(tfc: Path) -> None:
 
 def test_cli_evaluate_json_and_text(tfc: Path) -> None:
     r = _cli("--model", str(tfc), "--folding", str(TFC_CFG), "--board", "Pynq-Z1",
-             "--input-dtype", "UINT8", "--json")
+             "--input-dtype", "UINT8", "--json", "--batch", "250")
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
-    assert plan["metrics"]["fps"] == pytest.approx(100e6 / 98, rel=1e-6)
+    assert plan["metrics"]["fps"] == pytest.approx(100e6 / 98, rel=1e-6)  # the steady state
     assert plan["solver"]["status"] == "GIVEN"
+    # --batch reaches the plan: one driver call on 250 frames, its accesses costed
+    b = plan["metrics"]["batch"]
+    assert b["frames"] == 250 and 0 < b["fps"] < plan["metrics"]["fps"]
+    assert b["driver_call_us"] > 0 and "execute_on_buffers" in b["includes"]
     r = _cli("--model", str(tfc), "--folding", str(TFC_CFG), "--board", "Pynq-Z1",
              "--input-dtype", "UINT8")
     assert r.returncode == 0 and "bottleneck host I/O" in r.stdout
+    assert "driver call on 1,000 frames" in r.stdout  # the default batch, said in the output
+    r = _cli("--model", str(tfc), "--folding", str(TFC_CFG), "--board", "Pynq-Z1",
+             "--batch", "0")
+    assert r.returncode == 2 and "--batch" in r.stderr
 
 
 def test_wrong_node_names_one_line_each_exit_2(tfc: Path, tmp_path: Path) -> None:

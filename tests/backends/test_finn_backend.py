@@ -21,9 +21,9 @@ from dse.backends.finn import qonnx_split
 from dse.backends.finn.emit import HW_DOMAIN, emit
 from dse.exceptions import InfeasibleError, PlanError
 from dse.plan import PartitionPlan
-from tests.conftest import shared_path
+from tests.conftest import TESTS, shared_path
 
-GOLDEN = Path(__file__).with_name("golden") / "emit_tfc"
+GOLDEN = TESTS / "golden" / "emit_tfc"
 
 
 def _tfc_hw() -> Path:
@@ -137,7 +137,7 @@ def test_memory_map_spreads_a_fast_stream_over_enough_channels() -> None:
     assert all(e["gbps"] <= 14.375 for e in mm["entries"])
     assert len({e["pseudo_channel"] for e in mm["entries"]}) == 4
     with pytest.raises(InfeasibleError, match="pseudo-channels"):
-        allocate([StreamDemand("big", 40 * 14.375e9, 1)], 32, 14.375e9, 512 * 2**20,
+        allocate([StreamDemand(name="big", bytes_per_s=40 * 14.375e9, bytes=1)], 32, 14.375e9, 512 * 2**20,
                  efficiency=1.0)
 
 
