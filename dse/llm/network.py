@@ -221,8 +221,9 @@ def plan_network(model: Mapping[str, Any]) -> LLMNetwork | None:
         return None
     try:
         a = Arch(**arch)
-        q = QuantSpec(str(model["weights"]), str(model["acts"]), str(model["kv"]),
-                      int(model.get("group", 0)), rotation=str(model.get("rotation", "none")))
+        q = QuantSpec(weights=str(model["weights"]), acts=str(model["acts"]),
+                      kv=str(model["kv"]), group=int(model.get("group", 0)),
+                      rotation=str(model.get("rotation", "none")))
         net = build_network(a, q, str(model["mode"]), seq=int(model["seq"]),
                             context=int(model["context"]))
     except (TypeError, KeyError, ValueError, SpecError):
