@@ -171,32 +171,21 @@ def test_an_export_of_another_config_is_refused_in_one_line(plan_path: Path,
              shapes=shapes, source=src)
 
 
-@pytest.fixture(scope="module")
-def finn_vs_plan(finn_env: Path, tmp_path_factory: pytest.TempPathFactory
-                 ) -> list[tuple[str, str, tuple, tuple]]:
-    """A tiny Llama exported with brevitas (TorchScript, int8 weights and inputs of every
-    Linear, random weights) and planned from its own config.json on two VCK5000 (a Versal
-    part: finn-plus builds PWPolyF, the SiLU, only there): dse emit lowers the export with
-    finn-plus and binds it; finn-plus's own steps on each emitted board (specialize, apply the
-    emitted folding config, minimize bit widths) and its estimate analyses then give, per
-    node dse bound to a plan layer, (op type, node, the plan's cost, finn-plus's estimate):
-    cycles, LUT, BRAM18, URAM, DSP. About 4 minutes, most of it finn-plus's lowering."""
+def _plan_emit_estimate(finn_env: Path, tmp: Path, cfg_path: Path, model: Path,
+                        boards: str, lut: str) -> list[tuple[str, str, tuple, tuple]]:
+    """Plan the config on ``boards`` VCK5000 at LUT cap ``lut``, emit bound to ``model``,
+    run finn-plus's steps and estimates on every board; rows as ``finn_vs_plan``'s."""
     from dse.backends.finn.runner import run_driver
     from dse.models import estimate
-    from tests.networks import _family_config, export_family
 
-    tmp_path = tmp_path_factory.mktemp("llmfinn")
-    export = export_family("llama", tmp_path)
-    cfg_path = tmp_path / "config.json"
-    _family_config("llama")[1].to_json_file(str(cfg_path))
-    assert main(["optimize", "--model", str(cfg_path), "--out", str(tmp_path / "p"),
-                 "--boards", "2", "--board", "VCK5000", "--cap", "lut=0.02", "--mode",
+    assert main(["optimize", "--model", str(cfg_path), "--out", str(tmp / "p"),
+                 "--boards", boards, "--board", "VCK5000", "--cap", f"lut={lut}", "--mode",
                  "prefill", "--seq", "8", "--weights", "int8", "--acts", "int8",
                  "--quiet"]) == 0
-    plan = load_plan(tmp_path / "p" / "plan.json")
-    assert len(plan.fpga_stages) == 2
-    out = tmp_path / "e"
-    assert main(["emit", "--plan", str(tmp_path / "p" / "plan.json"), "--model", str(export),
+    plan = load_plan(tmp / "p" / "plan.json")
+    assert len(plan.fpga_stages) == int(boards)
+    out = tmp / "e"
+    assert main(["emit", "--plan", str(tmp / "p" / "plan.json"), "--model", str(model),
                  "--out", str(out), "--estimate-only"]) == 0
     man = json.loads((out / "manifest.json").read_text())
     assert man["weights_bound"] and any("cannot lower" in n for n in man["notes"])
@@ -214,30 +203,59 @@ def finn_vs_plan(finn_env: Path, tmp_path_factory: pytest.TempPathFactory
         cycles = json.loads((rep / "estimate_layer_cycles.json").read_text())
         res = json.loads((rep / "estimate_layer_resources.json").read_text())
         part = man["boards"][k]["part"]
+        folding = stage_folding(plan.payload["stages"][plan.stages.index(st)])
         for node, where in sorted(man["boards"][k]["finn_nodes"].items()):
             if node not in cycles:  # (finn-plus 1.6.1 estimates no Shuffle before its
                 continue            # transpose decomposition)
             layer = where if where.startswith("head.") else where.split(".", 1)[1]
-            op, a = attrs[layer]
-            fold = stage_folding(plan.payload["stages"][plan.stages.index(st)])[layer]
-            impl = fold["impl"]
-            c = estimate(f"{op}_{impl}", {**a, **{k: v for k, v in fold.items()
-                                                 if k != "impl"}}, part)
+            op, a = attrs[layer.split(".", 1)[1] if layer.startswith(("mlp.", "attn."))
+                          else layer]
+            fold = folding[layer]
+            c = estimate(f"{op}_{fold['impl']}", {**a, **{k: v for k, v in fold.items()
+                                                          if k != "impl"}}, part)
             f = res[node]
-            rows.append((op, f"board{k}/{node} = {where}",
+            rows.append((op, f"{boards} boards, board{k}/{node} = {where}",
                          (c.cycles, c.lut, c.bram18, c.uram, c.dsp),
                          (cycles[node], int(f["LUT"]), int(f["BRAM_18K"]), int(f["URAM"]),
                           int(f["DSP"]))))
     return rows
 
 
+@pytest.fixture(scope="module")
+def finn_vs_plan(finn_env: Path, tmp_path_factory: pytest.TempPathFactory
+                 ) -> list[tuple[str, str, tuple, tuple]]:
+    """A tiny Llama exported with brevitas (TorchScript, int8 weights and inputs of every
+    Linear, random weights) and planned from its own config.json on VCK5000s (a Versal part:
+    finn-plus builds PWPolyF, the SiLU, only there): on 2 boards (blocks 0-1, 1-2 + head) and
+    on 3 (half blocks: 0-0.5, 0.5-1.5, 1.5-2 + head). dse emit lowers the export with
+    finn-plus and binds it; finn-plus's own steps on each emitted board (specialize, apply the
+    emitted folding config, minimize bit widths) and its estimate analyses then give, per
+    node dse bound to a plan layer, (op type, where, the plan's cost, finn-plus's estimate):
+    cycles, LUT, BRAM18, URAM, DSP. About 5 minutes, most of it finn-plus's lowering (once:
+    the second emit takes the HW graph the first wrote)."""
+    from tests.networks import _family_config, export_family
+
+    tmp = tmp_path_factory.mktemp("llmfinn")
+    export = export_family("llama", tmp)
+    cfg_path = tmp / "config.json"
+    _family_config("llama")[1].to_json_file(str(cfg_path))
+    (tmp / "two").mkdir()
+    (tmp / "three").mkdir()
+    rows = _plan_emit_estimate(finn_env, tmp / "two", cfg_path, export, "2", "0.02")
+    hw = tmp / "two" / "e" / "finn_hw_graph.onnx"
+    assert hw.exists()
+    return rows + _plan_emit_estimate(finn_env, tmp / "three", cfg_path, hw, "3", "0.01")
+
+
 @pytest.mark.finn
 def test_finn_plus_estimates_of_the_emitted_graphs_equal_the_plan(
         finn_vs_plan: list[tuple[str, str, tuple, tuple]]) -> None:
-    ops = [op for op, *_ in finn_vs_plan]
-    # every projection of both blocks and the head's, and the SiLU, at least, are bound
-    assert ops.count("MVAU") == 2 * 7 + 1 and ops.count("PWPolyF") == 2
-    assert any("= head.MVAU_0" in where for _, where, _, _ in finn_vs_plan)
+    for boards in ("2", "3"):  # on both chains: every projection of both blocks and the
+        rows = [r for r in finn_vs_plan if r[1].startswith(f"{boards} boards")]
+        ops = [op for op, *_ in rows]  # head's, and the SiLU, at least, are bound
+        assert ops.count("MVAU") == 2 * 7 + 1 and ops.count("PWPolyF") == 2, boards
+        assert any("= head.MVAU_0" in where for _, where, _, _ in rows)
+    assert any(".mlp.MVAU_4" in where for _, where, _, _ in finn_vs_plan)  # half blocks
     differ = [(where, plan, finn) for op, where, plan, finn in finn_vs_plan
               if op != "Thresholding" and plan != finn]
     assert not differ, differ

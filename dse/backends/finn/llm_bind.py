@@ -99,7 +99,8 @@ class StageNode:
     op_type: str
     impl: str | None
     block: int | None  # None: the head
-    layer: str | None  # the plan block's layer
+    layer: str | None  # the plan's layer: the block's, or "<part>.<layer>" of a part
+    part: str | None = None  # "mlp" / "attn": of a half block; "head"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -308,7 +309,8 @@ def _default_impl(op: str) -> str | None:
 
 
 def _names(model: onnx.ModelProto, binding: Binding, folding: Mapping[str, Mapping[str, Any]],
-           block_of: Mapping[str, int | None]) -> tuple[StageNode, ...]:
+           block_of: Mapping[str, int | None], part_of: Mapping[str, str]
+           ) -> tuple[StageNode, ...]:
     """Rename the nodes as FINN's GiveUniqueNodeNames does (op type and a count per op type,
     in graph order) and predict the names specialization gives them."""
     gen: Counter[str] = Counter()
@@ -319,6 +321,8 @@ def _names(model: onnx.ModelProto, binding: Binding, folding: Mapping[str, Mappi
         n.name = f"{n.op_type}_{gen[n.op_type]}"
         gen[n.op_type] += 1
         layer = binding.layer_of.get(old) if old in block_of else None
+        if layer is not None and part_of.get(old) in ("mlp", "attn"):
+            layer = f"{part_of[old]}.{layer}"  # a half block takes its part's own folding
         impl = None
         if _is_hw(n):
             impl = (folding[layer]["impl"] if layer is not None and layer in folding
@@ -329,7 +333,8 @@ def _names(model: onnx.ModelProto, binding: Binding, folding: Mapping[str, Mappi
             finn = f"{s}_{spec[s]}"
             spec[s] += 1
         out.append(StageNode(generic_name=n.name, finn_name=finn, op_type=n.op_type,
-                             impl=impl, block=block_of.get(old), layer=layer))
+                             impl=impl, block=block_of.get(old), layer=layer,
+                             part=part_of.get(old)))
     return tuple(out)
 
 
@@ -337,7 +342,7 @@ def _stamp_loop(model: onnx.ModelProto, nodes: Sequence[StageNode], first: int) 
     """PyTorch's scope metadata finn-plus's loop extraction reads: block j of the stage is
     ``layers.j`` (the body is ``layers.0``)."""
     for n, s in zip(model.graph.node, nodes, strict=True):
-        scope = f"layers.{s.block - first}" if s.block is not None else "head"
+        scope = s.part or f"layers.{(s.block or 0) - first}"
         for key, val in (("pkg.torch.onnx.name_scopes", f"['', '{scope}']"),
                          ("pkg.torch.onnx.class_hierarchy", "['Model', 'Block']")):
             n.metadata_props.append(onnx.StringStringEntryProto(key=key, value=val))
@@ -346,30 +351,54 @@ def _stamp_loop(model: onnx.ModelProto, nodes: Sequence[StageNode], first: int) 
 def stage_graph(binding: Binding, blocks: BlockRange, record: Mapping[str, Any], *,
                 rolled: bool) -> StageGraph:
     """The stage's part of the bound HW graph, its nodes named as FINN will name them."""
-    if blocks.mlp_half is not None or blocks.attn_half is not None:
-        raise PlanError("the plan splits a block between boards (half blocks); binding an "
-                        "export to half blocks is not written yet: emit without --model")
     folding = stage_folding(record)
     block_of: dict[str, int | None] = {}
+    part_of: dict[str, str] = {}
+    for b, half in ((blocks.mlp_half, 1), (blocks.attn_half, 0)):
+        if b is not None:
+            in_half = split_block(binding, b)[half]
+            block_of.update(dict.fromkeys(in_half, b))
+            part_of.update(dict.fromkeys(in_half, ("attn", "mlp")[half]))
     for b in blocks.full:
         block_of.update(dict.fromkeys(binding.blocks[b], b))
     if blocks.head:
         block_of.update(dict.fromkeys(binding.head, None))
+        part_of.update(dict.fromkeys(binding.head, "head"))
     names = [n.name for n in binding.model.graph.node if n.name in block_of]
     part, ins, outs = sub_model(binding.model, names, f"dse_blocks_{record.get('blocks')}")
-    nodes = _names(part, binding, folding, block_of)
+    nodes = _names(part, binding, folding, block_of, part_of)
     if rolled and blocks.full:
         _stamp_loop(part, nodes, blocks.full[0])
     first = blocks.full[0] if blocks.full else 0
     finn_nodes = {s.finn_name: s.layer if s.block is None else f"{s.block}.{s.layer}"
                   for s in nodes if s.layer}
     local = {f"{s.block - first}.{s.layer}": s.finn_name for s in nodes
-             if s.layer and s.block is not None}
+             if s.layer and s.block is not None and s.part is None}
+    parts = {s.layer: s.finn_name for s in nodes if s.layer and s.part}
     return StageGraph(
         model=part, inputs=tuple(ins), outputs=tuple(outs), nodes=nodes,
         finn_nodes=finn_nodes, stream_nodes=local,
-        slr_nodes={f"block{k}": v for k, v in local.items()},
+        slr_nodes={**{f"block{k}": v for k, v in local.items()}, **parts},
         dtypes=_dtypes(part), widths=_widths(part, nodes, folding, outs))
+
+
+def split_block(binding: Binding, b: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Block ``b``'s nodes as (attention half, MLP half), cut after the first residual add,
+    as dse cuts its block (``dse.llm.pipeline.split_halves``): the first ElementwiseAdd fed
+    by the block's input through casts and stream duplications."""
+    names = binding.blocks[b]
+    by_name = {n.name: n for n in binding.model.graph.node}
+    inside = {o for nm in names for o in by_name[nm].output}
+    inside |= {i.name for i in binding.model.graph.initializer}
+    carried = {t for nm in names for t in by_name[nm].input if t not in inside}
+    for i, nm in enumerate(names):
+        n = by_name[nm]
+        if n.op_type in ("Cast", "DuplicateStreams") and any(t in carried for t in n.input):
+            carried.update(n.output)
+        elif n.op_type == "ElementwiseAdd" and any(t in carried for t in n.input):
+            return names[:i + 1], names[i + 1:]
+    raise PlanError(f"block {b} of the export: no residual add to split it at, as the plan "
+                    "splits it between boards; emit without --model")
 
 
 def _dtypes(m: onnx.ModelProto) -> dict[str, str]:
