@@ -104,7 +104,8 @@ def test_a_rolled_stage_gets_finn_plus_mlo_settings(tmp_path: Path) -> None:
         cfg = json.loads((d / "dataflow_build_config.json").read_text())
         if k in rolled:
             assert cfg["mlo"] is True and cfg["loop_body_hierarchy"] == [["", "layers.0"]]
-            assert cfg["steps"][0] == "step_loop_rolling"
+            i = cfg["steps"].index("step_loop_rolling")  # on the specialized graph
+            assert cfg["steps"][i - 1] == "step_specialize_layers"
             first, end = block_range(st.segment.label, ()).full[0], \
                 block_range(st.segment.label, ()).full[-1] + 1
             assert man["boards"][k]["loop"] == {"body": "layers.0", "iterations": end - first}
@@ -222,7 +223,19 @@ def _plan_emit_estimate(finn_env: Path, tmp: Path, cfg_path: Path, model: Path,
 
 
 @pytest.fixture(scope="module")
-def finn_vs_plan(finn_env: Path, tmp_path_factory: pytest.TempPathFactory
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(directory, config.json, QONNX export) of the tiny Llama the finn tests use."""
+    from tests.networks import _family_config, export_family
+
+    tmp = tmp_path_factory.mktemp("llmfinn")
+    export = export_family("llama", tmp)
+    cfg_path = tmp / "config.json"
+    _family_config("llama")[1].to_json_file(str(cfg_path))
+    return tmp, cfg_path, export
+
+
+@pytest.fixture(scope="module")
+def finn_vs_plan(finn_env: Path, tiny_llama: tuple[Path, Path, Path]
                  ) -> list[tuple[str, str, tuple, tuple]]:
     """A tiny Llama exported with brevitas (TorchScript, int8 weights and inputs of every
     Linear, random weights) and planned from its own config.json on VCK5000s (a Versal part:
@@ -233,12 +246,7 @@ def finn_vs_plan(finn_env: Path, tmp_path_factory: pytest.TempPathFactory
     node dse bound to a plan layer, (op type, where, the plan's cost, finn-plus's estimate):
     cycles, LUT, BRAM18, URAM, DSP. About 5 minutes, most of it finn-plus's lowering (once:
     the second emit takes the HW graph the first wrote)."""
-    from tests.networks import _family_config, export_family
-
-    tmp = tmp_path_factory.mktemp("llmfinn")
-    export = export_family("llama", tmp)
-    cfg_path = tmp / "config.json"
-    _family_config("llama")[1].to_json_file(str(cfg_path))
+    tmp, cfg_path, export = tiny_llama
     (tmp / "two").mkdir()
     (tmp / "three").mkdir()
     rows = _plan_emit_estimate(finn_env, tmp / "two", cfg_path, export, "2", "0.02")
@@ -271,3 +279,30 @@ def test_finn_plus_estimates_of_the_bound_quantizers_equal_the_plan(
     rows = [r for r in finn_vs_plan if r[0] == "Thresholding"]
     assert rows
     assert all(plan == finn for _, _, plan, finn in rows), rows
+
+
+@pytest.mark.finn
+def test_finn_plus_rolls_an_emitted_rolled_board_as_planned(
+        finn_env: Path, tiny_llama: tuple[Path, Path, Path],
+        finn_vs_plan: list, tmp_path: Path) -> None:
+    """The tiny Llama on one V80 at a 0.5 % LUT cap: the plan rolls its 2 blocks (weights
+    in HBM); finn-plus's own loop rolling on the emitted board (its MLO settings) makes one
+    FINNLoop of 2 iterations, and its estimates of the head outside the loop run. (Bound to
+    the HW graph finn_vs_plan's first emit wrote: finn-plus lowers the export once.)"""
+    from dse.backends.finn.runner import run_driver
+
+    tmp, cfg_path, _ = tiny_llama
+    export = tmp / "two" / "e" / "finn_hw_graph.onnx"
+    assert main(["optimize", "--model", str(cfg_path), "--out", str(tmp_path / "p"),
+                 "--boards", "1", "--board", "V80", "--cap", "lut=0.005", "--mode",
+                 "prefill", "--seq", "8", "--weights", "int8", "--acts", "int8",
+                 "--quiet"]) == 0
+    plan = load_plan(tmp_path / "p" / "plan.json")
+    (st,) = plan.fpga_stages
+    assert st.build.style == "rolled"
+    iterations = len(block_range(st.segment.label, ()).full)
+    assert main(["emit", "--plan", str(tmp_path / "p" / "plan.json"), "--model", str(export),
+                 "--out", str(tmp_path / "e"), "--estimate-only"]) == 0
+    r = run_driver(finn_env, "estimate_dir", str(tmp_path / "e" / "board0"), timeout=1800)
+    assert r.get("ok"), r
+    assert [x["iteration"] for x in r["loops"]] == [iterations] == [2]

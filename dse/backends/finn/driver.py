@@ -282,8 +282,15 @@ def cmd_estimate_dir(d: Path) -> dict:
     for f in ("folding_config_file", "specialize_layers_config_file"):
         setattr(cfg, f, str(d / getattr(cfg, f)))
     m = ModelWrapper(str(d / "model.onnx"))
-    for step in (steps.step_specialize_layers, steps.step_apply_folding_config,
-                 steps.step_minimize_bit_width):
+    m = steps.step_specialize_layers(m, cfg)
+    loops = []
+    if cfg.mlo:  # a rolled board: finn-plus's loop rolling (FINNLoop), as the config asks
+        m = steps.step_loop_rolling(m, cfg)
+        from qonnx.custom_op.registry import getCustomOp
+
+        loops = [{"node": n.name, "iteration": int(getCustomOp(n).get_nodeattr("iteration"))}
+                 for n in m.get_nodes_by_op_type("FINNLoop")]
+    for step in (steps.step_apply_folding_config, steps.step_minimize_bit_width):
         m = step(m, cfg)
     report = d / "output" / "report"
     report.mkdir(parents=True, exist_ok=True)
@@ -291,7 +298,7 @@ def cmd_estimate_dir(d: Path) -> dict:
     res = m.analysis(lambda x: res_estimation(x, fpgapart=cfg._resolve_fpga_part()))
     (report / "estimate_layer_cycles.json").write_text(json.dumps(cycles, indent=1))
     (report / "estimate_layer_resources.json").write_text(json.dumps(res, indent=1))
-    return {"ok": True, "report_dir": str(report)}
+    return {"ok": True, "report_dir": str(report), "loops": loops}
 
 
 def cmd_to_finn(src: Path, out: Path) -> dict:

@@ -132,7 +132,9 @@ def _build_cfg(fs: FpgaStage, plan: PipelinePlan, *, bitfile: bool) -> dict[str,
     if fs.stage.build.style == "rolled":
         cfg["mlo"] = True
         cfg["loop_body_hierarchy"] = LOOP_BODY_HIERARCHY
-        steps = ["step_loop_rolling", *cfg["steps"]]
+        steps = list(cfg["steps"])  # rolled after specialization: finn-plus streams a loop's
+        # weights through MVAU_rtl only (matrixvectoractivation.adapt_for_loop_body)
+        steps.insert(steps.index("step_specialize_layers") + 1, "step_loop_rolling")
         if bitfile:  # MLO: the streamed weights' offsets before the hardware is generated
             steps.insert(steps.index("step_hw_codegen"), "step_assign_ddr_weight_offsets")
         cfg["steps"] = steps
