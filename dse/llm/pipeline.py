@@ -604,9 +604,10 @@ def _why_infeasible(net: LLMNetwork, boards: list[Any], model: StageModel,
         mem_s = (f"{b.external_memory_gib:g} GiB of HBM/DDR at {b.external_memory_gbps:g} GB/s"
                  if b.external_memory_gbps else "no HBM/DDR to stream weights or a KV cache "
                  "from")
+        fix = ("offer a larger board (a V80, or a VCK5000)" if b.external_memory_gbps else
+               "use an Alveo board with HBM such as U55C")
         return (f"one {net.arch.name} block does not fit a {b.name} at any folding: its "
-                f"on-chip memory and logic are too small and it has {mem_s}; use an Alveo "
-                "board such as U55C")
+                f"on-chip memory and logic are too small and it has {mem_s}; {fix}")
     bounds = [f"{what} {v * 1e3:g} ms" for what, v in (
         ("--max-latency", getattr(goal, "max_latency_s", None)),
         ("--max-ttft", getattr(goal, "max_ttft_s", None))) if v is not None]
