@@ -40,8 +40,8 @@ class PartitionPlan:
         plan is refused in one line."""
         plan = load_plan(path)
         if plan.network != "cnn":
-            raise PlanError(f"{path}: an LLM plan ({plan.model.get('name')}); FINN builds of "
-                            "LLM plans are not written yet: this command needs a CNN plan")
+            raise PlanError(f"{path}: an LLM plan ({plan.model.get('name')}); this command "
+                            "needs a CNN plan (dse emit takes either kind)")
         return cls(plan.payload)
 
     @classmethod

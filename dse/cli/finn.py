@@ -19,8 +19,15 @@ def cmd_emit(args: argparse.Namespace) -> int:
     print(f"emitted {len(em.boards)} FINN build directories to {em.out} "
           f"(manifest.json, README.md)")
     for b in m["boards"]:
-        print(f"  {b['dir']}: rank {b['rank']} {b['name']}, {len(b['layers'])} layers, "
+        what = (f"blocks {b['blocks']}{' + head' if 'head' in b['parts'] else ''}, "
+                f"{b['style']}" if m.get("network") == "llm" else f"{len(b['layers'])} layers")
+        print(f"  {b['dir']}: rank {b['rank']} {b['name']}, {what}, "
               f"{len(b['inputs'])} ACCL input(s), {len(b['outputs'])} ACCL output(s)")
+    for s in m.get("not_finn", ()):
+        print(f"  stage {s['stage']} ({s['kind']} {s['device']}, blocks {s['blocks']}): not a "
+              "FINN build")
+    for note in m.get("notes", ()):
+        print(f"  note: {note}")
     return 0
 
 

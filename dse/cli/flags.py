@@ -42,9 +42,9 @@ RULES: Mapping[str, Mapping[str, str | tuple[str, str]]] = {
         "seed": ("cnn", "the LLM planner is deterministic (CP-SAT takes a seed for CNNs)"),
         "workers": ("cnn", "the LLM planner runs on one core (CP-SAT takes workers for CNNs)"),
         "verbose": ("cnn", "the LLM planner has no solver phases to print"),
-        "emit": ("cnn", "FINN builds of LLM plans are not written yet"),
-        "finn_env": ("cnn", "it is used with --emit, and FINN builds of LLM plans are not "
-                     "written yet"),
+        "emit": BOTH,  # an LLM's: the configs only (bind an export with dse emit --model)
+        "finn_env": ("cnn", "an LLM's --emit writes the FINN configs from the plan alone "
+                     "(finn-plus lowers an export with dse emit --model)"),
         "replicas": ("cnn", "data-parallel copies are a CNN option; for an LLM raise "
                      "--sequences"),
         "mode": ("llm", "a CNN's frame is one input; --mode picks an LLM's"),

@@ -39,6 +39,11 @@ def _optimize_llm(args: argparse.Namespace, progress: Progress) -> int:
         prices=parse_prices(args.price), order=args.board_order, topology=args.topology,
         time_limit=args.time_limit, progress=None if (args.quiet or args.json) else progress,
         max_latency_s=_ms(args.max_latency), max_ttft_s=_ms(args.max_ttft))
+    if args.emit:  # the configs only: a config has no weights (dse emit --model binds them)
+        em = api.emit_plan(from_llm(res.data), None, args.emit)
+        if not args.json:
+            print(f"emitted  {len(em.boards)} FINN build dir(s) under {em.out} (configs "
+                  "only, weights not bound)", file=sys.stderr)
     if args.json:
         print(from_llm(res.data).to_json(), end="")  # the plan file's chain format
         return 0

@@ -205,8 +205,10 @@ def _batch_arg(s: argparse.ArgumentParser) -> None:
 def _emit(sub: Subparsers) -> None:
     s = sub.add_parser("emit", help="per-board FINN build directories for a plan")
     s.add_argument("--plan", required=True, help="plan.json from dse optimize")
-    s.add_argument("--model", required=True,
-                   help="the plan's model: FINN HW graph, or QONNX (lowered by finn-plus)")
+    s.add_argument("--model",
+                   help="the plan's model: FINN HW graph, or QONNX (lowered by finn-plus); "
+                        "required for a CNN plan; for an LLM plan the user's QONNX export "
+                        "binds the weights (without it the configs only are written)")
     s.add_argument("--out", required=True)
     s.add_argument("--board-file", action="append",
                    help="the plan's own boards (TOML or JSON), as given to dse optimize")

@@ -16,7 +16,8 @@ per-head bias (``MaskHeads``), and for decode the cache length (``KVLen``), the 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from dse.exceptions import SpecError
@@ -205,3 +206,33 @@ def build_network(arch: Arch, quant: QuantSpec, mode: str = "decode", seq: int =
 
 def _as_encoder(arch: Arch) -> Arch:
     return replace(arch, causal=False, family="t5")
+
+
+def arch_dict(arch: Arch) -> dict[str, Any]:
+    return asdict(arch)
+
+
+def plan_network(model: Mapping[str, Any]) -> LLMNetwork | None:
+    """The network an LLM plan was made for, rebuilt from its ``model`` record (the
+    architecture after any expansion, the types, mode and sizes); None for a plan written
+    before the record carried the architecture."""
+    arch = model.get("arch")
+    if not isinstance(arch, Mapping):
+        return None
+    try:
+        a = Arch(**arch)
+        q = QuantSpec(weights=str(model["weights"]), acts=str(model["acts"]),
+                      kv=str(model["kv"]), group=int(model.get("group", 0)),
+                      rotation=str(model.get("rotation", "none")))
+        net = build_network(a, q, str(model["mode"]), seq=int(model["seq"]),
+                            context=int(model["context"]))
+    except (TypeError, KeyError, ValueError, SpecError):
+        return None
+    block = net.stacks[0].block
+    return net if len(block.layers) == int(model.get("block_layers", -1)) else None
+
+
+def plan_block(model: Mapping[str, Any]) -> LayerGraph | None:
+    """The block graph an LLM plan was made for (``plan_network``)."""
+    net = plan_network(model)
+    return net.stacks[0].block if net else None

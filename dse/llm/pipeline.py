@@ -37,7 +37,7 @@ from dse.chain.links import fpga_link
 from dse.exceptions import InfeasibleError
 from dse.ir.graph import Edge, LayerGraph
 from dse.llm.hetero import device_stage, hop_s
-from dse.llm.network import LLMNetwork
+from dse.llm.network import LLMNetwork, arch_dict
 from dse.llm.stage import RES, ZERO, BlockPoint, Stage
 from dse.models.candidates import FoldingOption, enumerate_options
 from dse.solver.slr import SLL_PER_BOUNDARY, bound_by_slrs, fits_one, pack, slr_capacities
@@ -441,7 +441,8 @@ class StageModel:
                          capacity=cap, extras=extras,
                          hbm_map=cmap, mem_Bps=hbm_Bps, clock_mhz=cfg.clock_mhz,
                          price_per_hour=getattr(b, "price_per_hour", None), slrs=placed,
-                         slr_layers=slr_layers)
+                         slr_layers=slr_layers,
+                         extra_points=tuple(zip(extras, xs, strict=False)))
         return None
 
 
@@ -593,9 +594,10 @@ def _why_infeasible(net: LLMNetwork, boards: list[Any], model: StageModel,
         mem_s = (f"{b.external_memory_gib:g} GiB of HBM/DDR at {b.external_memory_gbps:g} GB/s"
                  if b.external_memory_gbps else "no HBM/DDR to stream weights or a KV cache "
                  "from")
+        fix = ("offer a larger board (a V80, or a VCK5000)" if b.external_memory_gbps else
+               "use an Alveo board with HBM such as U55C")
         return (f"one {net.arch.name} block does not fit a {b.name} at any folding: its "
-                f"on-chip memory and logic are too small and it has {mem_s}; use an Alveo "
-                "board such as U55C")
+                f"on-chip memory and logic are too small and it has {mem_s}; {fix}")
     bounds = [f"{what} {v * 1e3:g} ms" for what, v in (
         ("--max-latency", getattr(goal, "max_latency_s", None)),
         ("--max-ttft", getattr(goal, "max_ttft_s", None))) if v is not None]
@@ -704,7 +706,9 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
                   "mode": net.mode, "seq": net.seq, "context": net.context,
                   "weights": net.quant.weights, "acts": net.quant.acts, "kv": net.quant.kv,
                   "group": net.quant.group,
-                  "blocks": net.n_blocks, "block_layers": len(net.stacks[0].block.layers)},
+                  "blocks": net.n_blocks, "block_layers": len(net.stacks[0].block.layers),
+                  # what rebuilds the block graph (dse emit binds an export to it)
+                  "arch": arch_dict(net.arch), "rotation": net.quant.rotation},
         "clock_mhz": plan.clock_mhz,
         "hbm_efficiency": plan.efficiency,
         "stages": [{
@@ -722,6 +726,9 @@ def plan_dict(plan: LLMPlan) -> dict[str, Any]:
             "capacity": s.capacity.as_dict() if s.capacity is not None else {},
             "hbm_pseudo_channels": _channel_table(s.hbm_map),
             "folding": [{"layer": n, "impl": i, **a} for n, a, i in s.point.folding],
+            # the partial blocks' and the head's own folding (layer names of those graphs)
+            "extra_folding": {x: [{"layer": n, "impl": i, **a} for n, a, i in q.folding]
+                              for x, q in s.extra_points},
             "slrs": _slr_table(s),
         } for s in plan.stages],
         "metrics": plan.metrics,

@@ -56,6 +56,8 @@ class Stage:
     #: (part.layer, resources, SLR) per layer of the stage, where the board has SLRs
     slr_layers: tuple[tuple[str, Resources, int], ...] = ()
     efficiency: Any = None  # dse.devices.Efficiency of a GPU/CPU stage
+    #: the point of each extra part (``extras``): its folding, as ``point`` is the block's
+    extra_points: tuple[tuple[str, BlockPoint], ...] = ()
 
 
 ZERO = BlockPoint(ii=0, latency=0, res=Resources(), ext_streams=(), folding=(),

@@ -47,7 +47,7 @@ VALUES: dict[str, dict[str, Any]] = {
 }
 #: options that act after the solver's call (on what it returns): checked by running it
 AFTER_SOLVE = {("optimize", "cnn"): {"verbose", "emit", "finn_env"},
-               ("optimize", "llm"): {"reproducible"}}
+               ("optimize", "llm"): {"reproducible", "emit"}}
 
 
 class Reached(BaseException):

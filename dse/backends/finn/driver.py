@@ -13,6 +13,11 @@ Commands
   setfolding HW OUT.json SPEC.json   FINN's SetFolding on a specialized HW-layer graph for
                          every [target_cycles, mvau_wwidth_max] in SPEC; the folding
                          attributes and expected cycles per node, per setting
+  estimate_dir DIR       FINN's own steps (specialize layers, apply the folding config,
+                         minimize bit widths) and estimate analyses on DIR/model.onnx with
+                         DIR/dataflow_build_config.json, without the dataflow partition (an
+                         LLM board's graph keeps the float ops finn-plus cannot lower);
+                         DIR/output/report/estimate_layer_{cycles,resources}.json
 
 Without Vivado, FINN's builder cannot even be imported; two monkeypatches (no FINN file is
 changed) make its estimate-only flow run: the XSI simulator is declared absent, and the final
@@ -264,6 +269,49 @@ def cmd_setfolding(src: Path, out: Path, spec: Path) -> dict:
     return {"ok": True, "path": str(out), "runs": len(runs)}
 
 
+def cmd_estimate_dir(d: Path) -> dict:
+    _builder()
+    import finn.builder.build_dataflow_steps as steps
+    from finn.builder.build_dataflow_config import DataflowBuildConfig
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    cfg = DataflowBuildConfig.construct_from(d / "dataflow_build_config.json")
+    cfg.output_dir = str(d / "output")
+    (d / "output").mkdir(exist_ok=True)  # (the loop rolling writes its body template there)
+    for f in ("folding_config_file", "specialize_layers_config_file"):
+        setattr(cfg, f, str(d / getattr(cfg, f)))
+    m = ModelWrapper(str(d / "model.onnx"))
+    m = steps.step_specialize_layers(m, cfg)
+    loops = []
+    if cfg.mlo:  # a rolled board: finn-plus's loop rolling (FINNLoop), as the config asks
+        m = steps.step_loop_rolling(m, cfg)
+        from qonnx.custom_op.registry import getCustomOp
+
+        loops = [{"node": n.name, "iteration": int(getCustomOp(n).get_nodeattr("iteration"))}
+                 for n in m.get_nodes_by_op_type("FINNLoop")]
+    for step in (steps.step_apply_folding_config, steps.step_minimize_bit_width):
+        m = step(m, cfg)
+    report = d / "output" / "report"
+    report.mkdir(parents=True, exist_ok=True)
+    # finn-plus's analyses (exp_cycles_per_layer, res_estimation) node by node, so that a node
+    # it cannot estimate (a FINNLoop whose body keeps float ops) is named, not fatal
+    from finn.util.basic import getHWCustomOp
+    from finn.util.fpgadataflow import is_hls_node, is_rtl_node
+
+    cycles, res, failed = {}, {}, {}
+    for node in m.graph.node:
+        if is_hls_node(node) or is_rtl_node(node):
+            try:
+                inst = getHWCustomOp(node)
+                cycles[node.name] = int(inst.get_exp_cycles())
+                res[node.name] = inst.node_res_estimation(cfg._resolve_fpga_part())
+            except Exception as e:
+                failed[node.name] = f"{type(e).__name__}: {str(e)[:200]}"
+    (report / "estimate_layer_cycles.json").write_text(json.dumps(cycles, indent=1))
+    (report / "estimate_layer_resources.json").write_text(json.dumps(res, indent=1))
+    return {"ok": True, "report_dir": str(report), "loops": loops, "not_estimated": failed}
+
+
 def cmd_to_finn(src: Path, out: Path) -> dict:
     _prepare()
     from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
@@ -286,6 +334,8 @@ def main(argv: list[str]) -> int:
             res = cmd_estimate(Path(argv[1]), Path(argv[2]), int(argv[3]))
         elif argv[0] == "setfolding":
             res = cmd_setfolding(Path(argv[1]), Path(argv[2]), Path(argv[3]))
+        elif argv[0] == "estimate_dir":
+            res = cmd_estimate_dir(Path(argv[1]))
         elif argv[0] == "to_finn":
             res = cmd_to_finn(Path(argv[1]), Path(argv[2]))
         elif argv[0] == "exec":

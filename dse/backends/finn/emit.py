@@ -374,21 +374,19 @@ def _qonnx_parts(plan: PartitionPlan, qonnx_model: str | Path) -> dict[int, onnx
     return parts
 
 
-def _write_build_config(d: Path, b: Mapping[str, Any], board: Board | None,
-                        plan: PartitionPlan, layers: list[dict],
-                        finn_names: Mapping[str, tuple], *, bitfile: bool) -> None:
-    """The board's ``dataflow_build_config.json`` (and ``floorplan.json`` where its layers
-    are placed into SLRs)."""
-    k = b["index"]
-    cfg = {
+def build_config(*, name: str, part: str, board: Board | None, clock_mhz: float,
+                 minimize: bool, bitfile: bool) -> dict[str, Any]:
+    """A board's ``dataflow_build_config.json`` (FINN's ``DataflowBuildConfig`` fields) for a
+    build directory holding ``folding_config.json`` and ``specialize_layers_config.json``."""
+    cfg: dict[str, Any] = {
         "output_dir": "output",
-        "synth_clk_period_ns": round(1000.0 / b.get("clock_mhz", plan["clock_mhz"]), 6),
-        "board": board.finn_board if board else b["name"],
-        "fpga_part": b["part"],
+        "synth_clk_period_ns": round(1000.0 / clock_mhz, 6),
+        "board": board.finn_board if board else name,
+        "fpga_part": part,
         "shell_flow_type": board.shell_flow_type if board else "vitis_alveo",
         "folding_config_file": "folding_config.json",
         "specialize_layers_config_file": "specialize_layers_config.json",
-        "minimize_bit_width": bool(plan["model"].get("minimize_bit_width", False)),
+        "minimize_bit_width": minimize,
         "auto_fifo_depths": False,
         # the plan's FIFO depths: InsertFIFO reads inFIFODepths, ApplyConfig the rest
         "fifo_config_file": "folding_config.json",
@@ -400,6 +398,19 @@ def _write_build_config(d: Path, b: Mapping[str, Any], board: Board | None,
     }
     if board and board.vitis_platform and cfg["shell_flow_type"] == "vitis_alveo":
         cfg["vitis_platform"] = board.vitis_platform
+    return cfg
+
+
+def _write_build_config(d: Path, b: Mapping[str, Any], board: Board | None,
+                        plan: PartitionPlan, layers: list[dict],
+                        finn_names: Mapping[str, tuple], *, bitfile: bool) -> None:
+    """The board's ``dataflow_build_config.json`` (and ``floorplan.json`` where its layers
+    are placed into SLRs)."""
+    k = b["index"]
+    cfg = build_config(name=b["name"], part=b["part"], board=board,
+                       clock_mhz=b.get("clock_mhz", plan["clock_mhz"]),
+                       minimize=bool(plan["model"].get("minimize_bit_width", False)),
+                       bitfile=bitfile)
     slr_info = b.get("slrs") if isinstance(b, Mapping) else None
     if slr_info and slr_info.get("feasible"):
         slr_of = {lyr["name"]: lyr["slr"] for lyr in plan["layers"]

@@ -10,15 +10,19 @@ from pathlib import Path
 import onnx
 
 from dse.backends.finn.emit import EmitResult, emit
+from dse.backends.finn.emit_llm import emit_llm
 from dse.backends.finn.env import require, setup
+from dse.backends.finn.llm_bind import Binding, bind
 from dse.backends.finn.partition import canonical_names, unmapped_between
 from dse.backends.finn.runner import BoardBuild, build, run_driver
 from dse.backends.finn.verify import VerifyResult
 from dse.backends.finn.verify import verify_build as _verify
+from dse.chain.plan import PipelinePlan, load_plan
 from dse.examples import resolve_model
-from dse.exceptions import BackendError
+from dse.exceptions import BackendError, PlanError, SpecError
 from dse.ir import load_network
 from dse.ir.lower import is_hw_graph, read_model
+from dse.llm.network import plan_network
 from dse.models._common import part_family
 from dse.outdir import check_out_dir, staged_dir
 from dse.plan import PartitionPlan
@@ -92,17 +96,28 @@ def _check_buildable(plan: PartitionPlan) -> None:
                 "docs/minifloat.md); dse emit writes nothing")
 
 
-def emit_plan(plan: str | Path | PartitionPlan, model: str | Path, out: str | Path, *,
+def emit_plan(plan: str | Path | PartitionPlan | PipelinePlan, model: str | Path | None,
+              out: str | Path, *,
               finn_env: str | Path | None = None, bitfile: bool = True,
               board_files: Sequence[str | Path] = ()) -> EmitResult:
     """Per-board FINN build directories for a plan (see dse.backends.finn.emit); the plan is
     checked against the network and the catalog (``board_files``: the plan's own boards)
     before anything is written."""
-    p = plan if isinstance(plan, PartitionPlan) else PartitionPlan.load(plan)
+    where = str(plan) if isinstance(plan, (str, Path)) else "plan"
+    if isinstance(plan, PartitionPlan):
+        p = plan
+    else:
+        chain = plan if isinstance(plan, PipelinePlan) else load_plan(plan)
+        if chain.network == "llm":
+            return emit_llm_plan(chain, model, out, finn_env=finn_env, bitfile=bitfile)
+        p = PartitionPlan.from_dict(chain.payload, where)
+    if model is None:
+        raise SpecError("dse emit of a CNN plan needs --model: the QONNX file or FINN "
+                           "HW graph the plan was made from")
     check_out_dir(out)
     check_plan_against(p, load_network(resolve_model(model), input_dtype=p.data.get(
         "model", {}).get("input_dtype")), load_catalog(board_files),
-        "plan" if isinstance(plan, PartitionPlan) else str(plan))
+        where)
     _check_buildable(p)
     with staged_dir(out) as tmp:
         hw = finn_hw_graph(model, tmp, finn_env=finn_env,
@@ -111,6 +126,53 @@ def emit_plan(plan: str | Path | PartitionPlan, model: str | Path, out: str | Pa
         res = emit(p, hw, tmp, bitfile=bitfile, qonnx_model=qonnx)
     out_dir = Path(out)
     return replace(res, out=out_dir, boards=[out_dir / b.name for b in res.boards])
+
+
+def emit_llm_plan(plan: PipelinePlan, model: str | Path | None, out: str | Path, *,
+                  finn_env: str | Path | None = None, bitfile: bool = True) -> EmitResult:
+    """Per-board FINN build directories for an LLM plan (``dse.backends.finn.emit_llm``);
+    with ``model`` (the user's QONNX export of the same architecture, or finn-plus's HW
+    graph of it) its HW graph is bound to the plan's blocks, without it only the configs
+    are written (and the output says so)."""
+    check_out_dir(out)
+    with staged_dir(out) as tmp:
+        binding = _bind_export(plan, Path(model), tmp, finn_env) if model else None
+        res = emit_llm(plan, tmp, binding=binding, bitfile=bitfile)
+    out_dir = Path(out)
+    return replace(res, out=out_dir, boards=[out_dir / b.name for b in res.boards])
+
+
+def _bind_export(plan: PipelinePlan, model: Path, tmp: Path,
+                 finn_env: str | Path | None) -> Binding:
+    """finn-plus's HW-layer graph of the export (its own lowering, in its env), bound to the
+    plan's blocks. finn-plus leaves some transformer ops un-lowered (float norms, rotary
+    slices, attention MatMuls): they stay in the graph and are named in the output."""
+    if is_hw_graph(read_model(model)):
+        hw_path = model
+    else:
+        env = require(Path(finn_env) if finn_env else None)
+        hw_path = tmp / "finn_hw_graph.onnx"
+        (tmp / "logs").mkdir(exist_ok=True)
+        log = tmp / "logs" / "finn_lower.log"
+        r = run_driver(env, "lower", str(model.resolve()), str(hw_path.resolve()), "-",
+                       log=log)
+        if not r.get("ok"):
+            raise BackendError(f"finn-plus could not lower {model.name}: {r.get('error')} "
+                               f"(log: {log.name} in the output's logs/)")
+    hw = canonical_names(onnx.load(str(hw_path)))
+    net = plan_network(plan.model)
+    block = net.stacks[0].block if net else None
+    head = net.head if net else None
+    if block is None:
+        raise PlanError("the LLM plan does not record its architecture (written by an older "
+                        "dse): rerun dse optimize to bind an export, or emit without --model")
+    producers = {(e.dst, lyr.op_type): lyr.name for lyr in block.layers
+                 for e in block.out_edges(lyr.name) if e.dst}
+    return bind(hw, blocks=int(plan.model["blocks"]), folding=[x.name for x in block.layers],
+                last_op=block.layers[-1].op_type,
+                shapes={x.name: x.finn_attrs() for x in block.layers}, source=model,
+                producers=producers, head_layers=[x.name for x in head.layers] if head else (),
+                head_shapes={x.name: x.finn_attrs() for x in head.layers} if head else None)
 
 
 def verify_build(build_dir: str | Path, *, model: str | Path | None = None, inputs: int = 2,
