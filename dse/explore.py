@@ -189,7 +189,8 @@ def explore(
         try:
             with stop_on_sigint(st.stop, progress) as req:
                 st.optimize(
-                    req.wrap(make_objective(graph, catalog, space, seed, progress)),
+                    req.wrap(make_objective(graph, catalog, space, seed, progress,
+                                            input_dtype=input_dtype)),
                     callbacks=[stop_at_target],
                     n_trials=trials - done, catch=(Exception,), gc_after_trial=False,
                 )
