@@ -9,6 +9,7 @@ reason, as constraint violations (NSGA-II's constrained domination), and never s
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -30,6 +31,9 @@ OBJECTIVES = ("fps", "boards", "latency_s", "lut")
 DIRECTIONS: tuple[Literal["maximize", "minimize"], ...] = (
     "maximize", "minimize", "minimize", "minimize")
 WORST = (0.0, 1e9, 1e9, 1e12)  # objective values recorded for an infeasible trial
+#: the clocks explored unless told, widened to take in each board type's catalog clock
+CLOCK_MHZ = (150.0, 300.0)
+CLOCK_STEP = 25.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,8 +42,8 @@ class ExploreSpace:
 
     board_counts: tuple[int, ...] = (1, 2, 4, 8)
     board_types: tuple[str, ...] = ("U55C",)
-    clock_mhz: tuple[float, float] = (150.0, 300.0)
-    clock_step: float = 25.0
+    clock_mhz: tuple[float, float] = CLOCK_MHZ
+    clock_step: float = CLOCK_STEP
     lut_cap: tuple[float, float] = (0.5, 0.85)
     mem_cap: tuple[float, float] = (0.6, 0.9)
     rx_buffer_bytes: tuple[int, ...] = (1 << 20, 4 << 20, 8 << 20)
@@ -53,6 +57,17 @@ class ExploreSpace:
         lo, hi = self.clock_mhz
         if not 10 <= lo <= hi <= 1000:
             raise SpecError(f"clock range {lo}..{hi} MHz is invalid")
+
+
+def default_clock_range(catalog: Catalog, board_types: Sequence[str]) -> tuple[float, float]:
+    """The clocks a study explores unless told: 150..300 MHz, widened to take in each board
+    type's catalog clock (the one ``dse optimize`` runs it at), e.g. 100..300 with Pynq-Z1.
+    The low end is the lowest of them, so it is on the sampled grid; the high end is moved up
+    to the grid."""
+    clocks = [catalog.board(t).default_clock_mhz for t in board_types]
+    lo, hi = min(CLOCK_MHZ[0], *clocks), max(CLOCK_MHZ[1], *clocks)
+    hi = lo + math.ceil((hi - lo) / CLOCK_STEP - 1e-9) * CLOCK_STEP
+    return lo, hi if hi <= 1000 else hi - CLOCK_STEP
 
 
 def parse_board_counts(text: str) -> tuple[int, ...]:
