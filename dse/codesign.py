@@ -128,7 +128,7 @@ def _llm_trial(trial: Any, cand: Candidate, model: str, counts: tuple[int, ...],
 def explore_codesign(model: str, accuracy: str | Path, *, out: str | Path,
                      boards: str = "1..4", board_types: str = "U55C", trials: int = 30,
                      seed: int = 0, trial_time_limit: float = 20.0,
-                     clock_range: tuple[float, float] = (150.0, 300.0),
+                     clock_range: tuple[float, float] | None = None,
                      input_dtype: str | None = None, llm_options: dict[str, Any] | None = None,
                      progress: Any = None) -> dict[str, Any]:
     """The co-design search (module docstring); returns {"trials", "pareto", "out"}."""
@@ -137,7 +137,12 @@ def explore_codesign(model: str, accuracy: str | Path, *, out: str | Path,
     from dse.ir import load_network
     from dse.llm.config import is_config_ref
     from dse.outdir import check_out_dir
-    from dse.solver.outer import ExploreSpace, make_sampler, parse_board_counts
+    from dse.solver.outer import (
+        ExploreSpace,
+        default_clock_range,
+        make_sampler,
+        parse_board_counts,
+    )
     from dse.specs import load_catalog
 
     cands = read_accuracy_table(accuracy)
@@ -154,7 +159,8 @@ def explore_codesign(model: str, accuracy: str | Path, *, out: str | Path,
                                 "a 'model' column naming each configuration's export")
             graphs[c.name] = load_network(src, input_dtype=input_dtype)
     catalog = load_catalog(())
-    space = ExploreSpace(board_counts=counts, board_types=types, clock_mhz=clock_range,
+    space = ExploreSpace(board_counts=counts, board_types=types,
+                         clock_mhz=clock_range or default_clock_range(catalog, types),
                          trial_time_limit=trial_time_limit)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=["maximize", "maximize", "minimize", "minimize"],

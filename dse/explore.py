@@ -29,8 +29,10 @@ from dse.journal import clear_stale_lock, open_journal, undo_on_failure
 from dse.outdir import check_out_dir, staged_dir
 from dse.schemas import ExploreOptions, check_options
 from dse.solver.outer import (
+    CLOCK_MHZ,
     DIRECTIONS,
     ExploreSpace,
+    default_clock_range,
     default_configs,
     make_objective,
     make_sampler,
@@ -125,7 +127,7 @@ def explore(
     resume: bool = False,
     seed: int = 0,
     sampler: str = "nsga2",
-    clock_range: tuple[float, float] = (150.0, 300.0),
+    clock_range: tuple[float, float] | None = None,
     trial_time_limit: float = 20.0,
     input_dtype: str | None = None,
     minimize_bit_width: bool = True,
@@ -133,14 +135,16 @@ def explore(
     progress: Callable[[str], None] | None = None,
 ) -> ExploreResult:
     """Multi-objective Optuna search over boards, clock, caps, weight placement and ACCL
-    buffers, each trial solved exactly by the joint optimizer; writes results to ``out``."""
+    buffers, each trial solved exactly by the joint optimizer; writes results to ``out``.
+    ``clock_range`` None: 150..300 MHz widened to each board type's catalog clock
+    (``default_clock_range``), so a trial can run the boards as ``dse optimize`` does."""
     counts = parse_board_counts(boards)
+    lo, hi = clock_range or CLOCK_MHZ
     check_options(ExploreOptions, dict(
         trials=trials, max_boards=max(counts), trial_time_limit=trial_time_limit,
-        clock_lo=clock_range[0], clock_hi=clock_range[1], seed=seed))
-    if clock_range[0] > clock_range[1]:
-        raise SpecError(f"--clock-mhz {clock_range[0]:g}..{clock_range[1]:g}: the range is "
-                        "empty; give LOW..HIGH")
+        clock_lo=lo, clock_hi=hi, seed=seed))
+    if lo > hi:
+        raise SpecError(f"--clock-mhz {lo:g}..{hi:g}: the range is empty; give LOW..HIGH")
     out_dir = check_out_dir(out)
     catalog = load_catalog(board_files or ())
     types = tuple(t.strip() for t in board_types.split(",") if t.strip())
@@ -149,7 +153,8 @@ def explore(
     for t in types:
         catalog.board(t)  # unknown names fail here, with the list of known boards
     space = ExploreSpace(board_counts=counts, board_types=types,
-                         clock_mhz=clock_range, trial_time_limit=trial_time_limit)
+                         clock_mhz=clock_range or default_clock_range(catalog, types),
+                         trial_time_limit=trial_time_limit)
     path = resolve_model(model)
     graph = load_network(path, input_dtype=input_dtype, minimize_bit_width=minimize_bit_width)
     name = study or f"dse-{path.stem}"
@@ -189,7 +194,8 @@ def explore(
         try:
             with stop_on_sigint(st.stop, progress) as req:
                 st.optimize(
-                    req.wrap(make_objective(graph, catalog, space, seed, progress)),
+                    req.wrap(make_objective(graph, catalog, space, seed, progress,
+                                            input_dtype=input_dtype)),
                     callbacks=[stop_at_target],
                     n_trials=trials - done, catch=(Exception,), gc_after_trial=False,
                 )

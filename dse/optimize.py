@@ -8,33 +8,29 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from dse import __version__
 from dse.chain.host import split_devices, with_host_stages
 from dse.devices import Device
 from dse.examples import resolve_model
 from dse.exceptions import InfeasibleError, SpecError
 from dse.ir import LayerGraph, load_network
 from dse.outdir import check_out_dir, staged_dir
-from dse.plan import PartitionPlan, make_plan
-from dse.plan_edits import attach_slrs, with_replicas, with_slr_model
+from dse.plan import PartitionPlan
+from dse.plan_edits import with_replicas
 from dse.schemas import OptimizeOptions, check_options
 from dse.solver import DEFAULT_BATCH, STRATEGIES, replicas
 from dse.solver.baselines import solve_baseline
 from dse.solver.hostio import host_stages
-from dse.solver.infra import attach_infrastructure, reserve_for
-from dse.solver.order import solve_best_order
-from dse.solver.problem import AcclConfig, LinkConfig, PartitionProblem, build_problem
+from dse.solver.planning import PlanRecord, Solve, plan_problem, problem_for
+from dse.solver.problem import PartitionProblem
 from dse.solver.search import JointPlan, SolveResult, solve_joint
-from dse.solver.slr import place, slice_config, slice_factors
+from dse.solver.slr import slice_config, slice_factors
 from dse.specs import BoardConfig, load_catalog
 from dse.specs.parse import parse_boards, split_clock
 
 WWIDTH_SEARCH = (36, 64, 128, 256)  # SetFolding's mvau_wwidth_max values the baselines try
 
 Progress = Callable[[str], None]
-Phase = tuple[str, float, str]
 #: a plan to start from: (its solve, copies per board)
 Start = tuple[SolveResult, list[int]]
 
@@ -175,21 +171,10 @@ def _board_configs(req: OptimizeRequest) -> tuple[list[BoardConfig], list[Device
 
 def _problem(req: OptimizeRequest, graph: LayerGraph, cfgs: list[BoardConfig]
              ) -> PartitionProblem:
-    accl = AcclConfig()
-    if req.rx_buffer_bytes is not None:
-        accl = replace(accl, rx_buffer_bytes=int(req.rx_buffer_bytes))
-    if req.rx_buffers is not None:
-        accl = replace(accl, rx_buffer_count=int(req.rx_buffers))
-    link_gbps = req.link_gbps
-    if link_gbps is None:  # the slowest board's network port (100 GbE on Alveo, 1 GbE on Zynq)
-        link_gbps = min((c.board.net_line_rate_gbps for c in cfgs
-                         if c.board.net_line_rate_gbps), default=100.0)
-    problem = build_problem(
-        graph, cfgs,
-        link=LinkConfig(bandwidth_gbps=link_gbps, efficiency=req.link_efficiency,
-                        topology=req.topology),
-        accl=accl, allow_external=req.allow_external,
-    )
+    problem = problem_for(graph, cfgs, link_gbps=req.link_gbps,
+                          link_efficiency=req.link_efficiency, topology=req.topology,
+                          rx_buffer_bytes=req.rx_buffer_bytes, rx_buffers=req.rx_buffers,
+                          allow_external=req.allow_external)
     if req.segment_replicas and len(cfgs) > 1:
         if len({(c.board.name, c.clock_mhz, c.shell.name) for c in cfgs}) != 1:
             raise SpecError("segment replicas need identical boards (a count with --board, "
@@ -221,7 +206,7 @@ def _solve_baselines(req: OptimizeRequest, prob: PartitionProblem, limit: float
     return best
 
 
-def _solver(req: OptimizeRequest) -> Callable[[PartitionProblem, float], SolveResult]:
+def _solver(req: OptimizeRequest) -> Solve:
     def solve(prob: PartitionProblem, limit: float) -> SolveResult:
         if req.strategy != "joint":
             return _solve_baselines(req, prob, limit)
@@ -234,52 +219,6 @@ def _solver(req: OptimizeRequest) -> Callable[[PartitionProblem, float], SolveRe
                            progress=req.progress, start=seed_plan)
 
     return solve
-
-
-def _solve_orders(req: OptimizeRequest, problem: PartitionProblem, limit: float
-                  ) -> tuple[SolveResult, list[dict[str, Any]]]:
-    solve = _solver(req)
-    if req.board_order == "given":
-        return solve(problem, limit), []
-    if req.board_order == "auto":
-        return solve_best_order(problem, solve, time_limit=limit, progress=req.progress)
-    raise SpecError(f"--board-order {req.board_order!r}: choose auto or given")
-
-
-def _slr_check(res: SolveResult) -> tuple[list[dict[str, Any] | None], Phase]:
-    """Every Alveo board's layers must fit its SLRs (FINN's per-SLR limits, SLL wires): the
-    search places each plan it keeps (dse.solver.search, lazily per SLR); this checks the
-    placement independently of how it was found, and flags a plan that does not fit."""
-    t_slr = time.monotonic()
-    assert res.problem is not None
-    slrs = place(res.problem, res)
-    unplaced = [b for b, x in enumerate(slrs) if x is not None and not x["feasible"]]
-    return slrs, ("place layers into SLRs (exact packing)", time.monotonic() - t_slr,
-                  "done" if not unplaced else
-                  f"board(s) {', '.join(map(str, unplaced))} do not fit their SLRs")
-
-
-def _with_slr_model(plan: PartitionPlan, res: SolveResult, tried: list[dict[str, Any]]
-                    ) -> PartitionPlan:
-    """The note and any-floorplan bound of boards the solver placed SLR by SLR, if any."""
-    problem = res.problem
-    assert problem is not None
-    split = sorted(x if isinstance(x, str) else f"{problem.boards[x].board.name} (board {x})"
-                   for x in problem.slr_split)
-    if not split:
-        return plan
-    any_ii = res.ii_bound_any_floorplan
-    any_fps = (res.evaluation.fps * res.ii_cycles / any_ii if any_ii else
-               max([res.fps_bound] + [t["bound_fps"] for t in tried if t.get("bound_fps")]))
-    # whether those boards' layers follow their SLRs in chain order, read off the plan: the
-    # per-SLR model places them so, the SLR fill and exact packing in any order
-    def slrs_on(b: int) -> list[int]:
-        return [lyr["slr"] for lyr in plan["layers"] if lyr["board"] == b and "slr" in lyr]
-
-    in_order = all(slrs_on(b) == sorted(slrs_on(b))
-                   for b in problem.slr_split if isinstance(b, int))
-    return with_slr_model(plan, per_slr_boards=split, bound_fps_any_floorplan=any_fps,
-                          in_chain_order=in_order)
 
 
 def _save(plan: PartitionPlan, out: str | Path | None) -> Path | None:
@@ -302,45 +241,18 @@ def _optimize_one(req: OptimizeRequest) -> OptimizeResult:
     t_built = time.monotonic()
     problem = _problem(req, graph, cfgs)
     t_problem = time.monotonic()
-    # the time limit covers the whole run: loading and costing come out of it
-    # (3 % and half a second are kept for the SLR check and the plan)
-    t_solve = time.monotonic()
-    res, tried = _solve_orders(
-        req, problem, max(1.0, 0.97 * (req.time_limit - (time.monotonic() - t_load)) - 0.5))
-    res = _fit_infrastructure(req, res, t_load, time.monotonic() - t_solve)
-    assert res.problem is not None
-    slrs, slr_phase = _slr_check(res)
-    plan = make_plan(res, model_path=str(path), model_sha256=graph.source_sha256,
-                     clock_mhz=res.problem.clock_mhz, dse_version=__version__, seed=req.seed,
-                     record_time=req.record_time, input_dtype=req.input_dtype,
-                     minimize_bit_width=graph.minimized_bit_width, board_orders=tried,
-                     phases=[("load and lower the network", t_built - t_load, "done"),
-                             ("cost every folding (problem)", t_problem - t_built, "done"),
-                             *res.phases, slr_phase], batch=req.batch)
-    plan = _with_slr_model(attach_slrs(plan, slrs), res, tried)
-    plan = attach_infrastructure(plan, res.problem, res)  # FIFOs and converters as FINN builds
+    record = PlanRecord(model_path=str(path), model_sha256=graph.source_sha256, seed=req.seed,
+                        record_time=req.record_time, input_dtype=req.input_dtype,
+                        minimize_bit_width=graph.minimized_bit_width, batch=req.batch,
+                        phases=(("load and lower the network", t_built - t_load, "done"),
+                                ("cost every folding (problem)", t_problem - t_built, "done")))
+    planned = plan_problem(problem, _solver(req), time_limit=req.time_limit, started=t_load,
+                           record=record, board_order=req.board_order, progress=req.progress)
+    plan = planned.plan
     if hosts:  # the layers FINN leaves on the host, as a GPU/CPU stage of the chain
         plan = PartitionPlan(with_host_stages(dict(plan.data), graph, hosts, cfgs)[0])
-    return OptimizeResult(plan=plan, result=res, graph=graph, plan_path=_save(plan, req.out))
-
-
-def _fit_infrastructure(req: OptimizeRequest, res: SolveResult, t_load: float,
-                        first: float) -> SolveResult:
-    """The plan as FINN builds it (its sized FIFOs, converters) must fit too: where it does
-    not, plan again with them kept back (dse.solver.infra.reserve_for), four times at most,
-    each time for as long as the first search took, at most twice that, keeping back 5 %
-    more each time (a plan found in less room has other foldings and FIFOs: CNV-w1a1 in one
-    U55C SLR group needed 2,239 LUT, then 2,405). When less time is left than the first
-    search took, the plan is kept as it is and says it does not fit as built
-    (``metrics.fits_as_built``): a search cut shorter would trade it for a much slower one."""
-    for attempt in range(4):
-        assert res.problem is not None
-        again = reserve_for(res.problem, res, slack=0.05 * attempt)
-        left = 0.9 * (req.time_limit - (time.monotonic() - t_load)) - 0.5
-        if again is None or left < max(2.0, first):
-            break
-        res = _solver(req)(again, min(left, 2 * first + 2.0))
-    return res
+    return OptimizeResult(plan=plan, result=planned.result, graph=graph,
+                          plan_path=_save(plan, req.out))
 
 
 def _optimize_replicas(req: OptimizeRequest) -> OptimizeResult:

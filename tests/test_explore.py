@@ -60,10 +60,6 @@ def test_outputs(small_run: api.ExploreResult) -> None:
     assert prov["seed"] == 1 and "optuna" in prov["versions"] and prov["model"]["sha256"]
 
 
-@pytest.mark.xfail(strict=True, reason="known regression since FIFOs joined the solver's "
-                   "resources: the explorer's default trial (Pynq-Z1 at 200 MHz) plans 36,608 "
-                   "LUT where dse optimize plans 32,564 for the same board count, so a plain "
-                   "optimize run at 100 MHz is not dominated by the front")
 def test_front_dominates_every_single_configuration_run(small_run: api.ExploreResult) -> None:
     front = _rows(small_run.out / "pareto.csv")
     for n in (1, 2):

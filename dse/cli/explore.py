@@ -41,11 +41,10 @@ def _explore_llm(args: argparse.Namespace, progress: Progress) -> int:
 def _explore_codesign(args: argparse.Namespace, progress: Progress | None) -> int:
     from dse.codesign import explore_codesign
 
-    lo, _, hi = args.clock_mhz.partition("..")
     res = explore_codesign(
         args.model or "", args.accuracy, out=args.out, boards=args.boards,
         board_types=args.board_types, trials=args.trials, seed=args.seed,
-        trial_time_limit=args.trial_time_limit, clock_range=(float(lo), float(hi or lo)),
+        trial_time_limit=args.trial_time_limit, clock_range=_clock_range(args.clock_mhz),
         input_dtype=args.input_dtype, progress=progress,
         llm_options={"mode": args.mode, "seq": args.seq, "context": args.context,
                      "sequences": args.sequences})
@@ -59,6 +58,17 @@ def _explore_codesign(args: argparse.Namespace, progress: Progress | None) -> in
     return 0
 
 
+def _clock_range(text: str | None) -> tuple[float, float] | None:
+    """``--clock-mhz LOW..HIGH`` or one clock; None: the explorer's default range."""
+    if text is None:
+        return None
+    lo, _, hi = text.partition("..")
+    try:
+        return float(lo), float(hi or lo)
+    except ValueError:
+        raise DseError(f"--clock-mhz {text!r}: use a range such as 150..300") from None
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     llm = is_config_ref(args.model)  # an architecture config, not a network file
     check_flags("explore", "llm" if llm else "cnn", args)  # none silently ignored
@@ -67,11 +77,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if llm:
         return _explore_llm(args, progress_to_stderr)
 
-    lo, _, hi = args.clock_mhz.partition("..")
-    try:
-        clock = (float(lo), float(hi or lo))
-    except ValueError:
-        raise DseError(f"--clock-mhz {args.clock_mhz!r}: use a range such as 150..300") from None
+    clock = _clock_range(args.clock_mhz)
     res = api.explore(
         args.model, boards=args.boards, board_types=args.board_types, trials=args.trials,
         storage=args.storage, study=args.study, out=args.out, resume=args.resume,

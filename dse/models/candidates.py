@@ -58,6 +58,29 @@ def _streamed_accumulator(op: str, a: dict[str, Any]) -> None:
         a["accDataType"] = worst
 
 
+def _frozen(v: Any) -> Any:
+    """``v`` as a hashable value that equals another's exactly when the values are equal, for
+    the cache key; TypeError for a value of another kind."""
+    if v is None or isinstance(v, (str, bool, int, float)):
+        return (type(v).__name__, v)  # 1, 1.0 and True are one key in a dict, not here
+    if isinstance(v, np.generic):
+        return _frozen(v.item())
+    if isinstance(v, np.ndarray):
+        return ("ndarray", v.dtype.str, v.shape, v.tobytes())
+    if isinstance(v, Mapping):
+        return ("map", tuple(sorted((str(k), _frozen(x)) for k, x in v.items())))
+    if isinstance(v, (list, tuple)):
+        return (type(v).__name__, tuple(_frozen(x) for x in v))
+    raise TypeError(f"no cache key for {type(v).__name__}")
+
+
+#: enumerate_options' answers in this process, by its arguments: the cost models are pure
+#: functions of them, and an exploration asks the same layers on every trial (about 60 % of
+#: building a problem)
+_OPTIONS: dict[Any, tuple[FoldingOption, ...]] = {}
+_OPTIONS_MAX = 4096
+
+
 def enumerate_options(
     op_type: str,
     attrs: Mapping[str, Any],
@@ -72,8 +95,28 @@ def enumerate_options(
 
     ``impl`` fixes the HLS/RTL variant (default: FINN's SpecializeLayers choice). Attributes
     named in ``fixed`` keep the layer's current value. Options FINN would reject raise
-    inside the cost model and are skipped.
+    inside the cost model and are skipped. The answers are kept per process (the options are
+    immutable; each call gets its own list).
     """
+    fixed = tuple(sorted(set(fixed)))
+    try:
+        key: Any = _frozen((op_type, attrs, impl, part, weight_bits, allow_external, fixed))
+    except TypeError:
+        key = None
+    if key is not None and key in _OPTIONS:
+        return list(_OPTIONS[key])
+    out = _enumerate_options(op_type, attrs, impl=impl, part=part, weight_bits=weight_bits,
+                             allow_external=allow_external, fixed=fixed)
+    if key is not None:
+        if len(_OPTIONS) >= _OPTIONS_MAX:
+            _OPTIONS.pop(next(iter(_OPTIONS)))  # the oldest
+        _OPTIONS[key] = tuple(out)
+    return out
+
+
+def _enumerate_options(op_type: str, attrs: Mapping[str, Any], *, impl: str | None,
+                       part: str | None, weight_bits: int, allow_external: bool,
+                       fixed: Iterable[str]) -> list[FoldingOption]:
     model, given_impl = split_op_type(op_type)
     base = dict(attrs)
     a0 = normalize(model.name, base, model.schema)

@@ -9,6 +9,7 @@ reason, as constraint violations (NSGA-II's constrained domination), and never s
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -18,22 +19,21 @@ from typing import Any, Literal
 
 import optuna
 
-from dse import __version__
 from dse.exceptions import DseError, InfeasibleError, SpecError
 from dse.ir import LayerGraph
-from dse.plan import make_plan
-from dse.plan_edits import attach_slrs
 from dse.schemas import MAX_BOARDS
-from dse.solver.infra import attach_infrastructure
-from dse.solver.problem import AcclConfig, LinkConfig, build_problem
-from dse.solver.search import solve_joint
-from dse.solver.slr import place
+from dse.solver.planning import PlanRecord, plan_problem, problem_for
+from dse.solver.problem import PartitionProblem
+from dse.solver.search import SolveResult, solve_joint
 from dse.specs import Catalog
 
 OBJECTIVES = ("fps", "boards", "latency_s", "lut")
 DIRECTIONS: tuple[Literal["maximize", "minimize"], ...] = (
     "maximize", "minimize", "minimize", "minimize")
 WORST = (0.0, 1e9, 1e9, 1e12)  # objective values recorded for an infeasible trial
+#: the clocks explored unless told, widened to take in each board type's catalog clock
+CLOCK_MHZ = (150.0, 300.0)
+CLOCK_STEP = 25.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -42,8 +42,8 @@ class ExploreSpace:
 
     board_counts: tuple[int, ...] = (1, 2, 4, 8)
     board_types: tuple[str, ...] = ("U55C",)
-    clock_mhz: tuple[float, float] = (150.0, 300.0)
-    clock_step: float = 25.0
+    clock_mhz: tuple[float, float] = CLOCK_MHZ
+    clock_step: float = CLOCK_STEP
     lut_cap: tuple[float, float] = (0.5, 0.85)
     mem_cap: tuple[float, float] = (0.6, 0.9)
     rx_buffer_bytes: tuple[int, ...] = (1 << 20, 4 << 20, 8 << 20)
@@ -57,6 +57,17 @@ class ExploreSpace:
         lo, hi = self.clock_mhz
         if not 10 <= lo <= hi <= 1000:
             raise SpecError(f"clock range {lo}..{hi} MHz is invalid")
+
+
+def default_clock_range(catalog: Catalog, board_types: Sequence[str]) -> tuple[float, float]:
+    """The clocks a study explores unless told: 150..300 MHz, widened to take in each board
+    type's catalog clock (the one ``dse optimize`` runs it at), e.g. 100..300 with Pynq-Z1.
+    The low end is the lowest of them, so it is on the sampled grid; the high end is moved up
+    to the grid."""
+    clocks = [catalog.board(t).default_clock_mhz for t in board_types]
+    lo, hi = min(CLOCK_MHZ[0], *clocks), max(CLOCK_MHZ[1], *clocks)
+    hi = lo + math.ceil((hi - lo) / CLOCK_STEP - 1e-9) * CLOCK_STEP
+    return lo, hi if hi <= 1000 else hi - CLOCK_STEP
 
 
 def parse_board_counts(text: str) -> tuple[int, ...]:
@@ -125,31 +136,36 @@ class TrialOutcome:
 
 
 def evaluate_config(graph: LayerGraph, catalog: Catalog, cfg: dict[str, Any],
-                    space: ExploreSpace, seed: int) -> TrialOutcome:
+                    space: ExploreSpace, seed: int, *, input_dtype: str | None = None
+                    ) -> TrialOutcome:
+    """One trial: the plan ``dse optimize`` makes of these boards in this order (``--board-order
+    given``: the trial samples the order) at this clock, caps and options, through the same
+    path (dse.solver.planning), within the trial's time limit."""
+    t0 = time.monotonic()
     boards = [catalog.configure(t, caps=cfg["caps"], clock_mhz=cfg["clock_mhz"])
               for t in cfg["boards"]]
+    secondary = bool(cfg["minimize_resources"])
+
+    def solve(problem: PartitionProblem, limit: float) -> SolveResult:
+        return solve_joint(problem, time_limit=limit, workers=1, seed=seed, secondary=secondary)
+
+    record = PlanRecord(model_path=graph.source_path, model_sha256=graph.source_sha256,
+                        seed=seed, record_time=False, input_dtype=input_dtype,
+                        minimize_bit_width=graph.minimized_bit_width)
     try:
-        rate = min((c.board.net_line_rate_gbps for c in boards
-                    if c.board.net_line_rate_gbps), default=100.0)
-        problem = build_problem(graph, boards, link=LinkConfig(bandwidth_gbps=rate),
-                                accl=AcclConfig(rx_buffer_bytes=cfg["rx_buffer_bytes"]),
-                                allow_external=cfg["external_weights"])
-        res = solve_joint(problem, time_limit=space.trial_time_limit, workers=1, seed=seed,
-                          secondary=cfg["minimize_resources"])
+        problem = problem_for(graph, boards, rx_buffer_bytes=cfg["rx_buffer_bytes"],
+                              allow_external=cfg["external_weights"])
+        planned = plan_problem(problem, solve, time_limit=space.trial_time_limit, started=t0,
+                               record=record, board_order="given")
     except InfeasibleError as e:
         return TrialOutcome(values=WORST, feasible=False, reason=str(e))
+    res, plan = planned.result, planned.plan
     ev = res.evaluation
-    plan = make_plan(res, model_path=graph.source_path, model_sha256=graph.source_sha256,
-                     clock_mhz=cfg["clock_mhz"], dse_version=__version__, seed=seed,
-                     record_time=False, minimize_bit_width=graph.minimized_bit_width)
-    # FIFOs and converters as FINN builds them, as dse optimize attaches them; the LUT
-    # objective is then the plan's own, as dse optimize reports it (the layers' LUT)
-    plan = attach_infrastructure(plan, res.problem, res)
+    # the LUT objective is the plan's own, as dse optimize reports it: the layers' LUT, with
+    # the FIFOs and converters as FINN builds them
     lut = sum(b["resources"]["lut"] for b in plan["boards"])
-
-    plan = attach_slrs(plan, place(res.problem, res))  # the search placed every SLR already
     attrs = {"status": res.status, "gap": res.gap, "ii_cycles": res.ii_cycles,
-             "wall_s": round(res.wall_s, 3), "board_names": ",".join(cfg["boards"]),
+             "wall_s": round(time.monotonic() - t0, 3), "board_names": ",".join(cfg["boards"]),
              "bottleneck": ev.bottleneck, "plan": plan.to_json()}
     values = (ev.fps, float(ev.boards_used), ev.latency_s, float(lut))
     return TrialOutcome(values=values, feasible=True, attrs=attrs)
@@ -160,13 +176,14 @@ def constraints(trial: optuna.trial.FrozenTrial) -> Sequence[float]:
 
 
 def make_objective(graph: LayerGraph, catalog: Catalog, space: ExploreSpace, seed: int,
-                   progress: Callable[[str], None] | None = None
+                   progress: Callable[[str], None] | None = None, *,
+                   input_dtype: str | None = None
                    ) -> Callable[[optuna.Trial], tuple[float, ...]]:
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
         t0 = time.monotonic()
         cfg = sample(trial, space)
         try:
-            out = evaluate_config(graph, catalog, cfg, space, seed)
+            out = evaluate_config(graph, catalog, cfg, space, seed, input_dtype=input_dtype)
         except DseError as e:  # a bad combination of knobs: recorded, never fatal
             out = TrialOutcome(values=WORST, feasible=False, reason=str(e))
         trial.set_user_attr("constraint", [0.0 if out.feasible else 1.0])

@@ -91,3 +91,21 @@ def test_divisors() -> None:
     assert divisors(12) == [1, 2, 3, 4, 6, 12]
     assert divisors(1) == [1]
     assert divisors(49) == [1, 7, 49]
+
+
+def test_enumerated_options_are_kept_per_process_by_their_arguments() -> None:
+    from dse.models import candidates
+
+    attrs = {"MW": 64, "MH": 32, "inputDataType": "INT4", "weightDataType": "INT4",
+             "outputDataType": "UINT4", "numInputVectors": [1, 8, 8]}
+    first = enumerate_options("MVAU_hls", attrs, weight_bits=64 * 32 * 4)
+    first.clear()  # the caller's own list: the kept answer is not touched
+    again = enumerate_options("MVAU_hls", dict(attrs), weight_bits=64 * 32 * 4)
+    assert again and again == enumerate_options("MVAU_hls", attrs, weight_bits=64 * 32 * 4)
+    candidates._OPTIONS.clear()
+    assert enumerate_options("MVAU_hls", attrs, weight_bits=64 * 32 * 4) == again
+    # any argument that changes the answer is in the key: 32 vs 32.0, lists vs tuples too
+    no_ext = enumerate_options("MVAU_hls", attrs, weight_bits=64 * 32 * 4, allow_external=False)
+    assert len(no_ext) < len(again)
+    assert candidates._frozen(32) != candidates._frozen(32.0)
+    assert candidates._frozen([1, 8]) != candidates._frozen((1, 8))
