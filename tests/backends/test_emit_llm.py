@@ -90,9 +90,11 @@ def test_optimize_emit_applies_to_an_llm(tmp_path: Path,
 
 
 def test_a_rolled_stage_gets_finn_plus_mlo_settings(tmp_path: Path) -> None:
-    """gpt2-medium decoding on two U55C: the second board rolls its 18 blocks (FINNLoop)."""
-    assert main(["optimize", "--model", "gpt2-medium", "--boards", "2", "--mode", "decode",
-                 "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    """gpt2-medium decoding offered two V80: one board rolls its 24 blocks (FINNLoop). (No
+    U55C holds a gpt2-medium block: the thresholds of its float quantizers, as finn-plus
+    books them, PE x 32 bits x 255 steps a word, fit no SLR of one.)"""
+    assert main(["optimize", "--model", "gpt2-medium", "--boards", "2", "--board", "V80",
+                 "--mode", "decode", "--out", str(tmp_path / "p"), "--quiet"]) == 0
     plan = load_plan(tmp_path / "p" / "plan.json")
     rolled = [k for k, s in enumerate(plan.fpga_stages) if s.build.style == "rolled"]
     assert rolled
@@ -239,20 +241,21 @@ def finn_vs_plan(finn_env: Path, tiny_llama: tuple[Path, Path, Path]
                  ) -> list[tuple[str, str, tuple, tuple]]:
     """A tiny Llama exported with brevitas (TorchScript, int8 weights and inputs of every
     Linear, random weights) and planned from its own config.json on VCK5000s (a Versal part:
-    finn-plus builds PWPolyF, the SiLU, only there): on 2 boards (blocks 0-1, 1-2 + head) and
-    on 3 (half blocks: 0-0.5, 0.5-1.5, 1.5-2 + head). dse emit lowers the export with
-    finn-plus and binds it; finn-plus's own steps on each emitted board (specialize, apply the
-    emitted folding config, minimize bit widths) and its estimate analyses then give, per
-    node dse bound to a plan layer, (op type, where, the plan's cost, finn-plus's estimate):
-    cycles, LUT, BRAM18, URAM, DSP. About 5 minutes, most of it finn-plus's lowering (once:
-    the second emit takes the HW graph the first wrote)."""
+    finn-plus builds PWPolyF, the SiLU, only there): on 2 boards at a LUT cap of 2 % (blocks
+    0-1, 1-2 + head) and on 3 at 1.6 % (half blocks: 0-0.5, 0.5-1.5, 1.5-2 + head; at 1.4 % or
+    less no block fits, its float quantizers' thresholds booked as finn-plus books them). dse
+    emit lowers the export with finn-plus and binds it; finn-plus's own steps on each emitted
+    board (specialize, apply the emitted folding config, minimize bit widths) and its estimate
+    analyses then give, per node dse bound to a plan layer, (op type, where, the plan's cost,
+    finn-plus's estimate): cycles, LUT, BRAM18, URAM, DSP. About 5 minutes, most of it
+    finn-plus's lowering (once: the second emit takes the HW graph the first wrote)."""
     tmp, cfg_path, export = tiny_llama
     (tmp / "two").mkdir()
     (tmp / "three").mkdir()
     rows = _plan_emit_estimate(finn_env, tmp / "two", cfg_path, export, "2", "0.02")
     hw = tmp / "two" / "e" / "finn_hw_graph.onnx"
     assert hw.exists()
-    return rows + _plan_emit_estimate(finn_env, tmp / "three", cfg_path, hw, "3", "0.01")
+    return rows + _plan_emit_estimate(finn_env, tmp / "three", cfg_path, hw, "3", "0.016")
 
 
 @pytest.mark.finn
@@ -264,16 +267,11 @@ def test_finn_plus_estimates_of_the_emitted_graphs_equal_the_plan(
         assert ops.count("MVAU") == 2 * 7 + 1 and ops.count("PWPolyF") == 2, boards
         assert any("= head.MVAU_0" in where for _, where, _, _ in rows)
     assert any(".mlp.MVAU_4" in where for _, where, _, _ in finn_vs_plan)  # half blocks
-    differ = [(where, plan, finn) for op, where, plan, finn in finn_vs_plan
-              if op != "Thresholding" and plan != finn]
+    differ = [(where, plan, finn) for op, where, plan, finn in finn_vs_plan if plan != finn]
     assert not differ, differ
 
 
 @pytest.mark.finn
-@pytest.mark.xfail(strict=True, reason="dse's Thresholding_hls memory follows FINN main "
-                   "(input bits x PE per word); finn-plus 1.6.1 books PE x threshold bits x "
-                   "steps per word: 510 BRAM18 for a float quantizer of 32 channels, 255 "
-                   "steps, where dse books 2 (issue 21 item 4 note)")
 def test_finn_plus_estimates_of_the_bound_quantizers_equal_the_plan(
         finn_vs_plan: list[tuple[str, str, tuple, tuple]]) -> None:
     rows = [r for r in finn_vs_plan if r[0] == "Thresholding"]
@@ -285,7 +283,7 @@ def test_finn_plus_estimates_of_the_bound_quantizers_equal_the_plan(
 def test_finn_plus_rolls_an_emitted_rolled_board_as_planned(
         finn_env: Path, tiny_llama: tuple[Path, Path, Path],
         finn_vs_plan: list, tmp_path: Path) -> None:
-    """The tiny Llama on one V80 at a 0.5 % LUT cap: the plan rolls its 2 blocks (weights
+    """The tiny Llama on one V80 at a 0.6 % LUT cap: the plan rolls its 2 blocks (weights
     in HBM); finn-plus's own loop rolling on the emitted board (its MLO settings) makes one
     FINNLoop of 2 iterations, and its estimates of the head outside the loop run. (Bound to
     the HW graph finn_vs_plan's first emit wrote: finn-plus lowers the export once.)"""
@@ -294,7 +292,7 @@ def test_finn_plus_rolls_an_emitted_rolled_board_as_planned(
     tmp, cfg_path, _ = tiny_llama
     export = tmp / "two" / "e" / "finn_hw_graph.onnx"
     assert main(["optimize", "--model", str(cfg_path), "--out", str(tmp_path / "p"),
-                 "--boards", "1", "--board", "V80", "--cap", "lut=0.005", "--mode",
+                 "--boards", "1", "--board", "V80", "--cap", "lut=0.006", "--mode",
                  "prefill", "--seq", "8", "--weights", "int8", "--acts", "int8",
                  "--quiet"]) == 0
     plan = load_plan(tmp_path / "p" / "plan.json")
