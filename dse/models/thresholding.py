@@ -18,6 +18,7 @@ from dse.models._common import (
     ceil_div,
     check_divides,
     divisors,
+    dtype,
     ff_stand_in,
     prod,
 )
@@ -153,11 +154,25 @@ def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> Layer
     )
 
 
+def ultra_offered(a: Attrs) -> bool:
+    """Whether to offer finn-plus's URAM thresholds (``ram_style`` ultra): its Thresholding_hls
+    builds them on UltraScale+ only in ``internal_decoupled`` mode with
+    ``runtime_writeable_weights=1`` (URAM is not initialized from the bitstream there: the
+    host writes the thresholds over AXI-lite; finn-plus 1.6.1 thresholding_hls.py
+    ``code_generation_ipgen``, l. 168-190), and runtime-writeable thresholds keep their type
+    where finn-plus would minimize it, so only a float input (whose thresholds finn-plus
+    keeps as they are, thresholding.py ``minimize_weight_bit_width``, l. 155-205) costs what
+    dse books."""
+    return a["mem_mode"] == "internal_decoupled" and not dtype(a["inputDataType"]).is_integer()
+
+
 def options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
     for P in divisors(a["NumChannels"]):
         if impl == "hls":
             for rs in ("distributed", "block"):
                 yield {"PE": P, "ram_style": rs}
+            if ultra_offered(a):
+                yield {"PE": P, "ram_style": "ultra", "runtime_writeable_weights": 1}
         else:
             yield {"PE": P}
 

@@ -13,6 +13,7 @@ import pytest
 
 from dse.exceptions import LayerAttributeError
 from dse.models import estimate
+from dse.models.candidates import enumerate_options
 from tests.conftest import TESTS
 
 DATA = TESTS / "data" / "finn_plus_thresholding_hls.json"
@@ -43,6 +44,26 @@ def test_ultra_is_finn_plus_only() -> None:
     c = next(c for c in CASES if c["attrs"]["ram_style"] == "ultra")
     with pytest.raises(LayerAttributeError, match="ultra"):
         _dse(c["attrs"], "main")
+
+
+def test_urams_are_offered_for_float_quantizers_as_finn_plus_builds_them() -> None:
+    """URAM thresholds (runtime-writeable: UltraScale+ cannot initialize URAM from the
+    bitstream) for a float input only; an integer input's thresholds finn-plus minimizes,
+    which runtime-writeable thresholds would stop."""
+    float_q = {"NumChannels": 4096, "numSteps": 255, "inputDataType": "FLOAT32",
+               "weightDataType": "FLOAT32", "outputDataType": "INT8"}
+    opts = enumerate_options("Thresholding_hls", float_q)
+    ultra = [o for o in opts if o.attrs["ram_style"] == "ultra"]
+    assert ultra and all(o.attrs["runtime_writeable_weights"] == 1 for o in ultra)
+    # PE 1: ceil(32 x 255 / 72) URAMs, 4,096 words deep; in BRAM ceil(8160/16) x 4
+    pe1 = {o.attrs["ram_style"]: o.cost for o in opts if o.attrs["PE"] == 1}
+    assert (pe1["ultra"].uram, pe1["block"].bram18) == (114, 2040)
+    int_q = dict(float_q, inputDataType="INT16", weightDataType="INT16")
+    assert {o.attrs["ram_style"] for o in enumerate_options("Thresholding_hls", int_q)} == {
+        "block", "distributed"}
+    embedded = dict(float_q, mem_mode="internal_embedded")
+    assert all(o.attrs["ram_style"] != "ultra"
+               for o in enumerate_options("Thresholding_hls", embedded))
 
 
 @pytest.mark.finn
