@@ -25,6 +25,7 @@ from dse.devices.chain import device_chain
 from dse.examples import example_model_path
 from dse.layer_table import DEFAULT_PART, LayerSummary, inspect_model
 from dse.models import estimate
+from dse.models.registry import DEFAULT_FINN
 from dse.specs import default_catalog, load_catalog
 
 if TYPE_CHECKING:  # (loaded on first use, below)
@@ -75,9 +76,11 @@ def inspect(model: str | Path | None = None, *, part: str | None = DEFAULT_PART,
                          minimize_bit_width=minimize_bit_width)
 
 
-def cost(op_type: str, attrs: Mapping[str, Any], part: str | None = None) -> dict[str, Any]:
-    """FINN's estimate of one layer (``op_type`` with FINN's attributes) on ``part``."""
-    return estimate(op_type, attrs, part).as_dict()
+def cost(op_type: str, attrs: Mapping[str, Any], part: str | None = None,
+         finn: str = DEFAULT_FINN) -> dict[str, Any]:
+    """FINN's estimate of one layer (``op_type`` with FINN's attributes) on ``part``, as the
+    FINN line ``finn`` (plus, main or dev) gives it."""
+    return estimate(op_type, attrs, part, finn=finn).as_dict()
 
 
 def boards(board_files: Sequence[str] | None = None) -> list[dict[str, Any]]:

@@ -78,11 +78,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if not isinstance(attrs, dict):
         raise DseError("--attrs must be a JSON object of FINN attributes, e.g. "
                        "'{\"MW\": 64, \"MH\": 32, \"PE\": 4, \"SIMD\": 8}'")
-    res = api.cost(args.op, attrs, args.part)
+    res = api.cost(args.op, attrs, args.part, args.finn)
     if args.json:
         print(json.dumps(res, indent=1, sort_keys=True))
         return 0
-    c = estimate(args.op, attrs, args.part)
+    c = estimate(args.op, attrs, args.part, finn=args.finn)
     print(f"{c.op_type} on {args.part or 'an UltraScale+ part'}:")
     print(f"  cycles per frame   {fmt_int(c.cycles)}")
     print(f"  LUT                {fmt_int(c.lut)}")
@@ -120,7 +120,7 @@ def _cost_batch(args: argparse.Namespace) -> int:
         attrs = {k: v for k, v in row.items() if k not in skip and v not in ("", None)}
         rec = dict(row)
         try:
-            c = estimate(row["op_type"], attrs, args.part)
+            c = estimate(row["op_type"], attrs, args.part, finn=args.finn)
             rec.update(exp_cycles=c.cycles, lut=c.lut, bram18=c.bram18, uram=c.uram, dsp=c.dsp,
                        instream_width=c.instream_width, outstream_width=c.outstream_width,
                        weightstream_width=c.weightstream_width,

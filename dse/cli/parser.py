@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from dse import __version__
+from dse.models.registry import DEFAULT_FINN, FINN_VERSIONS
 from dse.solver import DEFAULT_BATCH, STRATEGIES
 
 Subparsers = argparse._SubParsersAction  # what add_subparsers returns
@@ -76,6 +77,9 @@ def _cost(sub: Subparsers) -> None:
     s.add_argument("--op", help="op type, e.g. MVAU_hls, ConvolutionInputGenerator_rtl, MVAU")
     s.add_argument("--attrs", help="JSON object of FINN attributes")
     s.add_argument("--part", default=None, help="FPGA part (affects MVAU_rtl DSPs)")
+    s.add_argument("--finn", default=DEFAULT_FINN, choices=FINN_VERSIONS,
+                   help="the FINN line whose estimates to give: plus (finn-plus 1.6.1, "
+                        "default), main or dev")
     s.add_argument("--csv", help="batch: CSV with op_type and attribute columns")
     s.add_argument("--out", help="batch output CSV (default: <csv>_estimates.csv)")
     s.add_argument("--json", action="store_true")

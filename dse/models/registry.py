@@ -138,8 +138,10 @@ def estimate(
     MVAU_rtl depends on it; default: an UltraScale+ part). ``finn`` selects the FINN line whose
     estimates to reproduce: ``"plus"`` (finn-plus 1.6.1, the default: the flow ``dse emit``
     drives), ``"main"`` (FINN main) or ``"dev"`` (FINN's dev branch). finn-plus differs from
-    main for StreamingFIFO (as dev), MVAU (tiling ``TH``), Lookup (``ram_style``) and the
-    Elementwise ops (constant memories by ``mem_mode``/``ram_style``; dev/main: streams only).
+    main for StreamingFIFO (as dev), MVAU (tiling ``TH``), Lookup (``ram_style``),
+    Thresholding_hls (threshold words of PE x threshold bits x steps; ``ram_style`` ultra) and
+    the Elementwise ops (constant memories by ``mem_mode``/``ram_style``; dev/main: streams
+    only).
     """
     if finn not in FINN_VERSIONS:
         raise UnknownOpError(f"finn={finn!r}: choose one of {', '.join(FINN_VERSIONS)}")

@@ -1,6 +1,7 @@
 """Thresholding (standalone multi-threshold activation): ``_hls`` and ``_rtl``.
 
 FINN ``thresholding.py`` and its hls/rtl subclasses; formulas in ``finn_cost_formulas.md`` 2.4.
+The threshold memory of ``Thresholding_hls`` depends on the FINN line (``hls_memory``).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from dse.exceptions import LayerAttributeError
 from dse.models._common import (
     Attrs,
     LayerCost,
@@ -16,6 +18,7 @@ from dse.models._common import (
     ceil_div,
     check_divides,
     divisors,
+    dtype,
     ff_stand_in,
     prod,
 )
@@ -89,6 +92,35 @@ def rtl_memory(a: Attrs) -> dict[str, float]:
     return out
 
 
+def hls_memory(a: Attrs, tm: int, finn: str) -> tuple[int, int, int]:
+    """(LUT, BRAM18, URAM) of Thresholding_hls: A x PE comparator LUTs plus the threshold
+    memory (TMEM = NumChannels/PE words deep), booked by ``ram_style`` only when TMEM > 1.
+
+    FINN main/dev book a word of A x PE bits (A: input bits): block
+    ceil(A*PE/16)*ceil(TMEM/1024) BRAM18, distributed PE*A*ceil(TMEM/64) LUTs.
+    finn-plus 1.6.1 books a word of PE x T x numSteps bits (T: threshold bits;
+    ``_threshold_mem_width``): block ceil(word/16)*ceil(TMEM/1024) BRAM18, distributed
+    word*ceil(TMEM/64) LUTs, ultra ceil(word/72)*ceil(TMEM/4096) URAM (a style only finn-plus
+    has). Source: finn-plus 1.6.1, finn/custom_op/fpgadataflow/hls/thresholding_hls.py,
+    ``_threshold_mem_width`` (l. 92-97), ``bram_estimation`` (l. 99-108),
+    ``uram_estimation`` (l. 110-117), ``lut_estimation`` (l. 140-156); TMEM is
+    ``Thresholding.calc_tmem`` (thresholding.py l. 384-388).
+    """
+    P, A = a["PE"], bits(a["inputDataType"])
+    style = a["ram_style"] if tm > 1 else ""
+    if finn != "plus":
+        if a["ram_style"] == "ultra":
+            raise LayerAttributeError(f"Thresholding_hls: ram_style='ultra' is finn-plus's; "
+                                      f"FINN {finn} has distributed and block only")
+        word = A * P
+    else:
+        word = P * bits(a["weightDataType"]) * a["numSteps"]
+    lut = A * P + (word * ceil_div(tm, 64) if style == "distributed" else 0)
+    bram = ceil_div(word, 16) * ceil_div(tm, 1024) if style == "block" else 0
+    uram = ceil_div(word, 72) * ceil_div(tm, 4096) if style == "ultra" else 0
+    return lut, bram, uram
+
+
 def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> LayerCost:
     C, P = a["NumChannels"], a["PE"]
     check_divides(a, C, P, "PE", "NumChannels")
@@ -103,11 +135,7 @@ def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> Layer
         bram = 0  # FINN books "BRAM18" but bram_estimation reads "BRAM" (known quirk)
         w_w = P * T * a["numSteps"]
     else:
-        block = a["ram_style"] == "block" and tm > 1
-        distributed = a["ram_style"] == "distributed" and tm > 1
-        bram = ceil_div(A * P, 16) * ceil_div(tm, 1024) if block else 0
-        lut = A * P + (P * A * ceil_div(tm, 64) if distributed else 0)
-        uram = 0
+        lut, bram, uram = hls_memory(a, tm, finn)
         w_w = P * T * a["numSteps"] if a["mem_mode"] == "internal_decoupled" else 0
     out_w = P * B
     return LayerCost(
@@ -126,11 +154,25 @@ def estimate(a: Attrs, impl: str, part: str | None, finn: str = "main") -> Layer
     )
 
 
+def ultra_offered(a: Attrs) -> bool:
+    """Whether to offer finn-plus's URAM thresholds (``ram_style`` ultra): its Thresholding_hls
+    builds them on UltraScale+ only in ``internal_decoupled`` mode with
+    ``runtime_writeable_weights=1`` (URAM is not initialized from the bitstream there: the
+    host writes the thresholds over AXI-lite; finn-plus 1.6.1 thresholding_hls.py
+    ``code_generation_ipgen``, l. 168-190), and runtime-writeable thresholds keep their type
+    where finn-plus would minimize it, so only a float input (whose thresholds finn-plus
+    keeps as they are, thresholding.py ``minimize_weight_bit_width``, l. 155-205) costs what
+    dse books."""
+    return a["mem_mode"] == "internal_decoupled" and not dtype(a["inputDataType"]).is_integer()
+
+
 def options(a: Attrs, impl: str) -> Iterator[dict[str, Any]]:
     for P in divisors(a["NumChannels"]):
         if impl == "hls":
             for rs in ("distributed", "block"):
                 yield {"PE": P, "ram_style": rs}
+            if ultra_offered(a):
+                yield {"PE": P, "ram_style": "ultra", "runtime_writeable_weights": 1}
         else:
             yield {"PE": P}
 

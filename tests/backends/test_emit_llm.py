@@ -90,7 +90,9 @@ def test_optimize_emit_applies_to_an_llm(tmp_path: Path,
 
 
 def test_a_rolled_stage_gets_finn_plus_mlo_settings(tmp_path: Path) -> None:
-    """gpt2-medium decoding on two U55C: the second board rolls its 18 blocks (FINNLoop)."""
+    """gpt2-medium decoding on two U55C: the first board rolls 23 of its 24 blocks (FINNLoop),
+    its float quantizers' thresholds in URAM (as finn-plus books them, PE x 32 bits x 255
+    steps a word, no U55C SLR holds them in BRAM or LUTs)."""
     assert main(["optimize", "--model", "gpt2-medium", "--boards", "2", "--mode", "decode",
                  "--out", str(tmp_path / "p"), "--quiet"]) == 0
     plan = load_plan(tmp_path / "p" / "plan.json")
@@ -239,20 +241,21 @@ def finn_vs_plan(finn_env: Path, tiny_llama: tuple[Path, Path, Path]
                  ) -> list[tuple[str, str, tuple, tuple]]:
     """A tiny Llama exported with brevitas (TorchScript, int8 weights and inputs of every
     Linear, random weights) and planned from its own config.json on VCK5000s (a Versal part:
-    finn-plus builds PWPolyF, the SiLU, only there): on 2 boards (blocks 0-1, 1-2 + head) and
-    on 3 (half blocks: 0-0.5, 0.5-1.5, 1.5-2 + head). dse emit lowers the export with
-    finn-plus and binds it; finn-plus's own steps on each emitted board (specialize, apply the
-    emitted folding config, minimize bit widths) and its estimate analyses then give, per
-    node dse bound to a plan layer, (op type, where, the plan's cost, finn-plus's estimate):
-    cycles, LUT, BRAM18, URAM, DSP. About 5 minutes, most of it finn-plus's lowering (once:
-    the second emit takes the HW graph the first wrote)."""
+    finn-plus builds PWPolyF, the SiLU, only there): on 2 boards at a LUT cap of 2 % (blocks
+    0-1, 1-2 + head) and on 3 at 1.6 % (half blocks: 0-0.5, 0.5-1.5, 1.5-2 + head; at 1.4 % or
+    less no block fits, its float quantizers' thresholds booked as finn-plus books them). dse
+    emit lowers the export with finn-plus and binds it; finn-plus's own steps on each emitted
+    board (specialize, apply the emitted folding config, minimize bit widths) and its estimate
+    analyses then give, per node dse bound to a plan layer, (op type, where, the plan's cost,
+    finn-plus's estimate): cycles, LUT, BRAM18, URAM, DSP. About 5 minutes, most of it
+    finn-plus's lowering (once: the second emit takes the HW graph the first wrote)."""
     tmp, cfg_path, export = tiny_llama
     (tmp / "two").mkdir()
     (tmp / "three").mkdir()
     rows = _plan_emit_estimate(finn_env, tmp / "two", cfg_path, export, "2", "0.02")
     hw = tmp / "two" / "e" / "finn_hw_graph.onnx"
     assert hw.exists()
-    return rows + _plan_emit_estimate(finn_env, tmp / "three", cfg_path, hw, "3", "0.01")
+    return rows + _plan_emit_estimate(finn_env, tmp / "three", cfg_path, hw, "3", "0.016")
 
 
 @pytest.mark.finn
@@ -264,16 +267,11 @@ def test_finn_plus_estimates_of_the_emitted_graphs_equal_the_plan(
         assert ops.count("MVAU") == 2 * 7 + 1 and ops.count("PWPolyF") == 2, boards
         assert any("= head.MVAU_0" in where for _, where, _, _ in rows)
     assert any(".mlp.MVAU_4" in where for _, where, _, _ in finn_vs_plan)  # half blocks
-    differ = [(where, plan, finn) for op, where, plan, finn in finn_vs_plan
-              if op != "Thresholding" and plan != finn]
+    differ = [(where, plan, finn) for op, where, plan, finn in finn_vs_plan if plan != finn]
     assert not differ, differ
 
 
 @pytest.mark.finn
-@pytest.mark.xfail(strict=True, reason="dse's Thresholding_hls memory follows FINN main "
-                   "(input bits x PE per word); finn-plus 1.6.1 books PE x threshold bits x "
-                   "steps per word: 510 BRAM18 for a float quantizer of 32 channels, 255 "
-                   "steps, where dse books 2 (issue 21 item 4 note)")
 def test_finn_plus_estimates_of_the_bound_quantizers_equal_the_plan(
         finn_vs_plan: list[tuple[str, str, tuple, tuple]]) -> None:
     rows = [r for r in finn_vs_plan if r[0] == "Thresholding"]

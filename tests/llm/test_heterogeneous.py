@@ -21,15 +21,15 @@ from tests.conftest import REPO, run_notebook
 
 
 def test_mixed_chain_with_the_order_chosen() -> None:
-    d = api.optimize_llm("llama2-13b", boards="L4,U55C", sequences=8,
-                         prices={"U55C": 1.5, "L4": 0.8}).data
+    d = api.optimize_llm("llama2-13b", boards="L4,V80", sequences=8,
+                         prices={"V80": 1.5, "L4": 0.8}).data
     kinds = [s["kind"] for s in d["stages"]]
     assert "gpu" in kinds and "fpga" in kinds
     m = d["metrics"]
     assert m["orders_tried"] == 2 and m["left_out"] == []
     assert m["tokens_per_s"] > 0 and m["cost_per_million_tokens"] > 0
     # the order found is at least as good as the order typed
-    given = api.optimize_llm("llama2-13b", boards="L4,U55C", sequences=8,
+    given = api.optimize_llm("llama2-13b", boards="L4,V80", sequences=8,
                              order="given").data["metrics"]
     assert m["tokens_per_s"] >= given["tokens_per_s"] * (1 - 1e-9)
 
@@ -71,7 +71,8 @@ def test_identical_boards_are_one_order_and_the_search_is_fast() -> None:
     import time
 
     t0 = time.perf_counter()
-    m = api.optimize_llm("llama2-7b", boards=64, sequences=8).data["metrics"]
+    m = api.optimize_llm("llama2-7b", boards=",".join(["V80"] * 64),
+                         sequences=8).data["metrics"]
     assert time.perf_counter() - t0 < 60  # seconds, not 64! orders (loaded CI machine)
     assert m["orders_tried"] == 1 and m["devices_offered"] == 64
     assert m["boards_used"] < 64 and m["left_out"][0]["count"] == 64 - m["boards_used"]
@@ -101,8 +102,8 @@ def test_gpu_encoder_and_prefill_batch_the_sequences_in_flight() -> None:
 
 def test_latency_and_ttft_bounds_are_kept() -> None:
     free = api.optimize_llm("gpt2-medium", boards=4, sequences=32).data["metrics"]
-    one = api.optimize_llm("gpt2-medium", boards=1, sequences=32).data["metrics"]
-    cap = min(free["latency_per_token_s"], one["latency_per_token_s"]) * 1.001
+    two = api.optimize_llm("gpt2-medium", boards=2, sequences=32).data["metrics"]
+    cap = min(free["latency_per_token_s"], two["latency_per_token_s"]) * 1.001
     bound = api.optimize_llm("gpt2-medium", boards=4, sequences=32,
                              max_latency_s=cap).data["metrics"]
     assert bound["latency_per_token_s"] <= cap
@@ -116,13 +117,13 @@ def test_one_ttft_model_with_overlapping_stages() -> None:
     chain runs the prompt as one step, and FPGA stages after it stream behind it."""
     from dse.llm.search import prompt_times
 
-    d = api.optimize_llm("gpt2-xl", boards="U55C,U55C,U55C", sequences=8, seq=128,
+    d = api.optimize_llm("gpt2-medium", boards="U55C,U55C,U55C", sequences=8, seq=128,
                          order="given").plan
     m = d.metrics
     frame = max(s.frame_s for s in d.stages)
     assert m["time_to_first_token_s"] == pytest.approx(
         m["latency_per_token_s"] + 127 * frame, rel=1e-6)
-    mixed = api.optimize_llm("llama2-13b", boards="L4,U55C", sequences=8).plan
+    mixed = api.optimize_llm("llama2-13b", boards="L4,V80", sequences=8).plan
     st = mixed.stages
     hop = mixed.metrics["latency_s"] - sum(s.latency_s for s in st)
     first, last = prompt_times(st, [0.0, hop], 128)
@@ -290,8 +291,9 @@ def test_switch_topology_adds_a_traversal_per_hop() -> None:
     gpu = load_devices().get("A100")
     for a, b in ((u, u), (u, gpu), (gpu, gpu)):
         assert hop_s(net, a, b, "switch") == pytest.approx(hop_s(net, a, b) + SWITCH_S)
-    chain = api.optimize_llm("llama2-7b", boards=14, sequences=1).data["metrics"]
-    sw = api.optimize_llm("llama2-7b", boards=14, sequences=1,
+    v80s = ",".join(["V80"] * 16)
+    chain = api.optimize_llm("llama2-7b", boards=v80s, sequences=1).data["metrics"]
+    sw = api.optimize_llm("llama2-7b", boards=v80s, sequences=1,
                           topology="switch").data["metrics"]
     hops = chain["boards_used"] - 1
     assert hops >= 1 and sw["boards_used"] == chain["boards_used"]

@@ -13,11 +13,25 @@ from dse import api
 from dse.exceptions import InfeasibleError
 
 
+def v80s(n: int) -> str:
+    return ",".join(["V80"] * n)
+
+
 @pytest.fixture(scope="module")
 def llama7b() -> dict[int, dict]:
-    """GPT-2 XL (1.6 B) decode on 1, 2 and 4 U55C: the largest shipped decoder whose
-    FINNLoop weight buffers fit one U55C (Llama-2-7B's do not, test_finnloop_...)."""
-    return {n: api.optimize_llm("gpt2-xl", boards=n, sequences=8).data for n in (1, 2, 4)}
+    """GPT-2 XL (1.6 B) decode on 1, 2 and 4 V80: the largest shipped decoder whose
+    FINNLoop weight buffers fit one V80 (Llama-2-7B's do not, test_finnloop_...). (No U55C
+    holds gpt2-xl's 48 blocks: the URAM thresholds of its float quantizers, as finn-plus
+    books them, leave a U55C SLR too few URAMs.)"""
+    return {n: api.optimize_llm("gpt2-xl", boards=v80s(n), sequences=8).data
+            for n in (1, 2, 4)}
+
+
+@pytest.fixture(scope="module")
+def on_u55c() -> list[dict]:
+    """Decoders on U55C: GPT-2 on 1 and 2, GPT-2 medium on 4 (8 sequences)."""
+    return [api.optimize_llm(m, boards=n, sequences=8).data
+            for m, n in (("gpt2", 1), ("gpt2", 2), ("gpt2-medium", 4))]
 
 
 def test_decode_never_beats_its_bound_and_reaches_90_percent_when_memory_bound(llama7b) -> None:
@@ -34,8 +48,8 @@ def test_decode_never_beats_its_bound_and_reaches_90_percent_when_memory_bound(l
     assert t[4] / t[1] >= 3.5  # pipeline of boards, sequences in flight
 
 
-def test_hbm_pseudo_channels_are_never_oversubscribed(llama7b) -> None:
-    for d in llama7b.values():
+def test_hbm_pseudo_channels_are_never_oversubscribed(llama7b, on_u55c) -> None:
+    for d in [*llama7b.values(), *on_u55c]:
         for s in d["stages"]:
             hb = s["hbm_pseudo_channels"]
             assert hb and hb["channels"] == 32
@@ -51,14 +65,17 @@ def test_hbm_pseudo_channels_are_never_oversubscribed(llama7b) -> None:
 
 def test_both_build_styles_are_chosen_where_they_win() -> None:
     # decode of a 1.6 B model: weights must stream, one loop-rolled block per board wins
-    d = api.optimize_llm("gpt2-xl", boards=2, sequences=4).data
+    d = api.optimize_llm("gpt2-xl", boards=v80s(2), sequences=4).data
     assert {s["style"] for s in d["stages"]} == {"rolled"}
-    # BERT-base over 4 boards: the weights fit on chip, every block its own hardware
-    e = api.optimize_llm("bert-base", boards=4, mode="encoder", sequences=64).data
+    # BERT-base over 12 V80: the weights fit on chip, every block its own hardware (on 4
+    # U55C its blocks roll, on 8 they stream their weights: the URAM thresholds of its
+    # quantizers, as finn-plus books them, leave a U55C room for few blocks)
+    e = api.optimize_llm("bert-base", boards=v80s(12), mode="encoder", sequences=64).data
     assert {s["style"] for s in e["stages"]} == {"spatial"}
     assert {s["weights"] for s in e["stages"]} == {"onchip"}
     assert e["metrics"]["sequences_per_s"] > 4 * api.optimize_llm(
-        "bert-base", boards=1, mode="encoder", sequences=64).data["metrics"]["sequences_per_s"]
+        "bert-base", boards="V80", mode="encoder",
+        sequences=64).data["metrics"]["sequences_per_s"]
 
 
 def test_llama2_70b_needs_three_u55c_of_memory() -> None:
@@ -70,22 +87,23 @@ def test_finnloop_weight_buffers_as_finn_plus_builds_them() -> None:
     """finn-plus 1.6.1 fetches a looped MVAU's weights once per iteration into a double
     buffer of 2 x MH x MW x W bits and replays them for every token of the frame
     (dse.llm.pipeline.weight_buffers). Llama-2-7B's buffers (about 1.6 Gbit at 4 bits) do not
-    fit a U55C, so its blocks are built spatially; GPT-2's prefill reads each iteration's
+    fit a V80, so its blocks are built spatially (a U55C holds no Llama-2-7B block: its
+    quantizers' thresholds alone exceed an SLR); GPT-2's prefill reads each iteration's
     weights once per frame of 128 tokens, not 128 times."""
     from dse.llm.config import load_arch, quant_spec
     from dse.llm.network import build_network
     from dse.llm.pipeline import StageModel, weight_buffers
     from dse.specs import Resources, default_catalog
 
-    u55c = default_catalog().configure("U55C")
+    v80 = default_catalog().configure("V80")
     a = load_arch("llama2-7b")
     net = build_network(a, quant_spec(), "decode")
     model = StageModel(net, 8, 0.9)
-    point = model.curve(u55c, "hbm", False)[0]
+    point = model.curve(v80, "hbm", False)[0]
     buf = weight_buffers(point, Resources(), Resources())
     bits = 2 * 4 * (4 * a.hidden * a.hidden + 3 * a.hidden * a.intermediate)
     assert buf.bram18 * 18 * 1024 == pytest.approx(bits, rel=0.01)
-    d = api.optimize_llm("llama2-7b", boards=16, sequences=8).data
+    d = api.optimize_llm("llama2-7b", boards=v80s(16), sequences=8).data
     assert {s["style"] for s in d["stages"]} == {"spatial"}
     # BERT-base encoder on one board: a rolled build's HBM bytes per frame hardly grow with
     # the frame's tokens (weights once per iteration; only the residual stream scales)
@@ -100,11 +118,11 @@ def test_finnloop_weight_buffers_as_finn_plus_builds_them() -> None:
 def test_llm_cli_writes_the_plan_and_names_the_bound(tmp_path: Path, capsys) -> None:
     from dse.cli import main
 
-    rc = main(["optimize", "--model", "gpt2-xl", "--boards", "2", "--sequences", "4",
-               "--out", str(tmp_path), "--quiet"])
+    rc = main(["optimize", "--model", "gpt2-xl", "--boards", "2", "--board", "V80",
+               "--sequences", "4", "--out", str(tmp_path), "--quiet"])
     out = capsys.readouterr().out
     assert rc == 0 and "limited by" in out and "time to first token" in out
-    assert "assumed  U55C: hbm_efficiency 0.9" in out and "Shuhai" in out
+    assert "assumed  V80: hbm_efficiency 0.9" in out and "Shuhai" in out
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["format"] == "dse-plan/2" and plan["network"] == "llm"
     assert plan["model"]["name"] == "gpt2-xl" and len(plan["stages"]) == 2
@@ -131,19 +149,19 @@ def test_bad_llm_inputs_get_one_line(argv: list, match: str, code: int, capsys) 
 def test_group_scales_travel_with_the_weights() -> None:
     """int4 weights with a 16-bit scale per group of 128: 16 / (128 x 4) = 3.1 % more bytes
     of weights in HBM (and per token read)."""
-    a = api.optimize_llm("gpt2-xl", boards=1).data["stages"][0]
-    b = api.optimize_llm("gpt2-xl", boards=1, group=128).data["stages"][0]
+    a = api.optimize_llm("gpt2-xl", boards="V80").data["stages"][0]
+    b = api.optimize_llm("gpt2-xl", boards="V80", group=128).data["stages"][0]
     assert b["weight_bytes"] / a["weight_bytes"] == pytest.approx(1 + 16 / 512, rel=0.01)
 
 
-def test_every_fpga_stage_places_into_its_slrs(llama7b) -> None:
+def test_every_fpga_stage_places_into_its_slrs(on_u55c) -> None:
     """Each U55C stage's layers (every block copy, partial block and head) sit in one SLR
     each, checked here with FINN's raw per-SLR table and limits (tests/solver/test_slr.py)."""
     from tests.solver.test_slr import DIMS, FINN_SLRS, LIMITS
 
     bert = api.optimize_llm("bert-base", boards=4, mode="encoder").data
     checked = 0
-    for d in [*llama7b.values(), bert]:
+    for d in [*on_u55c, bert]:
         for s in d["stages"]:
             if s["kind"] != "fpga":
                 continue
