@@ -1,4 +1,5 @@
-"""LLMs across U55C boards, from their architecture configs (no weights):
+"""LLMs across U55C boards, and the same on AMD V80s, from their architecture configs (no
+weights). A case no board count holds is a row too, with dse's one-line reason:
 
 * GPT-2 XL, 4-bit weights, 8-bit activations and KV cache, decode (1,024 cached tokens),
   on 1, 2, 4 and 8 U55C, with 1 sequence and with 8 sequences per board in flight (the
@@ -42,11 +43,24 @@ def run(model: str, boards: int, **kw) -> tuple[dict, float]:
     return d, time.perf_counter() - t0
 
 
+def infeasible_row(setup: str, model: str, boards: int, board: str, why: str,
+                   **kw) -> dict:
+    """A case no plan holds: the columns of a row, the reason in ``binding``."""
+    return {"setup": setup, "model": model, "board": board,
+            "mode": kw.get("mode", "decode"), "boards": boards, "boards_used": 0,
+            "sequences": kw.get("sequences", 1), "weights": kw.get("weights", "").upper(),
+            "acts": kw.get("acts", "").upper(), "builds": "infeasible", "throughput": 0.0,
+            "unit": "", "per_sequence_tokens_per_s": "", "latency_ms": "", "ttft_ms": "",
+            "bound": "", "ratio_to_bound": "", "binding": why.splitlines()[0],
+            "hbm_efficiency": "", "solve_s_median": ""}
+
+
 def row(setup: str, model: str, boards: int, d: dict, secs: list[float], **kw) -> dict:
     m = d["metrics"]
     decode = m["mode"] == "decode"
     return {
-        "setup": setup, "model": model, "mode": m["mode"], "boards": boards,
+        "setup": setup, "model": model, "board": kw.get("board", "U55C"),
+        "mode": m["mode"], "boards": boards,
         "boards_used": m["boards_used"], "sequences": kw.get("sequences", 1),
         "weights": d["model"]["weights"], "acts": d["model"]["acts"],
         "builds": "/".join(sorted({s["style"] for s in d["stages"]})),
@@ -69,39 +83,32 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=str(REPO / "results"))
+    ap.add_argument("--board-types", default="U55C,V80",
+                    help="the boards each case runs on, in turn (default U55C,V80)")
     args = ap.parse_args(argv)
-    rows = []
+    rows: list[dict] = []
 
     def measure(setup: str, model: str, boards: int, **kw) -> dict:
         secs, d = [], None
-        for _ in range(args.repeat):
-            d, s = run(model, boards, **kw)
-            secs.append(s)
+        try:
+            for _ in range(args.repeat):
+                d, s = run(model, boards, **kw)
+                secs.append(s)
+        except InfeasibleError as e:
+            r = infeasible_row(setup, model, boards, **kw, why=str(e))
+            rows.append(r)
+            print(f"{setup:12s} {model:11s} {boards} {kw['board']}: {r['binding']}")
+            return r
         r = row(setup, model, boards, d, secs, **kw)
         rows.append(r)
-        print(f"{setup:12s} {model:11s} {boards} board(s) S={r['sequences']}: "
+        print(f"{setup:12s} {model:11s} {boards} {kw['board']} S={r['sequences']}: "
               f"{r['throughput']:,.1f} {r['unit']} ({r['binding']}), "
               f"{r['ratio_to_bound'] or '-'} of bound, {r['solve_s_median']} s", flush=True)
         return r
 
-    q = dict(weights="int4", acts="int8")
-    for n in (1, 2, 4, 8):
-        measure("gpt2-xl", "gpt2-xl", n, sequences=1, **q)
-        measure("gpt2-xl", "gpt2-xl", n, sequences=8 * n, **q)
-    fewest = None
-    for n in range(1, 17):
-        try:
-            run("llama2-7b", n, sequences=1, **q)
-        except InfeasibleError as e:
-            print(f"llama2-7b   {n} board(s): {e}")
-            continue
-        fewest = n
-        break
-    if fewest:
-        measure("llama2-7b", "llama2-7b", fewest, sequences=1, **q)
-        measure("llama2-7b", "llama2-7b", fewest, sequences=8, **q)
-    for n in (1, 2, 3, 4):
-        measure("bert-base", "bert-base", n, mode="encoder", seq=128, **q)
+    fewest: dict[str, int | None] = {}
+    for board in args.board_types.split(","):
+        fewest[board] = cases(measure, board)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -113,41 +120,75 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def readme(rows: list[dict], fewest: int | None, repeat: int) -> str:
+def cases(measure, board: str) -> int | None:  # noqa: ANN001 (the closure above)
+    """Every case on ``board``; the fewest boards that hold Llama-2-7B (None: not 16)."""
+    q = dict(weights="int4", acts="int8", board=board)
+    for n in (1, 2, 4, 8):
+        measure("gpt2-xl", "gpt2-xl", n, sequences=1, **q)
+        measure("gpt2-xl", "gpt2-xl", n, sequences=8 * n, **q)
+    fewest = None
+    for n in range(1, 17):
+        try:
+            run("llama2-7b", n, sequences=1, **q)
+        except InfeasibleError as e:
+            print(f"llama2-7b   {n} {board}: {str(e).splitlines()[0]}")
+            continue
+        fewest = n
+        break
+    if fewest:
+        measure("llama2-7b", "llama2-7b", fewest, sequences=1, **q)
+        measure("llama2-7b", "llama2-7b", fewest, sequences=8, **q)
+    else:
+        measure("llama2-7b", "llama2-7b", 16, sequences=1, **q)
+    for n in (1, 2, 3, 4):
+        measure("bert-base", "bert-base", n, mode="encoder", seq=128, **q)
+    return fewest
+
+
+def readme(rows: list[dict], fewest: dict[str, int | None], repeat: int) -> str:
     lines = [SECTION, "",
              "`benchmarks/llm_benchmark.py`: LLMs built from their Hugging Face configs "
-             "(no weights), 4-bit weights, 8-bit activations and KV cache, U55C at 200 MHz, "
-             "HBM at 0.9 of its 460 GB/s. Decode reads 1,024 cached tokens per step; BERT-base "
-             "frames are 128-token sequences. `bound` for decode = aggregate HBM bandwidth / "
-             "(weight + KV bytes per token); for BERT with weights in HBM = HBM bandwidth / "
-             f"bytes per sequence. Solve times: medians of {repeat} runs (2-core machine).", "",
-             "| model | boards | sequences | build | throughput | per sequence | latency ms | "
-             "TTFT ms | bound | ratio | limited by | solve s |",
-             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+             "(no weights), 4-bit weights, 8-bit activations and KV cache, on U55C and on "
+             "V80 boards at their catalog clocks, HBM at 0.9 of its bandwidth. Decode reads "
+             "1,024 cached tokens per step; BERT-base frames are 128-token sequences. Costs "
+             "follow finn-plus 1.6.1's estimates, the float-input quantizers' thresholds "
+             "included (PE x 32 bits x 255 steps a word, `Thresholding_hls`). `bound` for "
+             "decode = aggregate HBM bandwidth / (weight + KV bytes per token); for BERT with "
+             "weights in HBM = HBM bandwidth / bytes per sequence. A case no plan holds is "
+             f"a row with dse's reason. Solve times: {timing(repeat)} (2-core machine).", "",
+             "| model | board | boards | sequences | build | throughput | per sequence | "
+             "latency ms | TTFT ms | bound | ratio | limited by | solve s |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     for r in rows:
+        tput = f"{r['throughput']:,.1f} {r['unit']}" if r["unit"] else "-"
         lines.append(
-            f"| {r['model']} | {r['boards_used']}/{r['boards']} | {r['sequences']} | "
-            f"{r['builds']} | {r['throughput']:,.1f} {r['unit']} | "
+            f"| {r['model']} | {r['board']} | {r['boards_used']}/{r['boards']} | "
+            f"{r['sequences']} | {r['builds']} | {tput} | "
             f"{r['per_sequence_tokens_per_s'] or ''} | {r['latency_ms']} | {r['ttft_ms']} | "
             f"{r['bound'] or ''} | {r['ratio_to_bound']} | {r['binding']} | "
             f"{r['solve_s_median']} |")
-    lines += ["", f"Llama-2-7B needs {fewest or 'more than 16'} U55C: as finn-plus 1.6.1 "
-              "builds a FINNLoop, each looped MVAU holds a double buffer of 2 x MH x MW x W "
-              "bits on chip (about 1.6 Gbit for a Llama-2-7B block at 4 bits, more than a "
-              "U55C's BRAM and URAM), so its blocks are built spatially, a few per board. "
+    need = "; ".join(f"{b}: {n or 'more than 16'}" for b, n in fewest.items())
+    lines += ["", f"Boards Llama-2-7B needs ({need}): as finn-plus 1.6.1 builds a FINNLoop, "
+              "each looped MVAU holds a double buffer of 2 x MH x MW x W bits on chip, so its "
+              "blocks are built spatially, a few per board. "
               f"{single(rows)} More boards mostly serve more sequences at once (dse uses only "
               "as many as raise tokens/s).", ""]
     return "\n".join(lines) + "\n"
 
 
+def timing(repeat: int) -> str:
+    return "one run each" if repeat == 1 else f"medians of {repeat} runs"
+
+
 def single(rows: list[dict]) -> str:
     """What more boards do for one sequence of GPT-2 XL, from the rows."""
-    one = [r for r in rows if r["model"] == "gpt2-xl" and r["sequences"] == 1]
+    one = [r for r in rows if r["model"] == "gpt2-xl" and r["sequences"] == 1
+           and r["unit"]]
     if len(one) < 2:
         return ""
     a, b = one[0], one[-1]
     return (f"One GPT-2 XL sequence goes from {a['throughput']:,.1f} tokens/s on "
-            f"{a['boards']} board to {b['throughput']:,.1f} on {b['boards']} (each token "
+            f"{a['boards']} {a['board']} to {b['throughput']:,.1f} on {b['boards']} (each token "
             "passes every board in turn; only the builds' lower latency helps it).")
 
 

@@ -594,7 +594,8 @@ def _why_infeasible(net: LLMNetwork, boards: list[Any], model: StageModel,
         mem_s = (f"{b.external_memory_gib:g} GiB of HBM/DDR at {b.external_memory_gbps:g} GB/s"
                  if b.external_memory_gbps else "no HBM/DDR to stream weights or a KV cache "
                  "from")
-        fix = ("offer a larger board (a V80, or a VCK5000)" if b.external_memory_gbps else
+        larger = " or a ".join(x for x in ("V80", "VCK5000") if x != b.name)
+        fix = (f"offer a larger board (a {larger})" if b.external_memory_gbps else
                "use an Alveo board with HBM such as U55C")
         return (f"one {net.arch.name} block does not fit a {b.name} at any folding: its "
                 f"on-chip memory and logic are too small and it has {mem_s}; {fix}")
@@ -604,8 +605,22 @@ def _why_infeasible(net: LLMNetwork, boards: list[Any], model: StageModel,
     if bounds:
         return (f"{net.arch.name}: no plan on the {len(boards)} device(s) ({names}) meets "
                 f"{' and '.join(bounds)}; relax the bound or offer faster devices")
+    hint = ""
+    if isinstance(b0, BoardConfig) and len({_name(b) for b in boards}) == 1:
+        k = _most_blocks(model, b0, multi, net.n_blocks)
+        hint = (f" (a {b0.board.name} holds at most {k} of its blocks: about "
+                f"{math.ceil(net.n_blocks / k)} in all)")
     return (f"{net.arch.name}: its {net.n_blocks} blocks do not fit the {len(boards)} "
-            f"device(s) ({names}); add devices")
+            f"device(s) ({names}); add devices{hint}")
+
+
+def _most_blocks(model: StageModel, cfg: BoardConfig, multi: bool, n: int) -> int:
+    """The most whole blocks one board builds (one is known to fit; binary search)."""
+    lo, hi = 1, n
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if model.stage(cfg, mid, multi) is not None else (lo, mid - 1)
+    return lo
 
 
 def _with_metrics(plan: LLMPlan, boards: list[Any], hops: list[float]) -> LLMPlan:

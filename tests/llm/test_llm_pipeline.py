@@ -83,6 +83,20 @@ def test_llama2_70b_needs_three_u55c_of_memory() -> None:
         api.optimize_llm("llama2-70b", boards=2)
 
 
+def test_too_few_boards_says_how_many_blocks_one_holds() -> None:
+    """gpt2-xl at 4 bits: a U55C holds one of its 48 blocks (the thresholds of its float
+    quantizers, as finn-plus books them); the message says so, and that many boards plan."""
+    import re
+
+    with pytest.raises(InfeasibleError, match=r"a U55C holds at most \d+ of its blocks") as e:
+        api.optimize_llm("gpt2-xl", boards=4, weights="int4", acts="int8")
+    need = int(re.search(r"about (\d+) in all", str(e.value)).group(1))
+    d = api.optimize_llm("gpt2-xl", boards=need, weights="int4", acts="int8").data
+    assert d["metrics"]["boards_used"] == need
+    with pytest.raises(InfeasibleError, match=r"offer a larger board \(a V80\)$"):
+        api.optimize_llm("llama2-7b", boards="VCK5000")  # not the VCK5000 it was offered
+
+
 def test_finnloop_weight_buffers_as_finn_plus_builds_them() -> None:
     """finn-plus 1.6.1 fetches a looped MVAU's weights once per iteration into a double
     buffer of 2 x MH x MW x W bits and replays them for every token of the frame
