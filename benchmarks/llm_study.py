@@ -91,14 +91,14 @@ def plots(rows: list[dict], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dse.llm.explore import dominates
+    from dse.viz import dominates
 
     ok = [r for r in rows if r["feasible"]]
     fig, ax = plt.subplots(figsize=(7.2, 4.4))
-    for model in ("llama2-7b", "llama2-13b", "bloom-7b1", "gpt2-xl"):
-        pts = sorted((r["devices"], r["tokens_per_s"]) for r in ok
-                     if r["model"] == model and r["setup"].endswith("U55C")
-                     and "+" not in r["setup"])
+    u55c = [r for r in ok if r["setup"].endswith("U55C") and "+" not in r["setup"]
+            and r["mode"] == "decode"]
+    for model in dict.fromkeys(r["model"] for r in u55c):  # the decoders U55Cs hold
+        pts = sorted((r["devices"], r["tokens_per_s"]) for r in u55c if r["model"] == model)
         if pts:
             ax.plot([x for x, _ in pts], [y for _, y in pts], "o-", label=f"{model} (U55C)")
     ax.set_xscale("log", base=2)

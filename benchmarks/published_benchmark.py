@@ -74,21 +74,22 @@ def fpga_row(r: PublishedRow) -> dict:
     implied = DEFAULT_EFFICIENCY * r.published / bound
     kw = dict(sequences=r.batch, context=r.input_len, seq=r.input_len, weights=r.weights,
               acts=r.acts, kv=r.kv)
+    last = ""
     for n in (1, 2, 4, 8, 16):
         try:
             m = api.optimize_llm(r.model, boards=",".join([r.device] * n), **kw).data["metrics"]
-        except InfeasibleError:
+        except InfeasibleError as e:
+            last = str(e).splitlines()[0]
             continue
         finn = (f"FINN's dataflow as dse models it needs {m['boards_used']} x {r.device} "
                 f"({m['tokens_per_s']:.1f} tokens/s at batch {r.batch}, {m['binding']})")
         break
     else:
-        finn = f"FINN's dataflow as dse models it does not fit 16 x {r.device}"
+        finn = f"FINN's dataflow as dse models it does not fit 16 x {r.device} ({last})"
     why = (f"one {r.device}'s HBM bound at efficiency {DEFAULT_EFFICIENCY:g} is {bound:.1f} "
            f"tokens/s ({per_token / 1e9:.2f} GB per token); the published figure is "
            f"{r.published / bound:.0%} of it, an effective HBM efficiency of {implied:.2f}. "
-           f"{finn}: a FINNLoop body's weight buffers (2 x MH x MW x W bits) exceed one "
-           "board's on-chip RAM, so its blocks go spatial over more boards")
+           f"{finn}")
     return {"pred": bound, "floor": bound / DEFAULT_EFFICIENCY, "why": why}
 
 

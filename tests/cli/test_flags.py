@@ -160,8 +160,10 @@ def test_a_flag_another_one_makes_unused_is_refused(command: str, extra: list[st
 
 def test_the_time_limit_bounds_an_llm_solve(capsys: pytest.CaptureFixture[str],
                                             tmp_path: Path) -> None:
-    """llama2-70b over 8 U55C takes far longer than 0.2 s: the limit stops it (exit 1)."""
-    rc = main(["optimize", "--model", "llama2-70b", "--boards", "8", "--time-limit", "0.2",
+    """llama2-7b over 64 V80 takes longer than 0.2 s (about 1 s): the limit stops it
+    (exit 1)."""
+    rc = main(["optimize", "--model", "llama2-7b", "--boards", "64", "--board", "V80",
+               "--time-limit", "0.2",
                "--out", str(tmp_path / "o"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "--time-limit 0.2 s" in err[0], err
