@@ -77,6 +77,8 @@ class OptimizeRequest:
     graph: LayerGraph | None
     start: Start | None
     batch: int
+    #: a per-copy rate another replica layout already beats (dse.solver.replicas.search)
+    floor_fps: float | None = None
 
 
 def optimize(
@@ -216,7 +218,7 @@ def _solver(req: OptimizeRequest) -> Solve:
                 start[0].problem.options == prob.options):
             seed_plan = JointPlan.of(start[0].choice, start[0].boards, None, start[1])
         return solve_joint(prob, time_limit=limit, workers=req.workers, seed=req.seed,
-                           progress=req.progress, start=seed_plan)
+                           progress=req.progress, start=seed_plan, floor_fps=req.floor_fps)
 
     return solve
 
@@ -247,7 +249,8 @@ def _optimize_one(req: OptimizeRequest) -> OptimizeResult:
                         phases=(("load and lower the network", t_built - t_load, "done"),
                                 ("cost every folding (problem)", t_problem - t_built, "done")))
     planned = plan_problem(problem, _solver(req), time_limit=req.time_limit, started=t_load,
-                           record=record, board_order=req.board_order, progress=req.progress)
+                           record=record, board_order=req.board_order, progress=req.progress,
+                           floor_fps=req.floor_fps)
     plan = planned.plan
     if hosts:  # the layers FINN leaves on the host, as a GPU/CPU stage of the chain
         plan = PartitionPlan(with_host_stages(dict(plan.data), graph, hosts, cfgs)[0])
@@ -278,14 +281,14 @@ def _optimize_replicas(req: OptimizeRequest) -> OptimizeResult:
         minimize_bit_width=req.minimize_bit_width)
     h_in, h_out = host_stages(graph, cfg)  # one board's IODMAs and host link
 
-    def solve_layout(shape: replicas.Shape, *, time_limit: float,
-                     start: Start | None) -> OptimizeResult:
+    def solve_layout(shape: replicas.Shape, *, time_limit: float, start: Start | None,
+                     floor_fps: float | None = None) -> OptimizeResult:
         k = shape.per_board
         return _optimize_one(replace(
             req, replicas=1, boards=shape.boards_each, board=names[0], out=None,
             time_limit=time_limit, graph=graph, segment_replicas=shape.segments,
             board_configs=[slice_config(cfg, k)] if k > 1 else None,
-            start=start if start is not None else req.start))
+            start=start if start is not None else req.start, floor_fps=floor_fps))
 
     choice = replicas.search(candidates, solve_layout, n=n, board_name=names[0],
                              host=(h_in.fps, h_out.fps), time_limit=req.time_limit,

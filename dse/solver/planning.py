@@ -79,12 +79,14 @@ class Planned:
 
 def plan_problem(problem: PartitionProblem, solve: Solve, *, time_limit: float,
                  started: float, record: PlanRecord, board_order: str = "auto",
-                 progress: Callable[[str], None] | None = None) -> Planned:
+                 progress: Callable[[str], None] | None = None,
+                 floor_fps: float | None = None) -> Planned:
     """Solve ``problem`` and make its plan. ``time_limit`` covers the whole run from
     ``started`` (a ``time.monotonic()`` reading: loading and costing come out of it; 3 % and
     half a second are kept for the SLR check and the plan). ``board_order``: ``auto`` solves
     every distinct order of the boards and keeps the best (dse.solver.order), ``given`` the
-    boards' order as they are."""
+    boards' order as they are. ``floor_fps``: a rate another answer already beats (a
+    replica layout): a plan below it is not re-planned for its FIFOs (it will not be kept)."""
     if board_order not in BOARD_ORDERS:
         raise SpecError(f"--board-order {board_order!r}: choose auto or given")
     t_solve = time.monotonic()
@@ -94,8 +96,9 @@ def plan_problem(problem: PartitionProblem, solve: Solve, *, time_limit: float,
         res = solve(problem, limit)
     else:
         res, tried = solve_best_order(problem, solve, time_limit=limit, progress=progress)
-    res = fit_infrastructure(res, solve, time_limit=time_limit, started=started,
-                             first=time.monotonic() - t_solve)
+    if floor_fps is None or res.evaluation.fps >= floor_fps:  # else it will not be kept
+        res = fit_infrastructure(res, solve, time_limit=time_limit, started=started,
+                                 first=time.monotonic() - t_solve)
     prob = res.problem
     assert prob is not None
     slrs, slr_phase = _slr_check(res)

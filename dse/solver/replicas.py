@@ -66,8 +66,13 @@ R_co = TypeVar("R_co", bound=Solved, covariant=True)
 
 
 class SolveLayout(Protocol[R_co]):
+    """One shape's solve; ``floor_fps``: a per-copy rate below which none of the shape's
+    layouts can beat the best found so far (the solve may then skip what only the plan kept
+    needs: its least-resources phase, its re-plans for FIFOs)."""
+
     def __call__(self, shape: Shape, *, time_limit: float,
-                 start: tuple[SolveResult, list[int]] | None) -> R_co: ...
+                 start: tuple[SolveResult, list[int]] | None,
+                 floor_fps: float | None = None) -> R_co: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,12 +185,13 @@ def search(candidates: Sequence[Layout], solve: SolveLayout[R], *, n: int, board
     to the rest; at least 1 s each). ``host``: the FPS one board's input and output host
     stages carry (dse.solver.hostio)."""
     # pipelines on 2, 3, ... boards (smallest first, so that the larger ones can be skipped),
-    # SLR groups, the one-board pipeline (the time the others left), then segments (which
-    # start from the pipelines)
+    # the one-board pipeline (often the fastest copies: what it sets, the SLR groups need
+    # not polish), SLR groups, then segments (which start from the pipelines)
     shapes = sorted({x.shape for x in candidates},
-                    key=lambda s: (s.segments, s.boards_each == 1 and s.per_board == 1,
-                                   s.per_board > 1, s.boards_each))
+                    key=lambda s: (s.segments, s.per_board > 1,
+                                   s.boards_each == 1 and s.per_board == 1, s.boards_each))
     seen: dict[Shape, R | InfeasibleError] = {}
+    best_total = 0.0
     for i, shape in enumerate(shapes):
         if _more_boards_unused(seen, shape):
             seen[shape] = InfeasibleError(f"not solved: a pipeline on fewer than "
@@ -193,10 +199,17 @@ def search(candidates: Sequence[Layout], solve: SolveLayout[R], *, n: int, board
             continue
         budget = max(1.0, (time_limit - (time.monotonic() - t0)) / (len(shapes) - i))
         start = _start(seen, n) if shape.segments else None
+        mine = [x for x in candidates if x.shape == shape]
+        floor = (best_total / max(x.replicas for x in mine)
+                 if best_total and not shape.segments else None)
         try:
-            seen[shape] = solve(shape, time_limit=budget, start=start)
+            got = solve(shape, time_limit=budget, start=start, floor_fps=floor)
         except InfeasibleError as e:
             seen[shape] = e
+            continue
+        seen[shape] = got
+        best_total = max([best_total] + [_score(x, got, n=n, host=host, entry={})[1]
+                                         for x in mine])
     best: _Scored[R] | None = None
     tried: list[dict[str, Any]] = []
     for layout in candidates:

@@ -156,11 +156,15 @@ def solve_joint(
     progress: Progress | None = None,
     secondary: bool = True,
     start: JointPlan | None = None,
+    floor_fps: float | None = None,
 ) -> SolveResult:
     """``start``: a plan to start from (its options, boards and copies per board), e.g.
-    another layout's best; the search then looks only for faster ones."""
+    another layout's best; the search then looks only for faster ones. ``floor_fps``: a
+    rate another answer already beats (a replica layout found faster): a plan below it
+    skips the least-resources phase (it will not be the one kept)."""
     return JointSearch(problem, time_limit=time_limit, workers=workers, seed=seed,
-                       progress=progress, secondary=secondary, start=start).run()
+                       progress=progress, secondary=secondary, start=start,
+                       floor_fps=floor_fps).run()
 
 
 class JointSearch:
@@ -177,7 +181,7 @@ class JointSearch:
 
     def __init__(self, problem: PartitionProblem, *, time_limit: float, workers: int,
                  seed: int, progress: Progress | None, secondary: bool,
-                 start: JointPlan | None) -> None:
+                 start: JointPlan | None, floor_fps: float | None = None) -> None:
         self.t0 = time.monotonic()
         self.problem = problem
         self.time_limit = time_limit
@@ -186,6 +190,7 @@ class JointSearch:
         self.progress = progress
         self.secondary = secondary
         self.start = start
+        self.floor_fps = floor_fps
         self.log: list[str] = []
         self.phases: list[tuple[str, float, str]] = []
         self.mark = time.monotonic()
@@ -249,7 +254,10 @@ class JointSearch:
         self.ii_between_candidates()
         if self.secondary:
             self.fewest_boards()
-            self.least_resources()
+            if self.floor_fps is not None and self.f / max(self.T, 1) < self.floor_fps:
+                self.phase("least resources", "skipped: another layout is faster")
+            else:
+                self.least_resources()
         return self.result()
 
     def lower_bound(self) -> None:

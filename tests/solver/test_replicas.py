@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -136,3 +137,33 @@ def test_baselines_take_auto_replicas_on_several_boards() -> None:
     with pytest.raises(SpecError, match="segment replicas are the joint solver's"):
         api.optimize(model, boards=2, board="U55C", strategy="elastic-df", time_limit=30,
                      record_time=False, replicas="segments")
+
+
+def test_replica_layouts_that_cannot_win_skip_the_polish(monkeypatch) -> None:
+    """MobileNet-v1 on 2 U55C: the one-board pipeline (3,986 fps a copy) is solved before
+    the SLR groups; their copies reach 996 fps each (6 in all, below the 2 pipelines'
+    7,972), so their solve skips the least-resources phase and the FIFO re-plans. The
+    answer is the one-board pipeline's, twice."""
+    from dse import api
+    from dse.solver.search import JointSearch
+    from tests.conftest import shared_path
+
+    skipped: list[str] = []
+    phase = JointSearch.phase
+
+    def spy(self: JointSearch, name: str, outcome: str) -> None:
+        if outcome.startswith("skipped: another layout"):
+            skipped.append(name)
+        phase(self, name, outcome)
+
+    monkeypatch.setattr(JointSearch, "phase", spy)
+    model = shared_path("models", "mobilenetv1_w4a4.onnx")
+    kw = dict(input_dtype="UINT8", board="U55C", time_limit=60, record_time=False)
+    two = api.optimize(model, boards=2, replicas="auto", **kw).plan.data["metrics"]
+    assert skipped == ["least resources"], skipped
+    assert two["replicas"]["count"] == 2 and two["replicas"]["layout"] == "pipelines"
+    tried = {(t.get("replicas"), t.get("per_board")): t["fps"]
+             for t in two["replicas"]["tried"]}
+    assert max(v for (r, k), v in tried.items() if v and k and k > 1) < two["replicas"]["fps_total"]
+    one = api.optimize(model, boards=1, **kw).plan.data["metrics"]
+    assert two["replicas"]["fps_per_replica"] == pytest.approx(one["fps"], rel=1e-9)
