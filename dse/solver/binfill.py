@@ -281,7 +281,7 @@ def _shortlist(use: list[dict[int, Resources]], layers: list[int], picked: dict[
     w = {d: 1.0 / v if v else 1.0 for d, v in cap.items()}
 
     def weighted(u: Resources) -> float:
-        return sum(w[d] * v for d, v in u.items())
+        return u.weighted(w)
 
     out = list(use)
     for i in layers:

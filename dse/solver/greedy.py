@@ -121,8 +121,7 @@ def _pick(problem: PartitionProblem, T: int, w: dict[str, float]) -> list[int] |
     choice: list[int | None] = [None] * p.n
 
     def cost(i: int, k: int) -> float:
-        u = p.usage(i, k, T, 0)
-        return sum(w[d] * v for d, v in u.items())
+        return p.usage(i, k, T, 0).weighted(w)
 
     coupled = {c.producer for c in p.couplings} | {c.consumer for c in p.couplings}
     for c in p.couplings:

@@ -64,6 +64,13 @@ class Resources:
         """(kind, count) in ``kinds`` order: for the code that genuinely loops over kinds."""
         return ((n, getattr(self, n)) for n in kinds)
 
+    def weighted(self, w: Mapping[str, float]) -> float:
+        """Each kind times its weight in ``w`` (every kind), summed in ``KINDS`` order:
+        spelled out, as the greedy search calls it per layer and option."""
+        return (w["lut"] * self.lut + w["ff"] * self.ff + w["bram18"] * self.bram18
+                + w["uram"] * self.uram + w["dsp"] * self.dsp + w["ext_bits"] * self.ext_bits
+                + w["ext_bpf"] * self.ext_bpf + w["ext_channels"] * self.ext_channels)
+
     def values(self, kinds: Iterable[str] = KINDS) -> list[int]:
         return [getattr(self, n) for n in kinds]
 

@@ -167,5 +167,7 @@ def test_resources_spelled_out_paths_match_the_loop_over_kinds() -> None:
         assert (x + y).values() == [u + v for u, v in zip(x.values(), y.values(), strict=True)]
         assert (x - y).values() == [u - v for u, v in zip(x.values(), y.values(), strict=True)]
         assert x.fits(y) == all(u <= v for u, v in zip(x.values(), y.values(), strict=True))
+        w = {k: rng.random() for k in KINDS}
+        assert x.weighted(w) == sum(w[k] * v for k, v in x.items())  # bit for bit
         assert x.fits(y) == x.fits(y, list(KINDS)) and x.over(y) == [
             k for k in KINDS if x.get(k) > y.get(k)]
