@@ -212,10 +212,10 @@ def conclusions(rows: list[dict]) -> list[str]:
                        f"({u8['tokens_per_s'] / a100['tokens_per_s']:.2f}x).")
     none = [m for m in MODELS if not any(r["model"] == m and r["setup"] == "8xU55C"
                                          for r in ok)]
-    if none:
-        out.append(f"- FPGAs only, up to 8 x U55C: {', '.join(none)} do not fit (FINNLoop's "
-                   "on-chip weight buffers exceed a U55C, and spatial blocks need more "
-                   "boards; dse optimize --boards 16 finds the fewest).")
+    for m in none:  # dse's own reason, from the study's rows
+        why = next((r["reason"] for r in rows if r["model"] == m and r["setup"] == "8xU55C"
+                    and r["reason"]), "")
+        out.append(f"- FPGAs only, 8 x U55C: {m} does not fit ({why.split('; ')[0]}).")
     mixed = [r for r in ok if r["setup"] == "2xU55C+A100"]
     alone = sum(1 for r in mixed if r["devices_used"] == 1)
     out.append(f"- 2 x U55C + A100 offered: dse used the A100 alone for {alone} of "
