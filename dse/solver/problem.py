@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 
-from dse.chain.channels import channel_rule
+from dse.chain.channels import ChannelRule, channel_rule
 from dse.chain.links import HOP_LATENCY_S, LINK_EFFICIENCY, FpgaLink, fpga_link
 from dse.exceptions import DseError, InfeasibleError, InternalError, SpecError
 from dse.ir import Layer, LayerGraph
@@ -197,9 +197,23 @@ class PartitionProblem:
             return None
         return self.slr_caps[b] if b < len(self.slr_caps) else None
 
+    def twin(self, b: int) -> int:
+        """The first board whose configuration, cost table and SLRs equal board ``b``'s (the
+        per-board lookups below answer the same for both: kept once)."""
+        got = self._memo.get(("twin", b))
+        if got is None:
+            def same(a: int) -> bool:
+                return (self.boards[a] == self.boards[b]
+                        and _at(self.board_costs, a) is _at(self.board_costs, b)
+                        and _at(self.slr_caps, a) == _at(self.slr_caps, b))
+            got = self._memo[("twin", b)] = next(a for a in range(b + 1) if same(a))
+        return int(got)
+
     def cost_on(self, i: int, k: int, b: int) -> LayerCost | None:
         """FINN's estimate of option ``k`` of layer ``i`` on board ``b``'s part; None where
         it cannot be built there (other part family, or larger than any SLR of the board)."""
+        if b < self.n_boards:
+            b = self.twin(b)
         key = ("cost", i, k, b)
         if key in self._memo:
             return self._memo[key]
@@ -252,7 +266,15 @@ class PartitionProblem:
         board = self.boards[b].board
         if not board.external_memory_gib or not board.external_memory_gbps:
             return 0
-        return channel_rule(board, self.boards[b].shell.name).usable
+        return self.channel_rule(b).usable
+
+    def channel_rule(self, b: int) -> ChannelRule:
+        """Board ``b``'s HBM/DDR channel rule (``dse.chain.channels``), kept once."""
+        key = ("rule", b)
+        if key not in self._memo:
+            self._memo[key] = channel_rule(self.boards[b].board, self.boards[b].shell.name)
+        rule: ChannelRule = self._memo[key]
+        return rule
 
     def ext_bits_per_cycle(self, b: int) -> Fraction:
         """External-memory bits board ``b`` reads per clock cycle (GB/s -> bits/cycle)."""
@@ -275,6 +297,8 @@ class PartitionProblem:
         a layer reads ``weight bits x numInputVectors`` per frame from HBM/DDR.
         """
         o = self.options[i][k]
+        if b < self.n_boards:
+            b = self.twin(b)
         key = ("use", i, k, b, (T_channels or T) if o.external_weight_bits else None)
         got = self._memo.get(key)
         if got is None:
@@ -304,7 +328,7 @@ class PartitionProblem:
         ch = self.ext_channels(b)
         if not ch:
             return 1  # a board without external memory has 0 channels: never fits
-        rule = channel_rule(self.boards[b].board, self.boards[b].shell.name)
+        rule = self.channel_rule(b)
         per_ch = math.floor(T * self.ext_bits_per_cycle(b) / rule.physical) if T else 0
         by_rate = ceil_div(bpf, per_ch) if per_ch else ch + 1
         return rule.stream_channels(ceil_div(bits, 8), by_rate)
@@ -458,6 +482,11 @@ def _bypasses(succ: dict[int, list[int]], u: int, v: int) -> bool:
                 seen.add(x)
                 stack.append(x)
     return False
+
+
+def _at(table: tuple[Any, ...], b: int) -> Any:
+    """Board ``b``'s entry of a per-board table, None past its end."""
+    return table[b] if b < len(table) else None
 
 
 def build_problem(

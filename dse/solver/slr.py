@@ -105,7 +105,8 @@ def bound_by_slrs(cap: Resources, slrs: list[dict[str, Any]] | None) -> Resource
 
 def fits_one(use: Counts, slrs: list[dict[str, Any]]) -> bool:
     """Whether one layer fits some SLR on its own."""
-    return any(all(use.get(d, 0) <= s[d] for d in DIMS) and _mean_ok(use, s) for s in slrs)
+    got = {d: use.get(d, 0) for d in DIMS}  # read once, not once per SLR
+    return any(all(got[d] <= s[d] for d in DIMS) and _mean_ok(got, s) for s in slrs)
 
 
 def _mean_ok(use: Counts, s: dict[str, Any]) -> bool:

@@ -48,7 +48,8 @@ class Resources:
     @classmethod
     def of(cls, cost: Any) -> Resources:
         """The FPGA resources of a cost estimate (anything with ``lut`` ... ``dsp``)."""
-        return cls(**{n: int(getattr(cost, n)) for n in RESOURCE_NAMES})
+        return cls(lut=int(cost.lut), ff=int(cost.ff), bram18=int(cost.bram18),
+                   uram=int(cost.uram), dsp=int(cost.dsp))
 
     @classmethod
     def uniform(cls, value: int) -> Resources:
