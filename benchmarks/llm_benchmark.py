@@ -26,6 +26,7 @@ import csv
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cases(measure, board: str) -> int | None:  # noqa: ANN001 (the closure above)
+def cases(measure: Callable[..., dict], board: str) -> int | None:
     """Every case on ``board``; the fewest boards that hold Llama-2-7B (None: not 16)."""
     q = dict(weights="int4", acts="int8", board=board)
     for n in (1, 2, 4, 8):

@@ -280,17 +280,14 @@ def _shortlist(use: list[dict[int, Resources]], layers: list[int], picked: dict[
     coupled = {c.consumer for c in couple.values()} | {c.producer for c in couple.values()}
     w = {d: 1.0 / v if v else 1.0 for d, v in cap.items()}
 
-    def weighted(u: Resources) -> float:
-        return u.weighted(w)
-
     out = list(use)
     for i in layers:
         if i in coupled or len(use[i]) <= 4:
             continue
         ks = list(use[i])
-        keep = {min(ks, key=lambda k: (weighted(use[i][k]), k))}
+        keep = {min(ks, key=lambda k: (use[i][k].weighted(w), k))}
         for d in (*RES, "ext_bpf"):
-            keep.add(min(ks, key=lambda k: (use[i][k].get(d), weighted(use[i][k]), k)))
+            keep.add(min(ks, key=lambda k: (use[i][k].get(d), use[i][k].weighted(w), k)))
         if picked.get(i) in use[i]:
             keep.add(picked[i])
         out[i] = {k: use[i][k] for k in sorted(keep)}

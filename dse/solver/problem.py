@@ -161,7 +161,7 @@ class PartitionProblem:
 
     def slr_table(self, b: int) -> list[dict[str, Any]]:
         """Board ``b``'s SLR capacities, where the caller knows the board has them."""
-        caps = self.slr_caps[b] if b < len(self.slr_caps) else None
+        caps = _at(self.slr_caps, b)
         if caps is None:
             raise InternalError(f"board {b} ({self.boards[b].board.name}) has no SLR table")
         return caps
@@ -195,7 +195,7 @@ class PartitionProblem:
         """Board ``b``'s SLR capacities when the solver places its layers into SLRs."""
         if b not in self.slr_split and self.boards[b].board.name not in self.slr_split:
             return None
-        return self.slr_caps[b] if b < len(self.slr_caps) else None
+        return _at(self.slr_caps, b)
 
     def twin(self, b: int) -> int:
         """The first board whose configuration, cost table and SLRs equal board ``b``'s (the
@@ -217,9 +217,9 @@ class PartitionProblem:
         key = ("cost", i, k, b)
         if key in self._memo:
             return self._memo[key]
-        table = self.board_costs[b] if b < len(self.board_costs) else None
+        table = _at(self.board_costs, b)
         c = self.options[i][k].cost if table is None else table[i][k]
-        slrs = self.slr_caps[b] if b < len(self.slr_caps) else None
+        slrs = _at(self.slr_caps, b)
         if c is not None and slrs is not None and not fits_one(Resources.of(c), slrs):
             c = None
         self._memo[key] = c
@@ -251,7 +251,7 @@ class PartitionProblem:
         external bits read per frame (bandwidth x ``T`` cycles) and memory channels."""
         cfg = self.boards[b]
         res = bound_by_slrs(cfg.capacity(self.n_boards > 1),
-                            self.slr_caps[b] if b < len(self.slr_caps) else None)
+                            _at(self.slr_caps, b))
         res = res.with_counts(
             ext_bits=int(cfg.board.external_memory_gib * 8 * 2**30),
             ext_bpf=math.floor(T * self.ext_bits_per_cycle(b)) if T else 0,
