@@ -169,7 +169,11 @@ def render_plan(res: OptimizeResult, *, verbose: bool) -> None:
               "maps every layer of this network")
     total = m.get("boards_used_total", 0)
     copies = f" ({total} with copies)" if total > m["boards_used"] else ""
-    print(f"boards   {d['boards_offered']} offered ({', '.join(sorted(set(names)))}), "
+    rep = m.get("replicas") or {}
+    offered = d["boards_offered"]
+    if rep.get("layout") in ("pipelines", "slr_groups"):  # the plan below is one copy's
+        offered, copies = rep.get("boards_offered", offered), " by each copy"
+    print(f"boards   {offered} offered ({', '.join(sorted(set(names)))}), "
           f"{m['boards_used']} used{copies}"
           f"; clock {d['clock_mhz']:g} MHz; {d['topology']} topology; "
           f"strategy {s['strategy']}")

@@ -232,17 +232,17 @@ def search(candidates: Sequence[Layout], solve: SolveLayout[R], *, n: int, board
     if best is None:
         raise InfeasibleError(f"no replica layout fits {n} x {board_name}: "
                               + "; ".join(t["reason"] for t in tried if t.get("reason"))[:400])
-    return ReplicaChoice(solved=best.solved, metrics=_metrics(best, tried))
+    return ReplicaChoice(solved=best.solved, metrics=_metrics(best, tried, n))
 
 
-def _metrics(best: _Scored[R], tried: list[dict[str, Any]]) -> dict[str, Any]:
-    """``metrics.replicas`` of the chosen layout."""
+def _metrics(best: _Scored[R], tried: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """``metrics.replicas`` of the chosen layout (``n``: the boards offered)."""
     lay, plan = best.layout, best.solved.plan
     k, seg = lay.per_board, lay.segments
     out: dict[str, Any] = {
         "layout": "segments" if seg else ("slr_groups" if k > 1 else "pipelines"),
         "count": lay.replicas, "per_board": k, "fps_per_replica": best.each,
-        "fps_total": best.total, "boards_used_total": best.used,
+        "fps_total": best.total, "boards_used_total": best.used, "boards_offered": n,
         "host_io_fps_per_replica": best.host_fps, "bound": best.bound,
         "counts_tried": [t["replicas"] for t in tried if "replicas" in t], "tried": tried}
     if seg:
