@@ -39,6 +39,16 @@ IGNORED = frozenset({
     "sliding_window", "use_sliding_window", "max_window_layers",  # Mistral/Qwen2: full context
 })
 
+#: keys dse reads only to check that they ask for what it models (transformers writes them
+#: in the configs it saves): key -> the values dse models
+AT_MODELED: dict[str, tuple[Any, ...]] = {
+    "add_cross_attention": (False,),  # GPT-2 as a decoder alone
+    "use_bidirectional_attention": (False, None),  # Gemma: causal attention
+}
+#: per-layer attention kinds (``layer_types``, newer transformers): sliding-window layers are
+#: costed with the full context, as ``sliding_window`` is
+LAYER_TYPES = ("full_attention", "sliding_attention")
+
 LLAMA_KEYS = {"hidden": "hidden_size", "layers": "num_hidden_layers",
               "heads": "num_attention_heads", "kv_heads": "num_key_value_heads",
               "intermediate": "intermediate_size", "vocab": "vocab_size", "act": "hidden_act"}
@@ -112,6 +122,22 @@ class Arch:
         return blocks + emb
 
 
+def _check_modeled(cfg: dict[str, Any], where: str) -> None:
+    """The keys dse does not build from ask for what it models, or one line says not."""
+    for key, ok in AT_MODELED.items():
+        if key in cfg and not any(cfg[key] is v for v in ok):  # False, None: singletons
+            raise SpecError(f"{where}: {key}={cfg[key]!r} is not modelled (dse builds "
+                            f"{key}={ok[0]!r}); export QONNX with brevitas instead")
+    kinds = cfg.get("layer_types")
+    if kinds is None:
+        return
+    n = cfg.get("num_hidden_layers")
+    if (not isinstance(kinds, list) or any(k not in LAYER_TYPES for k in kinds)
+            or (isinstance(n, int) and len(kinds) != n)):
+        raise SpecError(f"{where}: layer_types must list one of {', '.join(LAYER_TYPES)} per "
+                        f"layer ({n} layers), got {kinds!r}")
+
+
 def _int(cfg: dict[str, Any], key: str, where: str) -> int:
     v = cfg.get(key)
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -130,11 +156,12 @@ def arch_from_config(cfg: dict[str, Any], name: str) -> Arch:
         raise SpecError(f"{where}: model_type={family!r} is not supported; dse builds "
                         f"{', '.join(sorted(FAMILIES))} (others: export QONNX with brevitas)")
     keys = FAMILIES[family]
-    known = IGNORED | set(keys.values())
+    known = IGNORED | set(keys.values()) | set(AT_MODELED) | {"layer_types"}
     unknown = sorted(k for k in cfg if k not in known)
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)} for model_type "
                         f"{family}; remove them or check the spelling")
+    _check_modeled(cfg, where)
     typed = check_hf_config(cfg, where)  # types, ranges, finiteness, bounded sizes
     hidden = _int(cfg, keys["hidden"], where)
     layers = _int(cfg, keys["layers"], where)

@@ -304,3 +304,21 @@ def test_finn_plus_rolls_an_emitted_rolled_board_as_planned(
     r = run_driver(finn_env, "estimate_dir", str(tmp_path / "e" / "board0"), timeout=1800)
     assert r.get("ok"), r
     assert [x["iteration"] for x in r["loops"]] == [iterations] == [2]
+
+
+@pytest.mark.finn
+def test_finn_plus_estimates_of_an_emitted_qwen2_equal_the_plan(
+        finn_env: Path, tmp_path: Path) -> None:
+    """Another family, not the one the tests above were built on: a tiny Qwen2 (biases on
+    its q/k/v projections) as transformers' Qwen2Config saves it (layer_types included),
+    exported with brevitas, planned on 2 VCK5000, emitted and estimated by finn-plus: every
+    node finn-plus estimates equals the plan (cycles, LUT, BRAM18, URAM, DSP)."""
+    from tests.networks import _family_config, export_family
+
+    export = export_family("qwen2", tmp_path)
+    cfg = tmp_path / "config.json"
+    _family_config("qwen2")[1].to_json_file(str(cfg))
+    rows = _plan_emit_estimate(finn_env, tmp_path / "two", cfg, export, "2", "0.02")
+    assert {op for op, *_ in rows} >= {"MVAU", "Thresholding", "PWPolyF"}, rows
+    differ = [(where, plan, finn) for _, where, plan, finn in rows if plan != finn]
+    assert not differ, differ

@@ -55,6 +55,35 @@ def test_shipped_configs_have_the_published_sizes() -> None:
         assert a.params() / 1e9 == pytest.approx(billions, rel=0.06), name
 
 
+@pytest.mark.parametrize("family", ["llama", "mistral", "qwen2", "gemma", "gpt2"])
+def test_configs_as_transformers_saves_them_load(family: str, tmp_path: Path) -> None:
+    """transformers' own config.json of each family dse builds (its config class, saved as
+    a user gets it): keys such as layer_types (Qwen2), use_bidirectional_attention (Gemma)
+    and add_cross_attention (GPT-2) at the values dse models are read, not refused."""
+    from tests.networks import _family_config
+
+    hf = _family_config(family)[1]
+    hf.to_json_file(str(tmp_path / "config.json"))
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    a = arch_from_config(cfg, family)
+    assert a.family == family and a.layers == hf.num_hidden_layers
+    assert a.hidden == hf.hidden_size
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("layer_types", ["full_attention", "chunked_attention"], "layer_types must list"),
+    ("layer_types", ["full_attention"], r"per layer \(2 layers\)"),
+    ("use_bidirectional_attention", True, "is not modelled"),
+    ("add_cross_attention", 1, "is not modelled"),
+])
+def test_keys_dse_does_not_build_from_must_ask_for_what_it_models(key: str, value: object,
+                                                                   match: str) -> None:
+    cfg = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
+           "num_attention_heads": 4, "vocab_size": 8, "intermediate_size": 96, key: value}
+    with pytest.raises(SpecError, match=match):
+        arch_from_config(cfg, "x")
+
+
 @pytest.mark.parametrize("cfg, match", [
     ({"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2,
       "num_attention_heads": 4, "vocab_size": 8, "intermediate_size": 9, "hiden_act": "silu"},
