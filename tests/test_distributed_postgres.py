@@ -40,7 +40,9 @@ def postgres_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL server binaries are missing; .ci/run installs them")
         pytest.skip("no PostgreSQL server installed (apt-get install postgresql)")
-    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    # root runs the server as postgres; runuser lives in sbin, which a bare PATH may lack
+    runuser = shutil.which("runuser", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+    as_postgres = [runuser or "runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     root = Path(tempfile.mkdtemp(prefix="dse-pg-"))
     root.chmod(0o755)
     data = root / "data"
